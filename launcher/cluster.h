@@ -1,0 +1,176 @@
+/*
+ * cluster.h - the master's state, in a few named structs passed explicitly.
+ *
+ *   struct cluster   everything: options, the loop, listeners, workers, slots
+ *   struct listener  one address the master bound, kept for its whole life
+ *   struct worker    one running copy of PROGRAM (a process group)
+ *   struct route     what one worker is to one listener: bound? listening?
+ *                    its channel (rr, leastconn) and connection counts
+ *   struct slot      a stable worker position (CLUSTER_WORKER_ID): restart
+ *                    history survives the workers that fill it
+ *
+ * Modules, one job each:
+ *   listener.c   the registry: find or bind an address, announce it
+ *   balancer.c   hand accepted connections to workers (rr, leastconn),
+ *                back-pressure, taking back what a worker did not accept
+ *   worker.c     a worker's process and its messages to the master
+ *   spawn.c      fork/exec of one worker process
+ *   supervisor.c signals, reaping, restarts, rolling restart, scaling, stop
+ *   output.c     --log-prefix: whole lines, prefixed with slot and pid
+ */
+#ifndef LAUNCHER_CLUSTER_H
+#define LAUNCHER_CLUSTER_H
+
+#include "../shim/protocol.h"
+#include "options.h"
+#include "program.h"
+
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+struct loop;
+struct output;
+
+struct conn {                   /* an accepted connection not yet handed out */
+	int fd;
+	socklen_t peerlen;
+	struct sockaddr_storage peer;
+};
+
+struct listener {
+	struct cluster *c;
+	uint32_t id;
+	int fd;
+	int family;
+	uint32_t opts;                  /* BIND_OPT_* of the first binder */
+	socklen_t reqlen;
+	struct sockaddr_storage req;    /* as asked for: the registry key */
+	socklen_t addrlen;
+	struct sockaddr_storage addr;   /* as bound: the real port */
+	enum policy policy;
+	int registered;                 /* fd is in the loop (channel policies) */
+	int watching;                   /* ... with EPOLLIN: accepting */
+	unsigned cursor;                /* rotation position among workers */
+	struct conn *pending;           /* taken back or not yet handed */
+	size_t npending, cappending;
+	uint64_t accepted;
+	int64_t emfile_until;           /* accept paused after EMFILE/ENFILE */
+	char name[80];                  /* "127.0.0.1:8000" */
+};
+
+struct route {
+	struct worker *w;       /* back pointers, for channel events */
+	uint32_t lid;
+	int bound;              /* the worker holds this listener */
+	int listening;          /* ... and called listen(): it may get conns */
+	int given;              /* was ever given: port-0 binds match in order */
+	int chan;               /* master end of the channel, or -1 */
+	int chan_peer;          /* worker end, kept: see balancer.c */
+	int full;               /* window full: waiting for EPOLLOUT */
+	unsigned queued_hint;   /* upper bound of conns still queued on chan */
+	uint64_t handed;        /* connections sent over the channel */
+	uint64_t closed;        /* ... that the worker reported closed */
+};
+
+enum worker_state {
+	W_STARTING,             /* spawned, not listening yet */
+	W_READY,                /* listening */
+	W_DRAINING,             /* retired: no new conns, waiting for its own */
+	W_STOPPING,             /* stop signal sent, waiting for exit */
+};
+
+struct peer {                   /* one process of a worker talking to us */
+	int fd;
+	pid_t pid;
+	struct worker *w;
+};
+
+struct worker {
+	struct cluster *c;
+	int slot;
+	pid_t pid;
+	enum worker_state state;
+	unsigned generation;
+	int doorbell;                   /* master end */
+	int64_t started_ms;
+	int ever_ready;
+	int attached;                   /* some process talked to us */
+	uint64_t drain_timer;
+	uint64_t kill_timer;
+	uint64_t ready_timer;
+	struct worker *replaces;        /* rolling restart: the old worker */
+	struct peer **peers;
+	int npeers;
+	struct output *out;             /* --log-prefix */
+	struct route routes[CLUSTER_MAX_LISTENERS];
+};
+
+struct slot {
+	struct cluster *c;
+	int index;
+	struct worker *active;          /* the worker serving this slot */
+	int failures;                   /* consecutive exits before listening */
+	int backoff_step;
+	uint64_t restart_timer;
+	int last_status;                /* wait status of the last exit */
+};
+
+struct cluster {
+	struct options *opt;
+	struct program *prog;
+	struct loop *loop;
+	char shim_path[4096];
+	struct rlimit nofile;           /* as we found it: given back to workers */
+
+	struct listener *listeners[CLUSTER_MAX_LISTENERS];
+	int nlisteners;
+
+	struct worker **workers;        /* every live worker, any state */
+	int nworkers;
+	struct slot slots[MAX_WORKERS];
+	int target;                     /* desired number of workers */
+
+	unsigned generation;            /* bumped by each rolling restart */
+	int rolling;                    /* a slot is being replaced */
+	struct worker *roll_old;        /* ... and this is the worker leaving */
+	int stopping;                   /* stop requested: no restarts */
+	int killed;                     /* SIGKILL already sent to all */
+	int exit_status;
+	int sigfd;
+	uint64_t grace_timer;
+	uint64_t quiet_timer;           /* warns when no worker ever binds */
+};
+
+/* listener.c */
+struct listener *listener_for(struct cluster *c, struct worker *w,
+			      const struct msg_bind *req, int *err);
+void listener_announce(struct cluster *c, struct listener *l);
+void listener_close_all(struct cluster *c);
+
+/* balancer.c */
+int balancer_give(struct cluster *c, struct worker *w, struct listener *l);
+void balancer_kick(struct cluster *c, struct listener *l);
+void balancer_take_back(struct cluster *c, struct worker *w, struct listener *l);
+void balancer_release(struct cluster *c, struct worker *w);
+void balancer_conn_closed(struct cluster *c, struct worker *w, uint32_t lid);
+void balancer_stop(struct cluster *c);
+uint64_t route_open_conns(const struct route *r);
+uint64_t worker_open_conns(const struct worker *w);
+
+/* worker.c */
+struct worker *worker_spawn(struct cluster *c, int slot);
+void worker_signal(struct worker *w, int sig);
+void worker_free(struct cluster *c, struct worker *w);
+struct worker *worker_by_pid(struct cluster *c, pid_t pid);
+int worker_listens_like(const struct worker *w, const struct worker *old);
+
+/* supervisor.c */
+int supervisor_start(struct cluster *c);
+void supervisor_worker_listening(struct cluster *c, struct worker *w);
+void supervisor_worker_idle(struct cluster *c, struct worker *w);
+void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const char *why);
+void supervisor_stop(struct cluster *c, int sig);
+void supervisor_finish(struct cluster *c);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * loop.h - the master's one event loop: epoll for fds, a short list of
+ * one-shot timers, nothing else.  Callbacks are function types; the loop
+ * knows nothing of workers or listeners.
+ */
+#ifndef LAUNCHER_LOOP_H
+#define LAUNCHER_LOOP_H
+
+#include <stdint.h>
+
+struct loop;
+typedef void fd_handler(struct loop *loop, int fd, uint32_t events, void *data);
+typedef void timer_handler(struct loop *loop, void *data);
+
+struct loop *loop_new(void);
+void loop_free(struct loop *loop);
+/* events: EPOLLIN/EPOLLOUT/EPOLLET...; 0 keeps the fd registered but quiet. */
+int loop_add_fd(struct loop *loop, int fd, uint32_t events, fd_handler *cb, void *data);
+int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
+void loop_del_fd(struct loop *loop, int fd);
+/* A one-shot timer in ms from now; returns an id > 0, or 0 when full. */
+uint64_t loop_timer(struct loop *loop, int64_t ms, timer_handler *cb, void *data);
+void loop_timer_cancel(struct loop *loop, uint64_t id);
+void loop_run(struct loop *loop);
+void loop_stop(struct loop *loop);
+int64_t loop_now_ms(void);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * main.c - cluster-run: run N copies of an unmodified server, sharing its
+ * listening sockets.  Reads like a table of contents:
+ *   parse options -> check PROGRAM -> find the shim -> raise the fd limit ->
+ *   start the workers -> run the loop -> close the listeners -> exit status.
+ * Only main exits.
+ */
+#include "cluster.h"
+#include "log.h"
+#include "loop.h"
+#include "shim_path.h"
+
+#include <stdlib.h>
+#include <sys/resource.h>
+
+/* SCM_RIGHTS fails with ETOOMANYREFS once the fds in flight exceed the
+ * sender's RLIMIT_NOFILE, and the master holds every listener and channel:
+ * take the hard limit.  Workers get the original limit back (spawn.c). */
+static void raise_nofile(struct cluster *c)
+{
+	struct rlimit raised;
+
+	if (getrlimit(RLIMIT_NOFILE, &c->nofile) < 0)
+		return;
+	raised = c->nofile;
+	raised.rlim_cur = raised.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
+		log_warn("raising the open-file limit");
+}
+
+int main(int argc, char **argv)
+{
+	static struct options opt;
+	static struct program prog;
+	static struct cluster c;
+	int status;
+
+	status = options_parse(&opt, argc, argv);
+	if (status >= 0)
+		return status;
+	log_set_debug(opt.verbose);
+	status = program_check(&prog, opt.argv[0], opt.force);
+	if (status >= 0)
+		return status;
+	c.opt = &opt;
+	c.prog = &prog;
+	if (shim_path_find(c.shim_path, sizeof(c.shim_path)) < 0)
+		return EXIT_FAILURE_;
+	raise_nofile(&c);
+	c.loop = loop_new();
+	if (!c.loop) {
+		log_warn("event loop");
+		return EXIT_FAILURE_;
+	}
+	log_debug("running %d worker(s) of %s, policy %s, shim %s", opt.workers,
+		  prog.path, policy_name(opt.policy), c.shim_path);
+	if (supervisor_start(&c) < 0)
+		return EXIT_FAILURE_;
+	loop_run(c.loop);
+	listener_close_all(&c);
+	loop_free(c.loop);
+	free(c.workers);
+	return c.exit_status;
+}

@@ -1,0 +1,241 @@
+/*
+ * options.c - command-line parsing.  Options stop at the first non-option
+ * word (PROGRAM), so options after PROGRAM belong to PROGRAM.
+ */
+#include "options.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef CLUSTER_RUN_VERSION
+#define CLUSTER_RUN_VERSION "unknown"
+#endif
+
+static const char usage_text[] =
+"usage: cluster-run [OPTIONS] [--] PROGRAM [ARG...]\n"
+"Run N copies of an unmodified server PROGRAM sharing its listening sockets.\n"
+"\n"
+"  -n, --workers N        number of workers (default: online CPUs)\n"
+"  -p, --policy P         rr (default) | shared\n"
+"  -g, --grace SECONDS    stop signal to SIGKILL, and drain limit (default 10)\n"
+"      --stop-signal SIG  signal that stops a worker gracefully (default TERM)\n"
+"      --max-restarts N   give up after N consecutive failures of a worker\n"
+"                         before it listens (default 5; 0 = never)\n"
+"      --backoff MIN:MAX  restart delay bounds in seconds (default 0.1:10)\n"
+"      --min-uptime S     a worker up S seconds resets its backoff (default 10)\n"
+"      --ready-timeout S  reload: wait S seconds for a new worker to listen\n"
+"                         (default 30)\n"
+"      --log-prefix       prefix each line a worker writes with [slot pid]\n"
+"      --force            run PROGRAM even if the shim cannot reach it\n"
+"                         (static, setuid or Go binaries)\n"
+"  -v, --verbose          say more about what happens\n"
+"  -h, --help             this text\n"
+"  -V, --version          the version\n"
+"\n"
+"Signals: TERM/INT stop (twice: at once), HUP rolling restart,\n"
+"TTIN/TTOU one worker more/less, USR1/USR2 forwarded to workers.\n";
+
+const char *policy_name(enum policy p)
+{
+	switch (p) {
+	case POLICY_RR:        return "rr";
+	case POLICY_SHARED:    return "shared";
+	case POLICY_REUSEPORT: return "reuseport";
+	case POLICY_LEASTCONN: return "leastconn";
+	}
+	return "?";
+}
+
+static int parse_policy(const char *s, enum policy *p)
+{
+	if (!strcmp(s, "rr"))
+		*p = POLICY_RR;
+	else if (!strcmp(s, "shared"))
+		*p = POLICY_SHARED;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_count(const char *s, long min, long max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 86400)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_signal(const char *s, int *out)
+{
+	static const struct { const char *name; int sig; } names[] = {
+		{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+		{ "HUP", SIGHUP }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+		{ "KILL", SIGKILL }, { "WINCH", SIGWINCH },
+	};
+	size_t i;
+
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i].name)) {
+			*out = names[i].sig;
+			return 0;
+		}
+	return parse_count(s, 1, SIGRTMAX, out);
+}
+
+static int parse_backoff(const char *s, struct options *opt)
+{
+	char buf[64], *colon;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	colon = strchr(buf, ':');
+	if (!colon)
+		return -1;
+	*colon = '\0';
+	if (parse_seconds(buf, &opt->backoff_min) < 0 ||
+	    parse_seconds(colon + 1, &opt->backoff_max) < 0 ||
+	    opt->backoff_min > opt->backoff_max)
+		return -1;
+	return 0;
+}
+
+static int bad(const char *what, const char *value)
+{
+	log_warnx("invalid %s: '%s' (see cluster-run --help)", what, value);
+	return EXIT_USAGE;
+}
+
+static void set_defaults(struct options *opt)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(opt, 0, sizeof(*opt));
+	opt->workers = cpus > 0 ? (int)(cpus > MAX_WORKERS ? MAX_WORKERS : cpus) : 1;
+	opt->policy = POLICY_RR;
+	opt->grace = 10;
+	opt->stop_signal = SIGTERM;
+	opt->max_restarts = 5;
+	opt->backoff_min = 0.1;
+	opt->backoff_max = 10;
+	opt->min_uptime = 10;
+	opt->ready_timeout = 30;
+}
+
+int options_parse(struct options *opt, int argc, char **argv)
+{
+	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC };
+	static const struct option longopts[] = {
+		{ "workers", required_argument, NULL, 'n' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "grace", required_argument, NULL, 'g' },
+		{ "stop-signal", required_argument, NULL, O_STOP },
+		{ "max-restarts", required_argument, NULL, O_MAXR },
+		{ "backoff", required_argument, NULL, O_BACKOFF },
+		{ "min-uptime", required_argument, NULL, O_UPTIME },
+		{ "ready-timeout", required_argument, NULL, O_READY },
+		{ "log-prefix", no_argument, NULL, O_PREFIX },
+		{ "force", no_argument, NULL, O_STATIC },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	set_defaults(opt);
+	opterr = 0;
+	/* '+': stop at PROGRAM; ':' first: report missing arguments ourselves. */
+	while ((c = getopt_long(argc, argv, "+:n:p:g:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (parse_count(optarg, 1, MAX_WORKERS, &opt->workers) < 0)
+				return bad("worker count (1..1024)", optarg);
+			break;
+		case 'p':
+			if (parse_policy(optarg, &opt->policy) < 0)
+				return bad("policy (rr, shared)", optarg);
+			break;
+		case 'g':
+			if (parse_seconds(optarg, &opt->grace) < 0)
+				return bad("grace period", optarg);
+			break;
+		case O_STOP:
+			if (parse_signal(optarg, &opt->stop_signal) < 0)
+				return bad("stop signal", optarg);
+			break;
+		case O_MAXR:
+			if (parse_count(optarg, 0, 1000000, &opt->max_restarts) < 0)
+				return bad("restart limit", optarg);
+			break;
+		case O_BACKOFF:
+			if (parse_backoff(optarg, opt) < 0)
+				return bad("backoff (MIN:MAX seconds)", optarg);
+			break;
+		case O_UPTIME:
+			if (parse_seconds(optarg, &opt->min_uptime) < 0)
+				return bad("minimum uptime", optarg);
+			break;
+		case O_READY:
+			if (parse_seconds(optarg, &opt->ready_timeout) < 0)
+				return bad("ready timeout", optarg);
+			break;
+		case O_PREFIX:
+			opt->log_prefix = 1;
+			break;
+		case O_STATIC:
+			opt->force = 1;
+			break;
+		case 'v':
+			opt->verbose = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_STOPPED;
+		case 'V':
+			printf("cluster-run %s\n", CLUSTER_RUN_VERSION);
+			return EXIT_STOPPED;
+		case ':':
+			log_warnx("option '%s' needs a value (see cluster-run --help)",
+				  argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			log_warnx("unknown option '%s' (see cluster-run --help)",
+				  argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		log_warnx("no PROGRAM given (usage: cluster-run [OPTIONS] [--] PROGRAM [ARG...])");
+		return EXIT_USAGE;
+	}
+	opt->argv = argv + optind;
+	return -1;
+}

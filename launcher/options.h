@@ -1,0 +1,48 @@
+/*
+ * options.h - the command line, parsed and checked.  Every bad value gets
+ * one line on stderr and exit status 2 (EXIT_USAGE), before anything runs.
+ */
+#ifndef LAUNCHER_OPTIONS_H
+#define LAUNCHER_OPTIONS_H
+
+enum policy {
+	POLICY_RR,
+	POLICY_SHARED,
+	POLICY_REUSEPORT,
+	POLICY_LEASTCONN,
+};
+
+/* Exit statuses: see README "Exit status". */
+enum {
+	EXIT_STOPPED = 0,       /* stopped on request */
+	EXIT_FAILURE_ = 1,      /* cluster-run itself failed */
+	EXIT_USAGE = 2,         /* bad command line */
+	EXIT_GAVE_UP_CLEAN = 3, /* gave up: workers kept exiting with status 0 */
+	EXIT_CANNOT_EXEC = 126, /* PROGRAM found but cannot be run */
+	EXIT_NOT_FOUND = 127,   /* PROGRAM not found */
+};
+
+#define MAX_WORKERS 1024
+
+struct options {
+	int workers;
+	enum policy policy;
+	double grace;           /* seconds from stop signal to SIGKILL */
+	int stop_signal;
+	int max_restarts;       /* consecutive failures before ready; 0 = never give up */
+	double backoff_min;     /* first restart delay, seconds */
+	double backoff_max;
+	double min_uptime;      /* a worker up this long resets its backoff */
+	double ready_timeout;   /* rolling restart: wait this long for a listener */
+	int log_prefix;
+	int force;              /* run PROGRAM even if the shim cannot reach it */
+	int verbose;
+	char **argv;            /* PROGRAM and its arguments */
+};
+
+const char *policy_name(enum policy p);
+/* Returns -1 to go on, or the status to exit with now (usage error: 2;
+ * --help, --version: 0). */
+int options_parse(struct options *opt, int argc, char **argv);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * output.h - --log-prefix: a worker's stdout and stderr go through pipes to
+ * the master, which writes them out a whole line at a time, prefixed with
+ * "[slot pid] ".  Without --log-prefix workers inherit the master's
+ * stdout and stderr and none of this runs.
+ */
+#ifndef LAUNCHER_OUTPUT_H
+#define LAUNCHER_OUTPUT_H
+
+#include <sys/types.h>
+
+struct loop;
+struct output;
+
+/* Pipes for a new worker: *out_w and *err_w are the ends the child gets. */
+struct output *output_new(struct loop *loop, int slot, int *out_w, int *err_w);
+void output_set_pid(struct output *o, pid_t pid);
+/* Write what is left (a last partial line too) and let go. */
+void output_free(struct output *o);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * spawn.h - start one worker process.
+ */
+#ifndef LAUNCHER_SPAWN_H
+#define LAUNCHER_SPAWN_H
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+struct spawn_args {
+	const char *path;
+	char **argv;
+	char **envp;
+	int keep_fd;            /* made inheritable in the child (doorbell) */
+	int out_fd, err_fd;     /* dup'ed to 1 and 2 when >= 0 */
+	const struct rlimit *nofile;
+};
+
+/* fork+exec.  Returns the pid, or -1 with errno: the exec error when the
+ * program could not be executed, reported through a CLOEXEC pipe. */
+pid_t spawn_process(const struct spawn_args *a);
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * worker.c - one worker: its process, its environment, and the messages its
+ * processes send the master (protocol.h).
+ *
+ * A worker is untrusted input.  Every message is checked with msg_valid()
+ * before a field is read; anything unexpected (garbage, a wrong length, an
+ * fd where none belongs, a listener id it was never given) marks the worker
+ * as misbehaving, and the supervisor replaces it.  The master never blocks
+ * on a worker: reads and the one reply are MSG_DONTWAIT.
+ *
+ * Not here: when workers start and stop (supervisor.c), where connections
+ * go (balancer.c).
+ */
+#include "cluster.h"
+#include "log.h"
+#include "loop.h"
+#include "output.h"
+#include "spawn.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MSG_BUDGET 32           /* messages per wakeup from one process */
+
+union any_msg {
+	struct msg_hdr hdr;
+	struct msg_attach attach;
+	struct msg_bind bind;
+	struct msg_listener listener;
+	char raw[512];
+};
+
+static int starts_with(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* The program's environment: ours, minus stale cluster variables, plus the
+ * slot's.  The shim goes first in LD_PRELOAD; the user's entries follow. */
+static char **build_env(struct cluster *c, int slot, int doorbell)
+{
+	const char *preload = getenv("LD_PRELOAD");
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 5, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (n = 0; environ[n]; n++) {
+		const char *e = environ[n];
+		if (starts_with(e, CLUSTER_ENV_FD "=") || starts_with(e, CLUSTER_ENV_WORKER_ID "=") ||
+		    starts_with(e, CLUSTER_ENV_WORKERS "=") || starts_with(e, "LD_PRELOAD="))
+			continue;
+		env[k++] = strdup(e);
+	}
+	if (asprintf(&env[k++], "%s=%d", CLUSTER_ENV_FD, doorbell) < 0 ||
+	    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKER_ID, slot) < 0 ||
+	    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKERS, c->target) < 0 ||
+	    asprintf(&env[k++], "LD_PRELOAD=%s%s%s", c->shim_path,
+		     preload && *preload ? ":" : "", preload ? preload : "") < 0)
+		env[k - 1] = NULL;
+	return env;
+}
+
+static void free_env(char **env)
+{
+	size_t i;
+
+	for (i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+static void misbehaved(struct worker *w, const char *why)
+{
+	supervisor_worker_misbehaved(w->c, w, why);
+}
+
+static void remove_peer(struct worker *w, struct peer *p)
+{
+	int i;
+
+	loop_del_fd(w->c->loop, p->fd);
+	close(p->fd);
+	for (i = 0; i < w->npeers; i++)
+		if (w->peers[i] == p) {
+			w->peers[i] = w->peers[--w->npeers];
+			break;
+		}
+	free(p);
+}
+
+static void reply_bind(struct peer *p, const struct msg_bind *m)
+{
+	struct worker *w = p->w;
+	struct cluster *c = w->c;
+	struct msg_bind_reply rep;
+	struct listener *l;
+	int err, fd = -1;
+
+	memset(&rep, 0, sizeof(rep));
+	msg_init(&rep, MSG_BIND_REPLY, m->hdr.seq);
+	l = listener_for(c, w, m, &err);
+	if (l && (fd = balancer_give(c, w, l)) < 0) {
+		err = errno;
+		l = NULL;
+	}
+	if (l) {
+		struct route *r = &w->routes[l->id];
+
+		r->bound = r->given = 1;
+		rep.listener = l->id;
+		rep.mode = fd == l->fd ? BIND_MODE_SOCKET : BIND_MODE_CHANNEL;
+		rep.addrlen = l->addrlen;
+		memcpy(&rep.addr, &l->addr, l->addrlen);
+	} else {
+		rep.err = err;
+	}
+	if (msg_send(p->fd, &rep, sizeof(rep), fd, MSG_DONTWAIT) < 0)
+		log_warn("worker %d (pid %d): bind reply", w->slot, (int)p->pid);
+}
+
+static struct listener *given_listener(struct worker *w, uint32_t lid)
+{
+	if (lid >= (uint32_t)w->c->nlisteners || !w->routes[lid].given)
+		return NULL;
+	return w->c->listeners[lid];
+}
+
+/* One message from one of the worker's processes.  0, or -1: misbehaved. */
+static int handle(struct peer *p, union any_msg *m, ssize_t n, int fd)
+{
+	struct worker *w = p->w;
+	struct cluster *c = w->c;
+	struct listener *l;
+
+	if (fd >= 0) {
+		close(fd);
+		return -1;
+	}
+	if (!msg_valid(m, (size_t)n))
+		return -1;
+	switch (m->hdr.type) {
+	case MSG_BIND:
+		reply_bind(p, &m->bind);
+		return 0;
+	case MSG_LISTEN:
+		if (!(l = given_listener(w, m->listener.listener)))
+			return -1;
+		w->routes[l->id].listening = w->routes[l->id].bound;
+		balancer_kick(c, l);
+		supervisor_worker_listening(c, w);
+		return 0;
+	case MSG_UNLISTEN:
+		if (!(l = given_listener(w, m->listener.listener)))
+			return -1;
+		w->routes[l->id].listening = 0;
+		w->routes[l->id].bound = 0;
+		balancer_take_back(c, w, l);
+		return 0;
+	case MSG_CONN_CLOSED:
+		if (!given_listener(w, m->listener.listener))
+			return -1;
+		balancer_conn_closed(c, w, m->listener.listener);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static void peer_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct peer *p = data;
+	struct worker *w = p->w;
+	union any_msg m;
+	int budget, got;
+
+	(void)loop;
+	(void)events;
+	for (budget = MSG_BUDGET; budget > 0; budget--) {
+		ssize_t n = msg_recv(fd, &m, sizeof(m), &got, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0 && errno == EBADMSG) {
+			misbehaved(w, "sent an oversized message");
+			return;
+		}
+		if (n <= 0) {
+			remove_peer(w, p);      /* that process is gone */
+			return;
+		}
+		if (handle(p, &m, n, got) < 0) {
+			misbehaved(w, "sent a malformed message");
+			return;
+		}
+	}
+}
+
+static void add_peer(struct worker *w, const struct msg_attach *m, int fd)
+{
+	struct peer *p, **grown;
+
+	if (m->version != CLUSTER_PROTO_VERSION) {
+		log_warnx("worker %d (pid %d): shim protocol %u, master %u: "
+			  "mixed cluster-run versions?", w->slot, (int)m->pid,
+			  m->version, CLUSTER_PROTO_VERSION);
+		close(fd);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	grown = realloc(w->peers, (size_t)(w->npeers + 1) * sizeof(*grown));
+	if (!p || !grown) {
+		free(p);
+		if (grown)
+			w->peers = grown;
+		close(fd);
+		return;
+	}
+	w->peers = grown;
+	p->fd = fd;
+	p->pid = m->pid;
+	p->w = w;
+	if (loop_add_fd(w->c->loop, fd, EPOLLIN, peer_event, p) < 0) {
+		close(fd);
+		free(p);
+		return;
+	}
+	w->peers[w->npeers++] = p;
+	w->attached = 1;
+}
+
+static void doorbell_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct worker *w = data;
+	union any_msg m;
+	int got;
+
+	(void)events;
+	for (;;) {
+		ssize_t n = msg_recv(fd, &m, sizeof(m), &got, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			loop_del_fd(loop, fd);  /* every process closed it */
+			return;
+		}
+		if (!msg_valid(&m, (size_t)n) || m.hdr.type != MSG_ATTACH || got < 0) {
+			if (got >= 0)
+				close(got);
+			misbehaved(w, "sent garbage on its doorbell");
+			return;
+		}
+		add_peer(w, &m.attach, got);
+	}
+}
+
+struct worker *worker_spawn(struct cluster *c, int slot)
+{
+	struct spawn_args a = { .path = c->prog->path, .argv = c->opt->argv,
+				.out_fd = -1, .err_fd = -1, .nofile = &c->nofile };
+	struct worker *w = calloc(1, sizeof(*w)), **grown;
+	int db[2] = { -1, -1 }, i, err;
+
+	grown = realloc(c->workers, (size_t)(c->nworkers + 1) * sizeof(*grown));
+	if (!w || !grown) {
+		free(w);
+		if (grown)
+			c->workers = grown;
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->workers = grown;
+	w->c = c;
+	w->slot = slot;
+	w->doorbell = -1;
+	for (i = 0; i < CLUSTER_MAX_LISTENERS; i++)
+		w->routes[i].chan = w->routes[i].chan_peer = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, db) < 0)
+		goto fail;
+	a.keep_fd = db[1];
+	a.envp = build_env(c, slot, db[1]);
+	if (c->opt->log_prefix)
+		w->out = output_new(c->loop, slot, &a.out_fd, &a.err_fd);
+	w->pid = a.envp ? spawn_process(&a) : -1;
+	err = errno;
+	free_env(a.envp);
+	close(db[1]);
+	if (a.out_fd >= 0)
+		close(a.out_fd);
+	if (a.err_fd >= 0)
+		close(a.err_fd);
+	if (w->pid < 0) {
+		errno = err;
+		goto fail;
+	}
+	w->doorbell = db[0];
+	if (loop_add_fd(c->loop, w->doorbell, EPOLLIN, doorbell_event, w) < 0)
+		log_warn("worker %d: doorbell", slot);
+	if (w->out)
+		output_set_pid(w->out, w->pid);
+	w->state = W_STARTING;
+	w->generation = c->generation;
+	w->started_ms = loop_now_ms();
+	c->workers[c->nworkers++] = w;
+	log_debug("worker %d (pid %d) started", slot, (int)w->pid);
+	return w;
+fail:
+	err = errno;
+	if (db[0] >= 0)
+		close(db[0]);
+	output_free(w->out);
+	free(w);
+	errno = err;
+	return NULL;
+}
+
+void worker_signal(struct worker *w, int sig)
+{
+	/* The whole process group: a wrapper script's server, a prefork
+	 * server's children.  The group is the worker's pid (spawn.c). */
+	if (kill(-w->pid, sig) < 0 && errno == ESRCH)
+		kill(w->pid, sig);
+}
+
+struct worker *worker_by_pid(struct cluster *c, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < c->nworkers; i++)
+		if (c->workers[i]->pid == pid)
+			return c->workers[i];
+	return NULL;
+}
+
+int worker_listens_like(const struct worker *w, const struct worker *old)
+{
+	int i, any = 0;
+
+	for (i = 0; i < w->c->nlisteners; i++) {
+		if (old && old->routes[i].listening && !w->routes[i].listening)
+			return 0;
+		any |= w->routes[i].listening;
+	}
+	return any;
+}
+
+void worker_free(struct cluster *c, struct worker *w)
+{
+	int i;
+
+	balancer_release(c, w);
+	while (w->npeers)
+		remove_peer(w, w->peers[0]);
+	free(w->peers);
+	if (w->doorbell >= 0) {
+		loop_del_fd(c->loop, w->doorbell);
+		close(w->doorbell);
+	}
+	output_free(w->out);
+	loop_timer_cancel(c->loop, w->drain_timer);
+	loop_timer_cancel(c->loop, w->kill_timer);
+	loop_timer_cancel(c->loop, w->ready_timer);
+	for (i = 0; i < c->nworkers; i++)
+		if (c->workers[i] == w) {
+			memmove(c->workers + i, c->workers + i + 1,
+				(size_t)(c->nworkers - i - 1) * sizeof(*c->workers));
+			c->nworkers--;
+			break;
+		}
+	for (i = 0; i < c->nworkers; i++)
+		if (c->workers[i]->replaces == w)
+			c->workers[i]->replaces = NULL;
+	free(w);
+}

@@ -1,0 +1,228 @@
+/*
+ * fdtable.c - which fds of this process stand for clustered listeners, and
+ * which accepted connections must be reported to the master when closed.
+ *
+ * The table is small and fixed (a program has a handful of listeners, plus
+ * dups).  An entry remembers (fd, st_dev, st_ino): fds get closed behind our
+ * back (raw syscalls, close_range in a library we do not see) and numbers
+ * are reused, so every operation except accept re-checks the identity before
+ * it trusts an entry.  accept is the hot path and trusts the fd number.
+ *
+ * Writers take the table lock; readers on the hot path read entries
+ * lock-free: an entry's fd is published last and cleared first.
+ *
+ * Connection tracking is a byte per fd number (listener id + 1), only for
+ * connections received over a channel (rr, leastconn).  It is per process:
+ * a forked child starts with none, so a connection is reported closed once,
+ * by the process that accepted it.
+ */
+#include "shim.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define TABLE_SIZE 128
+#define CONN_TRACK_MAX 65536
+
+struct fd_entry {
+	_Atomic int fd;         /* -1 = free */
+	uint32_t lid;
+	dev_t dev;
+	ino_t ino;
+};
+
+static struct fd_entry table[TABLE_SIZE];
+static _Atomic int table_used;          /* entries below this index may be live */
+static _Atomic int table_max = -1;      /* highest fd in the table */
+static struct shim_listener listeners[CLUSTER_MAX_LISTENERS];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static _Atomic uint8_t conn_lid[CONN_TRACK_MAX];
+static _Atomic int conn_hwm = -1;
+
+void fdtable_lock(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+void fdtable_unlock(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+void fdtable_set_listener(uint32_t lid, const struct shim_listener *l)
+{
+	if (lid >= CLUSTER_MAX_LISTENERS)
+		return;
+	pthread_mutex_lock(&lock);
+	listeners[lid] = *l;
+	pthread_mutex_unlock(&lock);
+}
+
+/* The record stays valid for the life of the process (ids are never
+ * reused by the master), so callers may keep the pointer. */
+struct shim_listener *fdtable_listener(uint32_t lid)
+{
+	if (lid >= CLUSTER_MAX_LISTENERS || !listeners[lid].mode)
+		return NULL;
+	return &listeners[lid];
+}
+
+static void recompute_max(void)
+{
+	int i, used = atomic_load(&table_used), max = -1;
+
+	for (i = 0; i < used; i++) {
+		int fd = atomic_load(&table[i].fd);
+		if (fd > max)
+			max = fd;
+	}
+	atomic_store(&table_max, max);
+}
+
+int fdtable_add(int fd, uint32_t lid)
+{
+	struct stat st;
+	int i, ret = -1;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < TABLE_SIZE; i++) {
+		int cur = atomic_load(&table[i].fd);
+		if (i < atomic_load(&table_used) && cur >= 0 && cur != fd)
+			continue;
+		atomic_store(&table[i].fd, -1);
+		table[i].lid = lid;
+		table[i].dev = st.st_dev;
+		table[i].ino = st.st_ino;
+		atomic_store(&table[i].fd, fd);
+		if (i >= atomic_load(&table_used))
+			atomic_store(&table_used, i + 1);
+		if (fd > atomic_load(&table_max))
+			atomic_store(&table_max, fd);
+		ret = 0;
+		break;
+	}
+	pthread_mutex_unlock(&lock);
+	if (ret < 0)
+		shim_warn("too many clustered fds; fd %d is served unclustered", fd);
+	return ret;
+}
+
+int fdtable_max_fd(void)
+{
+	return atomic_load(&table_max);
+}
+
+int fdtable_find(int fd)
+{
+	int i, used;
+
+	if (fd < 0 || fd > atomic_load(&table_max))
+		return -1;
+	used = atomic_load(&table_used);
+	for (i = 0; i < used; i++)
+		if (atomic_load(&table[i].fd) == fd)
+			return (int)table[i].lid;
+	return -1;
+}
+
+/* Drop entry i if fd no longer refers to the file it did. Lock held. */
+static int entry_stale(int i, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && st.st_dev == table[i].dev &&
+	    st.st_ino == table[i].ino)
+		return 0;
+	atomic_store(&table[i].fd, -1);
+	recompute_max();
+	return 1;
+}
+
+int fdtable_find_checked(int fd)
+{
+	int i, used, lid = -1;
+
+	if (fd < 0 || fd > atomic_load(&table_max))
+		return -1;
+	pthread_mutex_lock(&lock);
+	used = atomic_load(&table_used);
+	for (i = 0; i < used; i++) {
+		if (atomic_load(&table[i].fd) != fd)
+			continue;
+		if (!entry_stale(i, fd))
+			lid = (int)table[i].lid;
+		break;
+	}
+	pthread_mutex_unlock(&lock);
+	return lid;
+}
+
+int fdtable_remove(int fd, int *last)
+{
+	int i, used, lid = -1;
+
+	*last = 0;
+	if (fd < 0 || fd > atomic_load(&table_max))
+		return -1;
+	pthread_mutex_lock(&lock);
+	used = atomic_load(&table_used);
+	for (i = 0; i < used; i++) {
+		if (atomic_load(&table[i].fd) != fd)
+			continue;
+		if (!entry_stale(i, fd)) {
+			lid = (int)table[i].lid;
+			atomic_store(&table[i].fd, -1);
+			recompute_max();
+		}
+		break;
+	}
+	if (lid >= 0) {
+		*last = 1;
+		for (i = 0; i < used; i++)
+			if (atomic_load(&table[i].fd) >= 0 && (int)table[i].lid == lid)
+				*last = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return lid;
+}
+
+void conn_track(int fd, uint32_t lid)
+{
+	if (fd < 0 || fd >= CONN_TRACK_MAX)
+		return;         /* not tracked: the master's count errs high */
+	atomic_store(&conn_lid[fd], (uint8_t)(lid + 1));
+	if (fd > atomic_load(&conn_hwm))
+		atomic_store(&conn_hwm, fd);
+}
+
+int conn_untrack(int fd)
+{
+	uint8_t v;
+
+	if (fd < 0 || fd > atomic_load(&conn_hwm))
+		return -1;
+	v = atomic_exchange(&conn_lid[fd], 0);
+	return v ? (int)v - 1 : -1;
+}
+
+int conn_tracked_max(void)
+{
+	return atomic_load(&conn_hwm);
+}
+
+/* In a forked child: connections belong to the parent's count, and the lock
+ * may have been held by a thread that does not exist here. */
+void fdtable_after_fork(void)
+{
+	int hwm = atomic_load(&conn_hwm);
+
+	pthread_mutex_init(&lock, NULL);
+	if (hwm >= 0)
+		memset((void *)conn_lid, 0, (size_t)hwm + 1);
+	atomic_store(&conn_hwm, -1);
+}

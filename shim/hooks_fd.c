@@ -1,0 +1,262 @@
+/*
+ * hooks_fd.c - fd-level calls that must keep the clustered-fd table true:
+ * close, close_range, closefrom, dup, dup2, dup3, fcntl/fcntl64, ioctl.
+ *
+ * What they guard:
+ *   - the shim's own fds (doorbell, private channel) survive a program that
+ *     closes every fd at start-up or dup2()s onto their numbers;
+ *   - dups of a clustered listener are clustered too;
+ *   - the last close of a listener in the worker process tells the master
+ *     to stop routing to it (a forked child's close does not: its parent
+ *     still has the listener, as socat's fork mode does);
+ *   - closing an accepted connection tells the master (leastconn counts,
+ *     draining before a worker is stopped);
+ *   - on a shared socket O_NONBLOCK is the app's view only (see
+ *     hooks_socket.c): F_GETFL, F_SETFL and FIONBIO read and write the view.
+ *
+ * Not hooked, by design: read/write/poll (hot paths), and calls made inside
+ * libc that never go through the PLT (fclose of an fdopen'ed socket): the
+ * master's counts are reconciled when a worker exits.
+ */
+#include "shim.h"
+#include "real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <linux/close_range.h>
+#include <unistd.h>
+
+int shim_close(int fd) SHIM_EXPORT(close);
+int shim_close_range(unsigned int first, unsigned int last, int flags) SHIM_EXPORT(close_range);
+void shim_closefrom(int lowfd) SHIM_EXPORT(closefrom);
+int shim_dup(int fd) SHIM_EXPORT(dup);
+int shim_dup2(int oldfd, int newfd) SHIM_EXPORT(dup2);
+int shim_dup3(int oldfd, int newfd, int flags) SHIM_EXPORT(dup3);
+int shim_fcntl(int fd, int cmd, ...) SHIM_EXPORT(fcntl);
+int shim_fcntl64(int fd, int cmd, ...) SHIM_EXPORT(fcntl64);
+int shim_ioctl(int fd, unsigned long req, ...) SHIM_EXPORT(ioctl);
+
+/* fd is going away (closed, or replaced by dup2): forget it and tell the
+ * master what that means.  Call before the real close, report after. */
+struct forget {
+	int conn_lid;
+	int listener_lid;
+};
+
+static struct forget forget_fd(int fd)
+{
+	struct forget f = { -1, -1 };
+	int last;
+
+	f.conn_lid = conn_untrack(fd);
+	if (fd <= fdtable_max_fd()) {
+		int lid = fdtable_remove(fd, &last);
+		if (lid >= 0 && last && shim_is_owner())
+			f.listener_lid = lid;
+	}
+	return f;
+}
+
+static void report_forget(struct forget f)
+{
+	if (f.conn_lid >= 0)
+		master_report(MSG_CONN_CLOSED, (uint32_t)f.conn_lid, 0);
+	if (f.listener_lid >= 0)
+		master_report(MSG_UNLISTEN, (uint32_t)f.listener_lid, 0);
+}
+
+int shim_close(int fd)
+{
+	struct forget f;
+	int r, saved;
+
+	if (!shim_enabled())
+		return real_close(fd);
+	if (shim_private_fd(fd))
+		return 0;       /* pretend: the program closes what it never opened */
+	f = forget_fd(fd);
+	r = real_close(fd);
+	saved = errno;
+	report_forget(f);
+	errno = saved;
+	return r;
+}
+
+static void forget_range(unsigned int first, unsigned int last)
+{
+	int hi = fdtable_max_fd(), i;
+
+	if (conn_tracked_max() > hi)
+		hi = conn_tracked_max();
+	for (i = (int)first; i <= hi && (unsigned int)i <= last; i++)
+		report_forget(forget_fd(i));
+}
+
+/* close_range around the shim's own fds: close [first, last] in pieces. */
+int shim_close_range(unsigned int first, unsigned int last, int flags)
+{
+	unsigned int lo = first;
+	int own[2], n, i;
+
+	if (!shim_enabled() || (flags & CLOSE_RANGE_CLOEXEC))
+		return real_close_range(first, last, flags);
+	if (first > last) {
+		errno = EINVAL;
+		return -1;
+	}
+	forget_range(first, last);
+	n = shim_private_fds(own);
+	for (i = 0; i < n; i++) {
+		unsigned int fd = (unsigned int)own[i];
+		if (fd < lo || fd > last)
+			continue;
+		if (fd > lo && real_close_range(lo, fd - 1, flags) < 0)
+			return -1;
+		if (fd == last)
+			return 0;
+		lo = fd + 1;
+	}
+	return real_close_range(lo, last, flags);
+}
+
+void shim_closefrom(int lowfd)
+{
+	if (lowfd < 0)
+		lowfd = 0;
+	shim_close_range((unsigned int)lowfd, ~0u, 0);
+}
+
+/* newfd now refers to what oldfd does: a dup of a listener is a listener. */
+static void copy_entry(int oldfd, int newfd)
+{
+	int lid = fdtable_find_checked(oldfd);
+
+	if (lid >= 0)
+		fdtable_add(newfd, (uint32_t)lid);
+}
+
+int shim_dup(int fd)
+{
+	int r = real_dup(fd);
+
+	if (r >= 0 && shim_enabled())
+		copy_entry(fd, r);
+	return r;
+}
+
+static int dup_onto(int oldfd, int newfd, int flags, int is_dup3)
+{
+	struct forget f = { -1, -1 };
+	int r, saved;
+
+	if (!shim_enabled() || oldfd == newfd)
+		return is_dup3 ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
+	if (shim_private_fd(newfd))
+		shim_move_private_fd(newfd);
+	if (real_fcntl(oldfd, F_GETFD, NULL) >= 0)
+		f = forget_fd(newfd);
+	r = is_dup3 ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
+	saved = errno;
+	if (r >= 0)
+		copy_entry(oldfd, newfd);
+	report_forget(f);
+	errno = saved;
+	return r;
+}
+
+int shim_dup2(int oldfd, int newfd)
+{
+	return dup_onto(oldfd, newfd, 0, 0);
+}
+
+int shim_dup3(int oldfd, int newfd, int flags)
+{
+	return dup_onto(oldfd, newfd, flags, 1);
+}
+
+/* The shared socket's listener record, or NULL for any other fd. */
+static struct shim_listener *shared_socket(int fd)
+{
+	int lid = fdtable_find_checked(fd);
+	struct shim_listener *l;
+
+	if (lid < 0 || !(l = fdtable_listener((uint32_t)lid)))
+		return NULL;
+	return l->mode == BIND_MODE_SOCKET ? l : NULL;
+}
+
+static int do_fcntl(int fd, int cmd, void *arg)
+{
+	struct shim_listener *l;
+	int r;
+
+	if (!shim_enabled() || fd < 0 || fd > fdtable_max_fd())
+		return real_fcntl(fd, cmd, arg);
+	switch (cmd) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		r = real_fcntl(fd, cmd, arg);
+		if (r >= 0)
+			copy_entry(fd, r);
+		return r;
+	case F_GETFL:
+		r = real_fcntl(fd, cmd, arg);
+		if (r >= 0 && (l = shared_socket(fd)))
+			r = (r & ~O_NONBLOCK) | (l->app_nonblock ? O_NONBLOCK : 0);
+		return r;
+	case F_SETFL:
+		if (!(l = shared_socket(fd)))
+			return real_fcntl(fd, cmd, arg);
+		r = real_fcntl(fd, cmd, (void *)((long)(int)(long)arg | O_NONBLOCK));
+		if (r == 0)
+			l->app_nonblock = !!((int)(long)arg & O_NONBLOCK);
+		return r;
+	default:
+		return real_fcntl(fd, cmd, arg);
+	}
+}
+
+int shim_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return do_fcntl(fd, cmd, arg);
+}
+
+int shim_fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return do_fcntl(fd, cmd, arg);
+}
+
+int shim_ioctl(int fd, unsigned long req, ...)
+{
+	struct shim_listener *l;
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req != FIONBIO || !shim_enabled() || fd < 0 || fd > fdtable_max_fd() ||
+	    !(l = shared_socket(fd)))
+		return real_ioctl(fd, req, arg);
+	if (!arg) {
+		errno = EFAULT;
+		return -1;
+	}
+	l->app_nonblock = *(int *)arg != 0;
+	return 0;
+}

@@ -1,0 +1,413 @@
+/*
+ * hooks_socket.c - the socket calls a server makes on its listeners: bind,
+ * listen, accept, accept4, and what runtimes use to inspect a listener
+ * (getsockname, getpeername, getsockopt, setsockopt, shutdown).
+ *
+ * Only TCP sockets (IPv4 and IPv6) bound by a process running under
+ * cluster-run are clustered; every other call goes straight to libc.  A
+ * clustered fd is one of two things (enum bind_mode):
+ *
+ *   socket   the master's real listening socket (policy shared).  accept is
+ *            native; the socket stays O_NONBLOCK because that flag lives on
+ *            the open file description every worker shares, so blocking
+ *            accept is emulated with poll() and the app's view of
+ *            O_NONBLOCK is kept in the table (hooks_fd.c).
+ *   channel  the worker end of a SEQPACKET channel (policies rr,
+ *            leastconn).  accept receives one MSG_CONN and returns its fd.
+ *            The channel is this worker's own, so O_NONBLOCK is real.
+ *
+ * Each hook is: the exported symbol, then the work, then libc.  Hooks
+ * behave like libc: -1 with errno.
+ */
+#include "shim.h"
+#include "real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/time.h>
+
+int shim_bind(int fd, const struct sockaddr *addr, socklen_t len) SHIM_EXPORT(bind);
+int shim_listen(int fd, int backlog) SHIM_EXPORT(listen);
+int shim_accept(int fd, struct sockaddr *addr, socklen_t *len) SHIM_EXPORT(accept);
+int shim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) SHIM_EXPORT(accept4);
+int shim_getsockname(int fd, struct sockaddr *addr, socklen_t *len) SHIM_EXPORT(getsockname);
+int shim_getpeername(int fd, struct sockaddr *addr, socklen_t *len) SHIM_EXPORT(getpeername);
+int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len) SHIM_EXPORT(getsockopt);
+int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len) SHIM_EXPORT(setsockopt);
+int shim_shutdown(int fd, int how) SHIM_EXPORT(shutdown);
+
+static int sockopt_int(int fd, int level, int name)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	if (real_getsockopt(fd, level, name, &v, &len) < 0)
+		return -1;
+	return v;
+}
+
+/* Fill req when (fd, addr) is something we cluster: a TCP socket of this
+ * process bound to an IPv4/IPv6 address, while the shim is active. */
+static int clusterable(int fd, const struct sockaddr *addr, socklen_t len,
+		       struct msg_bind *req)
+{
+	int family;
+
+	if (!addr || !shim_enabled())
+		return 0;
+	family = addr->sa_family;
+	if (!((family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
+	      (family == AF_INET6 && len >= sizeof(struct sockaddr_in6))))
+		return 0;
+	if (sockopt_int(fd, SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
+	    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP ||
+	    fdtable_find_checked(fd) >= 0)
+		return 0;
+	memset(req, 0, sizeof(*req));
+	req->family = family;
+	req->type = SOCK_STREAM;
+	req->protocol = IPPROTO_TCP;
+	req->addrlen = family == AF_INET ? sizeof(struct sockaddr_in)
+					 : sizeof(struct sockaddr_in6);
+	memcpy(&req->addr, addr, req->addrlen);
+	if (sockopt_int(fd, SOL_SOCKET, SO_REUSEADDR) > 0)
+		req->opts |= BIND_OPT_REUSEADDR;
+	if (sockopt_int(fd, SOL_SOCKET, SO_REUSEPORT) > 0)
+		req->opts |= BIND_OPT_REUSEPORT;
+	if (sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE) > 0)
+		req->opts |= BIND_OPT_KEEPALIVE;
+	if (sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY) > 0)
+		req->opts |= BIND_OPT_NODELAY;
+	if (family == AF_INET6 && sockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) > 0)
+		req->opts |= BIND_OPT_V6ONLY;
+	return 1;
+}
+
+/* Put the master's fd over the app's, keeping the app's FD_CLOEXEC and
+ * O_NONBLOCK.  This happens inside bind(), before the app can register the
+ * fd with epoll (epoll keys on the open file description, so a later swap
+ * would be invisible to it). */
+static int install(int fd, int mfd, const struct msg_bind *req,
+		   const struct msg_bind_reply *rep)
+{
+	struct shim_listener l;
+	int fdflags = real_fcntl(fd, F_GETFD, NULL);
+	int flflags = real_fcntl(fd, F_GETFL, NULL);
+
+	if (fdflags < 0 || flflags < 0)
+		return -1;
+	if (rep->mode == BIND_MODE_CHANNEL &&
+	    real_fcntl(mfd, F_SETFL, (void *)(long)(flflags & O_NONBLOCK)) < 0)
+		return -1;
+	if (real_dup3(mfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		return -1;
+	memset(&l, 0, sizeof(l));
+	l.mode = (int)rep->mode;
+	l.family = req->family;
+	l.app_nonblock = !!(flflags & O_NONBLOCK);
+	l.opts = req->opts;
+	l.addrlen = rep->addrlen;
+	memcpy(&l.addr, &rep->addr, rep->addrlen);
+	fdtable_set_listener(rep->listener, &l);
+	return fdtable_add(fd, rep->listener);
+}
+
+int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct msg_bind req;
+	struct msg_bind_reply rep;
+	int mfd, saved = errno;
+
+	if (!clusterable(fd, addr, len, &req)) {
+		errno = saved;
+		return real_bind(fd, addr, len);
+	}
+	if (master_bind(&req, &rep, &mfd) < 0) {
+		shim_warn("cannot reach the cluster-run master (%s); "
+			  "fd %d is bound without clustering", strerror(errno), fd);
+		errno = saved;
+		return real_bind(fd, addr, len);
+	}
+	if (rep.err) {
+		if (mfd >= 0)
+			real_close(mfd);
+		errno = rep.err;
+		return -1;
+	}
+	if (mfd < 0 || rep.listener >= CLUSTER_MAX_LISTENERS ||
+	    (rep.mode != BIND_MODE_SOCKET && rep.mode != BIND_MODE_CHANNEL) ||
+	    install(fd, mfd, &req, &rep) < 0) {
+		shim_warn("bad answer from the master for fd %d (%s); "
+			  "bound without clustering", fd, strerror(errno));
+		if (mfd >= 0)
+			real_close(mfd);
+		errno = saved;
+		return real_bind(fd, addr, len);
+	}
+	real_close(mfd);
+	shim_debug("fd %d is listener %u (%s)", fd, rep.listener,
+		   rep.mode == BIND_MODE_SOCKET ? "socket" : "channel");
+	errno = saved;
+	return 0;
+}
+
+int shim_listen(int fd, int backlog)
+{
+	int lid = fdtable_find_checked(fd);
+	struct shim_listener *l;
+
+	if (lid < 0 || !(l = fdtable_listener((uint32_t)lid)))
+		return real_listen(fd, backlog);
+	/* The master listened with its own backlog when it bound: never
+	 * change it from one worker, it is every worker's queue. */
+	l->listening = 1;
+	l->shut = 0;
+	master_report(MSG_LISTEN, (uint32_t)lid, backlog);
+	return 0;
+}
+
+/* Blocking accept on a shared non-blocking socket: wait for readiness,
+ * honouring SO_RCVTIMEO as a blocking accept would. */
+static int accept_socket(int fd, struct sockaddr *addr, socklen_t *len,
+			 int flags, const struct shim_listener *l)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct timeval tv = { 0, 0 };
+		socklen_t tlen = sizeof(tv);
+		int r, timeout = -1;
+
+		r = real_accept4(fd, addr, len, flags);
+		if (r >= 0 || errno != EAGAIN || l->app_nonblock)
+			return r;
+		if (real_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tlen) == 0 &&
+		    (tv.tv_sec || tv.tv_usec))
+			timeout = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+		r = poll(&p, 1, timeout);
+		if (r < 0)
+			return -1;              /* EINTR, as accept would */
+		if (r == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+}
+
+/* The master is gone: put a socket that never becomes readable over the
+ * channel, so a level-triggered loop does not spin on EOF.  The worker is
+ * about to be killed anyway (PR_SET_PDEATHSIG). */
+static void bury_channel(int fd)
+{
+	static int keep[2] = { -1, -1 };
+
+	if (keep[0] < 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, keep) < 0)
+		return;
+	real_dup3(keep[0], fd, O_CLOEXEC);
+}
+
+static int accept_channel(int fd, struct sockaddr *addr, socklen_t *len,
+			  int flags, int lid, struct shim_listener *l)
+{
+	struct msg_conn m;
+	int cfd, rflags = (flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0;
+	ssize_t n;
+
+	for (;;) {
+		n = msg_recv(fd, &m, sizeof(m), &cfd, rflags);
+		if (n < 0) {
+			if (errno == EBADMSG)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			if (l->shut) {
+				errno = EINVAL;
+				return -1;
+			}
+			shim_warn("the cluster-run master is gone");
+			bury_channel(fd);
+			errno = EAGAIN;
+			if (real_fcntl(fd, F_GETFL, NULL) & O_NONBLOCK)
+				return -1;
+			continue;
+		}
+		if (msg_valid(&m, (size_t)n) && m.hdr.type == MSG_CONN && cfd >= 0)
+			break;
+		if (cfd >= 0)
+			real_close(cfd);
+	}
+	/* The master accepts with SOCK_NONBLOCK (what event-driven servers
+	 * ask for); only a blocking accept pays for the change. */
+	if (!(flags & SOCK_NONBLOCK)) {
+		int fl = real_fcntl(cfd, F_GETFL, NULL);
+		if (fl >= 0)
+			real_fcntl(cfd, F_SETFL, (void *)(long)(fl & ~O_NONBLOCK));
+	}
+	if (addr && len) {
+		socklen_t copy = *len < m.addrlen ? *len : m.addrlen;
+		memcpy(addr, &m.peer, copy);
+		*len = m.addrlen;
+	}
+	conn_track(cfd, (uint32_t)lid);
+	return cfd;
+}
+
+int shim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	int lid = fdtable_find(fd);
+	struct shim_listener *l;
+
+	if (lid < 0 || !(l = fdtable_listener((uint32_t)lid)))
+		return real_accept4(fd, addr, len, flags);
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (l->mode == BIND_MODE_SOCKET)
+		return accept_socket(fd, addr, len, flags, l);
+	return accept_channel(fd, addr, len, flags, lid, l);
+}
+
+int shim_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (fdtable_find(fd) < 0)
+		return real_accept(fd, addr, len);
+	return shim_accept4(fd, addr, len, 0);
+}
+
+/* The listener record behind fd when fd is a channel, else NULL. */
+static struct shim_listener *channel_of(int fd)
+{
+	int lid = fdtable_find_checked(fd);
+	struct shim_listener *l;
+
+	if (lid < 0 || !(l = fdtable_listener((uint32_t)lid)))
+		return NULL;
+	return l->mode == BIND_MODE_CHANNEL ? l : NULL;
+}
+
+int shim_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	struct shim_listener *l = channel_of(fd);
+	socklen_t copy;
+
+	if (!l)
+		return real_getsockname(fd, addr, len);
+	if (!addr || !len) {
+		errno = EFAULT;
+		return -1;
+	}
+	copy = *len < l->addrlen ? *len : l->addrlen;
+	memcpy(addr, &l->addr, copy);
+	*len = l->addrlen;
+	return 0;
+}
+
+int shim_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (!channel_of(fd))
+		return real_getpeername(fd, addr, len);
+	errno = ENOTCONN;
+	return -1;
+}
+
+static int put_int(void *val, socklen_t *len, int v)
+{
+	if (!val || !len || *len < sizeof(int)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(val, &v, sizeof(int));
+	*len = sizeof(int);
+	return 0;
+}
+
+/* Answer as the TCP listener would: Python, Node, Java, systemd and
+ * Rust's socket2 inspect listeners this way. */
+int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct shim_listener *l = channel_of(fd);
+
+	if (!l)
+		return real_getsockopt(fd, level, name, val, len);
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_TYPE:      return put_int(val, len, SOCK_STREAM);
+		case SO_DOMAIN:    return put_int(val, len, l->family);
+		case SO_PROTOCOL:  return put_int(val, len, IPPROTO_TCP);
+		case SO_ACCEPTCONN: return put_int(val, len, l->listening && !l->shut);
+		case SO_ERROR:     return put_int(val, len, 0);
+		case SO_REUSEADDR: return put_int(val, len, !!(l->opts & BIND_OPT_REUSEADDR));
+		case SO_REUSEPORT: return put_int(val, len, !!(l->opts & BIND_OPT_REUSEPORT));
+		case SO_KEEPALIVE: return put_int(val, len, !!(l->opts & BIND_OPT_KEEPALIVE));
+		default:           break;
+		}
+	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
+		return put_int(val, len, !!(l->opts & BIND_OPT_NODELAY));
+	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
+		return put_int(val, len, !!(l->opts & BIND_OPT_V6ONLY));
+	} else if (level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6) {
+		errno = ENOPROTOOPT;
+		return -1;
+	}
+	return real_getsockopt(fd, level, name, val, len);
+}
+
+/* Options set on a channel after bind cannot reach the master's socket;
+ * they are accepted (and the boolean ones remembered for getsockopt) so
+ * that servers which tune their listener keep working. */
+int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct shim_listener *l = channel_of(fd);
+	uint32_t bit = 0;
+	int on;
+
+	if (!l)
+		return real_setsockopt(fd, level, name, val, len);
+	if (level != SOL_SOCKET && level != IPPROTO_TCP && level != IPPROTO_IP &&
+	    level != IPPROTO_IPV6)
+		return real_setsockopt(fd, level, name, val, len);
+	if (level == SOL_SOCKET && name == SO_REUSEADDR)
+		bit = BIND_OPT_REUSEADDR;
+	else if (level == SOL_SOCKET && name == SO_REUSEPORT)
+		bit = BIND_OPT_REUSEPORT;
+	else if (level == SOL_SOCKET && name == SO_KEEPALIVE)
+		bit = BIND_OPT_KEEPALIVE;
+	else if (level == IPPROTO_TCP && name == TCP_NODELAY)
+		bit = BIND_OPT_NODELAY;
+	if (bit && val && len >= sizeof(int)) {
+		memcpy(&on, val, sizeof(int));
+		if (on)
+			l->opts |= bit;
+		else
+			l->opts &= ~bit;
+	}
+	return 0;
+}
+
+/* shutdown() on a listener stops it.  On a channel the real shutdown makes
+ * blocked accepts return (they read EOF and see l->shut).  A shared socket
+ * is every worker's: it is left alone and only this worker stops. */
+int shim_shutdown(int fd, int how)
+{
+	int lid = fdtable_find_checked(fd);
+	struct shim_listener *l;
+
+	if (lid < 0 || !(l = fdtable_listener((uint32_t)lid)))
+		return real_shutdown(fd, how);
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (how == SHUT_WR)
+		return 0;
+	l->shut = 1;
+	master_report(MSG_UNLISTEN, (uint32_t)lid, 0);
+	if (l->mode == BIND_MODE_CHANNEL)
+		return real_shutdown(fd, SHUT_RD);
+	return 0;
+}

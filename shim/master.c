@@ -1,0 +1,294 @@
+/*
+ * master.c - the shim's side of the conversation with the cluster-run master.
+ *
+ * Activation: the shim is active when CLUSTER_RUN_FD names an AF_UNIX
+ * SOCK_SEQPACKET socket (the slot's doorbell).  Anything else and every hook
+ * passes straight to libc.
+ *
+ * Claiming: the first process that talks to the master (it binds a
+ * clustered address) becomes the worker.  It removes CLUSTER_RUN_FD and the
+ * shim's entry of LD_PRELOAD from its environment, so programs it execs run
+ * unclustered, marks the doorbell close-on-exec, and asks to be killed when
+ * its parent dies.  Processes that never bind (an `sh -c` wrapper) pass the
+ * variables on untouched.  Node.js deletes NODE_UNIQUE_ID for the same reason.
+ *
+ * The private channel: the doorbell is shared by every process of the slot,
+ * so requests with replies cannot use it.  Each process creates its own
+ * socketpair on first need and hands one end to the master with MSG_ATTACH;
+ * a forked child notices the pid changed and attaches its own.
+ *
+ * The shim never exits or aborts its host: every failure here returns -1
+ * and the caller falls back to plain libc behaviour.
+ */
+#include "shim.h"
+#include "real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int doorbell = -1;
+static int private_fd = -1;
+static pid_t private_pid;
+static pid_t owner_pid;
+static uint32_t next_seq = 1;
+static pthread_mutex_t conv_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int is_seqpacket_unix(int fd)
+{
+	int type = 0, domain = 0;
+	socklen_t len = sizeof(type);
+
+	if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return 0;
+	len = sizeof(domain);
+	if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		return 0;
+	return type == SOCK_SEQPACKET && domain == AF_UNIX;
+}
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&conv_lock);
+	fdtable_lock();
+}
+
+static void atfork_parent(void)
+{
+	fdtable_unlock();
+	pthread_mutex_unlock(&conv_lock);
+}
+
+/* The child gets its own private channel on first need; the parent's must
+ * not stay open here, or the master would not see the parent go. */
+static void atfork_child(void)
+{
+	if (private_fd >= 0)
+		real_close(private_fd);
+	private_fd = -1;
+	fdtable_after_fork();
+	pthread_mutex_init(&conv_lock, NULL);
+}
+
+static void activate(void)
+{
+	const char *v = getenv(CLUSTER_ENV_FD);
+	char *end;
+	long fd;
+	int saved = errno;
+
+	if (!v || !*v)
+		goto out;
+	fd = strtol(v, &end, 10);
+	if (*end || fd < 0 || fd > 1 << 20 || !is_seqpacket_unix((int)fd)) {
+		shim_debug("%s=%s is not a cluster-run channel; shim inactive",
+			   CLUSTER_ENV_FD, v);
+		goto out;
+	}
+	doorbell = (int)fd;
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	shim_debug("active, doorbell fd %d", doorbell);
+out:
+	errno = saved;
+}
+
+__attribute__((constructor)) static void shim_constructor(void)
+{
+	pthread_once(&once, activate);
+}
+
+int shim_enabled(void)
+{
+	pthread_once(&once, activate);
+	return doorbell >= 0;
+}
+
+int shim_is_owner(void)
+{
+	return owner_pid && owner_pid == getpid();
+}
+
+int shim_private_fd(int fd)
+{
+	return fd >= 0 && (fd == doorbell || (fd == private_fd && private_pid == getpid()));
+}
+
+int shim_private_fds(int out[2])
+{
+	int n = 0;
+
+	if (doorbell >= 0)
+		out[n++] = doorbell;
+	if (private_fd >= 0 && private_pid == getpid())
+		out[n++] = private_fd;
+	if (n == 2 && out[0] > out[1]) {
+		int t = out[0];
+		out[0] = out[1];
+		out[1] = t;
+	}
+	return n;
+}
+
+/* The app is about to dup2() onto one of our fd numbers: move ours away.
+ * An unclaimed doorbell must stay inheritable across exec, so it keeps
+ * FD_CLOEXEC clear; programs exec'd later then find it under its old name
+ * only if the number did not change, which is why the env is rewritten. */
+void shim_move_private_fd(int fd)
+{
+	int moved;
+
+	if (fd == private_fd && private_pid == getpid()) {
+		moved = real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)(long)0);
+		if (moved >= 0) {
+			real_close(fd);
+			private_fd = moved;
+		}
+	} else if (fd == doorbell) {
+		moved = real_fcntl(fd, owner_pid ? F_DUPFD_CLOEXEC : F_DUPFD,
+				   (void *)(long)0);
+		if (moved < 0)
+			return;
+		real_close(fd);
+		doorbell = moved;
+		if (!owner_pid) {
+			char num[16];
+			snprintf(num, sizeof(num), "%d", moved);
+			setenv(CLUSTER_ENV_FD, num, 1);
+		}
+	}
+}
+
+/* Remove our library from LD_PRELOAD in place (no allocation): entries are
+ * separated by ':' or spaces; ours is the one whose file name matches. */
+static void drop_from_preload(void)
+{
+	char *v = getenv("LD_PRELOAD");
+	char *src, *dst;
+
+	if (!v)
+		return;
+	src = dst = v;
+	while (*src) {
+		size_t len = strcspn(src, ": ");
+		const char *base = memrchr(src, '/', len);
+		size_t nlen = strlen(CLUSTER_SHIM_NAME);
+
+		base = base ? base + 1 : src;
+		if (!(len - (size_t)(base - src) == nlen &&
+		      !memcmp(base, CLUSTER_SHIM_NAME, nlen))) {
+			if (dst != v)
+				*dst++ = ':';
+			memmove(dst, src, len);
+			dst += len;
+		}
+		src += len;
+		while (*src == ':' || *src == ' ')
+			src++;
+	}
+	*dst = '\0';
+	if (!*v)
+		unsetenv("LD_PRELOAD");
+}
+
+/* Become the worker: see the file comment.  Conversation lock held. */
+static void claim(void)
+{
+	if (owner_pid)
+		return;
+	owner_pid = getpid();
+	unsetenv(CLUSTER_ENV_FD);
+	drop_from_preload();
+	real_fcntl(doorbell, F_SETFD, (void *)(long)FD_CLOEXEC);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	shim_debug("claimed the worker role");
+}
+
+/* This process's private channel, attaching it first if needed.
+ * Conversation lock held. */
+static int private_channel(void)
+{
+	struct msg_attach m;
+	int sv[2];
+
+	if (private_fd >= 0 && private_pid == getpid())
+		return private_fd;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	msg_init(&m, MSG_ATTACH, 0);
+	m.version = CLUSTER_PROTO_VERSION;
+	m.pid = (int32_t)getpid();
+	if (msg_send(doorbell, &m, sizeof(m), sv[1], 0) < 0) {
+		int saved = errno;
+		real_close(sv[0]);
+		real_close(sv[1]);
+		errno = saved;
+		return -1;
+	}
+	real_close(sv[1]);
+	private_fd = sv[0];
+	private_pid = getpid();
+	return private_fd;
+}
+
+int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd)
+{
+	struct msg_bind m = *req;
+	int ch, ret = -1;
+	ssize_t n;
+
+	*fd = -1;
+	pthread_mutex_lock(&conv_lock);
+	claim();
+	ch = private_channel();
+	if (ch < 0)
+		goto out;
+	msg_init(&m, MSG_BIND, next_seq++);
+	if (msg_send(ch, &m, sizeof(m), -1, 0) < 0)
+		goto out;
+	for (;;) {
+		do
+			n = msg_recv(ch, rep, sizeof(*rep), fd, MSG_CMSG_CLOEXEC);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			if (n == 0)
+				errno = ECONNRESET;
+			goto out;
+		}
+		if (msg_valid(rep, (size_t)n) && rep->hdr.type == MSG_BIND_REPLY &&
+		    rep->hdr.seq == m.hdr.seq)
+			break;
+		if (*fd >= 0)
+			real_close(*fd);
+		*fd = -1;
+	}
+	ret = 0;
+out:
+	pthread_mutex_unlock(&conv_lock);
+	return ret;
+}
+
+void master_report(uint16_t type, uint32_t lid, int backlog)
+{
+	struct msg_listener m;
+	int ch, saved = errno;
+
+	pthread_mutex_lock(&conv_lock);
+	ch = private_channel();
+	pthread_mutex_unlock(&conv_lock);
+	if (ch < 0)
+		goto out;
+	msg_init(&m, type, 0);
+	m.listener = lid;
+	m.backlog = backlog;
+	if (msg_send(ch, &m, sizeof(m), -1, 0) < 0)
+		shim_debug("report %u for listener %u lost: %s", type, lid, strerror(errno));
+out:
+	errno = saved;
+}

@@ -1,0 +1,179 @@
+/*
+ * protocol.h - the whole contract between the cluster-run master and the shim.
+ *
+ * Both sides include this header and nothing else of each other.  Every
+ * message travels on an AF_UNIX SOCK_SEQPACKET socket, so one recvmsg() is
+ * one message, carrying at most one file descriptor (SCM_RIGHTS).
+ *
+ * Three kinds of socket carry messages:
+ *
+ *   doorbell  one per worker slot, inherited by the worker through the
+ *             environment (CLUSTER_RUN_FD).  Only MSG_ATTACH goes over it.
+ *             It is shared by every process of the slot (forked children,
+ *             sh -c wrappers), so nothing is ever *read* from it by the shim:
+ *             a reply could reach the wrong process.
+ *   private   one per process that talks to the master.  The process creates
+ *             a socketpair and sends one end with MSG_ATTACH.  Requests
+ *             (MSG_BIND) and their replies, and one-way reports, use it.
+ *   channel   one per (worker slot, listener) under the rr/leastconn
+ *             policies.  The master sends MSG_CONN with an accepted
+ *             connection; the app's listening fd number *is* the worker end.
+ *
+ * The receiver checks every message with msg_valid() before it looks at any
+ * field: a worker is untrusted input to the master.
+ */
+#ifndef CLUSTER_PROTOCOL_H
+#define CLUSTER_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define CLUSTER_PROTO_VERSION 1
+
+/* Environment passed to workers.  CLUSTER_RUN_FD (and the shim's entry in
+ * LD_PRELOAD) are removed by the process that becomes the worker; the two
+ * informational variables stay for the program to read. */
+#define CLUSTER_ENV_FD        "CLUSTER_RUN_FD"
+#define CLUSTER_ENV_WORKER_ID "CLUSTER_WORKER_ID"
+#define CLUSTER_ENV_WORKERS   "CLUSTER_WORKERS"
+#define CLUSTER_ENV_DEBUG     "CLUSTER_RUN_DEBUG"
+#define CLUSTER_SHIM_NAME     "libcluster-shim.so"
+
+/* Bound on listeners per cluster; the master refuses more with EMFILE. */
+#define CLUSTER_MAX_LISTENERS 64
+
+enum msg_type {
+	MSG_ATTACH = 1,   /* shim -> master, doorbell, fd = private channel end */
+	MSG_BIND,         /* shim -> master, private: please bind this address */
+	MSG_BIND_REPLY,   /* master -> shim, private: errno or fd to use */
+	MSG_LISTEN,       /* shim -> master, private: ready to take connections */
+	MSG_UNLISTEN,     /* shim -> master, private: the app closed its listener */
+	MSG_CONN_CLOSED,  /* shim -> master, private: an accepted conn was closed */
+	MSG_CONN,         /* master -> shim, channel, fd = accepted connection */
+	MSG_TYPE_MAX
+};
+
+struct msg_hdr {
+	uint16_t type;
+	uint16_t len;     /* whole message, header included */
+	uint32_t seq;     /* request id, echoed in the reply */
+};
+
+struct msg_attach {
+	struct msg_hdr hdr;
+	uint32_t version;
+	int32_t pid;
+};
+
+/* Options the app set on its socket before bind(), forwarded so the
+ * master's socket behaves as the app's would have. */
+#define BIND_OPT_REUSEADDR  0x01u
+#define BIND_OPT_REUSEPORT  0x02u
+#define BIND_OPT_V6ONLY     0x04u
+#define BIND_OPT_NODELAY    0x08u
+#define BIND_OPT_KEEPALIVE  0x10u
+
+struct msg_bind {
+	struct msg_hdr hdr;
+	int32_t family;
+	int32_t type;           /* SOCK_STREAM or SOCK_DGRAM, flags stripped */
+	int32_t protocol;
+	uint32_t opts;          /* BIND_OPT_* */
+	uint32_t addrlen;
+	struct sockaddr_storage addr;
+};
+
+/* How the shim must treat the fd that comes with a bind reply. */
+enum bind_mode {
+	BIND_MODE_SOCKET = 1,   /* a real listening socket: accept natively */
+	BIND_MODE_CHANNEL,      /* a channel: accept = receive a MSG_CONN */
+};
+
+struct msg_bind_reply {
+	struct msg_hdr hdr;
+	int32_t err;            /* 0, or the errno bind() must fail with */
+	uint32_t listener;      /* listener id, used in later reports */
+	uint32_t mode;          /* enum bind_mode */
+	uint32_t addrlen;
+	struct sockaddr_storage addr;   /* the address actually bound */
+};
+
+/* MSG_LISTEN, MSG_UNLISTEN, MSG_CONN_CLOSED */
+struct msg_listener {
+	struct msg_hdr hdr;
+	uint32_t listener;
+	int32_t backlog;
+};
+
+struct msg_conn {
+	struct msg_hdr hdr;
+	uint32_t addrlen;
+	struct sockaddr_storage peer;
+};
+
+/* Size each message type must have; 0 for an unknown type. */
+static inline size_t msg_size(uint16_t type)
+{
+	switch (type) {
+	case MSG_ATTACH:      return sizeof(struct msg_attach);
+	case MSG_BIND:        return sizeof(struct msg_bind);
+	case MSG_BIND_REPLY:  return sizeof(struct msg_bind_reply);
+	case MSG_LISTEN:
+	case MSG_UNLISTEN:
+	case MSG_CONN_CLOSED: return sizeof(struct msg_listener);
+	case MSG_CONN:        return sizeof(struct msg_conn);
+	default:              return 0;
+	}
+}
+
+/* The address length field at offset off fits its sockaddr_storage. */
+static inline int msg_addrlen_ok(const void *buf, size_t off)
+{
+	uint32_t len;
+
+	memcpy(&len, (const char *)buf + off, sizeof(len));
+	return len <= sizeof(struct sockaddr_storage);
+}
+
+/* True when the n bytes received form a well-formed message: known type,
+ * exact length, and address lengths inside their buffers. */
+static inline int msg_valid(const void *buf, size_t n)
+{
+	const struct msg_hdr *h = buf;
+
+	if (n < sizeof(*h) || h->len != n || msg_size(h->type) != n)
+		return 0;
+	switch (h->type) {
+	case MSG_BIND:
+		return msg_addrlen_ok(buf, offsetof(struct msg_bind, addrlen));
+	case MSG_BIND_REPLY:
+		return msg_addrlen_ok(buf, offsetof(struct msg_bind_reply, addrlen));
+	case MSG_CONN:
+		return msg_addrlen_ok(buf, offsetof(struct msg_conn, addrlen));
+	default:
+		return 1;
+	}
+}
+
+static inline void msg_init(void *msg, uint16_t type, uint32_t seq)
+{
+	struct msg_hdr *h = msg;
+
+	h->type = type;
+	h->len = (uint16_t)msg_size(type);
+	h->seq = seq;
+}
+
+/* fdpass.c: the fd-passing helpers both sides link (no hooks inside).
+ * msg_send: one message, with fd attached when fd >= 0.  Returns 0 or -1
+ * with errno (EAGAIN/EWOULDBLOCK with MSG_DONTWAIT when the peer is full).
+ * msg_recv: one message into buf (cap bytes); *fd gets the attached fd or
+ * -1 (extra fds are closed).  Returns the byte count, 0 at EOF, -1 with
+ * errno.  flags are recvmsg flags (MSG_DONTWAIT, MSG_CMSG_CLOEXEC). */
+int msg_send(int sock, const void *msg, size_t len, int fd, int flags);
+ssize_t msg_recv(int sock, void *buf, size_t cap, int *fd, int flags);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * real.h - the libc functions the shim interposes, reached through
+ * dlsym(RTLD_NEXT).  Every hook calls real_xxx() for sockets it does not
+ * manage, and for the real work on the ones it does.  Binding is lazy and
+ * done once (pthread_once), so hooks called before the shim's constructor
+ * (from other libraries' constructors) work too.
+ */
+#ifndef SHIM_REAL_H
+#define SHIM_REAL_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+int real_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int real_listen(int fd, int backlog);
+int real_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int real_accept(int fd, struct sockaddr *addr, socklen_t *len);
+int real_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+int real_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+int real_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int real_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+int real_shutdown(int fd, int how);
+int real_close(int fd);
+int real_close_range(unsigned int first, unsigned int last, int flags);
+int real_dup(int fd);
+int real_dup2(int oldfd, int newfd);
+int real_dup3(int oldfd, int newfd, int flags);
+int real_fcntl(int fd, int cmd, void *arg);
+int real_ioctl(int fd, unsigned long req, void *arg);
+int real_unlink(const char *path);
+int real_unlinkat(int dirfd, const char *path, int flags);
+
+#endif

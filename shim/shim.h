@@ -1,0 +1,65 @@
+/*
+ * shim.h - what the shim's modules share with each other.  Nothing here is
+ * exported from the library: the build hides every symbol but the hooks.
+ *
+ *   fdtable.c   which fds of this process are clustered listeners, the
+ *               listener each one stands for, and accepted connections that
+ *               must be reported when closed
+ *   master.c    talking to the master: activation, claiming the worker
+ *               role, the private channel, bind requests, reports
+ *   log.c       one-line messages on stderr without stdio or malloc
+ *   hooks_*.c   the exported libc symbols
+ */
+#ifndef SHIM_H
+#define SHIM_H
+
+#include "protocol.h"
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* What this process knows of a listener the master gave it. */
+struct shim_listener {
+	int mode;               /* enum bind_mode, 0 = unused */
+	int family;
+	int listening;          /* the app called listen() */
+	int shut;               /* the app called shutdown() */
+	int app_nonblock;       /* O_NONBLOCK as the app sees it (socket mode) */
+	uint32_t opts;          /* BIND_OPT_* as the app set them */
+	socklen_t addrlen;
+	struct sockaddr_storage addr;   /* the address actually bound */
+};
+
+/* fdtable.c */
+void fdtable_set_listener(uint32_t lid, const struct shim_listener *l);
+struct shim_listener *fdtable_listener(uint32_t lid);
+int fdtable_add(int fd, uint32_t lid);
+int fdtable_find(int fd);               /* lid or -1; no syscall: hot path */
+int fdtable_find_checked(int fd);       /* lid or -1; verifies (dev, ino) */
+int fdtable_remove(int fd, int *last);  /* lid or -1; *last: no fd left */
+int fdtable_max_fd(void);
+void conn_track(int fd, uint32_t lid);
+int conn_untrack(int fd);               /* lid or -1 */
+int conn_tracked_max(void);
+void fdtable_after_fork(void);
+void fdtable_lock(void);
+void fdtable_unlock(void);
+
+/* master.c */
+int shim_enabled(void);
+int shim_is_owner(void);
+int shim_private_fd(int fd);            /* fd is the shim's own: protect it */
+void shim_move_private_fd(int fd);      /* the app wants this number */
+int shim_private_fds(int out[2]);       /* ascending; returns the count */
+int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd);
+void master_report(uint16_t type, uint32_t lid, int backlog);
+
+/* log.c */
+void shim_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void shim_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int shim_debugging(void);
+
+/* Exported hook: the C name is shim_NAME, the symbol is NAME. */
+#define SHIM_EXPORT(name) __asm__(#name) __attribute__((visibility("default")))
+
+#endif
