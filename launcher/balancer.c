@@ -103,8 +103,10 @@ static int has_room(struct cluster *c, struct worker *w, struct route *r)
 }
 
 /* rr: the next worker with room after the cursor.  leastconn: the fewest
- * open connections (queued ones count), ties to the next in rotation. */
-static struct worker *pick(struct cluster *c, struct listener *l)
+ * open connections (queued ones count), ties to the next in rotation.
+ * *at is its position; the cursor moves only when a connection is really
+ * handed over (a pick that finds no connection to give must not count). */
+static struct worker *pick(struct cluster *c, struct listener *l, unsigned *at_out)
 {
 	struct worker *best = NULL;
 	uint64_t best_open = 0;
@@ -130,8 +132,7 @@ static struct worker *pick(struct cluster *c, struct listener *l)
 			best_at = at;
 		}
 	}
-	if (best)
-		l->cursor = best_at;
+	*at_out = best_at;
 	return best;
 }
 
@@ -225,7 +226,8 @@ static void dispatch(struct cluster *c, struct listener *l)
 	if (c->stopping)
 		return;
 	for (budget = ACCEPT_BUDGET; budget > 0; budget--) {
-		struct worker *w = pick(c, l);
+		unsigned at;
+		struct worker *w = pick(c, l, &at);
 		struct route *r;
 		struct conn conn;
 
@@ -240,6 +242,7 @@ static void dispatch(struct cluster *c, struct listener *l)
 		r = &w->routes[l->id];
 		if (send_conn(r, &conn) == 0) {
 			close(conn.fd);
+			l->cursor = at;
 			r->handed++;
 			r->queued_hint++;
 			continue;

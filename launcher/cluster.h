@@ -133,6 +133,8 @@ struct cluster {
 
 	unsigned generation;            /* bumped by each rolling restart */
 	int rolling;                    /* a slot is being replaced */
+	int roll_pending;               /* a reload is under way */
+	int announced_ready;            /* "N workers listening" was said */
 	struct worker *roll_old;        /* ... and this is the worker leaving */
 	int stopping;                   /* stop requested: no restarts */
 	int killed;                     /* SIGKILL already sent to all */

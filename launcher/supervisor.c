@@ -165,6 +165,21 @@ static void ready_timeout(struct loop *loop, void *data)
 	replacement_ready(nw->c, nw);
 }
 
+/* Say once when the whole first generation listens: users (and tests)
+ * know from then on that every worker takes connections. */
+static void announce_ready(struct cluster *c)
+{
+	int i;
+
+	if (c->announced_ready)
+		return;
+	for (i = 0; i < c->target; i++)
+		if (!c->slots[i].active || c->slots[i].active->state != W_READY)
+			return;
+	c->announced_ready = 1;
+	log_warnx("%d worker%s listening", c->target, c->target == 1 ? "" : "s");
+}
+
 void supervisor_worker_listening(struct cluster *c, struct worker *w)
 {
 	if (w->state != W_STARTING || !worker_listens_like(w, w->replaces))
@@ -176,6 +191,7 @@ void supervisor_worker_listening(struct cluster *c, struct worker *w)
 	c->quiet_timer = 0;
 	if (w->replaces || c->slots[w->slot].active != w)
 		replacement_ready(c, w);
+	announce_ready(c);
 }
 
 /* Rolling restart: replace the lowest slot still running an older
@@ -192,6 +208,7 @@ static void roll_continue(struct cluster *c)
 		if (!old || old->generation >= c->generation ||
 		    c->slots[i].restart_timer)
 			continue;
+		c->roll_pending = 1;
 		c->rolling = 1;
 		nw = worker_spawn(c, i);
 		if (!nw) {
@@ -204,6 +221,11 @@ static void roll_continue(struct cluster *c)
 		nw->ready_timer = loop_timer(c->loop, secs_ms(c->opt->ready_timeout),
 					     ready_timeout, nw);
 		return;
+	}
+	if (c->roll_pending) {
+		c->roll_pending = 0;
+		log_warnx("reload complete: %d worker%s of the new generation listening",
+			  c->target, c->target == 1 ? "" : "s");
 	}
 }
 

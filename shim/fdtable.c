@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define TABLE_SIZE 128
 #define CONN_TRACK_MAX 65536
@@ -41,6 +42,25 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static _Atomic uint8_t conn_lid[CONN_TRACK_MAX];
 static _Atomic int conn_hwm = -1;
+
+/* The process whose tables these are.  A vfork() child (Python's
+ * subprocess, posix_spawn) shares our memory without running atfork
+ * handlers; its close()/dup2() before exec must not edit our tables. */
+static _Atomic pid_t owner;
+
+int fdtable_owned(void)
+{
+	pid_t o = atomic_load(&owner);
+
+	return o == 0 || o == getpid();
+}
+
+int conn_peek(int fd)
+{
+	if (fd < 0 || fd > atomic_load(&conn_hwm))
+		return -1;
+	return atomic_load(&conn_lid[fd]) ? 0 : -1;
+}
 
 void fdtable_lock(void)
 {
@@ -89,6 +109,8 @@ int fdtable_add(int fd, uint32_t lid)
 
 	if (fstat(fd, &st) < 0)
 		return -1;
+	if (!atomic_load(&owner))
+		atomic_store(&owner, getpid());
 	pthread_mutex_lock(&lock);
 	for (i = 0; i < TABLE_SIZE; i++) {
 		int cur = atomic_load(&table[i].fd);
@@ -222,6 +244,7 @@ void fdtable_after_fork(void)
 	int hwm = atomic_load(&conn_hwm);
 
 	pthread_mutex_init(&lock, NULL);
+	atomic_store(&owner, getpid());
 	if (hwm >= 0)
 		memset((void *)conn_lid, 0, (size_t)hwm + 1);
 	atomic_store(&conn_hwm, -1);

@@ -51,6 +51,8 @@ static struct forget forget_fd(int fd)
 	struct forget f = { -1, -1 };
 	int last;
 
+	if ((conn_peek(fd) < 0 && fdtable_find(fd) < 0) || !fdtable_owned())
+		return f;
 	f.conn_lid = conn_untrack(fd);
 	if (fd <= fdtable_max_fd()) {
 		int lid = fdtable_remove(fd, &last);
@@ -134,6 +136,9 @@ static void copy_entry(int oldfd, int newfd)
 {
 	int lid = fdtable_find_checked(oldfd);
 
+	if (lid >= 0 && !fdtable_owned())
+		return;
+
 	if (lid >= 0)
 		fdtable_add(newfd, (uint32_t)lid);
 }
@@ -154,7 +159,7 @@ static int dup_onto(int oldfd, int newfd, int flags, int is_dup3)
 
 	if (!shim_enabled() || oldfd == newfd)
 		return is_dup3 ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
-	if (shim_private_fd(newfd))
+	if (shim_private_fd(newfd) && fdtable_owned())
 		shim_move_private_fd(newfd);
 	if (real_fcntl(oldfd, F_GETFD, NULL) >= 0)
 		f = forget_fd(newfd);

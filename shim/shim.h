@@ -41,6 +41,8 @@ int fdtable_max_fd(void);
 void conn_track(int fd, uint32_t lid);
 int conn_untrack(int fd);               /* lid or -1 */
 int conn_tracked_max(void);
+int conn_peek(int fd);                  /* 0 when tracked, else -1 */
+int fdtable_owned(void);                /* not a vfork child of the owner */
 void fdtable_after_fork(void);
 void fdtable_lock(void);
 void fdtable_unlock(void);

@@ -1,0 +1,514 @@
+/*
+ * harness.c - see harness.h.  No sleeps as synchronisation: readiness is a
+ * line on cluster-run's stderr or a port that answers, polled with short
+ * waits and a deadline.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grp.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_STARTED 16
+
+int harness_run_as_uid = -1;
+static struct cr *started[MAX_STARTED];
+static int nstarted;
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+const char *cluster_run_path(void)
+{
+	const char *p = getenv("CLUSTER_RUN");
+
+	cr_assert(p, "CLUSTER_RUN is not set (run the tests with meson test)");
+	return p;
+}
+
+const char *helper(const char *name)
+{
+	static char buf[8][512];
+	static int next;
+	const char *dir = getenv("HELPERS_DIR");
+	char *out = buf[next++ % 8];
+
+	cr_assert(dir, "HELPERS_DIR is not set (run the tests with meson test)");
+	snprintf(out, 512, "%s/%s", dir, name);
+	return out;
+}
+
+struct cr *cr_startv(const char *out_path, const char *const *argv)
+{
+	struct cr *cr = calloc(1, sizeof(*cr));
+	const char *args[64];
+	int p[2], n = 0;
+	pid_t parent = getpid();
+
+	cr_assert(cr && nstarted < MAX_STARTED);
+	args[n++] = cluster_run_path();
+	while (*argv && n < 63)
+		args[n++] = *argv++;
+	args[n] = NULL;
+	cr_assert(pipe2(p, O_CLOEXEC) == 0);
+	cr->status = -1;
+	cr->pid = fork();
+	cr_assert(cr->pid >= 0);
+	if (cr->pid == 0) {
+		int out = open(out_path ? out_path : "/dev/null",
+			       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (harness_run_as_uid >= 0 &&
+		    (setgroups(0, NULL) < 0 || setgid((gid_t)harness_run_as_uid) < 0 ||
+		     setuid((uid_t)harness_run_as_uid) < 0))
+			_exit(126);
+		/* after setuid: a credential change clears the death signal */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(out, 1);
+		dup2(p[1], 2);
+		execv(args[0], (char *const *)args);
+		_exit(127);
+	}
+	close(p[1]);
+	cr->err_fd = p[0];
+	fcntl(cr->err_fd, F_SETFL, O_NONBLOCK);
+	started[nstarted++] = cr;
+	return cr;
+}
+
+struct cr *cr_start(const char *out_path, const char *arg, ...)
+{
+	const char *argv[64];
+	va_list ap;
+	int n = 0;
+
+	va_start(ap, arg);
+	for (; arg && n < 63; arg = va_arg(ap, const char *))
+		argv[n++] = arg;
+	va_end(ap);
+	argv[n] = NULL;
+	return cr_startv(out_path, argv);
+}
+
+/* Read what is there; 0 at EOF, 1 otherwise. */
+static int read_log(struct cr *cr, int wait_ms)
+{
+	struct pollfd pfd = { .fd = cr->err_fd, .events = POLLIN };
+	ssize_t n;
+
+	if (cr->err_fd < 0)
+		return 0;
+	if (poll(&pfd, 1, wait_ms) <= 0)
+		return 1;
+	n = read(cr->err_fd, cr->log + cr->loglen, LOG_CAP - 1 - cr->loglen);
+	if (n > 0) {
+		cr->loglen += (size_t)n;
+		cr->log[cr->loglen] = '\0';
+		if (getenv("HARNESS_ECHO"))
+			fwrite(cr->log + cr->loglen - n, 1, (size_t)n, stderr);
+		return 1;
+	}
+	if (n == 0 || cr->loglen >= LOG_CAP - 1) {
+		close(cr->err_fd);
+		cr->err_fd = -1;
+		return 0;
+	}
+	return 1;
+}
+
+const char *cr_wait_line(struct cr *cr, const char *needle, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		const char *hit = strstr(cr->log, needle);
+		long left = deadline - now_ms();
+
+		if (hit)
+			return hit;
+		if (left <= 0 || !read_log(cr, left > 50 ? 50 : (int)left))
+			return strstr(cr->log, needle);
+	}
+}
+
+int cr_port(struct cr *cr, int n, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		const char *p = cr->log;
+		int i = 0;
+
+		while ((p = strstr(p, " (tcp) shared by "))) {
+			if (i++ == n) {
+				const char *colon = p;
+				while (colon > cr->log && *colon != ':')
+					colon--;
+				return atoi(colon + 1);
+			}
+			p++;
+		}
+		if (now_ms() >= deadline || !read_log(cr, 50))
+			if (now_ms() >= deadline || cr->err_fd < 0)
+				return -1;
+	}
+}
+
+int cr_ready_port(struct cr *cr, int n, int timeout_ms)
+{
+	int port = cr_port(cr, n, timeout_ms);
+
+	if (port < 0 || !cr_wait_line(cr, " listening\n", timeout_ms))
+		return -1;
+	return port;
+}
+
+int cr_wait_exit(struct cr *cr, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	int st;
+
+	if (cr->status >= 0)
+		return cr->status;
+	for (;;) {
+		pid_t r = waitpid(cr->pid, &st, WNOHANG);
+		if (r == cr->pid) {
+			cr->status = st;
+			while (read_log(cr, 0) && cr->err_fd >= 0)
+				;
+			return st;
+		}
+		if (now_ms() >= deadline)
+			return -1;
+		read_log(cr, 20);
+	}
+}
+
+int cr_stop(struct cr *cr, int sig, int timeout_ms)
+{
+	int st;
+
+	if (cr->status >= 0)
+		return cr->status;
+	kill(cr->pid, sig);
+	st = cr_wait_exit(cr, timeout_ms);
+	if (st < 0) {
+		kill(cr->pid, SIGKILL);
+		cr_wait_exit(cr, 5000);
+	}
+	return st;
+}
+
+int cr_children(struct cr *cr, pid_t *pids, int max)
+{
+	char path[64];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)cr->pid, (int)cr->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (n < max && fscanf(f, "%d", &pids[n]) == 1)
+		n++;
+	fclose(f);
+	return n;
+}
+
+void harness_cleanup(void)
+{
+	int i;
+
+	for (i = 0; i < nstarted; i++) {
+		struct cr *cr = started[i];
+		if (cr->status < 0) {
+			kill(cr->pid, SIGKILL);
+			cr_wait_exit(cr, 5000);
+		}
+		if (cr->err_fd >= 0)
+			close(cr->err_fd);
+		free(cr);
+	}
+	nstarted = 0;
+}
+
+int pid_alive(pid_t pid)
+{
+	char path[64], state = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	/* "pid (comm) S ...": a zombie is not alive */
+	if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+		state = 0;
+	fclose(f);
+	return state && state != 'Z' && state != 'X';
+}
+
+int have_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	char cand[1024];
+
+	for (; path && *path; path += strcspn(path, ":") + (path[strcspn(path, ":")] ? 1 : 0)) {
+		snprintf(cand, sizeof(cand), "%.*s/%s", (int)strcspn(path, ":"), path, name);
+		if (access(cand, X_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int wait_until(int (*f)(void *), void *arg, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		if (f(arg))
+			return 1;
+		if (now_ms() >= deadline)
+			return 0;
+		sleep_ms(20);
+	}
+}
+
+static int connect_to(const char *host, int port, int timeout_ms)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct pollfd pfd;
+	int fd, err = 0;
+	socklen_t elen = sizeof(err);
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *a = (void *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, host, &a->sin6_addr);
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (void *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, host, &a->sin_addr);
+		len = sizeof(*a);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+		goto fail;
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	if (poll(&pfd, 1, timeout_ms) <= 0) {
+		errno = ETIMEDOUT;
+		goto fail;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err) {
+		errno = err ? err : errno;
+		goto fail;
+	}
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+int http_get(const char *host, int port, char *buf, size_t cap, int timeout_ms)
+{
+	static const char req[] = "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n";
+	long deadline = now_ms() + timeout_ms;
+	size_t len = 0;
+	int fd = connect_to(host, port, timeout_ms), err;
+
+	if (fd < 0)
+		return -1;
+	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
+		goto fail;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long left = deadline - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		n = recv(fd, buf + len, cap - 1 - len, 0);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (n == 0 || len + (size_t)n >= cap - 1) {
+			len += (size_t)n;
+			break;
+		}
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(fd);
+	if (len == 0 || strncmp(buf, "HTTP/", 5)) {
+		errno = EPROTO;
+		return -1;
+	}
+	return (int)len;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+const char *body_value(const char *resp, const char *key, char *out, size_t cap)
+{
+	size_t klen = strlen(key);
+	const char *p = strstr(resp, "\r\n\r\n");
+
+	for (p = p ? p + 4 : resp; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (!strncmp(p, key, klen) && p[klen] == '=') {
+			size_t n = strcspn(p + klen + 1, "\r\n");
+			if (n >= cap)
+				n = cap - 1;
+			memcpy(out, p + klen + 1, n);
+			out[n] = '\0';
+			return out;
+		}
+	}
+	return NULL;
+}
+
+int response_worker(const char *resp)
+{
+	const char *h = strstr(resp, "X-Worker: ");
+
+	if (!h)
+		h = strstr(resp, "x-worker: ");
+	return h ? atoi(h + 10) : -1;
+}
+
+int port_free(int port, int v6)
+{
+	struct sockaddr_storage ss;
+	int fd, one = 1, ok;
+	socklen_t len;
+
+	memset(&ss, 0, sizeof(ss));
+	if (v6) {
+		struct sockaddr_in6 *a = (void *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (void *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*a);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ok = bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 1) == 0;
+	close(fd);
+	return ok;
+}
+
+struct load {
+	int port;
+	int clients;
+	atomic_int stop;
+	atomic_long ok, failed;
+	atomic_long per_worker[16];
+	pthread_t threads[16];
+};
+
+static void *load_thread(void *arg)
+{
+	struct load *l = arg;
+	char buf[4096];
+
+	while (!atomic_load(&l->stop)) {
+		int w;
+		if (http_get("127.0.0.1", l->port, buf, sizeof(buf), 5000) < 0 ||
+		    !strstr(buf, " 200 ")) {
+			atomic_fetch_add(&l->failed, 1);
+			continue;
+		}
+		atomic_fetch_add(&l->ok, 1);
+		w = response_worker(buf);
+		if (w >= 0 && w < 16)
+			atomic_fetch_add(&l->per_worker[w], 1);
+	}
+	return NULL;
+}
+
+struct load *load_start(int port, int clients)
+{
+	struct load *l = calloc(1, sizeof(*l));
+	int i;
+
+	cr_assert(l && clients > 0 && clients <= 16);
+	l->port = port;
+	l->clients = clients;
+	for (i = 0; i < clients; i++)
+		cr_assert(pthread_create(&l->threads[i], NULL, load_thread, l) == 0);
+	return l;
+}
+
+long load_ok_so_far(struct load *l)
+{
+	return atomic_load(&l->ok);
+}
+
+void load_stop(struct load *l, long *ok, long *failed, long per_worker[16])
+{
+	int i;
+
+	atomic_store(&l->stop, 1);
+	for (i = 0; i < l->clients; i++)
+		pthread_join(l->threads[i], NULL);
+	*ok = atomic_load(&l->ok);
+	*failed = atomic_load(&l->failed);
+	for (i = 0; per_worker && i < 16; i++)
+		per_worker[i] = atomic_load(&l->per_worker[i]);
+	free(l);
+}

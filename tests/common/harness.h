@@ -1,0 +1,75 @@
+/*
+ * harness.h - what every test needs to drive cluster-run from outside, as a
+ * user would: start it, learn its port from the line it prints, talk to it
+ * as a client, signal it, and make sure nothing it started outlives the
+ * test (harness_cleanup runs as every suite's .fini, even after a failed
+ * assertion).
+ */
+#ifndef TESTS_HARNESS_H
+#define TESTS_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define LOG_CAP 65536
+
+struct cr {
+	pid_t pid;
+	int err_fd;             /* read end of cluster-run's stderr */
+	char log[LOG_CAP];      /* everything it wrote to stderr so far */
+	size_t loglen;
+	int status;             /* wait status once it exited, else -1 */
+};
+
+/* Paths from the environment meson sets (CLUSTER_RUN, HELPERS_DIR). */
+const char *cluster_run_path(void);
+const char *helper(const char *name);
+
+/* When >= 0, cr_start runs cluster-run as this uid (and gid), from root. */
+extern int harness_run_as_uid;
+
+/* Start "cluster-run ARGS..." (NULL-terminated); stdout goes to /dev/null
+ * unless out_path is given.  Aborts the test on failure. */
+struct cr *cr_start(const char *out_path, const char *arg, ...);
+struct cr *cr_startv(const char *out_path, const char *const *argv);
+/* Wait until stderr contains needle (or the process exits, or timeout).
+ * Returns a pointer into cr->log, or NULL. */
+const char *cr_wait_line(struct cr *cr, const char *needle, int timeout_ms);
+/* Wait for the n-th (from 0) "ADDR:PORT (tcp)" announcement; its port. */
+int cr_port(struct cr *cr, int n, int timeout_ms);
+/* cr_port(cr, n, ...) and then the "N workers listening" line: from then
+ * on every worker takes connections.  Returns the port or -1. */
+int cr_ready_port(struct cr *cr, int n, int timeout_ms);
+/* Wait for the exit; the wait status, or -1 on timeout. */
+int cr_wait_exit(struct cr *cr, int timeout_ms);
+/* Send sig, wait; wait status or -1 on timeout (then SIGKILL). */
+int cr_stop(struct cr *cr, int sig, int timeout_ms);
+/* Pids of cluster-run's live children (its workers), up to max. */
+int cr_children(struct cr *cr, pid_t *pids, int max);
+/* Kill everything started by this test process. */
+void harness_cleanup(void);
+
+/* One HTTP/1.0 request; the whole response into buf (NUL-terminated).
+ * Returns its length, or -1 (errno) on connect/reset/timeout. */
+int http_get(const char *host, int port, char *buf, size_t cap, int timeout_ms);
+/* Value of "key=value" in a helper's response body (or NULL). */
+const char *body_value(const char *resp, const char *key, char *out, size_t cap);
+/* The worker id a response names (X-Worker header), or -1. */
+int response_worker(const char *resp);
+/* Whether 127.0.0.1:port (or ::1 when v6) can be bound now. */
+int port_free(int port, int v6);
+/* Poll f() every 20 ms until it returns non-zero or timeout_ms passes. */
+int wait_until(int (*f)(void *), void *arg, int timeout_ms);
+int pid_alive(pid_t pid);
+/* Whether a program of that name is on PATH. */
+int have_program(const char *name);
+void sleep_ms(int ms);
+
+/* A bounded background load: `clients` threads doing connection-per-request
+ * GETs until load_stop().  Counts successes, failures, and per worker. */
+struct load;
+struct load *load_start(int port, int clients);
+void load_stop(struct load *l, long *ok, long *failed, long per_worker[16]);
+long load_ok_so_far(struct load *l);
+
+#endif
