@@ -22,7 +22,8 @@
  * wait in the listener's pending queue, ahead of the kernel backlog, while
  * no worker can take them.
  *
- * Not here: shared (workers accept on the master's socket themselves).
+ * Not here: shared and reuseport (workers accept on the master's sockets
+ * themselves; listener.c).
  */
 #include "cluster.h"
 #include "log.h"
@@ -44,6 +45,11 @@ static void dispatch(struct cluster *c, struct listener *l);
 static int is_channel_policy(enum policy p)
 {
 	return p == POLICY_RR || p == POLICY_LEASTCONN;
+}
+
+int balancer_uses_channel(const struct listener *l)
+{
+	return is_channel_policy(l->policy);
 }
 
 uint64_t route_open_conns(const struct route *r)
@@ -293,6 +299,8 @@ int balancer_give(struct cluster *c, struct worker *w, struct listener *l)
 
 	r->w = w;
 	r->lid = l->id;
+	if (l->policy == POLICY_REUSEPORT)
+		return listener_slot_fd(c, l, w->slot);
 	if (!is_channel_policy(l->policy))
 		return l->fd;
 	if (r->chan >= 0)

@@ -41,8 +41,12 @@ struct conn {                   /* an accepted connection not yet handed out */
 struct listener {
 	struct cluster *c;
 	uint32_t id;
-	int fd;
+	int fd;                         /* reuseport: slot 0's socket */
 	int family;
+	int type;                       /* SOCK_STREAM, SOCK_DGRAM */
+	int protocol;
+	int *slot_fds;                  /* reuseport: one socket per slot */
+	int nslot_fds;
 	uint32_t opts;                  /* BIND_OPT_* of the first binder */
 	socklen_t reqlen;
 	struct sockaddr_storage req;    /* as asked for: the registry key */
@@ -56,7 +60,7 @@ struct listener {
 	size_t npending, cappending;
 	uint64_t accepted;
 	int64_t emfile_until;           /* accept paused after EMFILE/ENFILE */
-	char name[80];                  /* "127.0.0.1:8000" */
+	char name[128];                 /* "127.0.0.1:8000", "/run/x.sock" */
 };
 
 struct route {
@@ -94,6 +98,7 @@ struct worker {
 	unsigned generation;
 	int doorbell;                   /* master end */
 	int64_t started_ms;
+	int64_t drain_started;
 	int ever_ready;
 	int attached;                   /* some process talked to us */
 	uint64_t drain_timer;
@@ -149,9 +154,15 @@ struct listener *listener_for(struct cluster *c, struct worker *w,
 			      const struct msg_bind *req, int *err);
 void listener_announce(struct cluster *c, struct listener *l);
 void listener_close_all(struct cluster *c);
+int listener_serves_path(struct cluster *c, const struct msg_bind *req);
+int listener_slot_fd(struct cluster *c, struct listener *l, int slot);
+void listener_slots_changed(struct cluster *c);
+unsigned listener_slot_queued(struct cluster *c, int slot);
+void listener_close_slot(struct cluster *c, int slot);
 
 /* balancer.c */
 int balancer_give(struct cluster *c, struct worker *w, struct listener *l);
+int balancer_uses_channel(const struct listener *l);
 void balancer_kick(struct cluster *c, struct listener *l);
 void balancer_take_back(struct cluster *c, struct worker *w, struct listener *l);
 void balancer_release(struct cluster *c, struct worker *w);

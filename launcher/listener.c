@@ -7,11 +7,27 @@
  * is what makes EADDRINUSE and EACCES come back as the worker's own bind()
  * errno, exactly as without clustering.
  *
- * The key is the address as the program asked for it: family, address,
- * port and, for IPv6, scope and IPV6_V6ONLY.  So 0.0.0.0:P, 127.0.0.1:P,
- * [::]:P and [::1]:P are different listeners, as they are to the kernel.
- * Port 0 is "random the first time, predictable thereafter" (Node's rule):
- * a worker's n-th bind of ADDR:0 gets the n-th listener created for ADDR:0.
+ * The key is the address as the program asked for it: type, family,
+ * address, port and, for IPv6, scope and IPV6_V6ONLY; for unix sockets the
+ * path (made absolute by the shim) or abstract name.  So 0.0.0.0:P,
+ * 127.0.0.1:P, [::]:P and [::1]:P are different listeners, as they are to
+ * the kernel.  Port 0 is "random the first time, predictable thereafter"
+ * (Node's rule): a worker's n-th bind of ADDR:0 gets the n-th listener
+ * created for ADDR:0.
+ *
+ * Policies per kind: UDP has no connections to hand out, so rr and
+ * leastconn fall back to shared for it (Node does the same); unix sockets
+ * have no SO_REUSEPORT, so reuseport falls back to shared for them.  The
+ * announcement line says so.
+ *
+ * reuseport: one SO_REUSEPORT socket per worker slot, all created by the
+ * master in slot order, so a slot's socket is at index `slot` of the
+ * kernel's reuseport group.  A classic BPF program on the group picks one of
+ * the first `target` sockets at random; on scale-down the removed slot's
+ * socket thus stops getting new connections while its worker drains what
+ * is queued on it (listener_slot_queued), and closing it (always the last
+ * index) reorders nothing.  A restarted worker gets its slot's socket back,
+ * queue included.
  *
  * Not here: who gets the connections (balancer.c).
  */
@@ -21,35 +37,54 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static int req_valid(const struct msg_bind *req)
 {
-	if (req->type != SOCK_STREAM)
+	int stream = req->type == SOCK_STREAM, dgram = req->type == SOCK_DGRAM;
+
+	switch (req->family) {
+	case AF_INET:
+		return req->addrlen == sizeof(struct sockaddr_in) &&
+		       ((stream && req->protocol == IPPROTO_TCP) ||
+			(dgram && req->protocol == IPPROTO_UDP));
+	case AF_INET6:
+		return req->addrlen == sizeof(struct sockaddr_in6) &&
+		       ((stream && req->protocol == IPPROTO_TCP) ||
+			(dgram && req->protocol == IPPROTO_UDP));
+	case AF_UNIX:
+		return stream && req->addrlen > offsetof(struct sockaddr_un, sun_path) + 1 &&
+		       req->addrlen <= sizeof(struct sockaddr_un);
+	default:
 		return 0;
-	if (req->family == AF_INET)
-		return req->addrlen == sizeof(struct sockaddr_in);
-	if (req->family == AF_INET6)
-		return req->addrlen == sizeof(struct sockaddr_in6);
-	return 0;
+	}
 }
 
 static uint16_t req_port(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
 		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 1;       /* unix: never "port 0" */
 }
 
 /* Same key: see the file comment.  sin6_flowinfo does not matter to bind. */
 static int same_key(const struct listener *l, const struct msg_bind *req)
 {
-	if (l->family != req->family || req_port(&l->req) != req_port(&req->addr))
+	if (l->family != req->family || l->type != req->type)
+		return 0;
+	if (req->family == AF_UNIX)
+		return l->reqlen == req->addrlen && !memcmp(&l->req, &req->addr, req->addrlen);
+	if (req_port(&l->req) != req_port(&req->addr))
 		return 0;
 	if (req->family == AF_INET) {
 		const struct sockaddr_in *a = (const void *)&l->req, *b = (const void *)&req->addr;
@@ -63,6 +98,13 @@ static int same_key(const struct listener *l, const struct msg_bind *req)
 	}
 }
 
+static const char *kind_name(const struct listener *l)
+{
+	if (l->family == AF_UNIX)
+		return "unix";
+	return l->type == SOCK_DGRAM ? "udp" : "tcp";
+}
+
 static void describe(struct listener *l)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
@@ -71,10 +113,17 @@ static void describe(struct listener *l)
 		const struct sockaddr_in *a = (const void *)&l->addr;
 		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
 		snprintf(l->name, sizeof(l->name), "%s:%u", host, ntohs(a->sin_port));
-	} else {
+	} else if (l->family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const void *)&l->addr;
 		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 		snprintf(l->name, sizeof(l->name), "[%s]:%u", host, ntohs(a->sin6_port));
+	} else {
+		const struct sockaddr_un *a = (const void *)&l->req;
+		size_t n = l->reqlen - offsetof(struct sockaddr_un, sun_path);
+		if (a->sun_path[0])
+			snprintf(l->name, sizeof(l->name), "%.*s", (int)strnlen(a->sun_path, n), a->sun_path);
+		else    /* abstract: shown as @name, like ss does */
+			snprintf(l->name, sizeof(l->name), "@%.*s", (int)n - 1, a->sun_path + 1);
 	}
 }
 
@@ -84,30 +133,44 @@ static void set_flag(int fd, int level, int name, int on)
 		log_debug("setsockopt(%d, %d): %s", level, name, strerror(errno));
 }
 
-/* Bind and listen as the program would have.  Returns the fd, or -1 with
- * *err set to the errno the worker's bind() must fail with. */
-static int open_socket(const struct msg_bind *req, int *err)
+/* Bind (and listen) as the program would have, at addr.  Returns the fd, or
+ * -1 with *err set to the errno the worker's bind() must fail with. */
+static int open_socket(const struct msg_bind *req, const struct sockaddr_storage *addr,
+		       socklen_t addrlen, int reuseport, int *err)
 {
-	int fd = socket(req->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Datagram sockets stay blocking: their O_NONBLOCK is the program's
+	 * (see hooks_socket.c); the master never reads from them. */
+	int nb = req->type == SOCK_STREAM ? SOCK_NONBLOCK : 0;
+	int fd = socket(req->family, req->type | nb | SOCK_CLOEXEC, req->protocol);
+	int r;
 
 	if (fd < 0) {
 		*err = errno;
 		return -1;
 	}
-	set_flag(fd, SOL_SOCKET, SO_REUSEADDR, !!(req->opts & BIND_OPT_REUSEADDR));
-	if (req->opts & BIND_OPT_REUSEPORT)
-		set_flag(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-	if (req->opts & BIND_OPT_KEEPALIVE)
-		set_flag(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
-	if (req->opts & BIND_OPT_NODELAY)
-		set_flag(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-	if (req->family == AF_INET6)
-		set_flag(fd, IPPROTO_IPV6, IPV6_V6ONLY, !!(req->opts & BIND_OPT_V6ONLY));
+	if (req->family != AF_UNIX) {
+		set_flag(fd, SOL_SOCKET, SO_REUSEADDR, !!(req->opts & BIND_OPT_REUSEADDR));
+		if (reuseport || (req->opts & BIND_OPT_REUSEPORT))
+			set_flag(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+		if (req->opts & BIND_OPT_KEEPALIVE)
+			set_flag(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+		if (req->type == SOCK_STREAM && (req->opts & BIND_OPT_NODELAY))
+			set_flag(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+		if (req->family == AF_INET6)
+			set_flag(fd, IPPROTO_IPV6, IPV6_V6ONLY, !!(req->opts & BIND_OPT_V6ONLY));
+	}
+	if (req->family == AF_UNIX) {
+		/* the socket file gets the program's permissions, not ours */
+		mode_t old = umask((mode_t)(req->umask & 0777));
+		r = bind(fd, (const struct sockaddr *)addr, addrlen);
+		umask(old);
+	} else {
+		r = bind(fd, (const struct sockaddr *)addr, addrlen);
+	}
 	/* The backlog is every worker's queue, and the queue that holds
 	 * connections while workers restart: ask for the most the kernel
 	 * allows (net.core.somaxconn), not the program's own number. */
-	if (bind(fd, (const struct sockaddr *)&req->addr, req->addrlen) < 0 ||
-	    listen(fd, SOMAXCONN) < 0) {
+	if (r < 0 || (req->type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)) {
 		*err = errno;
 		close(fd);
 		return -1;
@@ -115,8 +178,143 @@ static int open_socket(const struct msg_bind *req, int *err)
 	return fd;
 }
 
+static enum policy effective_policy(struct cluster *c, const struct msg_bind *req,
+				    const char **why)
+{
+	enum policy p = c->opt->policy;
+
+	*why = NULL;
+	if (req->type == SOCK_DGRAM && (p == POLICY_RR || p == POLICY_LEASTCONN)) {
+		*why = "datagrams cannot be handed out";
+		return POLICY_SHARED;
+	}
+	if (req->family == AF_UNIX && p == POLICY_REUSEPORT) {
+		*why = "unix sockets have no SO_REUSEPORT";
+		return POLICY_SHARED;
+	}
+	return p;
+}
+
+/* Random choice among the first n sockets of the reuseport group. */
+static void steer(struct listener *l, int n)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)(n > 0 ? n : 1)),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog = { .len = 3, .filter = code };
+
+	/* TCP only: a random choice per datagram would split UDP flows */
+	if (l->policy != POLICY_REUSEPORT || l->type != SOCK_STREAM)
+		return;
+	if (setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
+		log_warn("%s: steering the reuseport group", l->name);
+}
+
+static int grow_slots(struct listener *l, int slot)
+{
+	int n = slot + 8, i;
+	int *grown;
+
+	if (slot < l->nslot_fds)
+		return 0;
+	grown = realloc(l->slot_fds, (size_t)n * sizeof(*grown));
+	if (!grown)
+		return -1;
+	for (i = l->nslot_fds; i < n; i++)
+		grown[i] = -1;
+	l->slot_fds = grown;
+	l->nslot_fds = n;
+	return 0;
+}
+
+int listener_slot_fd(struct cluster *c, struct listener *l, int slot)
+{
+	struct msg_bind req;
+	int err, i;
+
+	if (grow_slots(l, slot) < 0)
+		return -1;
+	/* Create every missing socket up to slot, in order: group index = slot. */
+	memset(&req, 0, sizeof(req));
+	req.family = l->family;
+	req.type = l->type;
+	req.protocol = l->protocol;
+	req.opts = l->opts;
+	for (i = 0; i <= slot; i++) {
+		if (l->slot_fds[i] >= 0)
+			continue;
+		l->slot_fds[i] = open_socket(&req, &l->addr, l->addrlen, 1, &err);
+		if (l->slot_fds[i] < 0) {
+			errno = err;
+			log_warn("%s: socket for worker %d", l->name, i);
+			return -1;
+		}
+	}
+	(void)c;
+	return l->slot_fds[slot];
+}
+
+void listener_slots_changed(struct cluster *c)
+{
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		if (l->policy != POLICY_REUSEPORT)
+			continue;
+		listener_slot_fd(c, l, c->target - 1);
+		steer(l, c->target);
+	}
+}
+
+unsigned listener_slot_queued(struct cluster *c, int slot)
+{
+	unsigned n = 0;
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+
+		if (l->policy != POLICY_REUSEPORT || l->type != SOCK_STREAM ||
+		    slot >= l->nslot_fds || l->slot_fds[slot] < 0)
+			continue;
+		/* On a listening socket tcpi_unacked is the accept queue. */
+		if (getsockopt(l->slot_fds[slot], IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+			n += ti.tcpi_unacked;
+	}
+	return n;
+}
+
+void listener_close_slot(struct cluster *c, int slot)
+{
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		int fd, conn, lost = 0;
+
+		if (slot == 0 || slot >= l->nslot_fds || (fd = l->slot_fds[slot]) < 0)
+			continue;
+		while (l->type == SOCK_STREAM && (conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+			close(conn);
+			lost++;
+		}
+		if (lost)
+			log_warnx("%s: %d connection(s) queued on removed worker %d were refused",
+				  l->name, lost, slot);
+		close(fd);
+		l->slot_fds[slot] = -1;
+	}
+}
+
 static struct listener *create(struct cluster *c, const struct msg_bind *req, int *err)
 {
+	const char *why;
+	enum policy policy = effective_policy(c, req, &why);
 	struct listener *l;
 	int fd;
 
@@ -125,7 +323,7 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 		*err = EMFILE;
 		return NULL;
 	}
-	fd = open_socket(req, err);
+	fd = open_socket(req, &req->addr, req->addrlen, policy == POLICY_REUSEPORT, err);
 	if (fd < 0)
 		return NULL;
 	l = calloc(1, sizeof(*l));
@@ -138,6 +336,8 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 	l->id = (uint32_t)c->nlisteners;
 	l->fd = fd;
 	l->family = req->family;
+	l->type = req->type;
+	l->protocol = req->protocol;
 	l->opts = req->opts;
 	l->reqlen = req->addrlen;
 	memcpy(&l->req, &req->addr, req->addrlen);
@@ -148,10 +348,18 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 		free(l);
 		return NULL;
 	}
-	l->policy = c->opt->policy;
+	l->policy = policy;
 	describe(l);
 	c->listeners[c->nlisteners++] = l;
+	if (policy == POLICY_REUSEPORT && grow_slots(l, 0) == 0) {
+		l->slot_fds[0] = fd;
+		listener_slot_fd(c, l, c->target - 1);
+		steer(l, c->target);
+	}
 	listener_announce(c, l);
+	if (why)
+		log_warnx("%s: policy %s instead of %s: %s", l->name, policy_name(policy),
+			  policy_name(c->opt->policy), why);
 	return l;
 }
 
@@ -187,25 +395,44 @@ struct listener *listener_for(struct cluster *c, struct worker *w,
 	return l;
 }
 
+int listener_serves_path(struct cluster *c, const struct msg_bind *req)
+{
+	int i;
+
+	if (req->family != AF_UNIX || !req_valid(req))
+		return 0;
+	for (i = 0; i < c->nlisteners; i++)
+		if (same_key(c->listeners[i], req))
+			return 1;
+	return 0;
+}
+
 void listener_announce(struct cluster *c, struct listener *l)
 {
-	log_warnx("%s (tcp) shared by %d worker%s, policy %s", l->name, c->target,
-		  c->target == 1 ? "" : "s", policy_name(l->policy));
+	log_warnx("%s (%s) shared by %d worker%s, policy %s", l->name, kind_name(l),
+		  c->target, c->target == 1 ? "" : "s", policy_name(l->policy));
 }
 
 void listener_close_all(struct cluster *c)
 {
-	int i;
+	int i, k;
 
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
-		size_t k;
+		const struct sockaddr_un *un = (const void *)&l->req;
 
 		loop_del_fd(c->loop, l->fd);
+		for (k = 0; k < l->nslot_fds; k++)
+			if (l->slot_fds[k] >= 0 && l->slot_fds[k] != l->fd)
+				close(l->slot_fds[k]);
 		close(l->fd);
-		for (k = 0; k < l->npending; k++)
+		/* the program's own unlink at exit was kept from it (hooks_path.c) */
+		if (l->family == AF_UNIX && un->sun_path[0])
+			unlink(un->sun_path);
+		for (k = 0; k < (int)l->npending; k++)
 			close(l->pending[k].fd);
 		free(l->pending);
+		free(l->slot_fds);
 		free(l);
 	}
 	c->nlisteners = 0;

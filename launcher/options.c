@@ -23,7 +23,7 @@ static const char usage_text[] =
 "Run N copies of an unmodified server PROGRAM sharing its listening sockets.\n"
 "\n"
 "  -n, --workers N        number of workers (default: online CPUs)\n"
-"  -p, --policy P         rr (default) | shared\n"
+"  -p, --policy P         rr (default) | shared | reuseport | leastconn\n"
 "  -g, --grace SECONDS    stop signal to SIGKILL, and drain limit (default 10)\n"
 "      --stop-signal SIG  signal that stops a worker gracefully (default TERM)\n"
 "      --max-restarts N   give up after N consecutive failures of a worker\n"
@@ -59,6 +59,10 @@ static int parse_policy(const char *s, enum policy *p)
 		*p = POLICY_RR;
 	else if (!strcmp(s, "shared"))
 		*p = POLICY_SHARED;
+	else if (!strcmp(s, "reuseport"))
+		*p = POLICY_REUSEPORT;
+	else if (!strcmp(s, "leastconn"))
+		*p = POLICY_LEASTCONN;
 	else
 		return -1;
 	return 0;
@@ -181,7 +185,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 			break;
 		case 'p':
 			if (parse_policy(optarg, &opt->policy) < 0)
-				return bad("policy (rr, shared)", optarg);
+				return bad("policy (rr, shared, reuseport, leastconn)", optarg);
 			break;
 		case 'g':
 			if (parse_seconds(optarg, &opt->grace) < 0)

@@ -103,6 +103,24 @@ static void drain_over(struct loop *loop, void *data)
 	stop_worker(w->c, w, w->c->opt->stop_signal);
 }
 
+/* reuseport scale-down: the removed slot's socket gets no new connections
+ * (listener.c steers them away); stop the worker once it has accepted what
+ * was queued on it, or when --grace runs out. */
+static void reuseport_drain_check(struct loop *loop, void *data)
+{
+	struct worker *w = data;
+	struct cluster *c = w->c;
+
+	(void)loop;
+	w->drain_timer = 0;
+	if (listener_slot_queued(c, w->slot) == 0 ||
+	    loop_now_ms() - w->drain_started >= secs_ms(c->opt->grace)) {
+		stop_worker(c, w, c->opt->stop_signal);
+		return;
+	}
+	w->drain_timer = loop_timer(c->loop, 50, reuseport_drain_check, w);
+}
+
 /* See the file comment: no new connections, give back the queued ones,
  * wait for the open ones, then the stop signal. */
 static void retire(struct cluster *c, struct worker *w)
@@ -112,6 +130,11 @@ static void retire(struct cluster *c, struct worker *w)
 	if (w->state == W_DRAINING || w->state == W_STOPPING)
 		return;
 	w->state = W_DRAINING;
+	w->drain_started = loop_now_ms();
+	if (c->opt->policy == POLICY_REUSEPORT && w->slot >= c->target) {
+		reuseport_drain_check(c->loop, w);
+		return;
+	}
 	for (i = 0; i < c->nlisteners; i++)
 		balancer_take_back(c, w, c->listeners[i]);
 	if (c->opt->policy == POLICY_SHARED || worker_open_conns(w) == 0) {
@@ -298,6 +321,19 @@ static void unexpected_exit(struct cluster *c, struct slot *s, int was_replaceme
 	s->restart_timer = loop_timer(c->loop, delay, restart_due, s);
 }
 
+/* A slot beyond the target that no worker uses any more. */
+static int w_slot_unused(struct cluster *c, int slot)
+{
+	int i;
+
+	if (slot < c->target)
+		return 0;
+	for (i = 0; i < c->nworkers; i++)
+		if (c->workers[i]->slot == slot)
+			return 0;
+	return 1;
+}
+
 static void worker_exited(struct cluster *c, struct worker *w, int st)
 {
 	struct slot *s = &c->slots[w->slot];
@@ -305,6 +341,7 @@ static void worker_exited(struct cluster *c, struct worker *w, int st)
 	int was_replacement = w->replaces != NULL;
 	int ever_ready = w->ever_ready;
 	int64_t uptime = loop_now_ms() - w->started_ms;
+	int slot_index = w->slot;
 	char how[96];
 
 	describe_status(st, how, sizeof(how));
@@ -319,6 +356,8 @@ static void worker_exited(struct cluster *c, struct worker *w, int st)
 	if (!retiring || c->opt->verbose)
 		log_warnx("worker %d (pid %d) %s", w->slot, (int)w->pid, how);
 	worker_free(c, w);
+	if (w_slot_unused(c, slot_index))
+		listener_close_slot(c, slot_index);
 	if (c->stopping) {
 		if (c->nworkers == 0)
 			supervisor_finish(c);
@@ -380,6 +419,7 @@ static void scale(struct cluster *c, int delta)
 		c->slots[c->target] = (struct slot){ .c = c, .index = c->target };
 		c->target++;
 		log_warnx("scaling up to %d workers", c->target);
+		listener_slots_changed(c);
 		fill_slot(c, c->target - 1);
 		return;
 	}
@@ -389,6 +429,7 @@ static void scale(struct cluster *c, int delta)
 	}
 	c->target--;
 	log_warnx("scaling down to %d worker%s", c->target, c->target == 1 ? "" : "s");
+	listener_slots_changed(c);
 	loop_timer_cancel(c->loop, c->slots[c->target].restart_timer);
 	c->slots[c->target].restart_timer = 0;
 	c->slots[c->target].active = NULL;

@@ -118,8 +118,11 @@ static void reply_bind(struct peer *p, const struct msg_bind *m)
 		struct route *r = &w->routes[l->id];
 
 		r->bound = r->given = 1;
+		r->listening = l->type == SOCK_DGRAM;   /* no listen() to wait for */
 		rep.listener = l->id;
-		rep.mode = fd == l->fd ? BIND_MODE_SOCKET : BIND_MODE_CHANNEL;
+		rep.mode = balancer_uses_channel(l) ? BIND_MODE_CHANNEL : BIND_MODE_SOCKET;
+		rep.type = l->type;
+		rep.protocol = l->protocol;
 		rep.addrlen = l->addrlen;
 		memcpy(&rep.addr, &l->addr, l->addrlen);
 	} else {
@@ -127,6 +130,19 @@ static void reply_bind(struct peer *p, const struct msg_bind *m)
 	}
 	if (msg_send(p->fd, &rep, sizeof(rep), fd, MSG_DONTWAIT) < 0)
 		log_warn("worker %d (pid %d): bind reply", w->slot, (int)p->pid);
+	if (l && l->type == SOCK_DGRAM)
+		supervisor_worker_listening(c, w);
+}
+
+static void reply_unlink(struct peer *p, const struct msg_bind *m)
+{
+	struct msg_bind_reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	msg_init(&rep, MSG_BIND_REPLY, m->hdr.seq);
+	rep.err = listener_serves_path(p->w->c, m) ? 0 : ENOENT;
+	if (msg_send(p->fd, &rep, sizeof(rep), -1, MSG_DONTWAIT) < 0)
+		log_warn("worker %d (pid %d): unlink reply", p->w->slot, (int)p->pid);
 }
 
 static struct listener *given_listener(struct worker *w, uint32_t lid)
@@ -152,6 +168,9 @@ static int handle(struct peer *p, union any_msg *m, ssize_t n, int fd)
 	switch (m->hdr.type) {
 	case MSG_BIND:
 		reply_bind(p, &m->bind);
+		return 0;
+	case MSG_UNLINK:
+		reply_unlink(p, &m->bind);
 		return 0;
 	case MSG_LISTEN:
 		if (!(l = given_listener(w, m->listener.listener)))

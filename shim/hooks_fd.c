@@ -182,7 +182,8 @@ int shim_dup3(int oldfd, int newfd, int flags)
 	return dup_onto(oldfd, newfd, flags, 1);
 }
 
-/* The shared socket's listener record, or NULL for any other fd. */
+/* The record of a shared stream socket (whose O_NONBLOCK is the app's
+ * view), or NULL for any other fd. */
 static struct shim_listener *shared_socket(int fd)
 {
 	int lid = fdtable_find_checked(fd);
@@ -190,7 +191,7 @@ static struct shim_listener *shared_socket(int fd)
 
 	if (lid < 0 || !(l = fdtable_listener((uint32_t)lid)))
 		return NULL;
-	return l->mode == BIND_MODE_SOCKET ? l : NULL;
+	return l->mode == BIND_MODE_SOCKET && l->emulate_nonblock ? l : NULL;
 }
 
 static int do_fcntl(int fd, int cmd, void *arg)

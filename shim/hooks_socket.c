@@ -3,8 +3,9 @@
  * listen, accept, accept4, and what runtimes use to inspect a listener
  * (getsockname, getpeername, getsockopt, setsockopt, shutdown).
  *
- * Only TCP sockets (IPv4 and IPv6) bound by a process running under
- * cluster-run are clustered; every other call goes straight to libc.  A
+ * Clustered: TCP and UDP sockets (IPv4 and IPv6) and unix stream sockets
+ * bound by a process running under cluster-run; every other call goes
+ * straight to libc.  A
  * clustered fd is one of two things (enum bind_mode):
  *
  *   socket   the master's real listening socket (policy shared).  accept is
@@ -28,7 +29,10 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 int shim_bind(int fd, const struct sockaddr *addr, socklen_t len) SHIM_EXPORT(bind);
 int shim_listen(int fd, int backlog) SHIM_EXPORT(listen);
@@ -50,27 +54,97 @@ static int sockopt_int(int fd, int level, int name)
 	return v;
 }
 
-/* Fill req when (fd, addr) is something we cluster: a TCP socket of this
- * process bound to an IPv4/IPv6 address, while the shim is active. */
+/* The kinds we cluster: TCP and UDP over IPv4/IPv6, unix stream sockets
+ * bound to a path or an abstract name (not autobind). */
+static int clustered_kind(int family, socklen_t len, int type, int proto)
+{
+	if (family == AF_INET || family == AF_INET6) {
+		if (len < (family == AF_INET ? sizeof(struct sockaddr_in)
+					     : sizeof(struct sockaddr_in6)))
+			return 0;
+		return (type == SOCK_STREAM && proto == IPPROTO_TCP) ||
+		       (type == SOCK_DGRAM && proto == IPPROTO_UDP);
+	}
+	return family == AF_UNIX && type == SOCK_STREAM &&
+	       len > offsetof(struct sockaddr_un, sun_path) + 1 &&
+	       len <= sizeof(struct sockaddr_un);
+}
+
+/* Copy a unix address, making a relative path absolute: the master's cwd
+ * is not the worker's.  0, or -1 when it would not fit. */
+static int unix_addr(const struct sockaddr *addr, socklen_t len, struct msg_bind *req)
+{
+	const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+	struct sockaddr_un *out = (struct sockaddr_un *)&req->addr;
+	size_t plen = strnlen(un->sun_path, len - offsetof(struct sockaddr_un, sun_path));
+	char cwd[sizeof(out->sun_path)];
+	size_t clen;
+
+	if (un->sun_path[0] == '\0' || un->sun_path[0] == '/') {   /* abstract, absolute */
+		memcpy(out, un, len);
+		req->addrlen = len;
+		return 0;
+	}
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -1;
+	clen = strlen(cwd);
+	if (clen + 1 + plen + 1 > sizeof(out->sun_path))
+		return -1;
+	out->sun_family = AF_UNIX;
+	memcpy(out->sun_path, cwd, clen);
+	out->sun_path[clen] = '/';
+	memcpy(out->sun_path + clen + 1, un->sun_path, plen);
+	out->sun_path[clen + 1 + plen] = '\0';
+	req->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + clen + 1 + plen + 1);
+	return 0;
+}
+
+/* The process's umask, without changing it (umask() is set-and-get). */
+static uint32_t current_umask(void)
+{
+	char buf[1024];
+	ssize_t n;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	char *p;
+
+	if (fd < 0)
+		return 022;
+	n = read(fd, buf, sizeof(buf) - 1);
+	real_close(fd);
+	if (n <= 0)
+		return 022;
+	buf[n] = '\0';
+	p = strstr(buf, "Umask:");
+	return p ? (uint32_t)strtoul(p + 6, NULL, 8) : 022;
+}
+
+/* Fill req when (fd, addr) is something we cluster (clustered_kind) while
+ * the shim is active. */
 static int clusterable(int fd, const struct sockaddr *addr, socklen_t len,
 		       struct msg_bind *req)
 {
-	int family;
+	int family, type, proto;
 
-	if (!addr || !shim_enabled())
+	if (!addr || len < sizeof(sa_family_t) || !shim_enabled())
 		return 0;
 	family = addr->sa_family;
-	if (!((family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
-	      (family == AF_INET6 && len >= sizeof(struct sockaddr_in6))))
-		return 0;
-	if (sockopt_int(fd, SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
-	    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP ||
-	    fdtable_find_checked(fd) >= 0)
+	type = sockopt_int(fd, SOL_SOCKET, SO_TYPE);
+	proto = sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL);
+	if (!clustered_kind(family, len, type, proto) || fdtable_find_checked(fd) >= 0)
 		return 0;
 	memset(req, 0, sizeof(*req));
 	req->family = family;
-	req->type = SOCK_STREAM;
-	req->protocol = IPPROTO_TCP;
+	req->type = type;
+	req->protocol = proto;
+	if (family == AF_UNIX) {
+		if (unix_addr(addr, len, req) < 0) {
+			shim_warn("unix socket path too long to make absolute; "
+				  "fd %d is bound without clustering", fd);
+			return 0;
+		}
+		req->umask = current_umask();
+		return 1;
+	}
 	req->addrlen = family == AF_INET ? sizeof(struct sockaddr_in)
 					 : sizeof(struct sockaddr_in6);
 	memcpy(&req->addr, addr, req->addrlen);
@@ -80,7 +154,7 @@ static int clusterable(int fd, const struct sockaddr *addr, socklen_t len,
 		req->opts |= BIND_OPT_REUSEPORT;
 	if (sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE) > 0)
 		req->opts |= BIND_OPT_KEEPALIVE;
-	if (sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY) > 0)
+	if (type == SOCK_STREAM && sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY) > 0)
 		req->opts |= BIND_OPT_NODELAY;
 	if (family == AF_INET6 && sockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) > 0)
 		req->opts |= BIND_OPT_V6ONLY;
@@ -100,14 +174,22 @@ static int install(int fd, int mfd, const struct msg_bind *req,
 
 	if (fdflags < 0 || flflags < 0)
 		return -1;
-	if (rep->mode == BIND_MODE_CHANNEL &&
-	    real_fcntl(mfd, F_SETFL, (void *)(long)(flflags & O_NONBLOCK)) < 0)
+	/* A channel is this worker's own, and a shared datagram socket has no
+	 * accept to emulate (recv is not hooked): there O_NONBLOCK is real.
+	 * A shared stream socket stays non-blocking; the app's flag is a view. */
+	int emulate = rep->mode == BIND_MODE_SOCKET && rep->type == SOCK_STREAM;
+
+	if (!emulate && real_fcntl(mfd, F_SETFL, (void *)(long)(flflags & O_NONBLOCK)) < 0)
 		return -1;
 	if (real_dup3(mfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
 		return -1;
 	memset(&l, 0, sizeof(l));
 	l.mode = (int)rep->mode;
 	l.family = req->family;
+	l.type = rep->type;
+	l.protocol = rep->protocol;
+	l.emulate_nonblock = emulate;
+	l.listening = rep->type == SOCK_DGRAM;
 	l.app_nonblock = !!(flflags & O_NONBLOCK);
 	l.opts = req->opts;
 	l.addrlen = rep->addrlen;
@@ -182,7 +264,7 @@ static int accept_socket(int fd, struct sockaddr *addr, socklen_t *len,
 		int r, timeout = -1;
 
 		r = real_accept4(fd, addr, len, flags);
-		if (r >= 0 || errno != EAGAIN || l->app_nonblock)
+		if (r >= 0 || errno != EAGAIN || l->app_nonblock || !l->emulate_nonblock)
 			return r;
 		if (real_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tlen) == 0 &&
 		    (tv.tv_sec || tv.tv_usec))
@@ -336,9 +418,9 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		return real_getsockopt(fd, level, name, val, len);
 	if (level == SOL_SOCKET) {
 		switch (name) {
-		case SO_TYPE:      return put_int(val, len, SOCK_STREAM);
+		case SO_TYPE:      return put_int(val, len, l->type);
 		case SO_DOMAIN:    return put_int(val, len, l->family);
-		case SO_PROTOCOL:  return put_int(val, len, IPPROTO_TCP);
+		case SO_PROTOCOL:  return put_int(val, len, l->protocol);
 		case SO_ACCEPTCONN: return put_int(val, len, l->listening && !l->shut);
 		case SO_ERROR:     return put_int(val, len, 0);
 		case SO_REUSEADDR: return put_int(val, len, !!(l->opts & BIND_OPT_REUSEADDR));

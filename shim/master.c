@@ -237,7 +237,10 @@ static int private_channel(void)
 	return private_fd;
 }
 
-int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd)
+/* One request, one reply on the private channel.  Returns 0 with *rep
+ * filled, or -1 when the master cannot be reached. */
+static int converse(uint16_t type, const struct msg_bind *req,
+		    struct msg_bind_reply *rep, int *fd)
 {
 	struct msg_bind m = *req;
 	int ch, ret = -1;
@@ -249,7 +252,7 @@ int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd)
 	ch = private_channel();
 	if (ch < 0)
 		goto out;
-	msg_init(&m, MSG_BIND, next_seq++);
+	msg_init(&m, type, next_seq++);
 	if (msg_send(ch, &m, sizeof(m), -1, 0) < 0)
 		goto out;
 	for (;;) {
@@ -272,6 +275,23 @@ int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd)
 out:
 	pthread_mutex_unlock(&conv_lock);
 	return ret;
+}
+
+int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd)
+{
+	return converse(MSG_BIND, req, rep, fd);
+}
+
+int master_serves_path(const struct msg_bind *req)
+{
+	struct msg_bind_reply rep;
+	int fd;
+
+	if (converse(MSG_UNLINK, req, &rep, &fd) < 0)
+		return -1;
+	if (fd >= 0)
+		real_close(fd);
+	return rep.err == 0;
 }
 
 void master_report(uint16_t type, uint32_t lid, int backlog)

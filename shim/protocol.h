@@ -43,6 +43,8 @@
 #define CLUSTER_SHIM_NAME     "libcluster-shim.so"
 
 /* Bound on listeners per cluster; the master refuses more with EMFILE. */
+/* (a "listener" is any clustered socket: a TCP or unix stream listener, or
+ * a UDP socket) */
 #define CLUSTER_MAX_LISTENERS 64
 
 enum msg_type {
@@ -53,6 +55,9 @@ enum msg_type {
 	MSG_UNLISTEN,     /* shim -> master, private: the app closed its listener */
 	MSG_CONN_CLOSED,  /* shim -> master, private: an accepted conn was closed */
 	MSG_CONN,         /* master -> shim, channel, fd = accepted connection */
+	MSG_UNLINK,       /* shim -> master, private: may I unlink this path?
+			   * answered by MSG_BIND_REPLY: err 0 = it is a
+			   * clustered socket, pretend; ENOENT = not ours */
 	MSG_TYPE_MAX
 };
 
@@ -82,6 +87,7 @@ struct msg_bind {
 	int32_t type;           /* SOCK_STREAM or SOCK_DGRAM, flags stripped */
 	int32_t protocol;
 	uint32_t opts;          /* BIND_OPT_* */
+	uint32_t umask;         /* AF_UNIX: the file mode mask to bind with */
 	uint32_t addrlen;
 	struct sockaddr_storage addr;
 };
@@ -97,6 +103,8 @@ struct msg_bind_reply {
 	int32_t err;            /* 0, or the errno bind() must fail with */
 	uint32_t listener;      /* listener id, used in later reports */
 	uint32_t mode;          /* enum bind_mode */
+	int32_t type;           /* SOCK_STREAM or SOCK_DGRAM */
+	int32_t protocol;       /* as SO_PROTOCOL reports it */
 	uint32_t addrlen;
 	struct sockaddr_storage addr;   /* the address actually bound */
 };
@@ -119,7 +127,8 @@ static inline size_t msg_size(uint16_t type)
 {
 	switch (type) {
 	case MSG_ATTACH:      return sizeof(struct msg_attach);
-	case MSG_BIND:        return sizeof(struct msg_bind);
+	case MSG_BIND:
+	case MSG_UNLINK:      return sizeof(struct msg_bind);
 	case MSG_BIND_REPLY:  return sizeof(struct msg_bind_reply);
 	case MSG_LISTEN:
 	case MSG_UNLISTEN:
@@ -148,6 +157,7 @@ static inline int msg_valid(const void *buf, size_t n)
 		return 0;
 	switch (h->type) {
 	case MSG_BIND:
+	case MSG_UNLINK:
 		return msg_addrlen_ok(buf, offsetof(struct msg_bind, addrlen));
 	case MSG_BIND_REPLY:
 		return msg_addrlen_ok(buf, offsetof(struct msg_bind_reply, addrlen));

@@ -22,6 +22,9 @@
 struct shim_listener {
 	int mode;               /* enum bind_mode, 0 = unused */
 	int family;
+	int type;               /* SOCK_STREAM, SOCK_DGRAM */
+	int protocol;           /* as SO_PROTOCOL reports it */
+	int emulate_nonblock;   /* socket mode, stream: O_NONBLOCK is a view */
 	int listening;          /* the app called listen() */
 	int shut;               /* the app called shutdown() */
 	int app_nonblock;       /* O_NONBLOCK as the app sees it (socket mode) */
@@ -54,6 +57,8 @@ int shim_private_fd(int fd);            /* fd is the shim's own: protect it */
 void shim_move_private_fd(int fd);      /* the app wants this number */
 int shim_private_fds(int out[2]);       /* ascending; returns the count */
 int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd);
+/* MSG_UNLINK: 1 when path is a socket the master serves, 0 when not, -1 on failure. */
+int master_serves_path(const struct msg_bind *req);
 void master_report(uint16_t type, uint32_t lid, int backlog);
 
 /* log.c */

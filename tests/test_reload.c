@@ -1,0 +1,385 @@
+/*
+ * test_reload.c - SIGHUP is a rolling restart: one slot at a time, the new
+ * worker starts, and only once it listens is the old one retired.  Under a
+ * bounded load, two HUPs in a row replace every worker and no request
+ * fails; a replacement that is slow to listen leaves the old worker
+ * serving meanwhile; a new generation that cannot start aborts the reload
+ * and the old workers stay.
+ */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+TestSuite(reload, .fini = harness_cleanup, .timeout = 60);
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	while ((hay = strstr(hay, needle))) {
+		n++;
+		hay++;
+	}
+	return n;
+}
+
+/* Wait until needle occurs at least n times in cluster-run's stderr. */
+static int wait_count(struct cr *cr, const char *needle, int n, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+
+	while (count(cr->log, needle) < n) {
+		long left = deadline - now_ms();
+		if (left <= 0 || cr_wait_exit(cr, 0) >= 0)
+			return count(cr->log, needle) >= n;
+		cr_wait_line(cr, "\001never printed\001", left < 50 ? (int)left : 50);
+	}
+	return 1;
+}
+
+static int request(int port, int *slot, pid_t *pid, int timeout_ms)
+{
+	char buf[4096], val[32];
+
+	if (http_get("127.0.0.1", port, buf, sizeof(buf), timeout_ms) < 0 ||
+	    !strstr(buf, " 200 ") || !body_value(buf, "pid", val, sizeof(val)))
+		return -1;
+	*slot = response_worker(buf);
+	*pid = (pid_t)atol(val);
+	return 0;
+}
+
+static int contains(const pid_t *pids, int n, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (pids[i] == pid)
+			return 1;
+	return 0;
+}
+
+/* CLUSTER_WORKER_ID the process was started with, or -1. */
+static int proc_worker_id(pid_t pid)
+{
+	static const char key[] = "CLUSTER_WORKER_ID=";
+	char path[64], env[65536];
+	size_t n, i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(env, 1, sizeof(env) - 1, f);
+	fclose(f);
+	env[n] = '\0';
+	for (i = 0; i < n; i += strlen(env + i) + 1)
+		if (!strncmp(env + i, key, sizeof(key) - 1))
+			return atoi(env + i + sizeof(key) - 1);
+	return -1;
+}
+
+struct gen {
+	struct cr *cr;
+	const pid_t *old;
+	int nold;
+	int want;
+};
+
+/* Exactly `want` live children, none of them from the old set, one per
+ * slot 0..want-1. */
+static int all_new(void *arg)
+{
+	struct gen *g = arg;
+	pid_t now[16];
+	int n = cr_children(g->cr, now, 16), i, seen = 0;
+
+	if (n != g->want)
+		return 0;
+	for (i = 0; i < n; i++) {
+		int id = proc_worker_id(now[i]);
+		if (contains(g->old, g->nold, now[i]) || !pid_alive(now[i]) ||
+		    id < 0 || id >= g->want)
+			return 0;
+		seen |= 1 << id;
+	}
+	return seen == (1 << g->want) - 1;
+}
+
+static void wait_more_ok(struct load *l, long more)
+{
+	long base = load_ok_so_far(l), deadline = now_ms() + 10000;
+
+	while (load_ok_so_far(l) < base + more && now_ms() < deadline)
+		sleep_ms(10);
+}
+
+/* 3 workers of blocking_server --graceful under 4 clients.  HUP, and a
+ * second HUP either while the first reload is still going (back_to_back:
+ * slot 0 is replaced twice, one "reload complete" at the end) or after it
+ * completed (two reloads).  Every worker pid is replaced, every old worker
+ * is gone, and no request fails. */
+static void two_hups(const char *policy, int back_to_back)
+{
+	struct cr *cr = cr_start(NULL, "-n", "3", "-p", policy, "--grace", "3", "--",
+				 helper("blocking_server"), "--graceful", NULL);
+	int port = cr_ready_port(cr, 0, 10000), i;
+	pid_t old[8], mid[8];
+	long ok, failed, per[16];
+	struct load *l;
+	struct gen g = { .cr = cr, .nold = 3, .want = 3 };
+
+	cr_assert(port > 0, "%s", cr->log);
+	cr_assert_eq(cr_children(cr, old, 8), 3);
+	l = load_start(port, 4);
+	wait_more_ok(l, 100);
+
+	cr_assert_eq(kill(cr->pid, SIGHUP), 0);
+	cr_assert(cr_wait_line(cr, "reloading: replacing 3 workers one at a time", 5000),
+		  "%s", cr->log);
+	if (!back_to_back) {
+		cr_assert(wait_count(cr, "reload complete", 1, 20000), "%s", cr->log);
+		g.old = old;
+		cr_assert(wait_until(all_new, &g, 5000), "not every worker was replaced\n%s",
+			  cr->log);
+		cr_assert_eq(cr_children(cr, mid, 8), 3);
+		wait_more_ok(l, 100);
+	}
+	cr_assert_eq(kill(cr->pid, SIGHUP), 0);
+	cr_assert(wait_count(cr, "reloading: replacing 3 workers", 2, 5000), "%s", cr->log);
+	cr_assert(wait_count(cr, "reload complete", back_to_back ? 1 : 2, 25000),
+		  "%s", cr->log);
+	g.old = old;
+	cr_assert(wait_until(all_new, &g, 5000), "not every worker was replaced\n%s", cr->log);
+	if (!back_to_back) {
+		g.old = mid;
+		cr_assert(wait_until(all_new, &g, 5000),
+			  "the second reload did not replace every worker\n%s", cr->log);
+	}
+	for (i = 0; i < 3; i++)
+		cr_assert(!pid_alive(old[i]), "old worker %d still running", (int)old[i]);
+	wait_more_ok(l, 100);
+	load_stop(l, &ok, &failed, per);
+	cr_log_info("%s: ok %ld failed %ld", policy, ok, failed);
+	cr_assert_eq(failed, 0, "%ld of %ld requests failed during two reloads\n%s",
+		     failed, ok + failed, cr->log);
+	cr_assert_geq(ok, 300);
+	cr_assert(!strstr(cr->log, "killing it"), "an old worker needed SIGKILL\n%s", cr->log);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}
+
+Test(reload, two_hups_back_to_back_rr) { two_hups("rr", 1); }
+Test(reload, two_hups_back_to_back_shared) { two_hups("shared", 1); }
+Test(reload, two_hups_one_after_the_other_rr) { two_hups("rr", 0); }
+Test(reload, two_hups_one_after_the_other_shared) { two_hups("shared", 0); }
+
+/* The same with the event-driven server under rr: many connections in
+ * progress at once in a worker being retired. */
+Test(reload, two_hups_event_server_rr)
+{
+	struct cr *cr = cr_start(NULL, "-n", "3", "-p", "rr", "--grace", "3", "--",
+				 helper("event_server"), "--graceful", NULL);
+	int port = cr_ready_port(cr, 0, 10000);
+	pid_t old[8];
+	long ok, failed, per[16];
+	struct load *l;
+	struct gen g = { .cr = cr, .old = old, .nold = 3, .want = 3 };
+
+	cr_assert(port > 0, "%s", cr->log);
+	cr_assert_eq(cr_children(cr, old, 8), 3);
+	l = load_start(port, 6);
+	wait_more_ok(l, 100);
+	kill(cr->pid, SIGHUP);
+	cr_assert(cr_wait_line(cr, "reloading:", 5000), "%s", cr->log);
+	kill(cr->pid, SIGHUP);
+	cr_assert(wait_count(cr, "reloading:", 2, 5000), "%s", cr->log);
+	cr_assert(wait_count(cr, "reload complete", 1, 25000), "%s", cr->log);
+	cr_assert(wait_until(all_new, &g, 5000), "not every worker was replaced\n%s", cr->log);
+	wait_more_ok(l, 100);
+	load_stop(l, &ok, &failed, per);
+	cr_assert_eq(failed, 0, "%ld of %ld requests failed\n%s", failed, ok + failed, cr->log);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}
+
+/* ------------------------------------------------------------------ */
+
+struct spawned {
+	struct cr *cr;
+	const pid_t *old;
+	pid_t pid;      /* out: the new child */
+};
+
+static int replacement_started(void *arg)
+{
+	struct spawned *s = arg;
+	pid_t now[16];
+	int n = cr_children(s->cr, now, 16), i;
+
+	for (i = 0; i < n; i++)
+		if (!contains(s->old, 3, now[i])) {
+			s->pid = now[i];
+			return 1;
+		}
+	return 0;
+}
+
+/* Every new worker waits 1 s between bind and listen.  After HUP the
+ * replacement of a slot exists but does not listen yet: the old worker of
+ * that slot is still alive and still answers for its slot; only when the
+ * replacement listens is it retired.  The reload therefore takes at least
+ * three listen delays, and no request fails. */
+Test(reload, slow_to_listen_replacement_keeps_old_serving)
+{
+	struct cr *cr = cr_start(NULL, "-n", "3", "-p", "rr", "--grace", "3", "--",
+				 helper("blocking_server"), "--graceful",
+				 "--listen-delay-ms", "1000", NULL);
+	int port = cr_ready_port(cr, 0, 15000), i, slot, rslot, old_served = 0;
+	pid_t old[8], by_slot[3] = { 0, 0, 0 }, pid;
+	struct spawned s = { .cr = cr };
+	long t_hup, t_spawn, took;
+	struct gen g = { .cr = cr, .nold = 3, .want = 3 };
+
+	cr_assert(port > 0, "%s", cr->log);
+	cr_assert_eq(cr_children(cr, old, 8), 3);
+	for (i = 0; i < 3; i++) {
+		int id = proc_worker_id(old[i]);
+		cr_assert(id >= 0 && id < 3);
+		by_slot[id] = old[i];
+	}
+	s.old = old;
+	t_hup = now_ms();
+	cr_assert_eq(kill(cr->pid, SIGHUP), 0);
+	cr_assert(wait_until(replacement_started, &s, 3000), "no replacement\n%s", cr->log);
+	t_spawn = now_ms();
+	rslot = proc_worker_id(s.pid);
+	cr_assert(rslot >= 0 && rslot < 3, "replacement has no slot");
+	/* Well inside the replacement's 1 s listen delay. */
+	for (i = 0; i < 6 && now_ms() - t_spawn < 600; i++) {
+		cr_assert_eq(request(port, &slot, &pid, 3000), 0, "request %d failed\n%s",
+			     i, cr->log);
+		cr_assert_neq(pid, s.pid, "the replacement answered before it listened");
+		if (slot == rslot) {
+			cr_assert_eq(pid, by_slot[rslot]);
+			old_served++;
+		}
+	}
+	cr_assert(now_ms() - t_spawn < 700, "too slow to check the window (machine loaded?)");
+	cr_assert_geq(old_served, 1, "the old worker of slot %d did not serve while its "
+		      "replacement was starting", rslot);
+	cr_assert(pid_alive(by_slot[rslot]),
+		  "the old worker was stopped before its replacement listened\n%s", cr->log);
+	/* Keep asking while the reload goes on: nothing fails. */
+	while (!strstr(cr->log, "reload complete") && now_ms() - t_hup < 20000) {
+		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "request failed during "
+			     "the reload\n%s", cr->log);
+		cr_wait_line(cr, "reload complete", 20);
+	}
+	took = now_ms() - t_hup;
+	cr_assert(strstr(cr->log, "reload complete"), "%s", cr->log);
+	cr_assert_geq(took, 2500, "reload of 3 slow workers took only %ld ms: it did not "
+		      "wait for them to listen\n%s", took, cr->log);
+	g.old = old;
+	cr_assert(wait_until(all_new, &g, 5000), "%s", cr->log);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void write_script(const char *dir, const char *body)
+{
+	char tmp[512], path[512];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s/worker.sh.tmp", dir);
+	snprintf(path, sizeof(path), "%s/worker.sh", dir);
+	f = fopen(tmp, "w");
+	cr_assert(f, "%s: %s", tmp, strerror(errno));
+	fputs(body, f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(rename(tmp, path), 0, "rename: %s", strerror(errno));  /* atomic */
+}
+
+static void remove_dir(const char *dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/worker.sh", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* The program is `/bin/sh DIR/worker.sh`, a script that execs the helper.
+ * Between start and HUP the script is changed so the new generation binds
+ * and exits 1 before listening.  After --max-restarts attempts the reload
+ * is aborted ("reload aborted"), cluster-run goes on running, the old
+ * workers are the ones serving, and a later HUP with a fixed script
+ * completes. */
+Test(reload, broken_new_generation_aborts_and_old_stay)
+{
+	char dir[] = "/tmp/cr-reload.XXXXXX", script[512], good[1024], bad[1024];
+	struct cr *cr;
+	int port, i, slot;
+	pid_t old[8], now[8], pid;
+	struct gen g = { .nold = 2, .want = 2 };
+
+	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	snprintf(script, sizeof(script), "%s/worker.sh", dir);
+	snprintf(good, sizeof(good), "exec %s --graceful\n", helper("blocking_server"));
+	snprintf(bad, sizeof(bad), "echo broken new generation >&2\nexec %s --exit-after-bind 1\n",
+		 helper("blocking_server"));
+	write_script(dir, good);
+	cr = cr_start(NULL, "-n", "2", "-p", "rr", "--grace", "3", "--max-restarts", "2",
+		      "--backoff", "0.05:0.2", "--", "/bin/sh", script, NULL);
+	port = cr_ready_port(cr, 0, 10000);
+	cr_assert(port > 0, "%s", cr->log);
+	cr_assert_eq(cr_children(cr, old, 8), 2);
+
+	write_script(dir, bad);
+	cr_assert_eq(kill(cr->pid, SIGHUP), 0);
+	cr_assert(cr_wait_line(cr, "reload aborted", 10000), "%s", cr->log);
+	cr_assert(strstr(cr->log, "broken new generation"), "the new script did not run\n%s",
+		  cr->log);
+	cr_assert(!strstr(cr->log, "reload complete"), "%s", cr->log);
+	cr_assert(!strstr(cr->log, "giving up"), "a failed reload must not stop "
+		  "cluster-run\n%s", cr->log);
+	cr_assert_eq(cr_wait_exit(cr, 300), -1, "cluster-run exited:\n%s", cr->log);
+	cr_assert_eq(cr_children(cr, now, 8), 2, "%s", cr->log);
+	for (i = 0; i < 2; i++)
+		cr_assert(contains(old, 2, now[i]) && pid_alive(now[i]),
+			  "worker %d is not one of the old ones\n%s", (int)now[i], cr->log);
+	for (i = 0; i < 6; i++) {
+		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "request %d failed\n%s",
+			     i, cr->log);
+		cr_assert(contains(old, 2, pid), "answered by pid %d", (int)pid);
+	}
+
+	/* Fixed: the next reload goes through. */
+	write_script(dir, good);
+	cr_assert_eq(kill(cr->pid, SIGHUP), 0);
+	cr_assert(cr_wait_line(cr, "reload complete", 15000), "%s", cr->log);
+	g.cr = cr;
+	g.old = old;
+	cr_assert(wait_until(all_new, &g, 5000), "%s", cr->log);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+	remove_dir(dir);
+}
