@@ -77,13 +77,26 @@ static uint16_t req_port(const struct sockaddr_storage *ss)
 	return 1;       /* unix: never "port 0" */
 }
 
+/* A path is a string (programs pass sizeof(struct sockaddr_un) or the
+ * exact length); an abstract name is all its bytes. */
+static int same_unix_name(const struct sockaddr_storage *a, socklen_t alen,
+			  const struct sockaddr_storage *b, socklen_t blen)
+{
+	const struct sockaddr_un *x = (const void *)a, *y = (const void *)b;
+	size_t off = offsetof(struct sockaddr_un, sun_path);
+
+	if (x->sun_path[0] && y->sun_path[0])
+		return strncmp(x->sun_path, y->sun_path, sizeof(x->sun_path)) == 0;
+	return alen == blen && !memcmp(x->sun_path, y->sun_path, alen - off);
+}
+
 /* Same key: see the file comment.  sin6_flowinfo does not matter to bind. */
 static int same_key(const struct listener *l, const struct msg_bind *req)
 {
 	if (l->family != req->family || l->type != req->type)
 		return 0;
 	if (req->family == AF_UNIX)
-		return l->reqlen == req->addrlen && !memcmp(&l->req, &req->addr, req->addrlen);
+		return same_unix_name(&l->req, l->reqlen, &req->addr, req->addrlen);
 	if (req_port(&l->req) != req_port(&req->addr))
 		return 0;
 	if (req->family == AF_INET) {

@@ -1,0 +1,266 @@
+/*
+ * test_scale.c - SIGTTIN adds one worker in a new slot, SIGTTOU retires the
+ * highest slot, never going below one worker.  Under a bounded load, TTIN
+ * then TTOU loses no request.
+ */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+TestSuite(scale, .fini = harness_cleanup, .timeout = 60);
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int request(int port, int *slot, pid_t *pid, int timeout_ms)
+{
+	char buf[4096], val[32];
+
+	if (http_get("127.0.0.1", port, buf, sizeof(buf), timeout_ms) < 0 ||
+	    !strstr(buf, " 200 ") || !body_value(buf, "pid", val, sizeof(val)))
+		return -1;
+	*slot = response_worker(buf);
+	*pid = (pid_t)atol(val);
+	return 0;
+}
+
+/* CLUSTER_WORKER_ID the process was started with, or -1. */
+static int proc_worker_id(pid_t pid)
+{
+	static const char key[] = "CLUSTER_WORKER_ID=";
+	char path[64], env[65536];
+	size_t n, i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(env, 1, sizeof(env) - 1, f);
+	fclose(f);
+	env[n] = '\0';
+	for (i = 0; i < n; i += strlen(env + i) + 1)
+		if (!strncmp(env + i, key, sizeof(key) - 1))
+			return atoi(env + i + sizeof(key) - 1);
+	return -1;
+}
+
+struct workers {
+	struct cr *cr;
+	int want;
+	pid_t slot_pid[16];     /* out: the live child of each slot */
+};
+
+/* Exactly `want` live children, one in each slot 0..want-1. */
+static int have_workers(void *arg)
+{
+	struct workers *w = arg;
+	pid_t now[32];
+	int n = cr_children(w->cr, now, 32), i, seen = 0;
+
+	if (n != w->want)
+		return 0;
+	memset(w->slot_pid, 0, sizeof(w->slot_pid));
+	for (i = 0; i < n; i++) {
+		int id = proc_worker_id(now[i]);
+		if (!pid_alive(now[i]) || id < 0 || id >= w->want || (seen & (1 << id)))
+			return 0;
+		seen |= 1 << id;
+		w->slot_pid[id] = now[i];
+	}
+	return 1;
+}
+
+/* rr: n sequential requests; how many each slot answered. */
+static void spread(int port, int n, int per[16], struct cr *cr)
+{
+	int i, slot;
+	pid_t pid;
+
+	memset(per, 0, 16 * sizeof(int));
+	for (i = 0; i < n; i++) {
+		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "request %d failed\n%s",
+			     i, cr->log);
+		cr_assert(slot >= 0 && slot < 16, "bad slot %d", slot);
+		per[slot]++;
+	}
+}
+
+/* TTIN: "scaling up to 4 workers", a process in slot 3 (CLUSTER_WORKER_ID
+ * 3), and rr gives it its share.  TTOU: "scaling down to 3 workers", that
+ * process goes away, slot 3 answers no more, the others are untouched. */
+Test(scale, ttin_adds_slot_ttou_removes_it)
+{
+	struct cr *cr = cr_start(NULL, "-n", "3", "-p", "rr", "--grace", "3", "--",
+				 helper("blocking_server"), "--graceful", NULL);
+	int port = cr_ready_port(cr, 0, 10000), per[16], i;
+	struct workers w = { .cr = cr, .want = 3 };
+	pid_t before[3], added;
+	long deadline;
+
+	cr_assert(port > 0, "%s", cr->log);
+	cr_assert(wait_until(have_workers, &w, 5000));
+	memcpy(before, w.slot_pid, sizeof(before));
+
+	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
+	cr_assert(cr_wait_line(cr, "scaling up to 4 workers", 5000), "%s", cr->log);
+	w.want = 4;
+	cr_assert(wait_until(have_workers, &w, 5000), "no worker in slot 3\n%s", cr->log);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(w.slot_pid[i], before[i], "slot %d was restarted by TTIN", i);
+	added = w.slot_pid[3];
+	/* It takes connections once it listens: poll with requests. */
+	deadline = now_ms() + 5000;
+	do
+		spread(port, 8, per, cr);
+	while (per[3] == 0 && now_ms() < deadline);
+	cr_assert_gt(per[3], 0, "slot 3 never answered\n%s", cr->log);
+	spread(port, 40, per, cr);
+	for (i = 0; i < 4; i++)
+		cr_assert_geq(per[i], 6, "slot %d answered %d of 40 rr requests", i, per[i]);
+
+	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
+	cr_assert(cr_wait_line(cr, "scaling down to 3 workers", 5000), "%s", cr->log);
+	w.want = 3;
+	cr_assert(wait_until(have_workers, &w, 8000), "slot 3 still there\n%s", cr->log);
+	cr_assert(!pid_alive(added), "the slot 3 worker is still running");
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(w.slot_pid[i], before[i], "slot %d was restarted by TTOU", i);
+	spread(port, 30, per, cr);
+	cr_assert_eq(per[3], 0, "slot 3 answered after scaling down");
+	for (i = 0; i < 3; i++)
+		cr_assert_geq(per[i], 5, "slot %d answered %d of 30", i, per[i]);
+	/* A retirement, not a crash: no restart of slot 3. */
+	cr_assert_eq(cr_wait_exit(cr, 300), -1, "%s", cr->log);
+	cr_assert(!have_workers(&(struct workers){ .cr = cr, .want = 4 }));
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}
+
+/* Two TTINs then two TTOUs: slots 3 and 4 come and go in order. */
+Test(scale, several_steps)
+{
+	struct cr *cr = cr_start(NULL, "-n", "2", "-p", "rr", "--grace", "3", "--",
+				 helper("blocking_server"), "--graceful", NULL);
+	int port = cr_ready_port(cr, 0, 10000);
+	struct workers w = { .cr = cr };
+
+	cr_assert(port > 0, "%s", cr->log);
+	kill(cr->pid, SIGTTIN);
+	cr_assert(cr_wait_line(cr, "scaling up to 3 workers", 5000), "%s", cr->log);
+	kill(cr->pid, SIGTTIN);
+	cr_assert(cr_wait_line(cr, "scaling up to 4 workers", 5000), "%s", cr->log);
+	w.want = 4;
+	cr_assert(wait_until(have_workers, &w, 5000), "%s", cr->log);
+	kill(cr->pid, SIGTTOU);
+	cr_assert(cr_wait_line(cr, "scaling down to 3 workers", 5000), "%s", cr->log);
+	kill(cr->pid, SIGTTOU);
+	cr_assert(cr_wait_line(cr, "scaling down to 2 workers", 5000), "%s", cr->log);
+	w.want = 2;
+	cr_assert(wait_until(have_workers, &w, 8000), "%s", cr->log);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}
+
+/* TTOU at one worker: a message, and the worker stays and serves. */
+Test(scale, never_below_one)
+{
+	struct cr *cr = cr_start(NULL, "-n", "1", "--grace", "3", "--",
+				 helper("blocking_server"), "--graceful", NULL);
+	int port = cr_ready_port(cr, 0, 10000), slot;
+	struct workers w = { .cr = cr, .want = 1 };
+	pid_t first, pid;
+
+	cr_assert(port > 0, "%s", cr->log);
+	cr_assert(wait_until(have_workers, &w, 5000));
+	first = w.slot_pid[0];
+	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
+	cr_assert(cr_wait_line(cr, "already at one worker: not scaling down", 5000),
+		  "%s", cr->log);
+	cr_assert(!strstr(cr->log, "scaling down to"), "%s", cr->log);
+	cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
+	cr_assert_eq(pid, first, "the only worker was replaced");
+	cr_assert_eq(slot, 0);
+	cr_assert(have_workers(&w));
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}
+
+/* Scaling down a 2-worker cluster twice: the second TTOU is refused. */
+Test(scale, ttou_twice_from_two)
+{
+	struct cr *cr = cr_start(NULL, "-n", "2", "--grace", "3", "--",
+				 helper("blocking_server"), "--graceful", NULL);
+	int port = cr_ready_port(cr, 0, 10000), slot, i;
+	struct workers w = { .cr = cr, .want = 1 };
+	pid_t pid;
+
+	cr_assert(port > 0, "%s", cr->log);
+	kill(cr->pid, SIGTTOU);
+	cr_assert(cr_wait_line(cr, "scaling down to 1 worker", 5000), "%s", cr->log);
+	kill(cr->pid, SIGTTOU);
+	cr_assert(cr_wait_line(cr, "already at one worker", 5000), "%s", cr->log);
+	cr_assert(wait_until(have_workers, &w, 8000), "%s", cr->log);
+	for (i = 0; i < 4; i++) {
+		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
+		cr_assert_eq(slot, 0);
+	}
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}
+
+/* 3 workers under 4 clients: TTIN, let the 4th serve, TTOU; no request
+ * fails.  Under rr the 4th slot must have had its share meanwhile. */
+static void scale_under_load(const char *policy)
+{
+	struct cr *cr = cr_start(NULL, "-n", "3", "-p", policy, "--grace", "3", "--",
+				 helper("blocking_server"), "--graceful", NULL);
+	int port = cr_ready_port(cr, 0, 10000);
+	struct workers w = { .cr = cr, .want = 4 };
+	long ok, failed, per[16], base, deadline;
+	struct load *l;
+	pid_t added;
+
+	cr_assert(port > 0, "%s", cr->log);
+	l = load_start(port, 4);
+	deadline = now_ms() + 10000;
+	while (load_ok_so_far(l) < 100 && now_ms() < deadline)
+		sleep_ms(10);
+	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
+	cr_assert(cr_wait_line(cr, "scaling up to 4 workers", 5000), "%s", cr->log);
+	cr_assert(wait_until(have_workers, &w, 5000), "%s", cr->log);
+	added = w.slot_pid[3];
+	base = load_ok_so_far(l);
+	deadline = now_ms() + 10000;
+	while (load_ok_so_far(l) < base + 400 && now_ms() < deadline)
+		sleep_ms(10);
+	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
+	cr_assert(cr_wait_line(cr, "scaling down to 3 workers", 5000), "%s", cr->log);
+	w.want = 3;
+	cr_assert(wait_until(have_workers, &w, 8000), "%s", cr->log);
+	cr_assert(!pid_alive(added));
+	base = load_ok_so_far(l);
+	deadline = now_ms() + 10000;
+	while (load_ok_so_far(l) < base + 200 && now_ms() < deadline)
+		sleep_ms(10);
+	load_stop(l, &ok, &failed, per);
+	cr_log_info("%s: ok %ld failed %ld, per slot %ld %ld %ld %ld", policy, ok, failed,
+		    per[0], per[1], per[2], per[3]);
+	cr_assert_eq(failed, 0, "%ld of %ld requests failed across TTIN/TTOU\n%s",
+		     failed, ok + failed, cr->log);
+	cr_assert_geq(ok, 700);
+	if (!strcmp(policy, "rr"))
+		cr_assert_gt(per[3], 0, "the added worker took no connection under rr");
+	cr_assert(!strstr(cr->log, "killing it"), "%s", cr->log);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}
+
+Test(scale, ttin_ttou_under_load_rr) { scale_under_load("rr"); }
+Test(scale, ttin_ttou_under_load_shared) { scale_under_load("shared"); }
