@@ -24,6 +24,7 @@
 #include "../shim/protocol.h"
 #include "options.h"
 #include "program.h"
+#include "spawn.h"
 
 #include <stdint.h>
 #include <sys/resource.h>
@@ -119,6 +120,8 @@ struct slot {
 	int backoff_step;
 	uint64_t restart_timer;
 	int last_status;                /* wait status of the last exit */
+	unsigned restarts;              /* workers started after the first */
+	int ever_filled;
 };
 
 struct cluster {
@@ -126,6 +129,7 @@ struct cluster {
 	struct program *prog;
 	struct loop *loop;
 	char shim_path[4096];
+	struct creds creds;             /* --user */
 	struct rlimit nofile;           /* as we found it: given back to workers */
 
 	struct listener *listeners[CLUSTER_MAX_LISTENERS];
@@ -147,6 +151,8 @@ struct cluster {
 	int sigfd;
 	uint64_t grace_timer;
 	uint64_t quiet_timer;           /* warns when no worker ever binds */
+	int64_t started_ms;
+	struct control *control;        /* control socket and metrics (control.c) */
 };
 
 /* listener.c */
@@ -178,12 +184,30 @@ void worker_free(struct cluster *c, struct worker *w);
 struct worker *worker_by_pid(struct cluster *c, pid_t pid);
 int worker_listens_like(const struct worker *w, const struct worker *old);
 
+/* report.c: the cluster's state as text, JSON or Prometheus metrics,
+ * appended to a growing buffer. */
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void report_text(struct cluster *c, struct buf *b);
+void report_json(struct cluster *c, struct buf *b);
+void report_metrics(struct cluster *c, struct buf *b);
+const char *worker_state_name(enum worker_state s);
+
+/* control.c */
+int control_open(struct cluster *c);
+void control_close(struct cluster *c);
+
 /* supervisor.c */
 int supervisor_start(struct cluster *c);
 void supervisor_worker_listening(struct cluster *c, struct worker *w);
 void supervisor_worker_idle(struct cluster *c, struct worker *w);
 void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const char *why);
 void supervisor_stop(struct cluster *c, int sig);
+void supervisor_reload(struct cluster *c);
+int supervisor_scale_to(struct cluster *c, int n);
 void supervisor_finish(struct cluster *c);
 
 #endif

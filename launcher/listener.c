@@ -191,6 +191,17 @@ static int open_socket(const struct msg_bind *req, const struct sockaddr_storage
 	return fd;
 }
 
+/* --user: the socket file belongs to the workers' user, as it would if
+ * they had bound it themselves. */
+static void give_unix_file(struct cluster *c, const struct listener *l)
+{
+	const struct sockaddr_un *un = (const void *)&l->req;
+
+	if (c->creds.drop && l->family == AF_UNIX && un->sun_path[0] &&
+	    chown(un->sun_path, c->creds.uid, c->creds.gid) < 0)
+		log_warn("%s: chown", l->name);
+}
+
 static enum policy effective_policy(struct cluster *c, const struct msg_bind *req,
 				    const char **why)
 {
@@ -331,6 +342,16 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 	struct listener *l;
 	int fd;
 
+	/* --user: the workers run unprivileged, the master does not.  Once the
+	 * first generation is up, a worker may not make the master bind
+	 * something new (a port below 1024, a path in a root-owned directory)
+	 * unless --allow-bind says it may. */
+	if (c->creds.drop && c->announced_ready && !c->opt->allow_bind) {
+		*err = EACCES;
+		log_warnx("a worker asked for a new address after start-up; refused "
+			  "(--user without --allow-bind)");
+		return NULL;
+	}
 	if (c->nlisteners >= CLUSTER_MAX_LISTENERS) {
 		log_warnx("more than %d listeners: refusing another", CLUSTER_MAX_LISTENERS);
 		*err = EMFILE;
@@ -363,6 +384,7 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 	}
 	l->policy = policy;
 	describe(l);
+	give_unix_file(c, l);
 	c->listeners[c->nlisteners++] = l;
 	if (policy == POLICY_REUSEPORT && grow_slots(l, 0) == 0) {
 		l->slot_fds[0] = fd;

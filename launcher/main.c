@@ -1,8 +1,9 @@
 /*
  * main.c - cluster-run: run N copies of an unmodified server, sharing its
  * listening sockets.  Reads like a table of contents:
- *   parse options -> check PROGRAM -> find the shim -> raise the fd limit ->
- *   start the workers -> run the loop -> close the listeners -> exit status.
+ *   parse options -> check PROGRAM -> resolve --user -> find the shim ->
+ *   raise the fd limit -> open the control socket -> start the workers ->
+ *   run the loop -> close everything -> exit status.
  * Only main exits.
  */
 #include "cluster.h"
@@ -10,7 +11,12 @@
 #include "loop.h"
 #include "shim_path.h"
 
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 /* SCM_RIGHTS fails with ETOOMANYREFS once the fds in flight exceed the
@@ -26,6 +32,44 @@ static void raise_nofile(struct cluster *c)
 	raised.rlim_cur = raised.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
 		log_warn("raising the open-file limit");
+}
+
+/* --user USER[:GROUP], by name or number; resolved now, used at spawn. */
+static int resolve_user(const char *spec, struct creds *cr)
+{
+	char user[256], *group;
+	struct passwd *pw;
+	struct group *gr;
+
+	if (geteuid() != 0) {
+		log_warnx("--user needs cluster-run to be started as root");
+		return EXIT_USAGE;
+	}
+	if (snprintf(user, sizeof(user), "%s", spec) >= (int)sizeof(user))
+		return EXIT_USAGE;
+	group = strchr(user, ':');
+	if (group)
+		*group++ = '\0';
+	pw = getpwnam(user);
+	if (!pw) {
+		log_warnx("--user %s: no such user", user);
+		return EXIT_USAGE;
+	}
+	cr->uid = pw->pw_uid;
+	cr->gid = pw->pw_gid;
+	if (group) {
+		gr = getgrnam(group);
+		if (!gr) {
+			log_warnx("--user %s: no such group '%s'", spec, group);
+			return EXIT_USAGE;
+		}
+		cr->gid = gr->gr_gid;
+	}
+	cr->ngroups = (int)(sizeof(cr->groups) / sizeof(cr->groups[0]));
+	if (getgrouplist(pw->pw_name, cr->gid, cr->groups, &cr->ngroups) < 0)
+		cr->ngroups = (int)(sizeof(cr->groups) / sizeof(cr->groups[0]));
+	cr->drop = 1;
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -44,6 +88,8 @@ int main(int argc, char **argv)
 		return status;
 	c.opt = &opt;
 	c.prog = &prog;
+	if (opt.user && (status = resolve_user(opt.user, &c.creds)) >= 0)
+		return status;
 	if (shim_path_find(c.shim_path, sizeof(c.shim_path)) < 0)
 		return EXIT_FAILURE_;
 	raise_nofile(&c);
@@ -54,9 +100,12 @@ int main(int argc, char **argv)
 	}
 	log_debug("running %d worker(s) of %s, policy %s, shim %s", opt.workers,
 		  prog.path, policy_name(opt.policy), c.shim_path);
+	if (control_open(&c) < 0)
+		return EXIT_FAILURE_;
 	if (supervisor_start(&c) < 0)
 		return EXIT_FAILURE_;
 	loop_run(c.loop);
+	control_close(&c);
 	listener_close_all(&c);
 	loop_free(c.loop);
 	free(c.workers);

@@ -33,6 +33,15 @@ static const char usage_text[] =
 "      --ready-timeout S  reload: wait S seconds for a new worker to listen\n"
 "                         (default 30)\n"
 "      --log-prefix       prefix each line a worker writes with [slot pid]\n"
+"      --listen-timeout S warn when no worker listens after S seconds\n"
+"                         (default 10)\n"
+"      --control PATH     control socket for cluster-ctl (default: in a\n"
+"                         private runtime directory; 'none': no socket)\n"
+"      --metrics ADDR:PORT  serve Prometheus metrics over HTTP there\n"
+"      --user USER[:GROUP]  run workers as USER (cluster-run started as root\n"
+"                         binds for them, ports below 1024 included)\n"
+"      --allow-bind       with --user: workers may bind new addresses after\n"
+"                         start-up (default: only what the first ones bound)\n"
 "      --force            run PROGRAM even if the shim cannot reach it\n"
 "                         (static, setuid or Go binaries)\n"
 "  -v, --verbose          say more about what happens\n"
@@ -151,11 +160,13 @@ static void set_defaults(struct options *opt)
 	opt->backoff_max = 10;
 	opt->min_uptime = 10;
 	opt->ready_timeout = 30;
+	opt->listen_timeout = 10;
 }
 
 int options_parse(struct options *opt, int argc, char **argv)
 {
-	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC };
+	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
+	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "workers", required_argument, NULL, 'n' },
 		{ "policy", required_argument, NULL, 'p' },
@@ -167,6 +178,11 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "ready-timeout", required_argument, NULL, O_READY },
 		{ "log-prefix", no_argument, NULL, O_PREFIX },
 		{ "force", no_argument, NULL, O_STATIC },
+		{ "control", required_argument, NULL, O_CONTROL },
+		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "user", required_argument, NULL, O_USER },
+		{ "allow-bind", no_argument, NULL, O_ALLOW_BIND },
+		{ "listen-timeout", required_argument, NULL, O_LISTEN_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -216,6 +232,28 @@ int options_parse(struct options *opt, int argc, char **argv)
 			break;
 		case O_STATIC:
 			opt->force = 1;
+			break;
+		case O_CONTROL:
+			if (!*optarg)
+				return bad("control socket path", optarg);
+			opt->control_path = optarg;
+			break;
+		case O_METRICS:
+			if (!strchr(optarg, ':'))
+				return bad("metrics address (ADDR:PORT)", optarg);
+			opt->metrics = optarg;
+			break;
+		case O_USER:
+			if (!*optarg)
+				return bad("user", optarg);
+			opt->user = optarg;
+			break;
+		case O_ALLOW_BIND:
+			opt->allow_bind = 1;
+			break;
+		case O_LISTEN_TIMEOUT:
+			if (parse_seconds(optarg, &opt->listen_timeout) < 0)
+				return bad("listen timeout", optarg);
 			break;
 		case 'v':
 			opt->verbose = 1;

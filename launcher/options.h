@@ -35,6 +35,11 @@ struct options {
 	double min_uptime;      /* a worker up this long resets its backoff */
 	double ready_timeout;   /* rolling restart: wait this long for a listener */
 	int log_prefix;
+	const char *control_path;       /* NULL: the default; "none": off */
+	const char *metrics;            /* ADDR:PORT or NULL */
+	const char *user;               /* USER[:GROUP] to run workers as */
+	int allow_bind;                 /* --user: workers may bind new addresses later */
+	double listen_timeout;          /* warn when nothing listens after this */
 	int force;              /* run PROGRAM even if the shim cannot reach it */
 	int verbose;
 	char **argv;            /* PROGRAM and its arguments */

@@ -3,7 +3,8 @@
  *
  * Between fork and exec the child only makes async-signal-safe calls: it
  * puts itself in its own process group (so a stop signal reaches a wrapper
- * script's children too), asks for SIGKILL when the master dies, restores
+ * script's children too), takes the --user credentials, asks for SIGKILL
+ * when the master dies (in that order: a credential change clears it), restores
  * what the master changed for itself (signal mask and dispositions, the
  * fd limit), makes the doorbell inheritable, and execs.  If exec fails the
  * child writes errno to a CLOEXEC pipe; EOF on that pipe means exec worked.
@@ -12,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -46,6 +48,11 @@ static void child(const struct spawn_args *a, int errfd, pid_t parent)
 	int fl;
 
 	setpgid(0, 0);
+	if (a->creds && a->creds->drop &&
+	    (setgroups((size_t)a->creds->ngroups, a->creds->groups) < 0 ||
+	     setgid(a->creds->gid) < 0 || setuid(a->creds->uid) < 0))
+		child_write_errno(errfd);
+	/* after the credentials: changing them clears the death signal */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(127);     /* the master is already gone */
 	reset_signals();

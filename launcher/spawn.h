@@ -7,6 +7,16 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+/* Who a worker runs as (--user): resolved before fork, since getpwnam
+ * and initgroups are not async-signal-safe. */
+struct creds {
+	int drop;
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t groups[64];
+};
+
 struct spawn_args {
 	const char *path;
 	char **argv;
@@ -14,6 +24,7 @@ struct spawn_args {
 	int keep_fd;            /* made inheritable in the child (doorbell) */
 	int out_fd, err_fd;     /* dup'ed to 1 and 2 when >= 0 */
 	const struct rlimit *nofile;
+	const struct creds *creds;
 };
 
 /* fork+exec.  Returns the pid, or -1 with errno: the exec error when the

@@ -39,7 +39,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define QUIET_WARN_MS 10000     /* no worker listening after this: say so */
 
 static void fill_slot(struct cluster *c, int index);
 static void roll_continue(struct cluster *c);
@@ -391,6 +390,9 @@ static void fill_slot(struct cluster *c, int index)
 	if (c->stopping || index >= c->target || s->active)
 		return;
 	w = worker_spawn(c, index);
+	if (w && s->ever_filled)
+		s->restarts++;
+	s->ever_filled = 1;
 	if (!w) {
 		log_warn("worker %d: cannot start %s", index, c->prog->path);
 		s->last_status = EXIT_CANNOT_EXEC << 8;
@@ -445,6 +447,28 @@ static void kill_all(struct cluster *c)
 	c->killed = 1;
 	for (i = 0; i < c->nworkers; i++)
 		worker_signal(c->workers[i], SIGKILL);
+}
+
+void supervisor_reload(struct cluster *c)
+{
+	if (c->stopping)
+		return;
+	c->generation++;
+	log_warnx("reloading: replacing %d worker%s one at a time", c->target,
+		  c->target == 1 ? "" : "s");
+	roll_continue(c);
+}
+
+/* cluster-ctl scale N: one step at a time, as TTIN/TTOU would. */
+int supervisor_scale_to(struct cluster *c, int n)
+{
+	if (n < 1 || n > MAX_WORKERS || c->stopping)
+		return -1;
+	while (c->target < n)
+		scale(c, +1);
+	while (c->target > n)
+		scale(c, -1);
+	return 0;
 }
 
 static void grace_over(struct loop *loop, void *data)
@@ -550,12 +574,7 @@ static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 			supervisor_stop(c, (int)si.ssi_signo);
 			break;
 		case SIGHUP:
-			if (c->stopping)
-				break;
-			c->generation++;
-			log_warnx("reloading: replacing %d worker%s one at a time", c->target,
-				  c->target == 1 ? "" : "s");
-			roll_continue(c);
+			supervisor_reload(c);
 			break;
 		case SIGTTIN:
 			scale(c, +1);
@@ -580,12 +599,12 @@ static void quiet_warning(struct loop *loop, void *data)
 	for (i = 0; i < c->nworkers; i++)
 		attached |= c->workers[i]->attached;
 	if (attached)
-		log_warnx("no worker is listening after %ds (it bound an address but "
-			  "never called listen()); still waiting", QUIET_WARN_MS / 1000);
+		log_warnx("no worker is listening after %gs (it bound an address but "
+			  "never called listen()); still waiting", c->opt->listen_timeout);
 	else
-		log_warnx("no worker has bound a TCP address after %ds: is %s a server? "
+		log_warnx("no worker has bound an address after %gs: is %s a server? "
 			  "(static, Go and io_uring programs cannot be clustered; see README)",
-			  QUIET_WARN_MS / 1000, c->prog->path);
+			  c->opt->listen_timeout, c->prog->path);
 }
 
 static int setup_signals(struct cluster *c)
@@ -620,10 +639,11 @@ int supervisor_start(struct cluster *c)
 	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_warn("PR_SET_CHILD_SUBREAPER");
 	c->target = c->opt->workers;
+	c->started_ms = loop_now_ms();
 	for (i = 0; i < c->target; i++)
 		c->slots[i] = (struct slot){ .c = c, .index = i };
 	for (i = 0; i < c->target && !c->stopping; i++)
 		fill_slot(c, i);
-	c->quiet_timer = loop_timer(c->loop, QUIET_WARN_MS, quiet_warning, c);
+	c->quiet_timer = loop_timer(c->loop, secs_ms(c->opt->listen_timeout), quiet_warning, c);
 	return 0;
 }

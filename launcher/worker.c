@@ -287,7 +287,8 @@ static void doorbell_event(struct loop *loop, int fd, uint32_t events, void *dat
 struct worker *worker_spawn(struct cluster *c, int slot)
 {
 	struct spawn_args a = { .path = c->prog->path, .argv = c->opt->argv,
-				.out_fd = -1, .err_fd = -1, .nofile = &c->nofile };
+				.out_fd = -1, .err_fd = -1, .nofile = &c->nofile,
+				.creds = &c->creds };
 	struct worker *w = calloc(1, sizeof(*w)), **grown;
 	int db[2] = { -1, -1 }, i, err;
 

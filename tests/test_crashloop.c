@@ -184,3 +184,46 @@ Test(crashloop, one_bad_slot_ends_the_run)
 	cr_assert(strstr(cr->log, "worker 1 keeps exiting before it listens"), "%s", cr->log);
 	cr_assert_eq(count(cr->log, "worker 0 (pid"), 0, "slot 0 was restarted\n%s", cr->log);
 }
+
+/* --max-restarts 0: never give up, but the backoff still bounds the rate
+ * (0.05 s at most between attempts: some tens in 1.5 s, not thousands).
+ * TERM then stops it with status 0, at once, though a restart is pending. */
+Test(crashloop, max_restarts_0_never_gives_up)
+{
+	struct cr *cr = cr_start(NULL, "-n", "1", "--max-restarts", "0", "--backoff",
+				 "0.02:0.05", "--", "false", NULL);
+	int exits, st;
+	long t0;
+
+	cr_assert_eq(cr_wait_exit(cr, 1500), -1, "gave up with --max-restarts 0:\n%s", cr->log);
+	exits = count(cr->log, "exited with status 1");
+	cr_log_info("%d attempts in 1.5 s", exits);
+	cr_assert_geq(exits, 10, "only %d attempts in 1.5 s", exits);
+	cr_assert_leq(exits, 100, "%d attempts in 1.5 s: the backoff does not hold", exits);
+	cr_assert(!strstr(cr->log, "giving up"), "%s", cr->log);
+	t0 = now_ms();
+	st = cr_stop(cr, SIGTERM, 5000);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x\n%s", st, cr->log);
+	cr_assert_lt(now_ms() - t0, 2000);
+}
+
+/* A stop request while the only slot waits out a long restart delay:
+ * cluster-run exits 0 at once, and starts nothing more. */
+Test(crashloop, stop_during_backoff)
+{
+	struct cr *cr = cr_start(NULL, "-n", "1", "--max-restarts", "0", "--backoff",
+				 "5:5", "--", "false", NULL);
+	int st, before;
+	long t0;
+
+	/* The first restart is immediate, the second waits 5 s. */
+	cr_assert(cr_wait_line(cr, "exited with status 1\ncluster-run: worker 0", 5000) ||
+		  count(cr->log, "exited with status 1") >= 2, "%s", cr->log);
+	before = count(cr->log, "exited with status 1");
+	t0 = now_ms();
+	st = cr_stop(cr, SIGTERM, 4000);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "status 0x%x after %ld ms\n%s", st, now_ms() - t0, cr->log);
+	cr_assert_lt(now_ms() - t0, 2000, "the stop waited for the restart delay");
+	cr_assert_eq(count(cr->log, "exited with status 1"), before, "%s", cr->log);
+}

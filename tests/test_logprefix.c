@@ -17,9 +17,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-TestSuite(logprefix, .fini = harness_cleanup, .timeout = 60);
+static void cleanup(void);
+TestSuite(logprefix, .fini = cleanup, .timeout = 60);
 
 #define OUT_CAP (1 << 20)
+
+static char out_path[64];       /* the test's stdout file, removed by cleanup() */
 
 struct outfile {
 	char path[64];
@@ -41,6 +44,15 @@ static void out_init(struct outfile *o)
 	cr_assert(o->text);
 	o->text[0] = '\0';
 	o->len = 0;
+	memcpy(out_path, o->path, sizeof(out_path));
+}
+
+static void cleanup(void)
+{
+	harness_cleanup();
+	if (out_path[0])
+		unlink(out_path);
+	out_path[0] = '\0';
 }
 
 static void out_read(struct outfile *o)
@@ -55,7 +67,6 @@ static void out_read(struct outfile *o)
 
 static void out_done(struct outfile *o)
 {
-	unlink(o->path);
 	free(o->text);
 }
 

@@ -19,7 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-TestSuite(reload, .fini = harness_cleanup, .timeout = 60);
+static void cleanup(void);
+TestSuite(reload, .fini = cleanup, .timeout = 60);
+
+static char tmp_dir[64];        /* the test's script directory, if any */
 
 static long now_ms(void)
 {
@@ -352,13 +355,27 @@ static void write_script(const char *dir, const char *body)
 	cr_assert_eq(rename(tmp, path), 0, "rename: %s", strerror(errno));  /* atomic */
 }
 
-static void remove_dir(const char *dir)
+/* A fresh directory for the test's script, removed by cleanup(). */
+static char *make_dir(void)
+{
+	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/cr-reload.XXXXXX");
+	cr_assert(mkdtemp(tmp_dir), "mkdtemp: %s", strerror(errno));
+	return tmp_dir;
+}
+
+static void cleanup(void)
 {
 	char path[512];
 
-	snprintf(path, sizeof(path), "%s/worker.sh", dir);
+	harness_cleanup();
+	if (!tmp_dir[0])
+		return;
+	snprintf(path, sizeof(path), "%s/worker.sh", tmp_dir);
 	unlink(path);
-	rmdir(dir);
+	snprintf(path, sizeof(path), "%s/worker.sh.tmp", tmp_dir);
+	unlink(path);
+	rmdir(tmp_dir);
+	tmp_dir[0] = '\0';
 }
 
 /* The program is `/bin/sh DIR/worker.sh`, a script that execs the helper.
@@ -369,13 +386,12 @@ static void remove_dir(const char *dir)
  * completes. */
 Test(reload, broken_new_generation_aborts_and_old_stay)
 {
-	char dir[] = "/tmp/cr-reload.XXXXXX", script[512], good[1024], bad[1024];
+	char *dir = make_dir(), script[512], good[1024], bad[1024];
 	struct cr *cr;
 	int port, i, slot;
 	pid_t old[8], now[8], pid;
 	struct gen g = { .nold = 2, .want = 2 };
 
-	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
 	snprintf(script, sizeof(script), "%s/worker.sh", dir);
 	snprintf(good, sizeof(good), "exec %s --graceful\n", helper("blocking_server"));
 	snprintf(bad, sizeof(bad), "echo broken new generation >&2\nexec %s --exit-after-bind 1\n",
@@ -417,7 +433,6 @@ Test(reload, broken_new_generation_aborts_and_old_stay)
 	for (i = 0; i < 4; i++)
 		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
-	remove_dir(dir);
 }
 
 /* --max-restarts counts the failures of a slot *in a row*, since a worker
@@ -428,14 +443,13 @@ Test(reload, broken_new_generation_aborts_and_old_stay)
  * aborted reload (the old worker listened in between). */
 Test(reload, aborted_reload_does_not_shorten_later_restarts)
 {
-	char dir[] = "/tmp/cr-reload.XXXXXX", script[512], good[1024], bad[1024];
+	char *dir = make_dir(), script[512], good[1024], bad[1024];
 	const char *giving;
 	struct cr *cr;
 	pid_t old[8], victim = 0;
 	int port, i, st, attempts = 0;
 	size_t mark;
 
-	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
 	snprintf(script, sizeof(script), "%s/worker.sh", dir);
 	snprintf(good, sizeof(good), "exec %s --graceful\n", helper("blocking_server"));
 	snprintf(bad, sizeof(bad), "exit 1\n");
@@ -465,5 +479,70 @@ Test(reload, aborted_reload_does_not_shorten_later_restarts)
 	cr_assert_eq(attempts, 3, "slot 1 was restarted %d time(s) after its worker died, "
 		     "then cluster-run gave up (--max-restarts 3):\n%s", attempts, cr->log + mark);
 	cr_assert_eq(WEXITSTATUS(st), 1, "%s", cr->log);
-	remove_dir(dir);
+}
+
+/* While a failing reload retries (a longer backoff, so that at some moment
+ * every slot still to replace is waiting for its next attempt), nothing
+ * may claim the reload complete: the only outcome is "reload aborted",
+ * with no "reload complete" before or after it. */
+Test(reload, failing_reload_is_never_reported_complete)
+{
+	char *dir = make_dir(), script[512], good[1024];
+	struct cr *cr;
+	const char *aborted;
+	int port;
+
+	snprintf(script, sizeof(script), "%s/worker.sh", dir);
+	snprintf(good, sizeof(good), "exec %s --graceful\n", helper("blocking_server"));
+	write_script(dir, good);
+	cr = cr_start(NULL, "-n", "2", "--grace", "3", "--max-restarts", "4",
+		      "--backoff", "0.3:1", "--", "/bin/sh", script, NULL);
+	port = cr_ready_port(cr, 0, 10000);
+	cr_assert(port > 0, "%s", cr->log);
+	write_script(dir, "exit 1\n");
+	kill(cr->pid, SIGHUP);
+	aborted = cr_wait_line(cr, "reload aborted", 15000);
+	cr_assert(aborted, "%s", cr->log);
+	cr_assert(!strstr(cr->log, "reload complete"), "a reload whose new workers all "
+		  "failed was reported complete before it was aborted:\n%s", cr->log);
+	cr_assert_eq(cr_wait_exit(cr, 1200), -1, "%s", cr->log);
+	cr_assert(!strstr(cr->log, "reload complete"), "an aborted reload was then "
+		  "reported complete:\n%s", cr->log);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}
+
+/* The old worker of the slot being replaced dies (kill -9) while its
+ * replacement is still starting.  The slot must end up with one worker:
+ * when the reload completes there are exactly 2 workers, one per slot,
+ * all of the new generation, and they serve. */
+Test(reload, old_worker_dies_while_replacement_starts)
+{
+	struct cr *cr = cr_start(NULL, "-n", "2", "-p", "rr", "--grace", "3", "--",
+				 helper("blocking_server"), "--graceful",
+				 "--listen-delay-ms", "800", NULL);
+	int port = cr_ready_port(cr, 0, 15000), i, rslot, slot;
+	pid_t old[8], victim = 0, pid, now[8];
+	struct spawned s = { .cr = cr };
+	struct gen g = { .cr = cr, .old = old, .nold = 2, .want = 2 };
+
+	cr_assert(port > 0, "%s", cr->log);
+	cr_assert_eq(cr_children(cr, old, 8), 2);
+	old[2] = 0;
+	s.old = old;
+	kill(cr->pid, SIGHUP);
+	cr_assert(wait_until(replacement_started, &s, 3000), "no replacement\n%s", cr->log);
+	rslot = proc_worker_id(s.pid);
+	for (i = 0; i < 2; i++)
+		if (proc_worker_id(old[i]) == rslot)
+			victim = old[i];
+	cr_assert(victim, "no old worker in slot %d", rslot);
+	cr_assert_eq(kill(victim, SIGKILL), 0);
+	cr_assert(cr_wait_line(cr, "reload complete", 15000), "%s", cr->log);
+	cr_assert(wait_until(all_new, &g, 3000), "%d workers for 2 slots after the reload:\n%s",
+		  cr_children(cr, now, 8), cr->log);
+	for (i = 0; i < 6; i++) {
+		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
+		cr_assert(!contains(old, 2, pid));
+	}
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
 }

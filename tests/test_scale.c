@@ -264,3 +264,64 @@ static void scale_under_load(const char *policy)
 
 Test(scale, ttin_ttou_under_load_rr) { scale_under_load("rr"); }
 Test(scale, ttin_ttou_under_load_shared) { scale_under_load("shared"); }
+
+/* TTOU while a reload is replacing the very slot that goes away (every
+ * start takes 0.8 s, so the replacement of slot 1 is still starting).
+ * Both the old and the new worker of slot 1 are retired; the reload must
+ * not stay stuck on the removed slot: a later HUP replaces the remaining
+ * worker and completes. */
+Test(scale, ttou_during_reload_of_the_removed_slot)
+{
+	struct cr *cr = cr_start(NULL, "-n", "2", "-p", "rr", "--grace", "3", "--",
+				 helper("blocking_server"), "--graceful",
+				 "--listen-delay-ms", "800", NULL);
+	int port = cr_ready_port(cr, 0, 15000), slot, n;
+	struct workers w = { .cr = cr, .want = 2 };
+	pid_t old[2], only, pid;
+	long deadline;
+
+	cr_assert(port > 0, "%s", cr->log);
+	cr_assert(wait_until(have_workers, &w, 5000));
+	memcpy(old, w.slot_pid, sizeof(old));
+	kill(cr->pid, SIGHUP);
+	/* Slot 0 is replaced first; then slot 1's replacement starts. */
+	deadline = now_ms() + 8000;
+	for (;;) {
+		pid_t now[8];
+		int i, k = cr_children(cr, now, 8), found = 0;
+
+		for (i = 0; i < k; i++)
+			found |= now[i] != old[1] && proc_worker_id(now[i]) == 1;
+		if (found)
+			break;
+		cr_assert(now_ms() < deadline, "slot 1 was never being replaced\n%s", cr->log);
+		sleep_ms(20);
+	}
+	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
+	cr_assert(cr_wait_line(cr, "scaling down to 1 worker", 5000), "%s", cr->log);
+	w.want = 1;
+	cr_assert(wait_until(have_workers, &w, 8000), "%s", cr->log);
+	only = w.slot_pid[0];
+	cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
+	cr_assert_eq(slot, 0);
+
+	n = 0;
+	for (const char *p = cr->log; (p = strstr(p, "reload complete")); p++)
+		n++;
+	kill(cr->pid, SIGHUP);
+	cr_assert(cr_wait_line(cr, "reloading: replacing 1 worker", 5000), "%s", cr->log);
+	deadline = now_ms() + 8000;
+	for (;;) {
+		int k = 0;
+		for (const char *p = cr->log; (p = strstr(p, "reload complete")); p++)
+			k++;
+		if (k > n)
+			break;
+		cr_assert(now_ms() < deadline, "the HUP after the scale-down never completed "
+			  "(the reload is stuck):\n%s", cr->log);
+		cr_wait_line(cr, "\001never printed\001", 50);
+	}
+	cr_assert(wait_until(have_workers, &w, 5000), "%s", cr->log);
+	cr_assert_neq(w.slot_pid[0], only, "the remaining worker was not replaced");
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}

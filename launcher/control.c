@@ -1,0 +1,365 @@
+/*
+ * control.c - the master's control socket and its metrics endpoint.
+ *
+ * Control: a unix stream socket in a private runtime directory (see
+ * runtime_dir.c), mode 0600, path printed at start; --control PATH moves
+ * it, --control none turns it off.  Only our own user or root may talk to
+ * it: SO_PEERCRED is checked on every connection, on top of the file mode.
+ * The protocol is one line in, text out, then close:
+ *
+ *   status | status --json | reload | scale N | stop
+ *   -> "ok\n" + body, or "error: why\n"
+ *
+ * Metrics (--metrics ADDR:PORT): a minimal HTTP/1.0 endpoint; any request
+ * gets the Prometheus text format (report.c).
+ *
+ * A client has a few seconds to send its line; the answer is written with a
+ * send timeout.  Neither can stall the loop for long, and neither is on the
+ * connection-handling path.
+ */
+#include "cluster.h"
+#include "log.h"
+#include "loop.h"
+#include "runtime_dir.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CLIENT_TIMEOUT_MS 5000
+#define REQUEST_MAX 512
+
+struct control {
+	struct cluster *c;
+	int fd;
+	int metrics_fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+struct client {
+	struct control *ctl;
+	int fd;
+	int metrics;
+	uint64_t timer;
+	size_t len;
+	char buf[REQUEST_MAX];
+};
+
+static void client_close(struct client *cl)
+{
+	loop_del_fd(cl->ctl->c->loop, cl->fd);
+	loop_timer_cancel(cl->ctl->c->loop, cl->timer);
+	close(cl->fd);
+	free(cl);
+}
+
+static void client_timeout(struct loop *loop, void *data)
+{
+	struct client *cl = data;
+
+	(void)loop;
+	cl->timer = 0;
+	client_close(cl);
+}
+
+static void send_all(int fd, const char *data, size_t len)
+{
+	struct timeval tv = { 2, 0 };
+	int fl = fcntl(fd, F_GETFL);
+
+	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (len > 0) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return;
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+/* One command line; the answer goes into b. */
+static void run_command(struct cluster *c, char *line, struct buf *b)
+{
+	char *arg = line + strcspn(line, " \t");
+
+	if (*arg)
+		*arg++ = '\0';
+	arg += strspn(arg, " \t");
+	if (!strcmp(line, "status") && (!*arg || !strcmp(arg, "--json") || !strcmp(arg, "json"))) {
+		buf_printf(b, "ok\n");
+		if (*arg)
+			report_json(c, b);
+		else
+			report_text(c, b);
+	} else if (!strcmp(line, "reload") && !*arg) {
+		if (c->stopping) {
+			buf_printf(b, "error: stopping\n");
+			return;
+		}
+		supervisor_reload(c);
+		buf_printf(b, "ok\nreloading %d worker%s\n", c->target, c->target == 1 ? "" : "s");
+	} else if (!strcmp(line, "scale") && *arg) {
+		char *end;
+		long n = strtol(arg, &end, 10);
+
+		if (*end || end == arg || n < 1 || n > MAX_WORKERS) {
+			buf_printf(b, "error: scale takes a worker count from 1 to %d\n", MAX_WORKERS);
+			return;
+		}
+		if (supervisor_scale_to(c, (int)n) < 0) {
+			buf_printf(b, "error: stopping\n");
+			return;
+		}
+		buf_printf(b, "ok\nscaling to %ld worker%s\n", n, n == 1 ? "" : "s");
+	} else if (!strcmp(line, "stop") && !*arg) {
+		buf_printf(b, "ok\nstopping\n");
+		supervisor_stop(c, SIGTERM);
+	} else {
+		buf_printf(b, "error: unknown command '%s' (status [--json], reload, scale N, stop)\n",
+			   line);
+	}
+}
+
+static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct client *cl = data;
+	struct buf b = { 0 };
+	ssize_t n;
+	char *nl;
+
+	(void)loop;
+	(void)events;
+	n = read(fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len);
+	if (n <= 0) {
+		if (n < 0 && errno == EAGAIN)
+			return;
+		client_close(cl);
+		return;
+	}
+	cl->len += (size_t)n;
+	cl->buf[cl->len] = '\0';
+	nl = strchr(cl->buf, '\n');
+	if (!nl && cl->len < sizeof(cl->buf) - 1)
+		return;         /* wait for the whole line */
+	if (cl->metrics) {
+		buf_printf(&b, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			       "Connection: close\r\n\r\n");
+		report_metrics(cl->ctl->c, &b);
+	} else if (!nl) {
+		buf_printf(&b, "error: command too long\n");
+	} else {
+		*nl = '\0';
+		if (nl > cl->buf && nl[-1] == '\r')
+			nl[-1] = '\0';
+		run_command(cl->ctl->c, cl->buf, &b);
+	}
+	if (b.data)
+		send_all(fd, b.data, b.len);
+	free(b.data);
+	client_close(cl);
+}
+
+/* Same user or root only: the socket's mode says so, the kernel's word on
+ * who connected makes sure. */
+static int peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return 0;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct control *ctl = data;
+	int metrics = fd == ctl->metrics_fd;
+
+	(void)events;
+	for (;;) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct client *cl;
+
+		if (cfd < 0)
+			return;         /* EAGAIN, or out of fds: try on the next event */
+		if (!metrics && !peer_allowed(cfd)) {
+			static const char no[] = "error: permission denied\n";
+			send_all(cfd, no, sizeof(no) - 1);
+			close(cfd);
+			continue;
+		}
+		cl = calloc(1, sizeof(*cl));
+		if (!cl || loop_add_fd(loop, cfd, EPOLLIN, client_event, cl) < 0) {
+			free(cl);
+			close(cfd);
+			continue;
+		}
+		cl->ctl = ctl;
+		cl->fd = cfd;
+		cl->metrics = metrics;
+		cl->timer = loop_timer(loop, CLIENT_TIMEOUT_MS, client_timeout, cl);
+	}
+}
+
+/* A socket file at path: refuse when a live master answers there, remove it
+ * when it is a stale one. */
+static int claim_path(const char *path)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_warnx("control socket %s: a file that is not a socket is in the way", path);
+		return -1;
+	}
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	r = connect(fd, (struct sockaddr *)&un, sizeof(un));
+	close(fd);
+	if (r == 0) {
+		log_warnx("control socket %s is in use by another cluster-run "
+			  "(use --control PATH or --control none)", path);
+		return -1;
+	}
+	unlink(path);
+	return 0;
+}
+
+static int open_control(struct control *ctl, const char *want)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	mode_t old;
+	int r;
+
+	if (want)
+		r = snprintf(ctl->path, sizeof(ctl->path), "%s", want) < (int)sizeof(ctl->path) ? 0 : -1;
+	else
+		r = runtime_socket(ctl->path, sizeof(ctl->path), getpid(), 1);
+	if (r < 0) {
+		log_warn("control socket directory%s", errno == EPERM ? " (not private to us)" : "");
+		return -1;
+	}
+	if (claim_path(ctl->path) < 0)
+		return -1;
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", ctl->path);
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	old = umask(077);
+	r = ctl->fd < 0 ? -1 : bind(ctl->fd, (struct sockaddr *)&un, sizeof(un));
+	umask(old);
+	if (r < 0 || listen(ctl->fd, 16) < 0) {
+		log_warn("control socket %s", ctl->path);
+		return -1;
+	}
+	log_warnx("control socket %s", ctl->path);
+	return 0;
+}
+
+/* "127.0.0.1:9100", "[::1]:9100" */
+static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	long port;
+	char *end;
+
+	if (!colon || (size_t)(colon - s) >= sizeof(host))
+		return -1;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port < 0 || port > 65535)
+		return -1;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		struct sockaddr_in6 *a = (void *)ss;
+		host[strlen(host) - 1] = '\0';
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+		return inet_pton(AF_INET6, host + 1, &a->sin6_addr) == 1 ? 0 : -1;
+	} else {
+		struct sockaddr_in *a = (void *)ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+		return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+	}
+}
+
+static int open_metrics(struct control *ctl, const char *where)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1;
+
+	if (parse_addr(where, &ss, &len) < 0) {
+		log_warnx("--metrics %s: want ADDR:PORT (127.0.0.1:9100, [::1]:9100)", where);
+		return -1;
+	}
+	ctl->metrics_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ctl->metrics_fd < 0 ||
+	    setsockopt(ctl->metrics_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(ctl->metrics_fd, (struct sockaddr *)&ss, len) < 0 ||
+	    listen(ctl->metrics_fd, 16) < 0) {
+		log_warn("--metrics %s", where);
+		return -1;
+	}
+	log_warnx("metrics on http://%s/metrics", where);
+	return 0;
+}
+
+int control_open(struct cluster *c)
+{
+	struct control *ctl = calloc(1, sizeof(*ctl));
+	const char *want = c->opt->control_path;
+
+	if (!ctl)
+		return -1;
+	ctl->c = c;
+	ctl->fd = ctl->metrics_fd = -1;
+	c->control = ctl;
+	if (!(want && !strcmp(want, "none")) &&
+	    (open_control(ctl, want) < 0 ||
+	     loop_add_fd(c->loop, ctl->fd, EPOLLIN, accept_event, ctl) < 0))
+		return -1;
+	if (c->opt->metrics &&
+	    (open_metrics(ctl, c->opt->metrics) < 0 ||
+	     loop_add_fd(c->loop, ctl->metrics_fd, EPOLLIN, accept_event, ctl) < 0))
+		return -1;
+	return 0;
+}
+
+void control_close(struct cluster *c)
+{
+	struct control *ctl = c->control;
+
+	if (!ctl)
+		return;
+	if (ctl->fd >= 0) {
+		loop_del_fd(c->loop, ctl->fd);
+		close(ctl->fd);
+		unlink(ctl->path);
+	}
+	if (ctl->metrics_fd >= 0) {
+		loop_del_fd(c->loop, ctl->metrics_fd);
+		close(ctl->metrics_fd);
+	}
+	free(ctl);
+	c->control = NULL;
+}

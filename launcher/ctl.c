@@ -1,0 +1,153 @@
+/*
+ * ctl.c - cluster-ctl: talk to a running cluster-run through its control
+ * socket (control.c).
+ *
+ *   cluster-ctl [-s SOCKET | -p MASTER_PID] COMMAND
+ *   COMMAND: status [--json] | reload | scale N | stop
+ *
+ * Without -s or -p it uses the only control socket in the runtime
+ * directory, and says so when there are none or several.  Exit status: 0
+ * when the master answered ok, 1 when it answered an error or cannot be
+ * reached, 2 for a bad command line.
+ */
+#include "runtime_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: cluster-ctl [-s SOCKET | -p MASTER_PID] status [--json] | reload | scale N | stop\n";
+
+static int fail(const char *fmt, const char *arg, int status)
+{
+	fprintf(stderr, "cluster-ctl: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return status;
+}
+
+static int live(const char *path)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* The only live *.sock in the runtime directory (a master killed with
+ * SIGKILL leaves its file behind: those do not count). */
+static int only_socket(char *path, size_t len)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path) - 16];
+	struct dirent *e;
+	int found = 0;
+	DIR *d;
+
+	if (runtime_dir(dir, sizeof(dir), 0) < 0 || !(d = opendir(dir)))
+		return fail("no cluster-run is running (no %s); use -s or -p",
+			    "runtime directory", 1);
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char cand[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".sock") || strlen(dir) + 1 + n >= len ||
+		    strlen(dir) + 1 + n >= sizeof(cand))
+			continue;
+		memcpy(cand, dir, strlen(dir));
+		cand[strlen(dir)] = '/';
+		memcpy(cand + strlen(dir) + 1, e->d_name, n + 1);
+		if (!live(cand))
+			continue;
+		found++;
+		memcpy(path, cand, strlen(cand) + 1);
+	}
+	closedir(d);
+	if (found == 1)
+		return -1;
+	return fail(found ? "several cluster-run masters are running; use -p PID or -s SOCKET%s"
+			  : "no cluster-run is running%s (use -s or -p)", "", 1);
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	char path[sizeof(un.sun_path)] = "", line[256], buf[8192];
+	const char *status_line_end;
+	size_t len = 0;
+	ssize_t n;
+	int c, fd, i, r;
+
+	while ((c = getopt(argc, argv, "+s:p:h")) != -1) {
+		switch (c) {
+		case 's':
+			if (snprintf(path, sizeof(path), "%s", optarg) >= (int)sizeof(path))
+				return fail("socket path too long: %s", optarg, 2);
+			break;
+		case 'p': {
+			char *end;
+			long pid = strtol(optarg, &end, 10);
+			if (*end || pid <= 0)
+				return fail("not a pid: '%s'", optarg, 2);
+			if (runtime_socket(path, sizeof(path), (pid_t)pid, 0) < 0)
+				return fail("no runtime directory for cluster-run (%s)", strerror(errno), 1);
+			break;
+		}
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (!path[0] && (r = only_socket(path, sizeof(path))) >= 0)
+		return r;
+	line[0] = '\0';
+	for (i = optind; i < argc; i++) {
+		size_t used = strlen(line);
+		if (snprintf(line + used, sizeof(line) - used, "%s%s", i > optind ? " " : "",
+			     argv[i]) >= (int)(sizeof(line) - used))
+			return fail("command too long%s", "", 2);
+	}
+	strcat(line, "\n");
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
+		fprintf(stderr, "cluster-ctl: cannot reach cluster-run at %s: %s\n", path,
+			strerror(errno));
+		return 1;
+	}
+	if (write(fd, line, strlen(line)) < 0)
+		return fail("sending: %s", strerror(errno), 1);
+	/* "ok\n" or "error: ...\n", then the body */
+	while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (!(status_line_end = strchr(buf, '\n')) && len < sizeof(buf) - 1)
+			continue;
+		break;
+	}
+	buf[len] = '\0';
+	if (!strncmp(buf, "ok\n", 3)) {
+		fwrite(buf + 3, 1, len - 3, stdout);
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			fwrite(buf, 1, (size_t)n, stdout);
+		return 0;
+	}
+	fprintf(stderr, "cluster-ctl: %s", len ? buf : "no answer\n");
+	return 1;
+}
