@@ -187,7 +187,7 @@ static int next_conn(struct cluster *c, struct listener *l, struct conn *conn)
 	}
 	if (l->emfile_until > loop_now_ms())
 		return 0;
-	for (;;) {
+	for (int retries = 0;; retries++) {
 		conn->peerlen = sizeof(conn->peer);
 		conn->fd = accept4(l->fd, (struct sockaddr *)&conn->peer, &conn->peerlen,
 				   SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -198,18 +198,23 @@ static int next_conn(struct cluster *c, struct listener *l, struct conn *conn)
 		switch (errno) {
 		case EAGAIN:
 			return 0;
-		case EMFILE:
-		case ENFILE:
-		case ENOBUFS:
-		case ENOMEM:
-			/* Out of resources: back off instead of spinning on a
-			 * readable listener; the backlog keeps the clients. */
+		case ECONNABORTED: case EPROTO: case EPERM: case EINTR: case ENETDOWN:
+		case ENOPROTOOPT: case EHOSTDOWN: case ENONET: case EHOSTUNREACH:
+		case EOPNOTSUPP: case ENETUNREACH:
+			/* that connection's trouble (accept(2)): next, but not
+			 * forever: some of these also mean "cannot accept" */
+			if (retries < 16)
+				continue;
+			/* fall through */
+		default:
+			/* Out of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM), or a
+			 * listener that cannot accept at all: back off instead of
+			 * spinning on a readable listener; the backlog keeps the
+			 * clients.  Found by the fuzz target. */
 			log_warn("%s: accept (pausing %d ms)", l->name, EMFILE_PAUSE_MS);
 			l->emfile_until = loop_now_ms() + EMFILE_PAUSE_MS;
 			loop_timer(c->loop, EMFILE_PAUSE_MS, emfile_over, l);
 			return 0;
-		default:
-			continue;       /* ECONNABORTED and the like: next one */
 		}
 	}
 }

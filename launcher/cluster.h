@@ -105,7 +105,6 @@ struct worker {
 	uint64_t drain_timer;
 	uint64_t kill_timer;
 	uint64_t ready_timer;
-	struct worker *replaces;        /* rolling restart: the old worker */
 	struct peer **peers;
 	int npeers;
 	struct output *out;             /* --log-prefix */
@@ -141,10 +140,10 @@ struct cluster {
 	int target;                     /* desired number of workers */
 
 	unsigned generation;            /* bumped by each rolling restart */
-	int rolling;                    /* a slot is being replaced */
-	int roll_pending;               /* a reload is under way */
+	int reloading;                  /* a rolling restart is under way */
+	struct worker *roll_new;        /* ... the replacement starting now */
 	int announced_ready;            /* "N workers listening" was said */
-	struct worker *roll_old;        /* ... and this is the worker leaving */
+	struct worker *roll_old;        /* ... the worker it replaced, leaving */
 	int stopping;                   /* stop requested: no restarts */
 	int killed;                     /* SIGKILL already sent to all */
 	int exit_status;
@@ -177,7 +176,17 @@ void balancer_stop(struct cluster *c);
 uint64_t route_open_conns(const struct route *r);
 uint64_t worker_open_conns(const struct worker *w);
 
+/* Any message a worker may send, and room for an oversized one. */
+union any_msg {
+	struct msg_hdr hdr;
+	struct msg_attach attach;
+	struct msg_bind bind;
+	struct msg_listener listener;
+	char raw[512];
+};
+
 /* worker.c */
+int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd);
 struct worker *worker_spawn(struct cluster *c, int slot);
 void worker_signal(struct worker *w, int sig);
 void worker_free(struct cluster *c, struct worker *w);

@@ -29,13 +29,6 @@ extern char **environ;
 
 #define MSG_BUDGET 32           /* messages per wakeup from one process */
 
-union any_msg {
-	struct msg_hdr hdr;
-	struct msg_attach attach;
-	struct msg_bind bind;
-	struct msg_listener listener;
-	char raw[512];
-};
 
 static int starts_with(const char *s, const char *prefix)
 {
@@ -152,9 +145,12 @@ static struct listener *given_listener(struct worker *w, uint32_t lid)
 	return w->c->listeners[lid];
 }
 
-/* One message from one of the worker's processes.  0, or -1: misbehaved. */
-static int handle(struct peer *p, union any_msg *m, ssize_t n, int fd)
+/* One message from one of the worker's processes.  0, or -1: misbehaved.
+ * buf holds n bytes in a buffer of at least sizeof(union any_msg); fd is
+ * what came with it (closed here).  The fuzz target calls this directly. */
+int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd)
 {
+	union any_msg *m = buf;
 	struct worker *w = p->w;
 	struct cluster *c = w->c;
 	struct listener *l;
@@ -218,7 +214,7 @@ static void peer_event(struct loop *loop, int fd, uint32_t events, void *data)
 			remove_peer(w, p);      /* that process is gone */
 			return;
 		}
-		if (handle(p, &m, n, got) < 0) {
+		if (worker_handle_message(p, &m, n, got) < 0) {
 			misbehaved(w, "sent a malformed message");
 			return;
 		}
@@ -398,8 +394,5 @@ void worker_free(struct cluster *c, struct worker *w)
 			c->nworkers--;
 			break;
 		}
-	for (i = 0; i < c->nworkers; i++)
-		if (c->workers[i]->replaces == w)
-			c->workers[i]->replaces = NULL;
 	free(w);
 }

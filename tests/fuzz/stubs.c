@@ -1,0 +1,57 @@
+/*
+ * stubs.c - what the fuzz target links instead of the supervisor, the
+ * spawner, the output pipes and the network (see fuzz_master.c).
+ */
+#include "cluster.h"
+#include "output.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+extern int fuzz_misbehaved;
+
+void supervisor_worker_listening(struct cluster *c, struct worker *w) { (void)c; (void)w; }
+void supervisor_worker_idle(struct cluster *c, struct worker *w) { (void)c; (void)w; }
+void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const char *why)
+{
+	(void)c;
+	(void)w;
+	(void)why;
+	fuzz_misbehaved++;
+}
+
+struct output *output_new(struct loop *loop, int slot, int *out_w, int *err_w)
+{
+	(void)loop; (void)slot; (void)out_w; (void)err_w;
+	return NULL;
+}
+void output_set_pid(struct output *o, pid_t pid) { (void)o; (void)pid; }
+void output_free(struct output *o) { (void)o; }
+
+pid_t spawn_process(const struct spawn_args *a)
+{
+	(void)a;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* Interposed for the whole fuzz binary: fuzzed addresses never reach the
+ * kernel, and no file appears for a fuzzed unix path.  Every bind
+ * "succeeds" except for port 1, which fails as a taken port would. */
+int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	(void)fd;
+	if (len >= 4 && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) &&
+	    ((const unsigned char *)addr)[2] == 0 && ((const unsigned char *)addr)[3] == 1) {
+		errno = EADDRINUSE;
+		return -1;
+	}
+	return 0;
+}
+
+int listen(int fd, int backlog)
+{
+	(void)fd;
+	(void)backlog;
+	return 0;
+}
