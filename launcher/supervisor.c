@@ -156,17 +156,17 @@ void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const cha
 	(void)c;
 }
 
-/* The replacement listens where the old worker did: swap them. */
+/* The replacement listens where the old worker did: swap them, and
+ * retire the old one; the next slot follows when it has gone. */
 static void replacement_ready(struct cluster *c, struct worker *nw)
 {
-	struct worker *old = nw->replaces;
+	struct worker *old = c->slots[nw->slot].active;
 
 	loop_timer_cancel(c->loop, nw->ready_timer);
 	nw->ready_timer = 0;
-	nw->replaces = NULL;
+	c->roll_new = NULL;
 	c->slots[nw->slot].active = nw;
-	if (!old) {
-		c->rolling = 0;
+	if (!old || old == nw) {        /* the old one died meanwhile */
 		roll_continue(c);
 		return;
 	}
@@ -204,48 +204,50 @@ static void announce_ready(struct cluster *c)
 
 void supervisor_worker_listening(struct cluster *c, struct worker *w)
 {
-	if (w->state != W_STARTING || !worker_listens_like(w, w->replaces))
+	int replacing = w == c->roll_new;
+	struct worker *old = replacing ? c->slots[w->slot].active : NULL;
+
+	if (w->state != W_STARTING || !worker_listens_like(w, old == w ? NULL : old))
 		return;
 	w->state = W_READY;
 	w->ever_ready = 1;
 	c->slots[w->slot].failures = 0;
 	loop_timer_cancel(c->loop, c->quiet_timer);
 	c->quiet_timer = 0;
-	if (w->replaces || c->slots[w->slot].active != w)
+	if (replacing)
 		replacement_ready(c, w);
 	announce_ready(c);
 }
 
 /* Rolling restart: replace the lowest slot still running an older
- * generation; one slot at a time, the next when the old worker is gone. */
+ * generation, one slot at a time: the next when the old worker is gone.
+ * A slot whose replacement failed waits for its backoff timer. */
 static void roll_continue(struct cluster *c)
 {
 	int i;
 
-	if (c->stopping || c->rolling)
+	if (c->stopping || c->roll_new || c->roll_old)
 		return;
 	for (i = 0; i < c->target; i++) {
 		struct worker *old = c->slots[i].active, *nw;
 
-		if (!old || old->generation >= c->generation ||
-		    c->slots[i].restart_timer)
+		if (!old || old->generation >= c->generation)
 			continue;
-		c->roll_pending = 1;
-		c->rolling = 1;
+		if (c->slots[i].restart_timer)
+			return;
 		nw = worker_spawn(c, i);
 		if (!nw) {
 			log_warn("reload: cannot start worker %d; keeping the old one", i);
 			old->generation = c->generation;
-			c->rolling = 0;
 			continue;
 		}
-		nw->replaces = old;
+		c->roll_new = nw;
 		nw->ready_timer = loop_timer(c->loop, secs_ms(c->opt->ready_timeout),
 					     ready_timeout, nw);
 		return;
 	}
-	if (c->roll_pending) {
-		c->roll_pending = 0;
+	if (c->reloading) {
+		c->reloading = 0;
 		log_warnx("reload complete: %d worker%s of the new generation listening",
 			  c->target, c->target == 1 ? "" : "s");
 	}
@@ -286,6 +288,8 @@ static void give_up(struct cluster *c, struct slot *s, const char *how)
 	supervisor_stop(c, SIGTERM);
 }
 
+/* The new generation does not start: keep the running workers, as if
+ * they were the new generation, and forget the failed attempts. */
 static void abort_roll(struct cluster *c, struct slot *s, const char *how)
 {
 	int i;
@@ -294,7 +298,14 @@ static void abort_roll(struct cluster *c, struct slot *s, const char *how)
 		  "listens (last: %s); the running workers stay", s->index, how);
 	for (i = 0; i < c->nworkers; i++)
 		c->workers[i]->generation = c->generation;
-	s->failures = 0;
+	for (i = 0; i < c->target; i++) {
+		c->slots[i].failures = 0;
+		if (c->slots[i].active) {       /* a replacement retry, not a restart */
+			loop_timer_cancel(c->loop, c->slots[i].restart_timer);
+			c->slots[i].restart_timer = 0;
+		}
+	}
+	c->reloading = 0;
 }
 
 /* An exit nobody asked for: restart the slot, or give up. */
@@ -337,21 +348,26 @@ static void worker_exited(struct cluster *c, struct worker *w, int st)
 {
 	struct slot *s = &c->slots[w->slot];
 	int retiring = w->state == W_DRAINING || w->state == W_STOPPING;
-	int was_replacement = w->replaces != NULL;
+	/* a replacement that was promoted (its old worker died) is the
+	 * slot's worker: restarted, not counted as a failed reload */
+	int was_replacement = w == c->roll_new && s->active != w;
 	int ever_ready = w->ever_ready;
 	int64_t uptime = loop_now_ms() - w->started_ms;
 	int slot_index = w->slot;
 	char how[96];
 
 	describe_status(st, how, sizeof(how));
-	if (s->active == w)
-		s->active = NULL;
-	if (c->roll_old == w) {
+	if (w == c->roll_new)
+		c->roll_new = NULL;
+	if (c->roll_old == w)
 		c->roll_old = NULL;
-		c->rolling = 0;
+	if (s->active == w) {
+		s->active = NULL;
+		/* the old worker died while its replacement starts: the
+		 * replacement is the slot's worker now (no second one) */
+		if (c->roll_new && c->roll_new->slot == w->slot)
+			s->active = c->roll_new;
 	}
-	if (was_replacement)
-		c->rolling = 0;
 	if (!retiring || c->opt->verbose)
 		log_warnx("worker %d (pid %d) %s", w->slot, (int)w->pid, how);
 	worker_free(c, w);
@@ -454,6 +470,7 @@ void supervisor_reload(struct cluster *c)
 	if (c->stopping)
 		return;
 	c->generation++;
+	c->reloading = 1;
 	log_warnx("reloading: replacing %d worker%s one at a time", c->target,
 		  c->target == 1 ? "" : "s");
 	roll_continue(c);

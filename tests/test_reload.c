@@ -4,7 +4,9 @@
  * bounded load, two HUPs in a row replace every worker and no request
  * fails; a replacement that is slow to listen leaves the old worker
  * serving meanwhile; a new generation that cannot start aborts the reload
- * and the old workers stay.
+ * and the old workers stay (and is never reported complete, and does not
+ * count against later restarts); an old worker dying while its replacement
+ * starts still leaves one worker per slot; TERM mid-reload stops it all.
  */
 #include "harness.h"
 
@@ -278,22 +280,27 @@ static void slow_to_listen(const char *policy)
 	t_spawn = now_ms();
 	rslot = proc_worker_id(s.pid);
 	cr_assert(rslot >= 0 && rslot < 3, "replacement has no slot");
-	/* Well inside the replacement's 1 s listen delay. */
+	/* The replacement exec'd no earlier than t_spawn and listens 1 s
+	 * after that: until t_spawn + 1000 ms, slot rslot is the old worker's. */
+	cr_assert(pid_alive(by_slot[rslot]),
+		  "the old worker was stopped before its replacement listened\n%s", cr->log);
 	for (i = 0; i < 6 && now_ms() - t_spawn < 600; i++) {
 		cr_assert_eq(request(port, &slot, &pid, 3000), 0, "request %d failed\n%s",
 			     i, cr->log);
+		if (now_ms() - t_spawn >= 950)
+			break;          /* a slow machine: this one proves nothing */
 		cr_assert_neq(pid, s.pid, "the replacement answered before it listened");
 		if (slot == rslot) {
 			cr_assert_eq(pid, by_slot[rslot]);
 			old_served++;
 		}
 	}
-	cr_assert(now_ms() - t_spawn < 700, "too slow to check the window (machine loaded?)");
 	if (!strcmp(policy, "rr"))
 		cr_assert_geq(old_served, 1, "the old worker of slot %d did not serve while its "
 			      "replacement was starting", rslot);
-	cr_assert(pid_alive(by_slot[rslot]),
-		  "the old worker was stopped before its replacement listened\n%s", cr->log);
+	if (now_ms() - t_spawn < 950)
+		cr_assert(pid_alive(by_slot[rslot]), "the old worker was stopped before "
+			  "its replacement listened\n%s", cr->log);
 	/* Keep asking while the reload goes on: nothing fails. */
 	while (!strstr(cr->log, "reload complete") && now_ms() - t_hup < 20000) {
 		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "request failed during "

@@ -1,7 +1,8 @@
 /*
  * test_scale.c - SIGTTIN adds one worker in a new slot, SIGTTOU retires the
  * highest slot, never going below one worker.  Under a bounded load, TTIN
- * then TTOU loses no request.
+ * then TTOU loses no request.  A TTOU that removes the slot a reload is
+ * replacing does not leave the reload machinery stuck.
  */
 #include "harness.h"
 
