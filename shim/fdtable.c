@@ -42,6 +42,9 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static _Atomic uint8_t conn_lid[CONN_TRACK_MAX];
 static _Atomic int conn_hwm = -1;
+/* The epoll set each tracked connection was added to, plus one (0: none);
+ * see conn_note_epoll. */
+static _Atomic int conn_epfd[CONN_TRACK_MAX];
 
 /* The process whose tables these are.  A vfork() child (Python's
  * subprocess, posix_spawn) shares our memory without running atfork
@@ -217,9 +220,30 @@ void conn_track(int fd, uint32_t lid)
 {
 	if (fd < 0 || fd >= CONN_TRACK_MAX)
 		return;         /* not tracked: the master's count errs high */
+	atomic_store(&conn_epfd[fd], 0);
 	atomic_store(&conn_lid[fd], (uint8_t)(lid + 1));
 	if (fd > atomic_load(&conn_hwm))
 		atomic_store(&conn_hwm, fd);
+}
+
+/* Why: the master still holds a connection for a moment after sending it.
+ * If the app closes it in that moment, its close() is not the last
+ * reference, so the kernel keeps the fd in the app's epoll set, and a later
+ * event comes back with the app's freed pointer (found with a real crash in
+ * the benchmark).  Remembering the set lets close() remove it first, as
+ * libuv does by hand. */
+void conn_note_epoll(int fd, int epfd)
+{
+	if (fd < 0 || fd > atomic_load(&conn_hwm) || !atomic_load(&conn_lid[fd]))
+		return;
+	atomic_store(&conn_epfd[fd], epfd + 1);
+}
+
+int conn_epoll_of(int fd)
+{
+	if (fd < 0 || fd > atomic_load(&conn_hwm))
+		return -1;
+	return atomic_load(&conn_epfd[fd]) - 1;
 }
 
 int conn_untrack(int fd)
@@ -229,6 +253,7 @@ int conn_untrack(int fd)
 	if (fd < 0 || fd > atomic_load(&conn_hwm))
 		return -1;
 	v = atomic_exchange(&conn_lid[fd], 0);
+	atomic_store(&conn_epfd[fd], 0);
 	return v ? (int)v - 1 : -1;
 }
 
@@ -245,7 +270,9 @@ void fdtable_after_fork(void)
 
 	pthread_mutex_init(&lock, NULL);
 	atomic_store(&owner, getpid());
-	if (hwm >= 0)
+	if (hwm >= 0) {
 		memset((void *)conn_lid, 0, (size_t)hwm + 1);
+		memset((void *)conn_epfd, 0, ((size_t)hwm + 1) * sizeof(conn_epfd[0]));
+	}
 	atomic_store(&conn_hwm, -1);
 }

@@ -12,7 +12,9 @@
  *   - closing an accepted connection tells the master (leastconn counts,
  *     draining before a worker is stopped);
  *   - on a shared socket O_NONBLOCK is the app's view only (see
- *     hooks_socket.c): F_GETFL, F_SETFL and FIONBIO read and write the view.
+ *     hooks_socket.c): F_GETFL, F_SETFL and FIONBIO read and write the view;
+ *   - a received connection leaves the app's epoll set before it is closed
+ *     (epoll_ctl only notes which set; see conn_note_epoll in fdtable.c).
  *
  * Not hooked, by design: read/write/poll (hot paths), and calls made inside
  * libc that never go through the PLT (fclose of an fdopen'ed socket): the
@@ -25,6 +27,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <linux/close_range.h>
 #include <unistd.h>
@@ -38,21 +41,24 @@ int shim_dup3(int oldfd, int newfd, int flags) SHIM_EXPORT(dup3);
 int shim_fcntl(int fd, int cmd, ...) SHIM_EXPORT(fcntl);
 int shim_fcntl64(int fd, int cmd, ...) SHIM_EXPORT(fcntl64);
 int shim_ioctl(int fd, unsigned long req, ...) SHIM_EXPORT(ioctl);
+int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) SHIM_EXPORT(epoll_ctl);
 
 /* fd is going away (closed, or replaced by dup2): forget it and tell the
  * master what that means.  Call before the real close, report after. */
 struct forget {
 	int conn_lid;
 	int listener_lid;
+	int conn_epfd;          /* take it out of this epoll set first */
 };
 
 static struct forget forget_fd(int fd)
 {
-	struct forget f = { -1, -1 };
+	struct forget f = { -1, -1, -1 };
 	int last;
 
 	if ((conn_peek(fd) < 0 && fdtable_find(fd) < 0) || !fdtable_owned())
 		return f;
+	f.conn_epfd = conn_epoll_of(fd);
 	f.conn_lid = conn_untrack(fd);
 	if (fd <= fdtable_max_fd()) {
 		int lid = fdtable_remove(fd, &last);
@@ -80,6 +86,8 @@ int shim_close(int fd)
 	if (shim_private_fd(fd))
 		return 0;       /* pretend: the program closes what it never opened */
 	f = forget_fd(fd);
+	if (f.conn_epfd >= 0)
+		real_epoll_ctl(f.conn_epfd, EPOLL_CTL_DEL, fd, NULL);
 	r = real_close(fd);
 	saved = errno;
 	report_forget(f);
@@ -154,7 +162,7 @@ int shim_dup(int fd)
 
 static int dup_onto(int oldfd, int newfd, int flags, int is_dup3)
 {
-	struct forget f = { -1, -1 };
+	struct forget f = { -1, -1, -1 };
 	int r, saved;
 
 	if (!shim_enabled() || oldfd == newfd)
@@ -245,6 +253,17 @@ int shim_fcntl64(int fd, int cmd, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	return do_fcntl(fd, cmd, arg);
+}
+
+/* Only notes where a received connection is registered (see
+ * conn_note_epoll); the call itself is libc's. */
+int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int r = real_epoll_ctl(epfd, op, fd, ev);
+
+	if (r == 0 && conn_peek(fd) == 0 && fdtable_owned())
+		conn_note_epoll(fd, op == EPOLL_CTL_DEL ? -1 : epfd);
+	return r;
 }
 
 int shim_ioctl(int fd, unsigned long req, ...)

@@ -31,6 +31,7 @@ static struct {
 	int (*dup3)(int, int, int);
 	int (*fcntl)(int, int, ...);
 	int (*ioctl)(int, unsigned long, ...);
+	int (*epoll_ctl)(int, int, int, void *);
 	int (*unlink)(const char *);
 	int (*unlinkat)(int, const char *, int);
 } libc;
@@ -66,6 +67,7 @@ static void bind_all(void)
 	BIND_NEXT(dup3);
 	BIND_NEXT(fcntl);
 	BIND_NEXT(ioctl);
+	BIND_NEXT(epoll_ctl);
 	BIND_NEXT(unlink);
 	BIND_NEXT(unlinkat);
 	errno = saved;
@@ -183,6 +185,13 @@ int real_ioctl(int fd, unsigned long req, void *arg)
 	if (LIBC(ioctl))
 		return libc.ioctl(fd, req, arg);
 	return (int)syscall(SYS_ioctl, fd, req, arg);
+}
+
+int real_epoll_ctl(int epfd, int op, int fd, void *event)
+{
+	if (LIBC(epoll_ctl))
+		return libc.epoll_ctl(epfd, op, fd, event);
+	return (int)syscall(SYS_epoll_ctl, epfd, op, fd, event);
 }
 
 int real_unlink(const char *path)

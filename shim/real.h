@@ -27,6 +27,7 @@ int real_dup2(int oldfd, int newfd);
 int real_dup3(int oldfd, int newfd, int flags);
 int real_fcntl(int fd, int cmd, void *arg);
 int real_ioctl(int fd, unsigned long req, void *arg);
+int real_epoll_ctl(int epfd, int op, int fd, void *event);
 int real_unlink(const char *path);
 int real_unlinkat(int dirfd, const char *path, int flags);
 

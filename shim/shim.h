@@ -45,6 +45,8 @@ void conn_track(int fd, uint32_t lid);
 int conn_untrack(int fd);               /* lid or -1 */
 int conn_tracked_max(void);
 int conn_peek(int fd);                  /* 0 when tracked, else -1 */
+void conn_note_epoll(int fd, int epfd); /* -1: removed */
+int conn_epoll_of(int fd);              /* epfd or -1 */
 int fdtable_owned(void);                /* not a vfork child of the owner */
 void fdtable_after_fork(void);
 void fdtable_lock(void);
