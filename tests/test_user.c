@@ -1,0 +1,201 @@
+/*
+ * test_user.c - --user: cluster-run started as root binds for its workers
+ * (ports below 1024 included) and runs them as another user; a unix socket
+ * it binds for them belongs to that user; an unknown user or group is a
+ * command-line error.  Tests that need root skip with a message without it.
+ */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+TestSuite(user, .fini = harness_cleanup, .timeout = 60);
+
+static void need_root_and_nobody(uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		cr_skip_test("--user needs cluster-run to run as root; this test is not root");
+	pw = getpwnam("nobody");
+	if (!pw)
+		cr_skip_test("no user 'nobody' on this machine");
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+}
+
+/* "Uid:\treal\teffective\tsaved\tfs" (and Gid:) from /proc/PID/status. */
+static int proc_ids(pid_t pid, const char *key, unsigned ids[4])
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen))
+			found = sscanf(line + klen, "%u %u %u %u", &ids[0], &ids[1], &ids[2],
+				       &ids[3]) == 4;
+	fclose(f);
+	return found;
+}
+
+static void assert_runs_as(pid_t pid, uid_t uid, gid_t gid)
+{
+	unsigned ids[4];
+	int i;
+
+	cr_assert(proc_ids(pid, "Uid:", ids), "no Uid line for pid %d", (int)pid);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(ids[i], uid, "pid %d: Uid %u %u %u %u, want all %u", (int)pid,
+			     ids[0], ids[1], ids[2], ids[3], (unsigned)uid);
+	cr_assert(proc_ids(pid, "Gid:", ids), "no Gid line for pid %d", (int)pid);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(ids[i], gid, "pid %d: Gid %u %u %u %u, want all %u", (int)pid,
+			     ids[0], ids[1], ids[2], ids[3], (unsigned)gid);
+}
+
+Test(user, workers_run_as_user_on_a_privileged_port)
+{
+	uid_t uid;
+	gid_t gid;
+	struct cr *cr;
+	pid_t kids[8];
+	char buf[4096], val[32];
+	unsigned ids[4];
+	int n, i, port, seen[2] = { 0, 0 };
+
+	need_root_and_nobody(&uid, &gid);
+	if (!port_free(80, 0))
+		cr_skip_test("port 80 on 127.0.0.1 is taken on this machine");
+	cr = cr_start(NULL, "--user", "nobody", "-n", "2", "--control", "none", "--",
+		      helper("blocking_server"), "--reuseaddr", "--port", "80", NULL);
+	port = cr_ready_port(cr, 0, 10000);
+	cr_assert_eq(port, 80, "no worker listening on port 80:\n%s", cr->log);
+	n = cr_children(cr, kids, 8);
+	cr_assert_eq(n, 2, "want 2 workers, found %d\n%s", n, cr->log);
+	for (i = 0; i < n; i++)
+		assert_runs_as(kids[i], uid, gid);
+	cr_assert(proc_ids(cr->pid, "Uid:", ids) && ids[1] == 0,
+		  "the master should stay root (it binds for the workers)");
+	for (i = 0; i < 10; i++) {
+		int w;
+
+		cr_assert(http_get("127.0.0.1", 80, buf, sizeof(buf), 5000) > 0,
+			  "request %d to port 80: %s\n%s", i, strerror(errno), cr->log);
+		cr_assert(strstr(buf, " 200 "), "%s", buf);
+		cr_assert(body_value(buf, "port", val, sizeof(val)) && !strcmp(val, "80"), "%s",
+			  buf);
+		w = response_worker(buf);
+		if (w >= 0 && w < 2)
+			seen[w] = 1;
+	}
+	cr_assert(seen[0] && seen[1], "both workers (as nobody) should have answered");
+	cr_assert_eq(cr_stop(cr, SIGTERM, 15000), 0, "%s", cr->log);
+	cr_assert(port_free(80, 0), "port 80 still bound after the stop");
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void refused(const char *spec, const char *needle)
+{
+	struct cr *cr = cr_start(NULL, "--user", spec, "-n", "1", "--control", "none", "--",
+				 "true", NULL);
+	int st = cr_wait_exit(cr, 5000);
+
+	cr_assert(st >= 0, "--user %s: still running:\n%s", spec, cr->log);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "--user %s: wait status 0x%x\n%s", spec,
+		  st, cr->log);
+	cr_assert_eq(count_lines(cr->log), 1, "--user %s: want one line:\n%s", spec, cr->log);
+	cr_assert(!strncmp(cr->log, "cluster-run: ", 13), "%s", cr->log);
+	cr_assert(strstr(cr->log, needle), "--user %s: no '%s' in: %s", spec, needle, cr->log);
+}
+
+Test(user, unknown_user_or_group)
+{
+	if (geteuid() != 0) {
+		/* without root, any --user is refused the same way */
+		refused("nobody", "root");
+		return;
+	}
+	refused("nosuchuser", "nosuchuser");
+	refused("nobody:nosuchgroup", "nosuchgroup");
+}
+
+static int answers_unix(const char *path, char *buf, size_t cap)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+	size_t len = 0;
+	ssize_t n;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = { 5, 0 };
+
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+	return len > 0;
+}
+
+Test(user, unix_socket_belongs_to_the_user)
+{
+	uid_t uid;
+	gid_t gid;
+	char dir[64], path[96], buf[4096];
+	struct stat st;
+	struct cr *cr;
+	pid_t kids[4];
+	int n;
+
+	need_root_and_nobody(&uid, &gid);
+	snprintf(dir, sizeof(dir), "/tmp/cr-user-XXXXXX");
+	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/s.sock", dir);
+	cr = cr_start(NULL, "--user", "nobody", "-n", "2", "--control", "none", "--",
+		      helper("unix_server"), "--path", path, NULL);
+	cr_assert(cr_wait_line(cr, " listening\n", 10000), "%s", cr->log);
+	n = cr_children(cr, kids, 4);
+	cr_assert_eq(n, 2, "%s", cr->log);
+	assert_runs_as(kids[0], uid, gid);
+	cr_assert(lstat(path, &st) == 0, "%s: %s\n%s", path, strerror(errno), cr->log);
+	cr_assert(S_ISSOCK(st.st_mode), "%s is not a socket", path);
+	cr_assert_eq(st.st_uid, uid, "%s is owned by uid %u, want %u", path, (unsigned)st.st_uid,
+		     (unsigned)uid);
+	cr_assert_eq(st.st_gid, gid, "%s has gid %u, want %u", path, (unsigned)st.st_gid,
+		     (unsigned)gid);
+	cr_assert(answers_unix(path, buf, sizeof(buf)), "no answer on %s\n%s", path, cr->log);
+	cr_assert(strstr(buf, "worker="), "%s", buf);
+	cr_stop(cr, SIGTERM, 15000);
+	unlink(path);
+	rmdir(dir);
+}
