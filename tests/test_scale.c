@@ -306,6 +306,8 @@ Test(scale, ttou_during_reload_of_the_removed_slot)
 	cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
 	cr_assert_eq(slot, 0);
 
+	/* the first reload ends when the retired replacement has gone */
+	cr_assert(cr_wait_line(cr, "reload complete", 8000), "%s", cr->log);
 	n = 0;
 	for (const char *p = cr->log; (p = strstr(p, "reload complete")); p++)
 		n++;

@@ -21,6 +21,11 @@
  *   private-listener   a MSG_LISTEN for a listener it was never given
  *   private-close      close the doorbell and the channel mid-way, after
  *                      the attach (not misbehaving either)
+ * Resource modes:
+ *   attach-flood   valid MSG_ATTACHes, each with a new private channel
+ *                  whose end it keeps, until it runs out of fds or the
+ *                  master stops reading for a second: each costs the
+ *                  master an fd as long as the worker lives
  * Prints "rogue: MODE done" on stderr once the bad thing is sent.
  */
 #include "../../shim/protocol.h"
@@ -33,6 +38,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static int raw_close(int fd)
@@ -118,6 +124,17 @@ static int doorbell_mode(const char *mode, int db)
 		return send_raw(db, &m, sizeof(m), -1);
 	if (!strcmp(mode, "close-doorbell"))
 		return raw_close(db);
+	if (!strcmp(mode, "attach-flood")) {
+		struct timeval tv = { 1, 0 };   /* a master that stops reading ends it */
+		long n = 0;
+
+		setsockopt(db, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+		while (attach(db) >= 0)         /* keep our ends: the master's stay */
+			n++;
+		fprintf(stderr, "rogue: %ld attaches sent\n", n);
+		return 0;
+	}
 	if (strcmp(mode, "truncated") && strcmp(mode, "wronglen"))
 		return 1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
