@@ -398,12 +398,13 @@ Test(cli, program_that_never_listens)
 	struct cr *cr = cr_start(NULL, "-n", "1", "--control", "none", "--listen-timeout", "1",
 				 "--", "sleep", "30", NULL);
 	long t0 = now_ms();
-	const char *w = cr_wait_line(cr, "server", 5000);
+	const char *w = cr_wait_line(cr, "server", 10000);
 	long took = now_ms() - t0;
 
-	cr_assert(w, "no warning mentioning 'server' within 5 s:\n%s", cr->log);
+	cr_assert(w, "no warning mentioning 'server' within 10 s:\n%s", cr->log);
 	cr_assert_geq(took, 800, "warned after %ld ms, before --listen-timeout 1", took);
-	cr_assert_lt(took, 3000, "warned only after %ld ms", took);
+	/* generous: CLUSTER_RUN_WRAPPER (valgrind) makes the start slow */
+	cr_assert_lt(took, 8000, "warned only after %ld ms", took);
 	cr_assert(cr_wait_exit(cr, 500) < 0, "cluster-run ended after the warning:\n%s", cr->log);
 	cr_assert_eq(cr_stop(cr, SIGTERM, 10000) >> 8, 0, "%s", cr->log);
 }
