@@ -211,7 +211,11 @@ static int next_conn(struct cluster *c, struct listener *l, struct conn *conn)
 			 * listener that cannot accept at all: back off instead of
 			 * spinning on a readable listener; the backlog keeps the
 			 * clients.  Found by the fuzz target. */
-			log_warn("%s: accept (pausing %d ms)", l->name, EMFILE_PAUSE_MS);
+			if (loop_now_ms() - l->emfile_logged >= 5000) {   /* not 10 lines a second */
+				log_warn("%s: accept (pausing %d ms at a time)", l->name,
+					 EMFILE_PAUSE_MS);
+				l->emfile_logged = loop_now_ms();
+			}
 			l->emfile_until = loop_now_ms() + EMFILE_PAUSE_MS;
 			loop_timer(c->loop, EMFILE_PAUSE_MS, emfile_over, l);
 			return 0;

@@ -61,6 +61,7 @@ struct listener {
 	size_t npending, cappending;
 	uint64_t accepted;
 	int64_t emfile_until;           /* accept paused after EMFILE/ENFILE */
+	int64_t emfile_logged;
 	char name[128];                 /* "127.0.0.1:8000", "/run/x.sock" */
 };
 
@@ -102,6 +103,7 @@ struct worker {
 	int64_t drain_started;
 	int ever_ready;
 	int attached;                   /* some process talked to us */
+	int misbehaved;                 /* killed for it: its messages are ignored */
 	uint64_t drain_timer;
 	uint64_t kill_timer;
 	uint64_t ready_timer;

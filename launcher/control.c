@@ -44,6 +44,7 @@ struct control {
 	struct cluster *c;
 	int fd;
 	int metrics_fd;
+	int paused;             /* out of fds: not watching for a moment */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -183,6 +184,21 @@ static int peer_allowed(int fd)
 	return cred.uid == 0 || cred.uid == geteuid();
 }
 
+static void accept_event(struct loop *loop, int fd, uint32_t events, void *data);
+
+/* Out of fds: the listener stays readable, so stop watching it for a while
+ * instead of spinning (the backlog keeps the client). */
+static void resume_accepting(struct loop *loop, void *data)
+{
+	struct control *ctl = data;
+
+	if (ctl->fd >= 0)
+		loop_mod_fd(loop, ctl->fd, EPOLLIN);
+	if (ctl->metrics_fd >= 0)
+		loop_mod_fd(loop, ctl->metrics_fd, EPOLLIN);
+	ctl->paused = 0;
+}
+
 static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct control *ctl = data;
@@ -193,8 +209,15 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct client *cl;
 
-		if (cfd < 0)
-			return;         /* EAGAIN, or out of fds: try on the next event */
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
+			    !ctl->paused) {
+				loop_mod_fd(loop, fd, 0);
+				ctl->paused = 1;
+				loop_timer(loop, 200, resume_accepting, ctl);
+			}
+			return;
+		}
 		if (!metrics && !peer_allowed(cfd)) {
 			static const char no[] = "error: permission denied\n";
 			send_all(cfd, no, sizeof(no) - 1);

@@ -37,6 +37,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -197,8 +198,11 @@ static void give_unix_file(struct cluster *c, const struct listener *l)
 {
 	const struct sockaddr_un *un = (const void *)&l->req;
 
+	/* AT_SYMLINK_NOFOLLOW: a worker owning the directory could swap the
+	 * socket for a symlink, and root would give away the target. */
 	if (c->creds.drop && l->family == AF_UNIX && un->sun_path[0] &&
-	    chown(un->sun_path, c->creds.uid, c->creds.gid) < 0)
+	    fchownat(AT_FDCWD, un->sun_path, c->creds.uid, c->creds.gid,
+		     AT_SYMLINK_NOFOLLOW) < 0)
 		log_warn("%s: chown", l->name);
 }
 

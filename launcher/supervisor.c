@@ -151,9 +151,12 @@ void supervisor_worker_idle(struct cluster *c, struct worker *w)
 
 void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const char *why)
 {
+	(void)c;
+	if (w->misbehaved)
+		return;         /* said and done: it is being killed */
+	w->misbehaved = 1;
 	log_warnx("worker %d (pid %d) %s; replacing it", w->slot, (int)w->pid, why);
 	worker_signal(w, SIGKILL);
-	(void)c;
 }
 
 /* The replacement listens where the old worker did: swap them, and

@@ -28,6 +28,9 @@
 extern char **environ;
 
 #define MSG_BUDGET 32           /* messages per wakeup from one process */
+/* Processes of one worker that may talk to the master at once.  Each costs
+ * the master an fd; without a bound one worker could take them all. */
+#define MAX_PEERS 256
 
 
 static int starts_with(const char *s, const char *prefix)
@@ -201,6 +204,10 @@ static void peer_event(struct loop *loop, int fd, uint32_t events, void *data)
 
 	(void)loop;
 	(void)events;
+	if (w->misbehaved) {
+		remove_peer(w, p);      /* being killed: hear no more of it */
+		return;
+	}
 	for (budget = MSG_BUDGET; budget > 0; budget--) {
 		ssize_t n = msg_recv(fd, &m, sizeof(m), &got, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
@@ -230,6 +237,11 @@ static void add_peer(struct worker *w, const struct msg_attach *m, int fd)
 			  "mixed cluster-run versions?", w->slot, (int)m->pid,
 			  m->version, CLUSTER_PROTO_VERSION);
 		close(fd);
+		return;
+	}
+	if (w->npeers >= MAX_PEERS) {
+		close(fd);
+		misbehaved(w, "attached too many processes");
 		return;
 	}
 	p = calloc(1, sizeof(*p));
@@ -262,10 +274,19 @@ static void doorbell_event(struct loop *loop, int fd, uint32_t events, void *dat
 
 	(void)events;
 	for (;;) {
-		ssize_t n = msg_recv(fd, &m, sizeof(m), &got, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		ssize_t n;
 
+		if (w->misbehaved) {
+			loop_del_fd(loop, fd);  /* being killed: hear no more of it */
+			return;
+		}
+		n = msg_recv(fd, &m, sizeof(m), &got, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EAGAIN)
 			return;
+		if (n < 0 && errno == EBADMSG) {        /* oversized, or too many fds */
+			misbehaved(w, "sent garbage on its doorbell");
+			return;
+		}
 		if (n <= 0) {
 			loop_del_fd(loop, fd);  /* every process closed it */
 			return;

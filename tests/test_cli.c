@@ -8,6 +8,7 @@
  * PROGRAM staying PROGRAM's.
  */
 #include "harness.h"
+#include "tmpdir.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -22,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-TestSuite(cli, .fini = harness_cleanup, .timeout = 60);
+TestSuite(cli, .fini = tmpdir_fini, .timeout = 60);
 
 #define FAST_MS 2000
 
@@ -146,14 +147,12 @@ static void bad(int status, const char *what, const char *const *argv)
 	expect_one_line(&r, status, what);
 }
 
-/* A fresh directory for files the test makes; removed by rm_tree. */
+/* A fresh directory for files the test makes (removed by tmpdir_fini). */
 static char *make_tmpdir(void)
 {
 	static char dir[64];
 
-	snprintf(dir, sizeof(dir), "/tmp/cr-cli-XXXXXX");
-	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-	return dir;
+	return tmpdir_new(dir, "cr-cli");
 }
 
 static void write_file(const char *path, const char *text, mode_t mode)
@@ -164,17 +163,6 @@ static void write_file(const char *path, const char *text, mode_t mode)
 	cr_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
 	close(fd);
 	cr_assert(chmod(path, mode) == 0);
-}
-
-static void rm_files(const char *dir, const char *const *names)
-{
-	char path[256];
-
-	for (; *names; names++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, *names);
-		unlink(path);
-	}
-	rmdir(dir);
 }
 
 Test(cli, no_arguments)
@@ -266,26 +254,22 @@ Test(cli, program_not_found)
 Test(cli, program_not_executable)
 {
 	char *dir = make_tmpdir(), path[128];
-	const char *const names[] = { "server", NULL };
 	const char *argv[] = { "-n", "1", "--", path, NULL };
 	struct run r;
 
 	snprintf(path, sizeof(path), "%s/server", dir);
 	write_file(path, "#!/bin/sh\nexit 0\n", 0644);
 	run_cr(&r, 10000, NULL, NULL, argv);
-	rm_files(dir, names);
 	expect_one_line(&r, 126, "a 0644 file");
 }
 
 Test(cli, program_is_a_directory)
 {
 	char *dir = make_tmpdir();
-	const char *const none[] = { NULL };
 	const char *argv[] = { "-n", "1", "--", dir, NULL };
 	struct run r;
 
 	run_cr(&r, 10000, NULL, NULL, argv);
-	rm_files(dir, none);
 	expect_one_line(&r, 126, "a directory");
 	cr_assert(strstr(r.err, "directory"), "%s", r.err);
 }
@@ -293,7 +277,6 @@ Test(cli, program_is_a_directory)
 Test(cli, static_program_refused)
 {
 	char *dir = make_tmpdir(), src[128], bin[128], cmd[512];
-	const char *const names[] = { "s.c", "s", NULL };
 	const char *argv[] = { "-n", "1", "--", bin, NULL };
 	const char *forced[] = { "-n", "1", "--max-restarts", "1", "--control", "none",
 				 "--force", "--", bin, NULL };
@@ -305,11 +288,9 @@ Test(cli, static_program_refused)
 	write_file(src, "int main(void) { return 0; }\n", 0644);
 	snprintf(cmd, sizeof(cmd), "cc -static -o %s %s >/dev/null 2>&1", bin, src);
 	built = have_program("cc") && system(cmd) == 0;
-	if (!built) {
-		rm_files(dir, names);
+	if (!built)
 		cr_skip_test("cannot build a static program here (cc -static failed: "
 			     "no compiler or no static libc)");
-	}
 	run_cr(&r, 10000, NULL, NULL, argv);
 	expect_one_line(&r, 126, "a static program");
 	cr_assert(strstr(r.err, "--force"), "the message should point at --force: %s", r.err);
@@ -317,7 +298,6 @@ Test(cli, static_program_refused)
 
 	/* --force runs it (it exits at once: a crash loop, status 3) */
 	run_cr(&r, 15000, NULL, NULL, forced);
-	rm_files(dir, names);
 	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 3, "status 0x%x\n%s",
 		  r.status, r.err);
 	cr_assert(strstr(r.err, "--force"), "%s", r.err);
@@ -326,7 +306,6 @@ Test(cli, static_program_refused)
 Test(cli, script_interpreter_missing)
 {
 	char *dir = make_tmpdir(), abs_[128], env_[128];
-	const char *const names[] = { "abs", "env", NULL };
 	const char *a1[] = { "-n", "1", "--", abs_, NULL };
 	const char *a2[] = { "-n", "1", "--", env_, NULL };
 	struct run r;
@@ -339,7 +318,6 @@ Test(cli, script_interpreter_missing)
 	expect_one_line(&r, 127, "#!/nonexistent/interp");
 	cr_assert(strstr(r.err, "/nonexistent/interp"), "%s", r.err);
 	run_cr(&r, 10000, NULL, NULL, a2);
-	rm_files(dir, names);
 	expect_one_line(&r, 127, "#!/usr/bin/env nonexistent-xyz");
 	cr_assert(strstr(r.err, "nonexistent-xyz"), "%s", r.err);
 }
@@ -412,7 +390,6 @@ Test(cli, program_that_never_listens)
 Test(cli, control_socket_in_use)
 {
 	char *dir = make_tmpdir(), sock[128];
-	const char *const names[] = { "c.sock", NULL };
 	const char *second[] = { "-n", "1", "--control", sock, "--", "true", NULL };
 	struct cr *first;
 	struct run r;
@@ -423,7 +400,6 @@ Test(cli, control_socket_in_use)
 	cr_assert(cr_wait_line(first, "control socket", 5000), "%s", first->log);
 	run_cr(&r, 10000, NULL, NULL, second);
 	cr_stop(first, SIGTERM, 10000);
-	rm_files(dir, names);
 	expect_one_line(&r, 1, "a second cluster-run on the same --control");
 	cr_assert(strstr(r.err, "in use"), "%s", r.err);
 }
@@ -431,7 +407,6 @@ Test(cli, control_socket_in_use)
 Test(cli, stale_control_socket_is_replaced)
 {
 	char *dir = make_tmpdir(), sock[128];
-	const char *const names[] = { "c.sock", NULL };
 	struct cr *first, *second;
 
 	snprintf(sock, sizeof(sock), "%s/c.sock", dir);
@@ -445,7 +420,6 @@ Test(cli, stale_control_socket_is_replaced)
 	cr_assert(cr_wait_line(second, "control socket", 5000), "%s", second->log);
 	cr_assert(cr_wait_exit(second, 300) < 0, "%s", second->log);
 	cr_stop(second, SIGTERM, 10000);
-	rm_files(dir, names);
 }
 
 /* Options stop at PROGRAM: "-n" after it is PROGRAM's argument. */

@@ -8,6 +8,7 @@
  * socket in a fresh directory: suites run in parallel.
  */
 #include "harness.h"
+#include "tmpdir.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -28,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-TestSuite(ctl, .fini = harness_cleanup, .timeout = 60);
+TestSuite(ctl, .fini = tmpdir_fini, .timeout = 60);
 
 struct ctl_run {
 	int status;             /* wait status, -1 if killed at the deadline */
@@ -165,8 +166,7 @@ static void start_cluster(struct cluster *c, const char *workers, const char *ex
 	const char *argv[16];
 	int n = 0;
 
-	snprintf(c->dir, sizeof(c->dir), "/tmp/cr-ctl-XXXXXX");
-	cr_assert(mkdtemp(c->dir), "mkdtemp: %s", strerror(errno));
+	tmpdir_new(c->dir, "cr-ctl");
 	snprintf(c->sock, sizeof(c->sock), "%s/c.sock", c->dir);
 	argv[n++] = "-n";
 	argv[n++] = workers;
@@ -189,8 +189,6 @@ static void start_cluster(struct cluster *c, const char *workers, const char *ex
 static void stop_cluster(struct cluster *c)
 {
 	cr_stop(c->cr, SIGTERM, 15000);
-	unlink(c->sock);
-	rmdir(c->dir);
 }
 
 static void status_of(struct cluster *c, struct ctl_run *r, int json)
@@ -443,7 +441,6 @@ Test(ctl, stop_ends_with_status_0)
 	for (i = 0; i < n; i++)
 		cr_assert(!pid_alive(kids[i]), "worker %d still running", (int)kids[i]);
 	cr_assert(access(c.sock, F_OK) < 0, "the control socket file was left behind");
-	rmdir(c.dir);
 }
 
 Test(ctl, bad_commands)

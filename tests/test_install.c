@@ -9,6 +9,7 @@
  * the install does not rebuild (meson test has just built everything).
  */
 #include "harness.h"
+#include "tmpdir.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -22,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-TestSuite(install, .fini = harness_cleanup, .timeout = 60);
+TestSuite(install, .fini = tmpdir_fini, .timeout = 60);
 
 static char found[4][512];
 static const char *const wanted[4] = {
@@ -52,13 +53,6 @@ static int note(const char *path, const struct stat *st, int type, struct FTW *f
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *f)
-{
-	(void)st;
-	(void)f;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 static void install_into(char *destdir, size_t cap)
 {
 	char exe[512], build[512], cmd[2048];
@@ -68,17 +62,17 @@ static void install_into(char *destdir, size_t cap)
 		cr_skip_test("meson is not on PATH");
 	snprintf(exe, sizeof(exe), "%s", cluster_run_path());
 	snprintf(build, sizeof(build), "%s", dirname(dirname(exe)));
-	snprintf(destdir, cap, "/tmp/cr-install-XXXXXX");
-	cr_assert(mkdtemp(destdir), "mkdtemp: %s", strerror(errno));
+	cr_assert(cap >= 64);
+	tmpdir_new(destdir, "cr-install");
 	snprintf(cmd, sizeof(cmd), "meson install -C '%s' --destdir '%s' --no-rebuild --quiet "
-		 ">'%s.log' 2>&1", build, destdir, destdir);
+		 ">'%s/install.log' 2>&1", build, destdir, destdir);
 	st = system(cmd);
 	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
 		char log[8192] = "";
 		char path[600];
 		FILE *f;
 
-		snprintf(path, sizeof(path), "%s.log", destdir);
+		snprintf(path, sizeof(path), "%s/install.log", destdir);
 		f = fopen(path, "r");
 		if (f) {
 			log[fread(log, 1, sizeof(log) - 1, f)] = '\0';
@@ -89,15 +83,6 @@ static void install_into(char *destdir, size_t cap)
 	memset(found, 0, sizeof(found));
 	shim_found[0] = '\0';
 	cr_assert(nftw(destdir, note, 16, FTW_PHYS) == 0);
-}
-
-static void remove_install(const char *destdir)
-{
-	char log[600];
-
-	nftw(destdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	snprintf(log, sizeof(log), "%s.log", destdir);
-	unlink(log);
 }
 
 Test(install, installed_cluster_run_finds_its_shim)
@@ -127,7 +112,6 @@ Test(install, installed_cluster_run_finds_its_shim)
 	cr_assert(http_get("127.0.0.1", port, buf, sizeof(buf), 5000) > 0 && strstr(buf, " 200 "),
 		  "%s", cr->log);
 	cr_assert_eq(cr_stop(cr, SIGTERM, 15000), 0, "%s", cr->log);
-	remove_install(destdir);
 }
 
 Test(install, manual_pages_are_clean)
@@ -153,5 +137,4 @@ Test(install, manual_pages_are_clean)
 		st = pclose(p);
 		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0 && n == 0, "%s:\n%s", cmd, out);
 	}
-	remove_install(destdir);
 }
