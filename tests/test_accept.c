@@ -91,16 +91,47 @@ Test(accept, epoll_shared) { cr_assert_geq(serve("shared", 2, "worker", SERVER(h
 Test(accept, poll_shared) { cr_assert_geq(serve("shared", 2, "worker", SERVER(helper("event_server"), "--mode", "poll")), 1); }
 Test(accept, select_shared) { cr_assert_geq(serve("shared", 2, "worker", SERVER(helper("event_server"), "--mode", "select")), 1); }
 
-/* Four threads blocked in accept4 on one listener: more than one serves. */
-Test(accept, threads_rr)
+/* Four threads blocked in accept4 on one listener, each answer taking
+ * 300 ms: four requests at once must be served by several threads at once.
+ * (Sequential requests may all go to one thread: the one that just served
+ * can take the next connection before a woken one runs, with or without
+ * cluster-run.) */
+static void threads_serve_concurrently(const char *policy)
 {
-	cr_assert_geq(serve("rr", 1, "thread", SERVER(helper("threaded_server"), "--threads", "4")), 2);
+	struct cr *cr = cr_start(NULL, "-n", "1", "-p", policy, "--", helper("threaded_server"),
+				 "--threads", "4", "--slow-ms", "300", NULL);
+	int port = cr_ready_port(cr, 0, 10000), fds[4], i, n = 0;
+	char seen[4][16], buf[4096], val[16];
+
+	cr_assert(port > 0, "%s", cr->log);
+	for (i = 0; i < 4; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0);
+		cr_assert(write(fds[i], "GET / HTTP/1.0\r\n\r\n", 18) == 18);
+	}
+	for (i = 0; i < 4; i++) {
+		size_t len = 0;
+		ssize_t r;
+		int j;
+
+		while (len < sizeof(buf) - 1 && (r = read(fds[i], buf + len, sizeof(buf) - 1 - len)) > 0)
+			len += (size_t)r;
+		buf[len] = '\0';
+		close(fds[i]);
+		cr_assert(body_value(buf, "thread", val, sizeof(val)), "no answer %d:\n%s", i, buf);
+		for (j = 0; j < n && strcmp(seen[j], val); j++)
+			;
+		if (j == n)
+			strcpy(seen[n++], val);
+	}
+	cr_assert_geq(n, 2, "four slow requests were served by one thread under %s", policy);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
 }
 
-Test(accept, threads_shared)
-{
-	cr_assert_geq(serve("shared", 1, "thread", SERVER(helper("threaded_server"), "--threads", "4")), 1);
-}
+Test(accept, threads_rr) { threads_serve_concurrently("rr"); }
+Test(accept, threads_shared) { threads_serve_concurrently("shared"); }
 
 /* A prefork server: the worker binds, its forked children accept. */
 Test(accept, prefork_rr)
