@@ -262,9 +262,14 @@ static void dispatch(struct cluster *c, struct listener *l)
 			r->queued_hint++;
 			continue;
 		}
-		if (errno != EAGAIN && errno != ENOBUFS)
-			log_warn("worker %d (pid %d): handing over a connection", w->slot, (int)w->pid);
-		set_full(c, r, 1);
+		if (errno == EPIPE || errno == ECONNRESET) {
+			r->listening = 0;       /* its end is gone: a dead route */
+		} else {
+			if (errno != EAGAIN && errno != ENOBUFS)
+				log_warn("worker %d (pid %d): handing over a connection",
+					 w->slot, (int)w->pid);
+			set_full(c, r, 1);
+		}
 		if (push_pending(l, &conn, 1) < 0) {
 			log_warnx("%s: out of memory: dropping a connection", l->name);
 			close(conn.fd);
@@ -350,6 +355,11 @@ void balancer_take_back(struct cluster *c, struct worker *w, struct listener *l)
 		if (n < 0) {
 			if (errno == EBADMSG)
 				continue;
+			if (errno == EMFILE) {  /* consumed: the kernel closed it */
+				log_warnx("%s: out of fds: a connection taken back from "
+					  "worker %d was lost", l->name, w->slot);
+				continue;
+			}
 			break;
 		}
 		if (!msg_valid(&m, (size_t)n) || m.hdr.type != MSG_CONN || fd < 0) {
@@ -375,23 +385,30 @@ void balancer_take_back(struct cluster *c, struct worker *w, struct listener *l)
 	dispatch(c, l);
 }
 
+/* The worker let go of listener l (closed it, or is gone): give back what
+ * is queued and drop the channel, so a later bind gets a fresh one. */
+void balancer_drop_route(struct cluster *c, struct worker *w, struct listener *l)
+{
+	struct route *r = &w->routes[l->id];
+
+	r->listening = 0;
+	r->bound = 0;
+	if (r->chan < 0)
+		return;
+	balancer_take_back(c, w, l);
+	loop_del_fd(c->loop, r->chan);
+	close(r->chan);
+	close(r->chan_peer);
+	r->chan = r->chan_peer = -1;
+	r->full = 0;
+}
+
 void balancer_release(struct cluster *c, struct worker *w)
 {
 	int i;
 
-	for (i = 0; i < c->nlisteners; i++) {
-		struct route *r = &w->routes[i];
-
-		r->listening = 0;
-		r->bound = 0;
-		if (r->chan < 0)
-			continue;
-		balancer_take_back(c, w, c->listeners[i]);
-		loop_del_fd(c->loop, r->chan);
-		close(r->chan);
-		close(r->chan_peer);
-		r->chan = r->chan_peer = -1;
-	}
+	for (i = 0; i < c->nlisteners; i++)
+		balancer_drop_route(c, w, c->listeners[i]);
 }
 
 void balancer_conn_closed(struct cluster *c, struct worker *w, uint32_t lid)

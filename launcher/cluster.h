@@ -54,6 +54,7 @@ struct listener {
 	socklen_t addrlen;
 	struct sockaddr_storage addr;   /* as bound: the real port */
 	enum policy policy;
+	int announced;                  /* its line was printed (first listen) */
 	int registered;                 /* fd is in the loop (channel policies) */
 	int watching;                   /* ... with EPOLLIN: accepting */
 	unsigned cursor;                /* rotation position among workers */
@@ -71,6 +72,7 @@ struct route {
 	int bound;              /* the worker holds this listener */
 	int listening;          /* ... and called listen(): it may get conns */
 	int given;              /* was ever given: port-0 binds match in order */
+	int released;           /* ... to a client, which gave it back (connect) */
 	int chan;               /* master end of the channel, or -1 */
 	int chan_peer;          /* worker end, kept: see balancer.c */
 	int full;               /* window full: waiting for EPOLLOUT */
@@ -109,6 +111,7 @@ struct worker {
 	uint64_t ready_timer;
 	struct peer **peers;
 	int npeers;
+	struct peer doorbell_peer;      /* reports arriving on the doorbell */
 	struct output *out;             /* --log-prefix */
 	struct route routes[CLUSTER_MAX_LISTENERS];
 };
@@ -173,6 +176,7 @@ int balancer_uses_channel(const struct listener *l);
 void balancer_kick(struct cluster *c, struct listener *l);
 void balancer_take_back(struct cluster *c, struct worker *w, struct listener *l);
 void balancer_release(struct cluster *c, struct worker *w);
+void balancer_drop_route(struct cluster *c, struct worker *w, struct listener *l);
 void balancer_conn_closed(struct cluster *c, struct worker *w, uint32_t lid);
 void balancer_stop(struct cluster *c);
 uint64_t route_open_conns(const struct route *r);

@@ -114,6 +114,7 @@ static void reply_bind(struct peer *p, const struct msg_bind *m)
 		struct route *r = &w->routes[l->id];
 
 		r->bound = r->given = 1;
+		r->released = 0;
 		r->listening = l->type == SOCK_DGRAM;   /* no listen() to wait for */
 		rep.listener = l->id;
 		rep.mode = balancer_uses_channel(l) ? BIND_MODE_CHANNEL : BIND_MODE_SOCKET;
@@ -126,8 +127,21 @@ static void reply_bind(struct peer *p, const struct msg_bind *m)
 	}
 	if (msg_send(p->fd, &rep, sizeof(rep), fd, MSG_DONTWAIT) < 0)
 		log_warn("worker %d (pid %d): bind reply", w->slot, (int)p->pid);
-	if (l && l->type == SOCK_DGRAM)
+	if (l && l->type == SOCK_DGRAM) {
+		listener_announce(c, l);
 		supervisor_worker_listening(c, w);
+	}
+}
+
+static void reply_ok(struct peer *p, uint32_t seq, int err)
+{
+	struct msg_bind_reply rep;
+
+	memset(&rep, 0, sizeof(rep));
+	msg_init(&rep, MSG_BIND_REPLY, seq);
+	rep.err = err;
+	if (msg_send(p->fd, &rep, sizeof(rep), -1, MSG_DONTWAIT) < 0)
+		log_warn("worker %d (pid %d): reply", p->w->slot, (int)p->pid);
 }
 
 static void reply_unlink(struct peer *p, const struct msg_bind *m)
@@ -166,24 +180,34 @@ int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd)
 		return -1;
 	switch (m->hdr.type) {
 	case MSG_BIND:
+		if (p->fd == w->doorbell)
+			return -1;      /* a request on the doorbell: no one to answer */
 		reply_bind(p, &m->bind);
 		return 0;
 	case MSG_UNLINK:
+		if (p->fd == w->doorbell)
+			return -1;
 		reply_unlink(p, &m->bind);
 		return 0;
 	case MSG_LISTEN:
 		if (!(l = given_listener(w, m->listener.listener)))
 			return -1;
 		w->routes[l->id].listening = w->routes[l->id].bound;
+		listener_announce(c, l);
 		balancer_kick(c, l);
 		supervisor_worker_listening(c, w);
 		return 0;
 	case MSG_UNLISTEN:
 		if (!(l = given_listener(w, m->listener.listener)))
 			return -1;
-		w->routes[l->id].listening = 0;
-		w->routes[l->id].bound = 0;
-		balancer_take_back(c, w, l);
+		balancer_drop_route(c, w, l);
+		return 0;
+	case MSG_RELEASE:       /* a client's bind: see give_back in the shim */
+		if (p->fd == w->doorbell || !(l = given_listener(w, m->listener.listener)))
+			return -1;
+		balancer_drop_route(c, w, l);
+		w->routes[l->id].released = 1;
+		reply_ok(p, m->hdr.seq, 0);
 		return 0;
 	case MSG_CONN_CLOSED:
 		if (!given_listener(w, m->listener.listener))
@@ -287,17 +311,26 @@ static void doorbell_event(struct loop *loop, int fd, uint32_t events, void *dat
 			misbehaved(w, "sent garbage on its doorbell");
 			return;
 		}
+		if (n < 0 && errno == EMFILE) {         /* our fds, not its fault */
+			log_warnx("worker %d: out of fds: a process's attach was dropped", w->slot);
+			continue;
+		}
 		if (n <= 0) {
 			loop_del_fd(loop, fd);  /* every process closed it */
 			return;
 		}
-		if (!msg_valid(&m, (size_t)n) || m.hdr.type != MSG_ATTACH || got < 0) {
-			if (got >= 0)
-				close(got);
+		if (msg_valid(&m, (size_t)n) && m.hdr.type == MSG_ATTACH && got >= 0) {
+			add_peer(w, &m.attach, got);
+			continue;
+		}
+		/* the one-way reports (protocol.h), from any process of it */
+		w->doorbell_peer.fd = fd;
+		w->doorbell_peer.w = w;
+		w->doorbell_peer.pid = w->pid;
+		if (worker_handle_message(&w->doorbell_peer, &m, n, got) < 0) {
 			misbehaved(w, "sent garbage on its doorbell");
 			return;
 		}
-		add_peer(w, &m.attach, got);
 	}
 }
 

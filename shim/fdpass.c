@@ -8,6 +8,13 @@
  */
 #include "protocol.h"
 
+/* In the shim, close() is our own hook: the helpers must not re-enter it
+ * (it may take locks its caller holds). */
+#ifdef SHIM_BUILD
+#include "real.h"
+#define close real_close
+#endif
+
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -89,11 +96,15 @@ ssize_t msg_recv(int sock, void *buf, size_t cap, int *fd, int flags)
 		return -1;
 	take_fds(&mh, fd);
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-		/* Oversized message: drop it whole, as if it were garbage. */
+		/* Control data cut with no fd at all: the kernel could not
+		 * install one (we are out of fds); anything else is an
+		 * oversized message (or too many fds), dropped as garbage. */
+		int out_of_fds = (mh.msg_flags & MSG_CTRUNC) && !(mh.msg_flags & MSG_TRUNC) &&
+				 *fd < 0;
 		if (*fd >= 0)
 			close(*fd);
 		*fd = -1;
-		errno = EBADMSG;
+		errno = out_of_fds ? EMFILE : EBADMSG;
 		return -1;
 	}
 	return n;

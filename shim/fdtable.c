@@ -172,7 +172,9 @@ int fdtable_find_checked(int fd)
 {
 	int i, used, lid = -1;
 
-	if (fd < 0 || fd > atomic_load(&table_max))
+	/* Without the lock first: most fds are not ours, and these hooks may
+	 * run in a signal handler that interrupted a holder of the lock. */
+	if (fdtable_find(fd) < 0)
 		return -1;
 	pthread_mutex_lock(&lock);
 	used = atomic_load(&table_used);
@@ -192,7 +194,7 @@ int fdtable_remove(int fd, int *last)
 	int i, used, lid = -1;
 
 	*last = 0;
-	if (fd < 0 || fd > atomic_load(&table_max))
+	if (fdtable_find(fd) < 0)       /* lock-free first: see fdtable_find_checked */
 		return -1;
 	pthread_mutex_lock(&lock);
 	used = atomic_load(&table_used);
@@ -220,10 +222,13 @@ void conn_track(int fd, uint32_t lid)
 {
 	if (fd < 0 || fd >= CONN_TRACK_MAX)
 		return;         /* not tracked: the master's count errs high */
+	int cur = atomic_load(&conn_hwm);
+
 	atomic_store(&conn_epfd[fd], 0);
 	atomic_store(&conn_lid[fd], (uint8_t)(lid + 1));
-	if (fd > atomic_load(&conn_hwm))
-		atomic_store(&conn_hwm, fd);
+	/* two threads accepting at once: the higher fd must win */
+	while (fd > cur && !atomic_compare_exchange_weak(&conn_hwm, &cur, fd))
+		;
 }
 
 /* Why: the master still holds a connection for a moment after sending it.

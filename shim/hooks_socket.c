@@ -28,6 +28,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/time.h>
@@ -43,6 +46,7 @@ int shim_getpeername(int fd, struct sockaddr *addr, socklen_t *len) SHIM_EXPORT(
 int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len) SHIM_EXPORT(getsockopt);
 int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len) SHIM_EXPORT(setsockopt);
 int shim_shutdown(int fd, int how) SHIM_EXPORT(shutdown);
+int shim_connect(int fd, const struct sockaddr *addr, socklen_t len) SHIM_EXPORT(connect);
 
 static int sockopt_int(int fd, int level, int name)
 {
@@ -132,6 +136,12 @@ static int clusterable(int fd, const struct sockaddr *addr, socklen_t len,
 	proto = sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL);
 	if (!clustered_kind(family, len, type, proto) || fdtable_find_checked(fd) >= 0)
 		return 0;
+	/* A UDP socket bound to port 0 is a client waiting for its replies
+	 * (a server picks its port): sharing it would send them anywhere. */
+	if (type == SOCK_DGRAM &&
+	    ((family == AF_INET && ((const struct sockaddr_in *)addr)->sin_port == 0) ||
+	     (family == AF_INET6 && ((const struct sockaddr_in6 *)addr)->sin6_port == 0)))
+		return 0;
 	memset(req, 0, sizeof(*req));
 	req->family = family;
 	req->type = type;
@@ -194,6 +204,8 @@ static int install(int fd, int mfd, const struct msg_bind *req,
 	l.opts = req->opts;
 	l.addrlen = rep->addrlen;
 	memcpy(&l.addr, &rep->addr, rep->addrlen);
+	l.reqlen = req->addrlen;
+	memcpy(&l.req, &req->addr, req->addrlen);
 	fdtable_set_listener(rep->listener, &l);
 	return fdtable_add(fd, rep->listener);
 }
@@ -252,8 +264,28 @@ int shim_listen(int fd, int backlog)
 	return 0;
 }
 
+/* A real blocking accept() is restarted after a signal whose handler has
+ * SA_RESTART; the poll() we wait in never is.  We cannot tell which signal
+ * came, so restart only when every caught signal restarts (glibc's
+ * signal() sets SA_RESTART; a handler without it is there to interrupt,
+ * and gets its EINTR).  Only runs on EINTR. */
+static int signals_restart(void)
+{
+	struct sigaction sa;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
+		    !(sa.sa_flags & SA_RESTART))
+			return 0;
+	}
+	return 1;
+}
+
 /* Blocking accept on a shared non-blocking socket: wait for readiness,
- * honouring SO_RCVTIMEO as a blocking accept would. */
+ * honouring SO_RCVTIMEO and SA_RESTART as a blocking accept would. */
 static int accept_socket(int fd, struct sockaddr *addr, socklen_t *len,
 			 int flags, const struct shim_listener *l)
 {
@@ -270,8 +302,11 @@ static int accept_socket(int fd, struct sockaddr *addr, socklen_t *len,
 		    (tv.tv_sec || tv.tv_usec))
 			timeout = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 		r = poll(&p, 1, timeout);
-		if (r < 0)
+		if (r < 0) {
+			if (errno == EINTR && signals_restart())
+				continue;
 			return -1;              /* EINTR, as accept would */
+		}
 		if (r == 0) {
 			errno = EAGAIN;
 			return -1;
@@ -291,6 +326,57 @@ static void bury_channel(int fd)
 	real_dup3(keep[0], fd, O_CLOEXEC);
 }
 
+/* Out of fds.  A connection received when the kernel cannot install its
+ * fd is lost (closed), where a real accept() would fail with EMFILE and
+ * leave it queued.  So near the limit, and after one loss, each accept
+ * first peeks: a peek that cannot install the fd leaves the message where
+ * it is, and accept fails with EMFILE as it would without cluster-run. */
+static _Atomic int fd_pressure;         /* accepts left in careful mode */
+static _Atomic long nofile_cur;         /* soft RLIMIT_NOFILE, cached */
+
+static void note_fd_level(int cfd)
+{
+	struct rlimit rl;
+	long cur = atomic_load(&nofile_cur);
+
+	if (!cur && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		cur = rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
+		atomic_store(&nofile_cur, cur);
+	}
+	if (cur && cfd + 16 >= cur) {
+		atomic_store(&fd_pressure, 64);
+		atomic_store(&nofile_cur, 0);   /* the app may raise it: read again */
+	}
+}
+
+/* 0: go on and receive (an fd can be installed, or the receive will say
+ * EAGAIN/EOF itself); -1 with errno EMFILE (or EINTR while waiting). */
+static int room_for_fd(int fd, int rflags)
+{
+	struct msg_conn m;
+	int got;
+	ssize_t n;
+
+	if (atomic_load(&fd_pressure) <= 0)
+		return 0;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		n = msg_recv(fd, &m, sizeof(m), &got, rflags | MSG_PEEK | MSG_DONTWAIT);
+		if (got >= 0)
+			real_close(got);
+		if (n < 0 && errno == EMFILE)
+			return -1;
+		if (n > 0)
+			atomic_fetch_sub(&fd_pressure, 1);
+		if (n >= 0 || errno != EAGAIN || (real_fcntl(fd, F_GETFL, NULL) & O_NONBLOCK))
+			return 0;
+		/* blocking accept: wait for a message before looking at it */
+		if (poll(&p, 1, -1) < 0 && errno == EINTR)
+			return -1;
+	}
+}
+
 static int accept_channel(int fd, struct sockaddr *addr, socklen_t *len,
 			  int flags, int lid, struct shim_listener *l)
 {
@@ -299,10 +385,16 @@ static int accept_channel(int fd, struct sockaddr *addr, socklen_t *len,
 	ssize_t n;
 
 	for (;;) {
+		if (room_for_fd(fd, rflags) < 0)
+			return -1;      /* EMFILE, or EINTR */
 		n = msg_recv(fd, &m, sizeof(m), &cfd, rflags);
 		if (n < 0) {
 			if (errno == EBADMSG)
 				continue;
+			if (errno == EMFILE) {
+				atomic_store(&fd_pressure, 64);
+				shim_warn("out of fds: a connection was lost; accepting carefully");
+			}
 			return -1;
 		}
 		if (n == 0) {
@@ -335,6 +427,7 @@ static int accept_channel(int fd, struct sockaddr *addr, socklen_t *len,
 		*len = m.addrlen;
 	}
 	conn_track(cfd, (uint32_t)lid);
+	note_fd_level(cfd);
 	return cfd;
 }
 
@@ -492,4 +585,61 @@ int shim_shutdown(int fd, int how)
 	if (l->mode == BIND_MODE_CHANNEL)
 		return real_shutdown(fd, SHUT_RD);
 	return 0;
+}
+
+/* A client that bound before connecting (curl --interface, nginx
+ * proxy_bind, Python's source_address): bind() cannot tell it from a
+ * server, so it was clustered.  At connect() it gets a socket of its own
+ * back, bound as it asked, with its flags and the options it set before
+ * bind; the master forgets this worker's bind (a port-0 listener is kept
+ * for the next one).  A fixed source port stays with the master: that
+ * connect fails with EADDRINUSE (README, limits). */
+static int give_back(int fd, uint32_t lid, const struct shim_listener *l)
+{
+	int fdflags = real_fcntl(fd, F_GETFD, NULL), last, nfd, nb, on = 1;
+
+	nb = l->emulate_nonblock ? l->app_nonblock
+				 : !!(real_fcntl(fd, F_GETFL, NULL) & O_NONBLOCK);
+	if (fdflags < 0 || master_release(lid) < 0)
+		return -1;
+	nfd = socket(l->family, SOCK_STREAM | SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0),
+		     l->protocol);
+	if (nfd < 0)
+		return -1;
+	if (l->opts & BIND_OPT_REUSEADDR)
+		real_setsockopt(nfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (l->opts & BIND_OPT_REUSEPORT)
+		real_setsockopt(nfd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+	if (l->opts & BIND_OPT_KEEPALIVE)
+		real_setsockopt(nfd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	if (l->opts & BIND_OPT_NODELAY)
+		real_setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (l->family == AF_INET6) {
+		int v6 = !!(l->opts & BIND_OPT_V6ONLY);
+		real_setsockopt(nfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6));
+	}
+	if (real_bind(nfd, (const struct sockaddr *)&l->req, l->reqlen) < 0 ||
+	    real_dup3(nfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		int saved = errno;
+		real_close(nfd);
+		errno = saved;
+		return -1;
+	}
+	real_close(nfd);
+	fdtable_remove(fd, &last);
+	shim_debug("fd %d was a client's: unclustered before connect", fd);
+	return 0;
+}
+
+int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int lid = fdtable_find(fd);
+	struct shim_listener *l;
+
+	if (lid < 0 || !(l = fdtable_listener((uint32_t)lid)) || l->type != SOCK_STREAM ||
+	    l->listening || fdtable_find_checked(fd) != lid)
+		return real_connect(fd, addr, len);
+	if (give_back(fd, (uint32_t)lid, l) < 0)
+		return -1;
+	return real_connect(fd, addr, len);
 }

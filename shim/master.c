@@ -13,7 +13,7 @@
  * variables on untouched.  Node.js deletes NODE_UNIQUE_ID for the same reason.
  *
  * The private channel: the doorbell is shared by every process of the slot,
- * so requests with replies cannot use it.  Each process creates its own
+ * so requests with replies cannot use it (one-way reports do).  Each process creates its own
  * socketpair on first need and hands one end to the master with MSG_ATTACH;
  * a forked child notices the pid changed and attaches its own.
  *
@@ -237,23 +237,24 @@ static int private_channel(void)
 	return private_fd;
 }
 
-/* One request, one reply on the private channel.  Returns 0 with *rep
- * filled, or -1 when the master cannot be reached. */
-static int converse(uint16_t type, const struct msg_bind *req,
-		    struct msg_bind_reply *rep, int *fd)
+/* One request (msg, its header's type set by msg_init), one reply on the
+ * private channel.  Returns 0 with *rep filled, or -1 when the master
+ * cannot be reached. */
+static int converse(void *msg, struct msg_bind_reply *rep, int *fd)
 {
-	struct msg_bind m = *req;
+	struct msg_hdr *h = msg;
 	int ch, ret = -1;
 	ssize_t n;
 
 	*fd = -1;
 	pthread_mutex_lock(&conv_lock);
-	claim();
+	if (h->type == MSG_BIND)
+		claim();        /* binding makes the worker; an unlink check does not */
 	ch = private_channel();
 	if (ch < 0)
 		goto out;
-	msg_init(&m, type, next_seq++);
-	if (msg_send(ch, &m, sizeof(m), -1, 0) < 0)
+	h->seq = next_seq++;
+	if (msg_send(ch, msg, h->len, -1, 0) < 0)
 		goto out;
 	for (;;) {
 		do
@@ -265,7 +266,7 @@ static int converse(uint16_t type, const struct msg_bind *req,
 			goto out;
 		}
 		if (msg_valid(rep, (size_t)n) && rep->hdr.type == MSG_BIND_REPLY &&
-		    rep->hdr.seq == m.hdr.seq)
+		    rep->hdr.seq == h->seq)
 			break;
 		if (*fd >= 0)
 			real_close(*fd);
@@ -279,36 +280,55 @@ out:
 
 int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd)
 {
-	return converse(MSG_BIND, req, rep, fd);
+	struct msg_bind m = *req;
+
+	msg_init(&m, MSG_BIND, 0);
+	return converse(&m, rep, fd);
 }
 
 int master_serves_path(const struct msg_bind *req)
 {
 	struct msg_bind_reply rep;
+	struct msg_bind m = *req;
 	int fd;
 
-	if (converse(MSG_UNLINK, req, &rep, &fd) < 0)
+	msg_init(&m, MSG_UNLINK, 0);
+	if (converse(&m, &rep, &fd) < 0)
 		return -1;
 	if (fd >= 0)
 		real_close(fd);
 	return rep.err == 0;
 }
 
+/* One-way reports go over the doorbell: one message is atomic there and
+ * nothing is read back, so any process of the worker may send one without
+ * a private channel (a prefork server's hundreds of children report closes
+ * without costing the master an fd each). */
+int master_release(uint32_t lid)
+{
+	struct msg_bind_reply rep;
+	struct msg_listener m;
+	int fd;
+
+	memset(&m, 0, sizeof(m));
+	msg_init(&m, MSG_RELEASE, 0);
+	m.listener = lid;
+	if (converse(&m, &rep, &fd) < 0)
+		return -1;
+	if (fd >= 0)
+		real_close(fd);
+	return rep.err ? -1 : 0;
+}
+
 void master_report(uint16_t type, uint32_t lid, int backlog)
 {
 	struct msg_listener m;
-	int ch, saved = errno;
+	int saved = errno;
 
-	pthread_mutex_lock(&conv_lock);
-	ch = private_channel();
-	pthread_mutex_unlock(&conv_lock);
-	if (ch < 0)
-		goto out;
 	msg_init(&m, type, 0);
 	m.listener = lid;
 	m.backlog = backlog;
-	if (msg_send(ch, &m, sizeof(m), -1, 0) < 0)
+	if (doorbell < 0 || msg_send(doorbell, &m, sizeof(m), -1, 0) < 0)
 		shim_debug("report %u for listener %u lost: %s", type, lid, strerror(errno));
-out:
 	errno = saved;
 }

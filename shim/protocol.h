@@ -51,13 +51,16 @@ enum msg_type {
 	MSG_ATTACH = 1,   /* shim -> master, doorbell, fd = private channel end */
 	MSG_BIND,         /* shim -> master, private: please bind this address */
 	MSG_BIND_REPLY,   /* master -> shim, private: errno or fd to use */
-	MSG_LISTEN,       /* shim -> master, private: ready to take connections */
-	MSG_UNLISTEN,     /* shim -> master, private: the app closed its listener */
-	MSG_CONN_CLOSED,  /* shim -> master, private: an accepted conn was closed */
+	MSG_LISTEN,       /* shim -> master, doorbell: ready to take connections */
+	MSG_UNLISTEN,     /* shim -> master, doorbell: the app closed its listener */
+	MSG_CONN_CLOSED,  /* shim -> master, doorbell: an accepted conn was closed */
 	MSG_CONN,         /* master -> shim, channel, fd = accepted connection */
 	MSG_UNLINK,       /* shim -> master, private: may I unlink this path?
 			   * answered by MSG_BIND_REPLY: err 0 = it is a
 			   * clustered socket, pretend; ENOENT = not ours */
+	MSG_RELEASE,      /* shim -> master, private: this bound socket is a
+			   * client's (it called connect): forget it; answered
+			   * by MSG_BIND_REPLY */
 	MSG_TYPE_MAX
 };
 
@@ -132,6 +135,7 @@ static inline size_t msg_size(uint16_t type)
 	case MSG_BIND_REPLY:  return sizeof(struct msg_bind_reply);
 	case MSG_LISTEN:
 	case MSG_UNLISTEN:
+	case MSG_RELEASE:
 	case MSG_CONN_CLOSED: return sizeof(struct msg_listener);
 	case MSG_CONN:        return sizeof(struct msg_conn);
 	default:              return 0;
@@ -182,7 +186,10 @@ static inline void msg_init(void *msg, uint16_t type, uint32_t seq)
  * with errno (EAGAIN/EWOULDBLOCK with MSG_DONTWAIT when the peer is full).
  * msg_recv: one message into buf (cap bytes); *fd gets the attached fd or
  * -1 (extra fds are closed).  Returns the byte count, 0 at EOF, -1 with
- * errno.  flags are recvmsg flags (MSG_DONTWAIT, MSG_CMSG_CLOEXEC). */
+ * errno: EBADMSG for an oversized message or too many fds (dropped),
+ * EMFILE when the fd that came with it could not be installed (the
+ * message is consumed and its fd lost).  flags are recvmsg flags
+ * (MSG_DONTWAIT, MSG_CMSG_CLOEXEC, MSG_PEEK). */
 int msg_send(int sock, const void *msg, size_t len, int fd, int flags);
 ssize_t msg_recv(int sock, void *buf, size_t cap, int *fd, int flags);
 

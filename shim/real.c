@@ -17,6 +17,7 @@
 static struct {
 	int (*bind)(int, const struct sockaddr *, socklen_t);
 	int (*listen)(int, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 	int (*accept)(int, struct sockaddr *, socklen_t *);
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
@@ -53,6 +54,7 @@ static void bind_all(void)
 
 	BIND_NEXT(bind);
 	BIND_NEXT(listen);
+	BIND_NEXT(connect);
 	BIND_NEXT(accept4);
 	BIND_NEXT(accept);
 	BIND_NEXT(getsockname);
@@ -87,6 +89,13 @@ int real_listen(int fd, int backlog)
 	if (LIBC(listen))
 		return libc.listen(fd, backlog);
 	return (int)syscall(SYS_listen, fd, backlog);
+}
+
+int real_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	if (LIBC(connect))
+		return libc.connect(fd, addr, len);
+	return (int)syscall(SYS_connect, fd, addr, len);
 }
 
 int real_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)

@@ -13,6 +13,7 @@
 
 int real_bind(int fd, const struct sockaddr *addr, socklen_t len);
 int real_listen(int fd, int backlog);
+int real_connect(int fd, const struct sockaddr *addr, socklen_t len);
 int real_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int real_accept(int fd, struct sockaddr *addr, socklen_t *len);
 int real_getsockname(int fd, struct sockaddr *addr, socklen_t *len);

@@ -31,6 +31,8 @@ struct shim_listener {
 	uint32_t opts;          /* BIND_OPT_* as the app set them */
 	socklen_t addrlen;
 	struct sockaddr_storage addr;   /* the address actually bound */
+	socklen_t reqlen;
+	struct sockaddr_storage req;    /* as the app asked (to give it back) */
 };
 
 /* fdtable.c */
@@ -61,6 +63,8 @@ int shim_private_fds(int out[2]);       /* ascending; returns the count */
 int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd);
 /* MSG_UNLINK: 1 when path is a socket the master serves, 0 when not, -1 on failure. */
 int master_serves_path(const struct msg_bind *req);
+/* MSG_RELEASE: 0 once the master forgot this worker's bind of lid. */
+int master_release(uint32_t lid);
 void master_report(uint16_t type, uint32_t lid, int backlog);
 
 /* log.c */

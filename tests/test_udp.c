@@ -69,10 +69,32 @@ static int ask(const char *host, int port)
 	return atoi(buf + 7);
 }
 
+/* A UDP port free now.  UDP servers are clustered on a port they choose:
+ * a datagram socket bound to port 0 is a client's and is left alone. */
+static const char *udp_port_arg(const char *host)
+{
+	static char buf[16];
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = socket(strchr(host, ':') ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = strchr(host, ':') ? AF_INET6 : AF_INET;
+	cr_assert(bind(fd, (struct sockaddr *)&ss,
+		       ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+					       : sizeof(struct sockaddr_in6)) == 0);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	snprintf(buf, sizeof(buf), "%d", ss.ss_family == AF_INET
+		 ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+		 : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	close(fd);
+	return buf;
+}
+
 static int answering_workers(const char *policy, const char *host, int n)
 {
 	struct cr *cr = cr_start(NULL, "-n", "2", "-p", policy, "--", helper("udp_server"),
-				 "--addr", host, NULL);
+				 "--addr", host, "--port", udp_port_arg(host), NULL);
 	int port = udp_port(cr), i, seen[2] = { 0, 0 };
 
 	for (i = 0; i < n; i++) {
@@ -93,9 +115,21 @@ Test(udp, reuseport_spreads) { cr_assert_eq(answering_workers("reuseport", "127.
 
 Test(udp, rr_falls_back_to_shared)
 {
-	struct cr *cr = cr_start(NULL, "-n", "2", "-p", "rr", "--", helper("udp_server"), NULL);
+	struct cr *cr = cr_start(NULL, "-n", "2", "-p", "rr", "--", helper("udp_server"),
+				 "--port", udp_port_arg("127.0.0.1"), NULL);
 	int port = udp_port(cr);
 
 	cr_assert(strstr(cr->log, "policy shared instead of rr"), "%s", cr->log);
 	cr_assert(ask("127.0.0.1", port) >= 0);
+}
+
+/* A datagram socket bound to port 0 is a client waiting for replies: it is
+ * not clustered, so each worker has its own port (nothing is announced). */
+Test(udp, port_zero_is_a_client)
+{
+	struct cr *cr = cr_start(NULL, "-n", "2", "--listen-timeout", "1", "--",
+				 helper("udp_server"), NULL);
+
+	cr_assert(cr_wait_line(cr, "no worker has bound an address", 5000), "%s", cr->log);
+	cr_assert(!strstr(cr->log, "(udp) shared by"), "%s", cr->log);
 }

@@ -56,6 +56,9 @@ int http_get(const char *host, int port, char *buf, size_t cap, int timeout_ms);
 const char *body_value(const char *resp, const char *key, char *out, size_t cap);
 /* The worker id a response names (X-Worker header), or -1. */
 int response_worker(const char *resp);
+/* A TCP port on 127.0.0.1 that is free now (for programs that cannot
+ * bind 0, or tests that must know the port before anything listens). */
+int free_port(void);
 /* Whether 127.0.0.1:port (or ::1 when v6) can be bound now. */
 int port_free(int port, int v6);
 /* Poll f() every 20 ms until it returns non-zero or timeout_ms passes. */
