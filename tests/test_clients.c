@@ -5,11 +5,17 @@
  *   - a UDP socket bound to port 0 is a client and gets its own replies;
  *   - a classic fork-per-connection server whose SIGCHLD handler restarts
  *     system calls keeps accepting (a blocking accept is restarted after
- *     the handler, as it would be without cluster-run).
+ *     the handler, as it would be without cluster-run);
+ *   - a worker out of fds gets EMFILE from accept, not lost connections.
  */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,3 +98,54 @@ static void forking_server(const char *policy)
 Test(clients, forking_server_sa_restart_shared) { forking_server("shared"); }
 Test(clients, forking_server_sa_restart_rr) { forking_server("rr"); }
 Test(clients, forking_server_sa_restart_reuseport) { forking_server("reuseport"); }
+
+/* A worker at its fd limit: accept fails with EMFILE, as it would alone,
+ * and the connections wait for it.  At most one is lost: the one that
+ * arrives before the shim can tell the limit is reached. */
+static const char full_script[] =
+"import socket, os, resource, sys\n"
+"resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+"s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(16)\n"
+"held = []\n"
+"try:\n"
+"    while True: held.append(os.open('/dev/null', os.O_RDONLY))\n"
+"except OSError: pass\n"
+"for i in range(3):\n"
+"    try: s.accept()\n"
+"    except OSError as e: print('accept failed:', e.strerror, file=sys.stderr, flush=True)\n"
+"for fd in held[:10]: os.close(fd)\n"
+"print('fds freed', file=sys.stderr, flush=True)\n"
+"while True:\n"
+"    c, _ = s.accept(); c.recv(4096); c.sendall(b'HTTP/1.0 200 OK\\r\\n\\r\\nok'); c.close()\n";
+
+Test(clients, worker_out_of_fds_rr)
+{
+	struct cr *cr;
+	int port, i, answered = 0, fds[3];
+
+	if (!have_program("python3"))
+		cr_skip_test("python3 is not installed");
+	cr = cr_start(NULL, "-n", "1", "-p", "rr", "--", "python3", "-c", full_script, NULL);
+	port = cr_ready_port(cr, 0, 15000);
+	cr_assert(port > 0, "%s", cr->log);
+	for (i = 0; i < 3; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0);
+		cr_assert(write(fds[i], "GET / HTTP/1.0\r\n\r\n", 18) == 18);
+	}
+	cr_assert(cr_wait_line(cr, "fds freed", 10000), "%s", cr->log);
+	cr_assert(strstr(cr->log, "accept failed: Too many open files"), "%s", cr->log);
+	for (i = 0; i < 3; i++) {
+		struct pollfd p = { .fd = fds[i], .events = POLLIN };
+		char buf[256];
+		ssize_t n = 0;
+
+		if (poll(&p, 1, 5000) == 1)
+			n = read(fds[i], buf, sizeof(buf) - 1);
+		answered += n > 0 && !strncmp(buf, "HTTP/1.0 200", 12);
+		close(fds[i]);
+	}
+	cr_assert_geq(answered, 2, "%d of 3 queued connections answered:\n%s", answered, cr->log);
+}
