@@ -34,14 +34,6 @@ struct run {
 	char err[16384];
 };
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void drain(int *fd, char *buf, size_t cap)
 {
 	size_t len = strlen(buf);

@@ -18,25 +18,6 @@
 
 TestSuite(crashloop, .fini = harness_cleanup, .timeout = 60);
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int count(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	while ((hay = strstr(hay, needle))) {
-		n++;
-		hay++;
-	}
-	return n;
-}
-
 /* Run cluster-run to its end (at most timeout_ms); its exit status. */
 static int run_to_end(struct cr *cr, int timeout_ms)
 {
@@ -54,7 +35,7 @@ Test(crashloop, false_gives_up)
 {
 	long t0 = now_ms();
 	struct cr *cr = cr_start(NULL, "-n", "2", "--", "false", NULL);
-	int code = run_to_end(cr, 15000), exits = count(cr->log, "exited with status");
+	int code = run_to_end(cr, 15000), exits = count_of(cr->log, "exited with status");
 
 	cr_log_info("gave up after %ld ms, %d exits", now_ms() - t0, exits);
 	cr_assert_eq(code, 1, "exit status %d\n%s", code, cr->log);
@@ -62,10 +43,10 @@ Test(crashloop, false_gives_up)
 	cr_assert(strstr(cr->log, "giving up"), "%s", cr->log);
 	cr_assert(strstr(cr->log, "keeps exiting before it listens (last: exited with status 1)"),
 		  "the message does not name the status\n%s", cr->log);
-	cr_assert_eq(count(cr->log, "giving up"), 1, "%s", cr->log);
+	cr_assert_eq(count_of(cr->log, "giving up"), 1, "%s", cr->log);
 	cr_assert_geq(exits, 5, "gave up before 5 attempts\n%s", cr->log);
 	cr_assert_leq(exits, 10, "%d restarts: a restart storm\n%s", exits, cr->log);
-	cr_assert_eq(count(cr->log, "exited with status 1"), exits, "%s", cr->log);
+	cr_assert_eq(count_of(cr->log, "exited with status 1"), exits, "%s", cr->log);
 }
 
 /* Ten workers of `false`: still bounded by 10 x 5, and the backoff keeps
@@ -74,7 +55,7 @@ Test(crashloop, many_workers_bounded)
 {
 	long t0 = now_ms();
 	struct cr *cr = cr_start(NULL, "-n", "10", "--backoff", "0.1:1", "--", "false", NULL);
-	int code = run_to_end(cr, 20000), exits = count(cr->log, "exited with status");
+	int code = run_to_end(cr, 20000), exits = count_of(cr->log, "exited with status");
 
 	cr_assert_eq(code, 1, "%s", cr->log);
 	cr_assert_leq(exits, 50, "%d exits", exits);
@@ -86,7 +67,7 @@ Test(crashloop, many_workers_bounded)
 Test(crashloop, max_restarts_lowers_the_bound)
 {
 	struct cr *cr = cr_start(NULL, "-n", "2", "--max-restarts", "2", "--", "false", NULL);
-	int code = run_to_end(cr, 15000), exits = count(cr->log, "exited with status");
+	int code = run_to_end(cr, 15000), exits = count_of(cr->log, "exited with status");
 
 	cr_assert_eq(code, 1, "%s", cr->log);
 	cr_assert_geq(exits, 2, "%s", cr->log);
@@ -135,7 +116,7 @@ Test(crashloop, exit_after_bind_status)
 
 	cr_assert_eq(code, 7, "exit status %d\n%s", code, cr->log);
 	cr_assert(strstr(cr->log, "(last: exited with status 7); giving up"), "%s", cr->log);
-	cr_assert_leq(count(cr->log, "exited with status 7"), 6, "%s", cr->log);
+	cr_assert_leq(count_of(cr->log, "exited with status 7"), 6, "%s", cr->log);
 	cr_assert(port > 0, "%s", cr->log);
 	cr_assert(port_free(port, 0), "port %d still bound after giving up", port);
 }
@@ -147,7 +128,7 @@ Test(crashloop, program_not_found)
 	int code = run_to_end(cr, 10000);
 
 	cr_assert_eq(code, 127, "%s", cr->log);
-	cr_assert_eq(count(cr->log, "exited with status"), 0, "%s", cr->log);
+	cr_assert_eq(count_of(cr->log, "exited with status"), 0, "%s", cr->log);
 }
 
 /* Crashing after it listened is not a crash loop: with --max-restarts 2,
@@ -169,7 +150,7 @@ Test(crashloop, crash_after_listening_is_not_a_loop)
 	cr_assert(cr_wait_line(cr, "killed by signal 6", 2000), "%s", cr->log);
 	cr_assert_eq(cr_wait_exit(cr, 500), -1, "cluster-run gave up:\n%s", cr->log);
 	cr_assert(!strstr(cr->log, "giving up"), "%s", cr->log);
-	cr_assert_geq(count(cr->log, "killed by signal 6"), 5, "%s", cr->log);
+	cr_assert_geq(count_of(cr->log, "killed by signal 6"), 5, "%s", cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
 }
 
@@ -188,7 +169,7 @@ Test(crashloop, one_bad_slot_ends_the_run)
 	code = run_to_end(cr, 15000);
 	cr_assert_eq(code, 4, "exit status %d\n%s", code, cr->log);
 	cr_assert(strstr(cr->log, "worker 1 keeps exiting before it listens"), "%s", cr->log);
-	cr_assert_eq(count(cr->log, "worker 0 (pid"), 0, "slot 0 was restarted\n%s", cr->log);
+	cr_assert_eq(count_of(cr->log, "worker 0 (pid"), 0, "slot 0 was restarted\n%s", cr->log);
 }
 
 /* --max-restarts 0: never give up, but the backoff still bounds the rate
@@ -202,7 +183,7 @@ Test(crashloop, max_restarts_0_never_gives_up)
 	long t0;
 
 	cr_assert_eq(cr_wait_exit(cr, 1500), -1, "gave up with --max-restarts 0:\n%s", cr->log);
-	exits = count(cr->log, "exited with status 1");
+	exits = count_of(cr->log, "exited with status 1");
 	cr_log_info("%d attempts in 1.5 s", exits);
 	cr_assert_geq(exits, 10, "only %d attempts in 1.5 s", exits);
 	cr_assert_leq(exits, 100, "%d attempts in 1.5 s: the backoff does not hold", exits);
@@ -224,12 +205,12 @@ Test(crashloop, stop_during_backoff)
 
 	/* The first restart is immediate, the second waits 5 s. */
 	cr_assert(cr_wait_line(cr, "exited with status 1\ncluster-run: worker 0", 5000) ||
-		  count(cr->log, "exited with status 1") >= 2, "%s", cr->log);
-	before = count(cr->log, "exited with status 1");
+		  count_of(cr->log, "exited with status 1") >= 2, "%s", cr->log);
+	before = count_of(cr->log, "exited with status 1");
 	t0 = now_ms();
 	st = cr_stop(cr, SIGTERM, 4000);
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		  "status 0x%x after %ld ms\n%s", st, now_ms() - t0, cr->log);
 	cr_assert_lt(now_ms() - t0, 2000, "the stop waited for the restart delay");
-	cr_assert_eq(count(cr->log, "exited with status 1"), before, "%s", cr->log);
+	cr_assert_eq(count_of(cr->log, "exited with status 1"), before, "%s", cr->log);
 }

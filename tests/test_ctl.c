@@ -50,14 +50,6 @@ static const char *ctl_path(void)
 	return path;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void slurp(int *fd, char *buf, size_t cap)
 {
 	size_t len = strlen(buf);
@@ -220,16 +212,6 @@ static int worker_rows(const char *out, int *slots, pid_t *pids, char states[][1
 	return n;
 }
 
-static int has_pid(const pid_t *pids, int n, pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (pids[i] == pid)
-			return 1;
-	return 0;
-}
-
 Test(ctl, status_text)
 {
 	struct cluster c;
@@ -249,7 +231,7 @@ Test(ctl, status_text)
 	cr_assert_eq(nkids, 2);
 	for (i = 0; i < n; i++) {
 		cr_assert_eq(slots[i], i, "%s", r.out);
-		cr_assert(has_pid(kids, nkids, pids[i]), "pid %d is not a worker:\n%s",
+		cr_assert(pid_in(kids, nkids, pids[i]), "pid %d is not a worker:\n%s",
 			  (int)pids[i], r.out);
 		cr_assert_str_eq(states[i], "ready", "%s", r.out);
 	}
@@ -349,7 +331,7 @@ static int all_replaced(void *arg)
 	if (n != s->want)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (has_pid(s->old, s->nold, now[i]))
+		if (pid_in(s->old, s->nold, now[i]))
 			return 0;
 	return 1;
 }
@@ -544,25 +526,11 @@ Test(ctl, other_users_are_refused)
 	stop_cluster(&c);
 }
 
-static int free_tcp_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-		  getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 Test(ctl, metrics_endpoint)
 {
 	struct cluster c;
 	char where[32], buf[16384];
-	int port = free_tcp_port(), i, n;
+	int port = free_port(), i, n;
 
 	snprintf(where, sizeof(where), "127.0.0.1:%d", port);
 	start_cluster(&c, "2", "--metrics", where);

@@ -41,25 +41,6 @@ TestSuite(hardening, .fini = tmpdir_fini, .timeout = 60);
 
 static void need_no_wrapper(void);
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int occurrences(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	while ((hay = strstr(hay, needle))) {
-		n++;
-		hay += strlen(needle);
-	}
-	return n;
-}
-
 /* Slot 0 runs "rogue_worker MODE" (after GO_FILE exists, when given);
  * slot 1 runs blocking_server on a random port. */
 static struct cr *rogue_cluster(const char *mode, const char *max_restarts,
@@ -122,9 +103,9 @@ static void replaced(const char *mode, const char *why)
 		  mode, cr->log);
 	cr_assert(strstr(cr->log, why), "%s: want '%s' in:\n%s", mode, why, cr->log);
 	deadline = now_ms() + 10000;
-	while (occurrences(cr->log, "replacing it") < 2 && now_ms() < deadline)
+	while (count_of(cr->log, "replacing it") < 2 && now_ms() < deadline)
 		cr_wait_line(cr, "no such line", 50);
-	cr_assert_geq(occurrences(cr->log, "replacing it"), 2,
+	cr_assert_geq(count_of(cr->log, "replacing it"), 2,
 		      "%s: the replacement was not replaced in turn:\n%s", mode, cr->log);
 	worker1_serves_50(cr, port);
 	cr_assert(cr_wait_exit(cr, 0) < 0, "cluster-run ended:\n%s", cr->log);
@@ -177,7 +158,7 @@ Test(hardening, replacements_back_off)
 
 	cr_assert(cr_wait_line(cr, "replacing it", 10000), "%s", cr->log);
 	cr_wait_line(cr, "no such line", 2000);
-	n = occurrences(cr->log, "replacing it");
+	n = count_of(cr->log, "replacing it");
 	/* restarts after 0, 0.2, 0.4, 0.8 s...: at most 5 in 2 s */
 	cr_assert(n >= 2 && n <= 6, "%d replacements in 2 s with --backoff 0.2:5:\n%s", n,
 		  cr->log);
@@ -395,7 +376,7 @@ Test(hardening, out_of_fds_accept_backs_off_and_recovers)
 		  s.cr->log);
 	cr_assert_lt(ticks, hz / 4, "the master used %ld of %ld ticks in 1 s: spinning?",
 		     ticks, hz);
-	cr_assert_lt(occurrences(s.cr->log, "accept (pausing"), 30,
+	cr_assert_lt(count_of(s.cr->log, "accept (pausing"), 30,
 		     "the EMFILE warning floods the log:\n%s", s.cr->log);
 	unstarve(&s);
 	cr_assert(read_within(fd, buf, sizeof(buf), 3000) > 0 && strstr(buf, " 200 "),

@@ -70,24 +70,13 @@ static void out_done(struct outfile *o)
 	free(o->text);
 }
 
-static int count(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	while ((hay = strstr(hay, needle))) {
-		n++;
-		hay++;
-	}
-	return n;
-}
-
 /* The output file holds `want` occurrences of `needle`. */
 static int has_lines(void *arg)
 {
 	struct outfile *o = arg;
 
 	out_read(o);
-	return count(o->text, o->needle) >= o->want;
+	return count_of(o->text, o->needle) >= o->want;
 }
 
 static int wait_output(struct outfile *o, const char *needle, int want, int timeout_ms)
@@ -98,26 +87,6 @@ static int wait_output(struct outfile *o, const char *needle, int want, int time
 }
 
 /* CLUSTER_WORKER_ID the process was started with, or -1. */
-static int proc_worker_id(pid_t pid)
-{
-	static const char key[] = "CLUSTER_WORKER_ID=";
-	char path[64], env[65536];
-	size_t n, i;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(env, 1, sizeof(env) - 1, f);
-	fclose(f);
-	env[n] = '\0';
-	for (i = 0; i < n; i += strlen(env + i) + 1)
-		if (!strncmp(env + i, key, sizeof(key) - 1))
-			return atoi(env + i + sizeof(key) - 1);
-	return -1;
-}
-
 /* The pid of each slot's worker (n slots). */
 static void slot_pids(struct cr *cr, pid_t *by_slot, int n)
 {

@@ -68,14 +68,6 @@ static void suite_fini(void)
 
 TestSuite(real_servers, .fini = suite_fini, .timeout = 120);
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A directory for this test's files.  0755: nginx's workers run as nobody
  * when started as root. */
 static const char *make_tmpdir(void)

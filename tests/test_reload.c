@@ -26,82 +26,21 @@ TestSuite(reload, .fini = cleanup, .timeout = 60);
 
 static char tmp_dir[64];        /* the test's script directory, if any */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int count(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	while ((hay = strstr(hay, needle))) {
-		n++;
-		hay++;
-	}
-	return n;
-}
-
 /* Wait until needle occurs at least n times in cluster-run's stderr. */
 static int wait_count(struct cr *cr, const char *needle, int n, int timeout_ms)
 {
 	long deadline = now_ms() + timeout_ms;
 
-	while (count(cr->log, needle) < n) {
+	while (count_of(cr->log, needle) < n) {
 		long left = deadline - now_ms();
 		if (left <= 0 || cr_wait_exit(cr, 0) >= 0)
-			return count(cr->log, needle) >= n;
+			return count_of(cr->log, needle) >= n;
 		cr_wait_line(cr, "\001never printed\001", left < 50 ? (int)left : 50);
 	}
 	return 1;
 }
 
-static int request(int port, int *slot, pid_t *pid, int timeout_ms)
-{
-	char buf[4096], val[32];
-
-	if (http_get("127.0.0.1", port, buf, sizeof(buf), timeout_ms) < 0 ||
-	    !strstr(buf, " 200 ") || !body_value(buf, "pid", val, sizeof(val)))
-		return -1;
-	*slot = response_worker(buf);
-	*pid = (pid_t)atol(val);
-	return 0;
-}
-
-static int contains(const pid_t *pids, int n, pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (pids[i] == pid)
-			return 1;
-	return 0;
-}
-
 /* CLUSTER_WORKER_ID the process was started with, or -1. */
-static int proc_worker_id(pid_t pid)
-{
-	static const char key[] = "CLUSTER_WORKER_ID=";
-	char path[64], env[65536];
-	size_t n, i;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(env, 1, sizeof(env) - 1, f);
-	fclose(f);
-	env[n] = '\0';
-	for (i = 0; i < n; i += strlen(env + i) + 1)
-		if (!strncmp(env + i, key, sizeof(key) - 1))
-			return atoi(env + i + sizeof(key) - 1);
-	return -1;
-}
-
 struct gen {
 	struct cr *cr;
 	const pid_t *old;
@@ -121,7 +60,7 @@ static int all_new(void *arg)
 		return 0;
 	for (i = 0; i < n; i++) {
 		int id = proc_worker_id(now[i]);
-		if (contains(g->old, g->nold, now[i]) || !pid_alive(now[i]) ||
+		if (pid_in(g->old, g->nold, now[i]) || !pid_alive(now[i]) ||
 		    id < 0 || id >= g->want)
 			return 0;
 		seen |= 1 << id;
@@ -241,7 +180,7 @@ static int replacement_started(void *arg)
 
 	/* Until it has exec'd, /proc shows the master's environment. */
 	for (i = 0; i < n; i++)
-		if (!contains(s->old, 3, now[i]) && proc_worker_id(now[i]) >= 0) {
+		if (!pid_in(s->old, 3, now[i]) && proc_worker_id(now[i]) >= 0) {
 			s->pid = now[i];
 			return 1;
 		}
@@ -285,7 +224,7 @@ static void slow_to_listen(const char *policy)
 	cr_assert(pid_alive(by_slot[rslot]),
 		  "the old worker was stopped before its replacement listened\n%s", cr->log);
 	for (i = 0; i < 6 && now_ms() - t_spawn < 600; i++) {
-		cr_assert_eq(request(port, &slot, &pid, 3000), 0, "request %d failed\n%s",
+		cr_assert_eq(request_worker(port, &slot, &pid, 3000), 0, "request %d failed\n%s",
 			     i, cr->log);
 		if (now_ms() - t_spawn >= 950)
 			break;          /* a slow machine: this one proves nothing */
@@ -303,7 +242,7 @@ static void slow_to_listen(const char *policy)
 			  "its replacement listened\n%s", cr->log);
 	/* Keep asking while the reload goes on: nothing fails. */
 	while (!strstr(cr->log, "reload complete") && now_ms() - t_hup < 20000) {
-		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "request failed during "
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "request failed during "
 			     "the reload\n%s", cr->log);
 		cr_wait_line(cr, "reload complete", 20);
 	}
@@ -422,12 +361,12 @@ Test(reload, broken_new_generation_aborts_and_old_stay)
 		  "reported complete:\n%s", cr->log);
 	cr_assert_eq(cr_children(cr, now, 8), 2, "%s", cr->log);
 	for (i = 0; i < 2; i++)
-		cr_assert(contains(old, 2, now[i]) && pid_alive(now[i]),
+		cr_assert(pid_in(old, 2, now[i]) && pid_alive(now[i]),
 			  "worker %d is not one of the old ones\n%s", (int)now[i], cr->log);
 	for (i = 0; i < 6; i++) {
-		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "request %d failed\n%s",
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "request %d failed\n%s",
 			     i, cr->log);
-		cr_assert(contains(old, 2, pid), "answered by pid %d", (int)pid);
+		cr_assert(pid_in(old, 2, pid), "answered by pid %d", (int)pid);
 	}
 
 	/* Fixed: the next reload goes through. */
@@ -438,7 +377,7 @@ Test(reload, broken_new_generation_aborts_and_old_stay)
 	g.old = old;
 	cr_assert(wait_until(all_new, &g, 5000), "%s", cr->log);
 	for (i = 0; i < 4; i++)
-		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
 }
 
@@ -548,8 +487,8 @@ Test(reload, old_worker_dies_while_replacement_starts)
 	cr_assert(wait_until(all_new, &g, 3000), "%d workers for 2 slots after the reload:\n%s",
 		  cr_children(cr, now, 8), cr->log);
 	for (i = 0; i < 6; i++) {
-		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
-		cr_assert(!contains(old, 2, pid));
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
+		cr_assert(!pid_in(old, 2, pid));
 	}
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
 }

@@ -18,39 +18,8 @@
 
 TestSuite(restart, .fini = harness_cleanup, .timeout = 60);
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One request: 0 with the slot (X-Worker) and pid (body) that served it,
  * or -1. */
-static int request(int port, int *slot, pid_t *pid, int timeout_ms)
-{
-	char buf[4096], val[32];
-
-	if (http_get("127.0.0.1", port, buf, sizeof(buf), timeout_ms) < 0 ||
-	    !strstr(buf, " 200 ") || !body_value(buf, "pid", val, sizeof(val)))
-		return -1;
-	*slot = response_worker(buf);
-	*pid = (pid_t)atol(val);
-	return 0;
-}
-
-static int count(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	while ((hay = strstr(hay, needle))) {
-		n++;
-		hay++;
-	}
-	return n;
-}
-
 /* Read what cluster-run writes for ms milliseconds (no line is awaited). */
 static void pump_log(struct cr *cr, int ms)
 {
@@ -75,36 +44,6 @@ static char proc_state(pid_t pid)
 
 /* CLUSTER_WORKER_ID as the process was started with (/proc/PID/environ
  * keeps the original strings even after the shim unsets variables), or -1. */
-static int proc_worker_id(pid_t pid)
-{
-	static const char key[] = "CLUSTER_WORKER_ID=";
-	char path[64], env[65536];
-	size_t n, i;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(env, 1, sizeof(env) - 1, f);
-	fclose(f);
-	env[n] = '\0';
-	for (i = 0; i < n; i += strlen(env + i) + 1)
-		if (!strncmp(env + i, key, sizeof(key) - 1))
-			return atoi(env + i + sizeof(key) - 1);
-	return -1;
-}
-
-static int contains(const pid_t *pids, int n, pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (pids[i] == pid)
-			return 1;
-	return 0;
-}
-
 /* ------------------------------------------------------------------ */
 
 /* --crash-after 3 under rr with 2 workers and one client at a time: each
@@ -122,7 +61,7 @@ Test(restart, crashed_worker_replaced_in_same_slot)
 
 	cr_assert(port > 0, "%s", cr->log);
 	for (i = 0; i < 40 && replaced < 0; i++) {
-		cr_assert_eq(request(port, &slot, &pid, 5000), 0,
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0,
 			     "request %d failed while workers crash and restart\n%s", i, cr->log);
 		cr_assert(slot == 0 || slot == 1, "reply from slot %d", slot);
 		if (!first[slot])
@@ -142,7 +81,7 @@ Test(restart, crashed_worker_replaced_in_same_slot)
 		     "the replacement does not carry CLUSTER_WORKER_ID=%d", replaced);
 	/* And it keeps going through more crashes. */
 	for (i = 0; i < 12; i++)
-		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "request %d after the "
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "request %d after the "
 			     "restart failed\n%s", i, cr->log);
 	cr_assert(!strstr(cr->log, "giving up"), "%s", cr->log);
 	cr_assert_eq(cr_wait_exit(cr, 0), -1, "cluster-run exited:\n%s", cr->log);
@@ -166,7 +105,7 @@ Test(restart, quick_crashes_are_spaced_out)
 	cr_assert(port > 0, "%s", cr->log);
 	start = now_ms();
 	while (n < 32 && now_ms() - start < 3000) {
-		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "request %d failed\n%s",
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "request %d failed\n%s",
 			     n, cr->log);
 		cr_assert_eq(slot, 0);
 		t[n++] = now_ms();
@@ -179,7 +118,7 @@ Test(restart, quick_crashes_are_spaced_out)
 	/* Reply k+1 comes after the k-th restart's delay: 0.2, 0.4, 0.8 s. */
 	cr_assert_geq(t[2] - t[1], 150, "second restart after %ld ms", t[2] - t[1]);
 	cr_assert_geq(t[4] - t[3], 600, "fourth restart after %ld ms", t[4] - t[3]);
-	cr_assert_geq(count(cr->log, "killed by signal 6"), n - 1, "%s", cr->log);
+	cr_assert_geq(count_of(cr->log, "killed by signal 6"), n - 1, "%s", cr->log);
 	/* A worker that listened and then crashed is not a crash loop, even
 	 * with more crashes than --max-restarts. */
 	cr_assert(!strstr(cr->log, "giving up"), "%s", cr->log);
@@ -222,18 +161,18 @@ Test(restart, backoff_resets_after_min_uptime)
 	/* Three quick crashes: the restart delays are 0, 0.5 and 1 s; the
 	 * next one, without a reset, would be 2 s. */
 	for (i = 0; i < 3; i++)
-		cr_assert_eq(request(port, &slot, &pid, 8000), 0, "%s", cr->log);
+		cr_assert_eq(request_worker(port, &slot, &pid, 8000), 0, "%s", cr->log);
 	nc.gone = pid;
 	cr_assert(wait_until(replaced_worker, &nc, 5000), "no restart\n%s", cr->log);
 	/* The scenario itself, not synchronisation: this worker must have been
 	 * up longer than --min-uptime when it crashes. */
 	up = now_ms();
 	sleep_ms(1300);
-	cr_assert_eq(request(port, &slot, &pid, 8000), 0, "%s", cr->log);
+	cr_assert_eq(request_worker(port, &slot, &pid, 8000), 0, "%s", cr->log);
 	cr_assert_eq(pid, nc.pid);
 	cr_log_info("long-lived worker crashed after %ld ms", now_ms() - up);
 	t0 = now_ms();
-	cr_assert_eq(request(port, &slot, &pid, 8000), 0, "%s", cr->log);
+	cr_assert_eq(request_worker(port, &slot, &pid, 8000), 0, "%s", cr->log);
 	cr_assert_lt(now_ms() - t0, 1000, "restart after a long run took %ld ms: "
 		     "the backoff was not reset\n%s", now_ms() - t0, cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
@@ -263,7 +202,7 @@ static int refilled(void *arg)
 		if (st == 0 || st == 'Z' || st == 'X')
 			return 0;
 		/* Until it has exec'd, /proc shows the master's environment. */
-		if (!contains(r->old, r->nold, now[i]) && proc_worker_id(now[i]) >= 0)
+		if (!pid_in(r->old, r->nold, now[i]) && proc_worker_id(now[i]) >= 0)
 			r->fresh = now[i];
 	}
 	return r->fresh != 0;
@@ -352,7 +291,7 @@ Test(restart, kill9_refilled_slot_serves_rr)
 	r = (struct refill){ .cr = cr, .old = old, .nold = 3 };
 	cr_assert(wait_until(refilled, &r, 5000), "slot not refilled\n%s", cr->log);
 	for (i = 0; i < 12; i++) {
-		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "request %d failed\n%s", i, cr->log);
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "request %d failed\n%s", i, cr->log);
 		cr_assert_neq(pid, old[0], "the killed pid answered");
 		if (slot == victim_slot) {
 			cr_assert_eq(pid, r.fresh, "slot %d answered by pid %d, expected %d",
@@ -381,10 +320,10 @@ static void crashes_under_load(const char *policy)
 	cr_assert(port > 0, "%s", cr->log);
 	l = load_start(port, 6);
 	t0 = now_ms();
-	while (count(cr->log, "killed by signal 6") < 6 && now_ms() - t0 < 8000)
+	while (count_of(cr->log, "killed by signal 6") < 6 && now_ms() - t0 < 8000)
 		pump_log(cr, 20);
 	load_stop(l, &ok, &failed, per);
-	crashes = count(cr->log, "killed by signal 6");
+	crashes = count_of(cr->log, "killed by signal 6");
 	cr_log_info("%s: %d crashes, ok %ld failed %ld", policy, crashes, ok, failed);
 	cr_assert_geq(crashes, 6, "only %d crashes in 8 s\n%s", crashes, cr->log);
 	cr_assert_eq(failed, 0, "%ld of %ld requests failed while workers crashed\n%s",

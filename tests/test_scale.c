@@ -16,47 +16,7 @@
 
 TestSuite(scale, .fini = harness_cleanup, .timeout = 60);
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int request(int port, int *slot, pid_t *pid, int timeout_ms)
-{
-	char buf[4096], val[32];
-
-	if (http_get("127.0.0.1", port, buf, sizeof(buf), timeout_ms) < 0 ||
-	    !strstr(buf, " 200 ") || !body_value(buf, "pid", val, sizeof(val)))
-		return -1;
-	*slot = response_worker(buf);
-	*pid = (pid_t)atol(val);
-	return 0;
-}
-
 /* CLUSTER_WORKER_ID the process was started with, or -1. */
-static int proc_worker_id(pid_t pid)
-{
-	static const char key[] = "CLUSTER_WORKER_ID=";
-	char path[64], env[65536];
-	size_t n, i;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(env, 1, sizeof(env) - 1, f);
-	fclose(f);
-	env[n] = '\0';
-	for (i = 0; i < n; i += strlen(env + i) + 1)
-		if (!strncmp(env + i, key, sizeof(key) - 1))
-			return atoi(env + i + sizeof(key) - 1);
-	return -1;
-}
-
 struct workers {
 	struct cr *cr;
 	int want;
@@ -91,7 +51,7 @@ static void spread(int port, int n, int per[16], struct cr *cr)
 
 	memset(per, 0, 16 * sizeof(int));
 	for (i = 0; i < n; i++) {
-		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "request %d failed\n%s",
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "request %d failed\n%s",
 			     i, cr->log);
 		cr_assert(slot >= 0 && slot < 16, "bad slot %d", slot);
 		per[slot]++;
@@ -188,7 +148,7 @@ Test(scale, never_below_one)
 	cr_assert(cr_wait_line(cr, "already at one worker: not scaling down", 5000),
 		  "%s", cr->log);
 	cr_assert(!strstr(cr->log, "scaling down to"), "%s", cr->log);
-	cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
+	cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
 	cr_assert_eq(pid, first, "the only worker was replaced");
 	cr_assert_eq(slot, 0);
 	cr_assert(have_workers(&w));
@@ -211,7 +171,7 @@ Test(scale, ttou_twice_from_two)
 	cr_assert(cr_wait_line(cr, "already at one worker", 5000), "%s", cr->log);
 	cr_assert(wait_until(have_workers, &w, 8000), "%s", cr->log);
 	for (i = 0; i < 4; i++) {
-		cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
 		cr_assert_eq(slot, 0);
 	}
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
@@ -303,7 +263,7 @@ Test(scale, ttou_during_reload_of_the_removed_slot)
 	w.want = 1;
 	cr_assert(wait_until(have_workers, &w, 8000), "%s", cr->log);
 	only = w.slot_pid[0];
-	cr_assert_eq(request(port, &slot, &pid, 5000), 0, "%s", cr->log);
+	cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
 	cr_assert_eq(slot, 0);
 
 	/* the first reload ends when the retired replacement has gone */

@@ -52,14 +52,6 @@ static void stops_cleanly(int sig)
 Test(stop, term) { stops_cleanly(SIGTERM); }
 Test(stop, int_) { stops_cleanly(SIGINT); }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 Test(stop, kill_after_grace)
 {
 	pid_t pids[8];

@@ -32,7 +32,7 @@ int harness_run_as_uid = -1;
 static struct cr *started[MAX_STARTED];
 static int nstarted;
 
-static long now_ms(void)
+long now_ms(void)
 {
 	struct timespec ts;
 
@@ -545,4 +545,57 @@ void load_stop(struct load *l, long *ok, long *failed, long per_worker[16])
 	for (i = 0; per_worker && i < 16; i++)
 		per_worker[i] = atomic_load(&l->per_worker[i]);
 	free(l);
+}
+
+int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	while ((hay = strstr(hay, needle))) {
+		n++;
+		hay++;
+	}
+	return n;
+}
+
+int pid_in(const pid_t *pids, int n, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (pids[i] == pid)
+			return 1;
+	return 0;
+}
+
+int proc_worker_id(pid_t pid)
+{
+	static const char key[] = "CLUSTER_WORKER_ID=";
+	char path[64], env[65536];
+	size_t n, i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(env, 1, sizeof(env) - 1, f);
+	fclose(f);
+	env[n] = '\0';
+	for (i = 0; i < n; i += strlen(env + i) + 1)
+		if (!strncmp(env + i, key, sizeof(key) - 1))
+			return atoi(env + i + sizeof(key) - 1);
+	return -1;
+}
+
+int request_worker(int port, int *slot, pid_t *pid, int timeout_ms)
+{
+	char buf[4096], val[32];
+
+	if (http_get("127.0.0.1", port, buf, sizeof(buf), timeout_ms) < 0 ||
+	    !strstr(buf, " 200 ") || !body_value(buf, "pid", val, sizeof(val)))
+		return -1;
+	*slot = response_worker(buf);
+	*pid = (pid_t)atol(val);
+	return 0;
 }

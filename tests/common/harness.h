@@ -67,6 +67,15 @@ int pid_alive(pid_t pid);
 /* Whether a program of that name is on PATH. */
 int have_program(const char *name);
 void sleep_ms(int ms);
+long now_ms(void);
+/* How many times needle occurs in hay. */
+int count_of(const char *hay, const char *needle);
+/* Whether pid is among the n in pids. */
+int pid_in(const pid_t *pids, int n, pid_t pid);
+/* CLUSTER_WORKER_ID in a process's initial environment, or -1. */
+int proc_worker_id(pid_t pid);
+/* One GET; the slot (X-Worker) and pid= of the answer.  0, or -1. */
+int request_worker(int port, int *slot, pid_t *pid, int timeout_ms);
 
 /* A bounded background load: `clients` threads doing connection-per-request
  * GETs until load_stop().  Counts successes, failures, and per worker. */
