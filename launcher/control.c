@@ -13,9 +13,11 @@
  * Metrics (--metrics ADDR:PORT): a minimal HTTP/1.0 endpoint; any request
  * gets the Prometheus text format (report.c).
  *
- * A client has a few seconds to send its line; the answer is written with a
- * send timeout.  Neither can stall the loop for long, and neither is on the
- * connection-handling path.
+ * A client has a few seconds (CLIENT_TIMEOUT_MS, from accept) to send its
+ * line and read the answer.  The answer is written without blocking: what
+ * the socket takes now, the rest on EPOLLOUT.  A status of a large cluster
+ * can be bigger than the socket buffer, and a client that does not read
+ * must cost the loop nothing but its timer.
  */
 #include "cluster.h"
 #include "log.h"
@@ -24,7 +26,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,35 +34,49 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #define CLIENT_TIMEOUT_MS 5000
 #define REQUEST_MAX 512
 
+struct client;
+
 struct control {
 	struct cluster *c;
 	int fd;
 	int metrics_fd;
 	int paused;             /* out of fds: not watching for a moment */
+	struct client *clients; /* connected now: control_close ends them */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
 struct client {
 	struct control *ctl;
+	struct client *prev, *next;
 	int fd;
 	int metrics;
 	uint64_t timer;
 	size_t len;
 	char buf[REQUEST_MAX];
+	struct buf reply;       /* the answer, once the request is in */
+	size_t sent;            /* ... how much of it the socket took */
 };
 
 static void client_close(struct client *cl)
 {
-	loop_del_fd(cl->ctl->c->loop, cl->fd);
-	loop_timer_cancel(cl->ctl->c->loop, cl->timer);
+	struct control *ctl = cl->ctl;
+
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		ctl->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	loop_del_fd(ctl->c->loop, cl->fd);
+	loop_timer_cancel(ctl->c->loop, cl->timer);
 	close(cl->fd);
+	free(cl->reply.data);
 	free(cl);
 }
 
@@ -74,20 +89,23 @@ static void client_timeout(struct loop *loop, void *data)
 	client_close(cl);
 }
 
-static void send_all(int fd, const char *data, size_t len)
+/* Write what the socket takes of the answer.  1 when the client is done
+ * with (all sent, or it went away), 0 when the rest waits for EPOLLOUT. */
+static int send_some(struct client *cl)
 {
-	struct timeval tv = { 2, 0 };
-	int fl = fcntl(fd, F_GETFL);
+	while (cl->sent < cl->reply.len) {
+		ssize_t n = send(cl->fd, cl->reply.data + cl->sent, cl->reply.len - cl->sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
-	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (len > 0) {
-		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
 		if (n <= 0)
-			return;
-		data += n;
-		len -= (size_t)n;
+			return 1;
+		cl->sent += (size_t)n;
 	}
+	return 1;
 }
 
 /* One command line; the answer goes into b. */
@@ -133,15 +151,41 @@ static void run_command(struct cluster *c, char *line, struct buf *b)
 	}
 }
 
+/* The request is in: answer it.  No more reading from here on: the fd
+ * waits for EPOLLOUT only, so a client that keeps sending cannot make us
+ * spin, and the timer set at accept still ends a client that never reads. */
+static void answer(struct loop *loop, struct client *cl, char *nl)
+{
+	struct buf *b = &cl->reply;
+
+	if (cl->metrics) {
+		buf_printf(b, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			      "Connection: close\r\n\r\n");
+		report_metrics(cl->ctl->c, b);
+	} else if (!nl) {
+		buf_printf(b, "error: command too long\n");
+	} else {
+		*nl = '\0';
+		if (nl > cl->buf && nl[-1] == '\r')
+			nl[-1] = '\0';
+		run_command(cl->ctl->c, cl->buf, b);
+	}
+	if (send_some(cl) || loop_mod_fd(loop, cl->fd, EPOLLOUT) < 0)
+		client_close(cl);
+}
+
 static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct client *cl = data;
-	struct buf b = { 0 };
 	ssize_t n;
 	char *nl;
 
-	(void)loop;
 	(void)events;
+	if (cl->reply.data) {           /* EPOLLOUT (or HUP/ERR) while answering */
+		if (send_some(cl))
+			client_close(cl);
+		return;
+	}
 	n = read(fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len);
 	if (n <= 0) {
 		if (n < 0 && errno == EAGAIN)
@@ -154,22 +198,7 @@ static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 	nl = strchr(cl->buf, '\n');
 	if (!nl && cl->len < sizeof(cl->buf) - 1)
 		return;         /* wait for the whole line */
-	if (cl->metrics) {
-		buf_printf(&b, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-			       "Connection: close\r\n\r\n");
-		report_metrics(cl->ctl->c, &b);
-	} else if (!nl) {
-		buf_printf(&b, "error: command too long\n");
-	} else {
-		*nl = '\0';
-		if (nl > cl->buf && nl[-1] == '\r')
-			nl[-1] = '\0';
-		run_command(cl->ctl->c, cl->buf, &b);
-	}
-	if (b.data)
-		send_all(fd, b.data, b.len);
-	free(b.data);
-	client_close(cl);
+	answer(loop, cl, nl);
 }
 
 /* Same user or root only: the socket's mode says so, the kernel's word on
@@ -219,8 +248,12 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 			return;
 		}
 		if (!metrics && !peer_allowed(cfd)) {
+			/* a fresh socket's empty buffer takes these few bytes
+			 * at once; if not, the refusal is the close alone */
 			static const char no[] = "error: permission denied\n";
-			send_all(cfd, no, sizeof(no) - 1);
+			if (send(cfd, no, sizeof(no) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+				/* nothing more to tell it */
+			}
 			close(cfd);
 			continue;
 		}
@@ -233,6 +266,10 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 		cl->ctl = ctl;
 		cl->fd = cfd;
 		cl->metrics = metrics;
+		cl->next = ctl->clients;
+		if (cl->next)
+			cl->next->prev = cl;
+		ctl->clients = cl;
 		cl->timer = loop_timer(loop, CLIENT_TIMEOUT_MS, client_timeout, cl);
 	}
 }
@@ -374,6 +411,9 @@ void control_close(struct cluster *c)
 
 	if (!ctl)
 		return;
+	/* "stop" ends the loop: an answer still being written is cut short */
+	while (ctl->clients)
+		client_close(ctl->clients);
 	if (ctl->fd >= 0) {
 		loop_del_fd(c->loop, ctl->fd);
 		close(ctl->fd);

@@ -3,10 +3,15 @@
  *
  * fd records live in a table indexed by fd number (grown on demand), so a
  * callback can delete any fd, including its own, while events are being
- * dispatched: a deleted record is simply skipped.  Timers are a small
- * unsorted array scanned for the nearest deadline: the master has a few
- * dozen at most (restart backoff, grace periods), so O(n) is the right
- * trade-off against a heap.
+ * dispatched: a deleted record is simply skipped.
+ *
+ * Timers are a binary min-heap on (deadline, id) in an array grown on
+ * demand: a cluster of 1024 workers that all crash at once has 1024 restart
+ * timers, plus kill, drain and client timers.  The nearest deadline is the
+ * root, adding and running are O(log n); cancelling looks the id up with a
+ * scan, O(n), which is fine for the few thousand timers there can be.  Ids
+ * come from a 64-bit counter and are never reused, so cancelling an id that
+ * already fired finds nothing and does nothing.
  */
 #include "loop.h"
 #include "log.h"
@@ -18,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TIMERS 256
 #define MAX_EVENTS 64
 
 struct fd_rec {
@@ -28,8 +32,8 @@ struct fd_rec {
 };
 
 struct timer {
-	uint64_t id;            /* 0 = free */
 	int64_t when;
+	uint64_t id;            /* > 0; orders timers due at the same ms */
 	timer_handler *cb;
 	void *data;
 };
@@ -40,7 +44,8 @@ struct loop {
 	struct fd_rec *fds;
 	int nfds;
 	uint64_t gen;
-	struct timer timers[MAX_TIMERS];
+	struct timer *timers;   /* a min-heap: timers[0] is due first */
+	size_t ntimers, captimers;
 	uint64_t next_timer;
 };
 
@@ -72,6 +77,7 @@ void loop_free(struct loop *loop)
 		return;
 	close(loop->ep);
 	free(loop->fds);
+	free(loop->timers);
 	free(loop);
 }
 
@@ -124,66 +130,122 @@ void loop_del_fd(struct loop *loop, int fd)
 	loop->fds[fd].data = NULL;
 }
 
-uint64_t loop_timer(struct loop *loop, int64_t ms, timer_handler *cb, void *data)
+static int timer_before(const struct timer *a, const struct timer *b)
 {
-	int i;
-
-	for (i = 0; i < MAX_TIMERS; i++) {
-		struct timer *t = &loop->timers[i];
-		if (t->id)
-			continue;
-		t->id = ++loop->next_timer;
-		t->when = loop_now_ms() + (ms > 0 ? ms : 0);
-		t->cb = cb;
-		t->data = data;
-		return t->id;
-	}
-	log_warnx("too many timers");
-	return 0;
+	return a->when < b->when || (a->when == b->when && a->id < b->id);
 }
 
+static void timer_swap(struct loop *loop, size_t i, size_t j)
+{
+	struct timer t = loop->timers[i];
+
+	loop->timers[i] = loop->timers[j];
+	loop->timers[j] = t;
+}
+
+static void sift_up(struct loop *loop, size_t i)
+{
+	while (i > 0 && timer_before(&loop->timers[i], &loop->timers[(i - 1) / 2])) {
+		timer_swap(loop, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void sift_down(struct loop *loop, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, min = i;
+
+		if (l < loop->ntimers && timer_before(&loop->timers[l], &loop->timers[min]))
+			min = l;
+		if (r < loop->ntimers && timer_before(&loop->timers[r], &loop->timers[min]))
+			min = r;
+		if (min == i)
+			return;
+		timer_swap(loop, i, min);
+		i = min;
+	}
+}
+
+/* Take timers[i] out: the last one fills the hole and moves up or down. */
+static void remove_timer(struct loop *loop, size_t i)
+{
+	if (i != --loop->ntimers) {
+		loop->timers[i] = loop->timers[loop->ntimers];
+		sift_down(loop, i);
+		sift_up(loop, i);
+	}
+}
+
+uint64_t loop_timer(struct loop *loop, int64_t ms, timer_handler *cb, void *data)
+{
+	struct timer *t;
+
+	if (loop->ntimers == loop->captimers) {
+		size_t n = loop->captimers ? loop->captimers * 2 : 64;
+		struct timer *grown = realloc(loop->timers, n * sizeof(*grown));
+
+		if (!grown) {
+			log_warn("timer");
+			return 0;
+		}
+		loop->timers = grown;
+		loop->captimers = n;
+	}
+	t = &loop->timers[loop->ntimers++];
+	t->id = ++loop->next_timer;
+	t->when = loop_now_ms() + (ms > 0 ? ms : 0);
+	t->cb = cb;
+	t->data = data;
+	sift_up(loop, loop->ntimers - 1);
+	return loop->next_timer;
+}
+
+/* O(n): see the file comment. */
 void loop_timer_cancel(struct loop *loop, uint64_t id)
 {
-	int i;
+	size_t i;
 
 	if (!id)
 		return;
-	for (i = 0; i < MAX_TIMERS; i++)
-		if (loop->timers[i].id == id)
-			loop->timers[i].id = 0;
+	for (i = 0; i < loop->ntimers; i++)
+		if (loop->timers[i].id == id) {
+			remove_timer(loop, i);
+			return;
+		}
 }
 
 /* ms until the nearest timer, or -1 when there is none. */
 static int next_timeout(struct loop *loop)
 {
-	int64_t now = loop_now_ms(), best = -1;
-	int i;
+	int64_t left;
 
-	for (i = 0; i < MAX_TIMERS; i++) {
-		const struct timer *t = &loop->timers[i];
-		if (!t->id)
-			continue;
-		if (best < 0 || t->when - now < best)
-			best = t->when - now < 0 ? 0 : t->when - now;
-	}
-	return best > 60000 ? 60000 : (int)best;
+	if (!loop->ntimers)
+		return -1;
+	left = loop->timers[0].when - loop_now_ms();
+	if (left < 0)
+		return 0;
+	return left > 60000 ? 60000 : (int)left;
 }
 
+/* Run what is due.  A callback may add or cancel timers: each is taken out
+ * of the heap before its callback runs, and the root is looked at afresh
+ * every time.  Timers added meanwhile (ids above `last`) wait for the next
+ * round even when due at once, so a callback that re-arms itself with 0 ms
+ * cannot keep the loop from epoll.  Since they are due no earlier than
+ * `now` and sort after older timers of the same ms, one of them at the root
+ * means nothing older is due. */
 static void run_timers(struct loop *loop)
 {
 	int64_t now = loop_now_ms();
-	int i;
+	uint64_t last = loop->next_timer;
 
-	for (i = 0; i < MAX_TIMERS && !loop->stop; i++) {
-		struct timer *t = &loop->timers[i];
-		timer_handler *cb;
-		void *data;
+	while (!loop->stop && loop->ntimers && loop->timers[0].when <= now &&
+	       loop->timers[0].id <= last) {
+		timer_handler *cb = loop->timers[0].cb;
+		void *data = loop->timers[0].data;
 
-		if (!t->id || t->when > now)
-			continue;
-		cb = t->cb;
-		data = t->data;
-		t->id = 0;
+		remove_timer(loop, 0);
 		cb(loop, data);
 	}
 }

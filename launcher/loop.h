@@ -1,6 +1,6 @@
 /*
- * loop.h - the master's one event loop: epoll for fds, a short list of
- * one-shot timers, nothing else.  Callbacks are function types; the loop
+ * loop.h - the master's one event loop: epoll for fds, one-shot timers,
+ * nothing else.  Callbacks are function types; the loop
  * knows nothing of workers or listeners.
  */
 #ifndef LAUNCHER_LOOP_H
@@ -18,8 +18,11 @@ void loop_free(struct loop *loop);
 int loop_add_fd(struct loop *loop, int fd, uint32_t events, fd_handler *cb, void *data);
 int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
 void loop_del_fd(struct loop *loop, int fd);
-/* A one-shot timer in ms from now; returns an id > 0, or 0 when full. */
+/* A one-shot timer in ms from now; returns an id > 0, never reused, or 0
+ * (logged) when out of memory.  Timers due at the same ms run in the order
+ * they were added. */
 uint64_t loop_timer(struct loop *loop, int64_t ms, timer_handler *cb, void *data);
+/* Cancelling 0, or an id that already fired or was cancelled, does nothing. */
 void loop_timer_cancel(struct loop *loop, uint64_t id);
 void loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);

@@ -112,6 +112,9 @@ struct output *output_new(struct loop *loop, int slot, int *out_w, int *err_w)
 	struct output *o = calloc(1, sizeof(*o));
 	int i, p[2];
 
+	/* -1 until both pipes exist: the caller closes what is >= 0 and gives
+	 * it to the child, so a number left here must be an fd we own */
+	*out_w = *err_w = -1;
 	if (!o)
 		return NULL;
 	o->loop = loop;
@@ -137,8 +140,9 @@ struct output *output_new(struct loop *loop, int slot, int *out_w, int *err_w)
 	return o;
 fail:
 	log_warn("worker %d: output pipes", slot);
-	if (o->s[0].fd >= 0)
+	if (*out_w >= 0)
 		close(*out_w);
+	*out_w = *err_w = -1;
 	output_free(o);
 	return NULL;
 }
