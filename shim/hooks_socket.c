@@ -264,18 +264,29 @@ int shim_listen(int fd, int backlog)
 	return 0;
 }
 
+/* Signals a thread raises on itself (faults, abort, a write to a closed
+ * pipe): they cannot interrupt a thread sleeping in poll(), and crash
+ * handlers (sanitizers, Python's faulthandler, breakpad) catch them
+ * without SA_RESTART. */
+static int synchronous_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+	       sig == SIGTRAP || sig == SIGSYS || sig == SIGABRT || sig == SIGPIPE;
+}
+
 /* A real blocking accept() is restarted after a signal whose handler has
  * SA_RESTART; the poll() we wait in never is.  We cannot tell which signal
- * came, so restart only when every caught signal restarts (glibc's
- * signal() sets SA_RESTART; a handler without it is there to interrupt,
- * and gets its EINTR).  Only runs on EINTR. */
+ * came, so restart only when every caught asynchronous signal restarts
+ * (glibc's signal() sets SA_RESTART; a handler without it is there to
+ * interrupt, and gets its EINTR).  Only runs on EINTR. */
 static int signals_restart(void)
 {
 	struct sigaction sa;
 	int sig;
 
 	for (sig = 1; sig < NSIG; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+		if (sig == SIGKILL || sig == SIGSTOP || synchronous_signal(sig) ||
+		    sigaction(sig, NULL, &sa) < 0)
 			continue;
 		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
 		    !(sa.sa_flags & SA_RESTART))
