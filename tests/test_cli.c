@@ -27,87 +27,32 @@ TestSuite(cli, .fini = tmpdir_fini, .timeout = 60);
 
 #define FAST_MS 2000
 
-struct run {
-	int status;             /* wait status, or -1: killed at the deadline */
-	long ms;                /* how long it ran */
-	char out[16384];
-	char err[16384];
-};
-
-static void drain(int *fd, char *buf, size_t cap)
-{
-	size_t len = strlen(buf);
-	ssize_t n = read(*fd, buf + len, cap - 1 - len);
-
-	if (n > 0) {
-		buf[len + (size_t)n] = '\0';
-		if (len + (size_t)n < cap - 1)
-			return;
-	} else if (n < 0 && errno == EINTR) {
-		return;
-	}
-	close(*fd);
-	*fd = -1;
-}
-
 /* Run cluster-run ARGV to completion (at most timeout_ms, then SIGKILL),
  * with env_name=env_value set when env_name is given, capturing both
  * outputs. */
+struct env_setting {
+	const char *name, *value;
+};
+
+static int set_env(void *arg)
+{
+	const struct env_setting *e = arg;
+
+	return setenv(e->name, e->value, 1);
+}
+
 static void run_cr(struct run *r, int timeout_ms, const char *env_name, const char *env_value,
 		   const char *const *argv)
 {
+	struct env_setting e = { env_name, env_value };
 	const char *args[32];
-	int out[2], err[2], n = 0;
-	long deadline;
-	pid_t pid;
+	int n = 0;
 
-	memset(r, 0, sizeof(*r));
 	args[n++] = cluster_run_path();
 	while (*argv && n < 31)
 		args[n++] = *argv++;
 	args[n] = NULL;
-	cr_assert(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
-	r->ms = now_ms();
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		if (env_name)
-			setenv(env_name, env_value, 1);
-		signal(SIGPIPE, SIG_DFL);      /* as from a shell */
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		execv(args[0], (char *const *)args);
-		_exit(99);
-	}
-	close(out[1]);
-	close(err[1]);
-	deadline = r->ms + timeout_ms;
-	while (out[0] >= 0 || err[0] >= 0) {
-		struct pollfd p[2] = { { .fd = out[0], .events = POLLIN },
-				       { .fd = err[0], .events = POLLIN } };
-		long left = deadline - now_ms();
-
-		if (left <= 0)
-			break;
-		if (poll(p, 2, (int)left) <= 0)
-			continue;
-		if (out[0] >= 0 && p[0].revents)
-			drain(&out[0], r->out, sizeof(r->out));
-		if (err[0] >= 0 && p[1].revents)
-			drain(&err[0], r->err, sizeof(r->err));
-	}
-	if (out[0] >= 0)
-		close(out[0]);
-	if (err[0] >= 0)
-		close(err[0]);
-	r->status = -1;
-	while (now_ms() < deadline && waitpid(pid, &r->status, WNOHANG) == 0)
-		sleep_ms(10);
-	if (r->status == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	r->ms = now_ms() - r->ms;
+	run_capture(r, args, timeout_ms, env_name ? set_env : NULL, &e);
 }
 
 static int count_lines(const char *s)

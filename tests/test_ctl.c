@@ -31,12 +31,6 @@
 
 TestSuite(ctl, .fini = tmpdir_fini, .timeout = 60);
 
-struct ctl_run {
-	int status;             /* wait status, -1 if killed at the deadline */
-	char out[16384];
-	char err[4096];
-};
-
 static const char *ctl_path(void)
 {
 	static char path[512];
@@ -50,95 +44,50 @@ static const char *ctl_path(void)
 	return path;
 }
 
-static void slurp(int *fd, char *buf, size_t cap)
-{
-	size_t len = strlen(buf);
-	ssize_t n = read(*fd, buf + len, cap - 1 - len);
-
-	if (n > 0) {
-		buf[len + (size_t)n] = '\0';
-		if (len + (size_t)n < cap - 1)
-			return;
-	} else if (n < 0 && errno == EINTR) {
-		return;
-	}
-	close(*fd);
-	*fd = -1;
-}
-
 /* When >= 0, ctl_as runs cluster-ctl on this CPU only, at the lowest
  * priority: the master (pinned there too) then answers before the client
  * gets to write, which is what happens on a busy machine. */
 static int pin_cpu = -1;
 
 /* cluster-ctl ARGS..., as uid when uid >= 0; at most 10 s. */
-static void ctl_as(struct ctl_run *r, int uid, const char *const *argv)
+/* In the child: the pinning of other_users_are_refused, then the uid. */
+static int become(void *arg)
+{
+	int uid = *(int *)arg;
+
+	if (pin_cpu >= 0) {
+		cpu_set_t one;
+
+		CPU_ZERO(&one);
+		CPU_SET(pin_cpu, &one);
+		sched_setaffinity(0, sizeof(one), &one);
+		if (nice(19) < 0)
+			return -1;
+	}
+	if (uid >= 0 && (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 ||
+			 setuid((uid_t)uid) < 0))
+		return -1;
+	return 0;
+}
+
+static void ctl_as(struct run *r, int uid, const char *const *argv)
 {
 	const char *args[16];
-	int out[2], err[2], n = 0;
-	long deadline = now_ms() + 10000;
-	pid_t pid;
+	int n = 0;
 
-	memset(r, 0, sizeof(*r));
 	args[n++] = ctl_path();
 	while (*argv && n < 15)
 		args[n++] = *argv++;
 	args[n] = NULL;
-	cr_assert(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		if (pin_cpu >= 0) {
-			cpu_set_t one;
-
-			CPU_ZERO(&one);
-			CPU_SET(pin_cpu, &one);
-			sched_setaffinity(0, sizeof(one), &one);
-			if (nice(19) < 0)
-				_exit(97);
-		}
-		if (uid >= 0 && (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 ||
-				 setuid((uid_t)uid) < 0))
-			_exit(98);
-		signal(SIGPIPE, SIG_DFL);      /* as from a shell */
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		execv(args[0], (char *const *)args);
-		_exit(99);
-	}
-	close(out[1]);
-	close(err[1]);
-	while (out[0] >= 0 || err[0] >= 0) {
-		struct pollfd p[2] = { { .fd = out[0], .events = POLLIN },
-				       { .fd = err[0], .events = POLLIN } };
-		long left = deadline - now_ms();
-
-		if (left <= 0 || poll(p, 2, (int)left) < 0)
-			break;
-		if (out[0] >= 0 && p[0].revents)
-			slurp(&out[0], r->out, sizeof(r->out));
-		if (err[0] >= 0 && p[1].revents)
-			slurp(&err[0], r->err, sizeof(r->err));
-	}
-	if (out[0] >= 0)
-		close(out[0]);
-	if (err[0] >= 0)
-		close(err[0]);
-	r->status = -1;
-	while (now_ms() < deadline && waitpid(pid, &r->status, WNOHANG) == 0)
-		sleep_ms(10);
-	if (r->status == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
+	run_capture(r, args, 10000, become, &uid);
 }
 
-static void ctl(struct ctl_run *r, const char *const *argv)
+static void ctl(struct run *r, const char *const *argv)
 {
 	ctl_as(r, -1, argv);
 }
 
-static int exit_code(const struct ctl_run *r)
+static int exit_code(const struct run *r)
 {
 	return r->status >= 0 && WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }
@@ -183,7 +132,7 @@ static void stop_cluster(struct cluster *c)
 	cr_stop(c->cr, SIGTERM, 15000);
 }
 
-static void status_of(struct cluster *c, struct ctl_run *r, int json)
+static void status_of(struct cluster *c, struct run *r, int json)
 {
 	const char *text[] = { "-s", c->sock, "status", NULL };
 	const char *js[] = { "-s", c->sock, "status", "--json", NULL };
@@ -215,7 +164,7 @@ static int worker_rows(const char *out, int *slots, pid_t *pids, char states[][1
 Test(ctl, status_text)
 {
 	struct cluster c;
-	struct ctl_run r;
+	struct run r;
 	pid_t kids[8], pids[8];
 	int slots[8], n, nkids, i;
 	char states[8][16], want[64];
@@ -241,7 +190,7 @@ Test(ctl, status_text)
 Test(ctl, status_json)
 {
 	struct cluster c;
-	struct ctl_run r;
+	struct run r;
 	pid_t kids[8];
 	int nkids, i, depth = 0;
 	size_t len;
@@ -294,7 +243,7 @@ static long handed(const char *json, int *nonzero)
 Test(ctl, handed_counts_grow_under_rr)
 {
 	struct cluster c;
-	struct ctl_run r;
+	struct run r;
 	char buf[4096];
 	long before, after;
 	int i, nz;
@@ -347,7 +296,7 @@ static int count_is(void *arg)
 Test(ctl, reload_replaces_every_worker)
 {
 	struct cluster c;
-	struct ctl_run r;
+	struct run r;
 	struct pidset s;
 	char buf[4096];
 	const char *argv[4];
@@ -373,7 +322,7 @@ Test(ctl, reload_replaces_every_worker)
 Test(ctl, scale_up_and_down)
 {
 	struct cluster c;
-	struct ctl_run r;
+	struct run r;
 	struct pidset s = { 0 };
 	pid_t pids[8];
 	int slots[8];
@@ -407,7 +356,7 @@ Test(ctl, scale_up_and_down)
 Test(ctl, stop_ends_with_status_0)
 {
 	struct cluster c;
-	struct ctl_run r;
+	struct run r;
 	pid_t kids[8];
 	int n, i, st;
 	const char *argv[] = { "-s", NULL, "stop", NULL };
@@ -428,7 +377,7 @@ Test(ctl, stop_ends_with_status_0)
 Test(ctl, bad_commands)
 {
 	struct cluster c;
-	struct ctl_run r;
+	struct run r;
 	const char *unknown[] = { "-s", NULL, "frobnicate", NULL };
 	const char *scale0[] = { "-s", NULL, "scale", "0", NULL };
 	const char *scalex[] = { "-s", NULL, "scale", "many", NULL };
@@ -466,7 +415,7 @@ Test(ctl, by_pid_in_the_default_runtime_directory)
 {
 	struct cr *cr = cr_start(NULL, "-n", "1", "--", helper("blocking_server"), "--port", "0",
 				 NULL);
-	struct ctl_run r;
+	struct run r;
 	char pid[16], want[64];
 	const char *argv[] = { "-p", pid, "status", NULL };
 	const char *line;
@@ -488,7 +437,7 @@ Test(ctl, by_pid_in_the_default_runtime_directory)
 Test(ctl, other_users_are_refused)
 {
 	struct cluster c;
-	struct ctl_run r;
+	struct run r;
 	const char *argv[] = { "-s", NULL, "status", NULL };
 	const char *stop[] = { "-s", NULL, "stop", NULL };
 	int i;

@@ -51,20 +51,6 @@ static const char *ctl_path(void)
 	return path;
 }
 
-static int free_tcp_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-		  getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 /* "cluster-ctl -s sock status"; its exit status, -1 if it took 5 s.
  * *ms is how long it took. */
 static int ctl_status(const char *sock, long *ms)
@@ -148,7 +134,7 @@ static void start(struct setup *s)
 
 	tmpdir_new(s->dir, "cr-slow");
 	snprintf(s->sock, sizeof(s->sock), "%s/c.sock", s->dir);
-	s->port = free_tcp_port();
+	s->port = free_port();
 	snprintf(where, sizeof(where), "127.0.0.1:%d", s->port);
 	s->cr = cr_start(NULL, "-n", WORKERS, "--control", s->sock, "--metrics", where, "--",
 			 "sleep", "600", NULL);

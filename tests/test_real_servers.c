@@ -256,7 +256,7 @@ static int stat_pid_worker(const struct target *t, const char *resp)
 	return p ? worker_of_pid(t, (pid_t)atoi(p + 9)) : -1;
 }
 
-struct run {
+struct load_run {
 	const struct target *t;
 	atomic_int next;                /* requests handed out */
 	atomic_long ok, failed, unknown;
@@ -267,7 +267,7 @@ struct run {
 
 static void *run_thread(void *arg)
 {
-	struct run *r = arg;
+	struct load_run *r = arg;
 	char buf[8192];
 
 	while (atomic_fetch_add(&r->next, 1) < REQUESTS) {
@@ -296,7 +296,7 @@ static void *run_thread(void *arg)
  * Returns how many workers served. */
 static int all_answered(struct cr *cr, const struct target *t)
 {
-	static struct run r;
+	static struct load_run r;
 	pthread_t th[CLIENTS];
 	long failed, unknown;
 	char split[128] = "";

@@ -26,22 +26,6 @@ static void pump_log(struct cr *cr, int ms)
 	cr_wait_line(cr, "\001never printed\001", ms);
 }
 
-/* The process state letter from /proc/PID/stat, or 0 if it is gone. */
-static char proc_state(pid_t pid)
-{
-	char path[64], state = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
-		state = 0;
-	fclose(f);
-	return state;
-}
-
 /* CLUSTER_WORKER_ID as the process was started with (/proc/PID/environ
  * keeps the original strings even after the shim unsets variables), or -1. */
 /* ------------------------------------------------------------------ */

@@ -218,20 +218,6 @@ Test(timers, thousands_all_fire_cancelled_ones_do_not)
 	loop_free(loop);
 }
 
-static int free_tcp_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-		  getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 #define CRASHERS 300
 
 /* How many slots report at least `want` restarts in the metrics; -1 when
@@ -260,7 +246,7 @@ Test(timers, three_hundred_crashing_workers_all_restart, .timeout = 60)
 {
 	static char buf[262144];
 	char where[32];
-	int port = free_tcp_port(), n = -1;
+	int port = free_port(), n = -1;
 	int64_t deadline = loop_now_ms() + 15000;       /* ~3 s here */
 	struct cr *cr;
 

@@ -283,7 +283,7 @@ void harness_cleanup(void)
 	nstarted = 0;
 }
 
-int pid_alive(pid_t pid)
+char proc_state(pid_t pid)
 {
 	char path[64], state = 0;
 	FILE *f;
@@ -292,11 +292,85 @@ int pid_alive(pid_t pid)
 	f = fopen(path, "r");
 	if (!f)
 		return 0;
-	/* "pid (comm) S ...": a zombie is not alive */
+	/* "pid (comm) S ..." */
 	if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
 		state = 0;
 	fclose(f);
-	return state && state != 'Z' && state != 'X';
+	return state;
+}
+
+int pid_alive(pid_t pid)
+{
+	char state = proc_state(pid);
+
+	return state && state != 'Z' && state != 'X';     /* a zombie is not */
+}
+
+/* Read what is there into buf (NUL-terminated); close *fd at EOF/full. */
+static void drain_into(int *fd, char *buf, size_t cap)
+{
+	size_t len = strlen(buf);
+	ssize_t n = read(*fd, buf + len, cap - 1 - len);
+
+	if (n > 0) {
+		buf[len + (size_t)n] = '\0';
+		if (len + (size_t)n < cap - 1)
+			return;
+	} else if (n < 0 && errno == EINTR) {
+		return;
+	}
+	close(*fd);
+	*fd = -1;
+}
+
+void run_capture(struct run *r, const char *const *argv, int timeout_ms,
+		 int (*setup)(void *), void *arg)
+{
+	int out[2], err[2];
+	long deadline;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	cr_assert(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+	r->ms = now_ms();
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		if (setup && setup(arg) < 0)
+			_exit(98);
+		signal(SIGPIPE, SIG_DFL);      /* as from a shell */
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(99);
+	}
+	close(out[1]);
+	close(err[1]);
+	deadline = r->ms + timeout_ms;
+	while (out[0] >= 0 || err[0] >= 0) {
+		struct pollfd p[2] = { { .fd = out[0], .events = POLLIN },
+				       { .fd = err[0], .events = POLLIN } };
+		long left = deadline - now_ms();
+
+		if (left <= 0 || poll(p, 2, (int)left) < 0)
+			break;
+		if (out[0] >= 0 && p[0].revents)
+			drain_into(&out[0], r->out, sizeof(r->out));
+		if (err[0] >= 0 && p[1].revents)
+			drain_into(&err[0], r->err, sizeof(r->err));
+	}
+	if (out[0] >= 0)
+		close(out[0]);
+	if (err[0] >= 0)
+		close(err[0]);
+	r->status = -1;
+	while (now_ms() < deadline && waitpid(pid, &r->status, WNOHANG) == 0)
+		sleep_ms(10);
+	if (r->status == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	r->ms = now_ms() - r->ms;
 }
 
 int have_program(const char *name)

@@ -64,6 +64,21 @@ int port_free(int port, int v6);
 /* Poll f() every 20 ms until it returns non-zero or timeout_ms passes. */
 int wait_until(int (*f)(void *), void *arg, int timeout_ms);
 int pid_alive(pid_t pid);
+/* The state letter of /proc/PID/stat ('R', 'S', 'Z'...), 0 when gone. */
+char proc_state(pid_t pid);
+
+/* A program run to its end, its output captured. */
+struct run {
+	int status;             /* wait status, or -1: killed at the deadline */
+	long ms;                /* how long it ran */
+	char out[16384];
+	char err[16384];
+};
+/* Run argv (argv[0] a path) for at most timeout_ms, then SIGKILL.  setup,
+ * when given, runs in the child just before exec (set an env variable,
+ * drop privileges...); it returns -1 to give up. */
+void run_capture(struct run *r, const char *const *argv, int timeout_ms,
+		 int (*setup)(void *), void *arg);
 /* Whether a program of that name is on PATH. */
 int have_program(const char *name);
 void sleep_ms(int ms);
