@@ -111,8 +111,15 @@ int shim_close_range(unsigned int first, unsigned int last, int flags)
 	unsigned int lo = first;
 	int own[2], n, i;
 
-	if (!shim_enabled() || (flags & CLOSE_RANGE_CLOEXEC))
+	if (!shim_enabled())
 		return real_close_range(first, last, flags);
+	if (flags & CLOSE_RANGE_CLOEXEC) {
+		int r = real_close_range(first, last, flags), saved = errno;
+
+		shim_keep_doorbell_inheritable();
+		errno = saved;
+		return r;
+	}
 	if (first > last) {
 		errno = EINVAL;
 		return -1;

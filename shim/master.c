@@ -120,6 +120,20 @@ int shim_private_fd(int fd)
 	return fd >= 0 && (fd == doorbell || (fd == private_fd && private_pid == getpid()));
 }
 
+/* A program that marks every fd close-on-exec before it execs the real
+ * server (close_range(CLOSE_RANGE_CLOEXEC)) must still pass the doorbell
+ * on while no process has claimed it. */
+void shim_keep_doorbell_inheritable(void)
+{
+	int fl;
+
+	if (doorbell < 0 || owner_pid)
+		return;
+	fl = real_fcntl(doorbell, F_GETFD, NULL);
+	if (fl >= 0 && (fl & FD_CLOEXEC))
+		real_fcntl(doorbell, F_SETFD, (void *)(long)(fl & ~FD_CLOEXEC));
+}
+
 int shim_private_fds(int out[2])
 {
 	int n = 0;
@@ -165,36 +179,46 @@ void shim_move_private_fd(int fd)
 	}
 }
 
-/* Remove our library from LD_PRELOAD in place (no allocation): entries are
- * separated by ':' or spaces; ours is the one whose file name matches. */
+/* Remove our library from LD_PRELOAD.  The string may be read-only (a
+ * program may putenv() a literal), so the new value is built in a static
+ * buffer and the environ entry is pointed at it, as putenv() would: no
+ * write to the old string, no allocation.  Entries are separated by ':' or
+ * spaces; ours is the one whose file name matches. */
 static void drop_from_preload(void)
 {
-	char *v = getenv("LD_PRELOAD");
-	char *src, *dst;
+	static char value[4096];
+	static const char key[] = "LD_PRELOAD=";
+	extern char **environ;
+	size_t klen = sizeof(key) - 1, out = klen, nlen = strlen(CLUSTER_SHIM_NAME);
+	const char *src;
+	char **e;
 
-	if (!v)
+	for (e = environ; e && *e && strncmp(*e, key, klen); e++)
+		;
+	if (!e || !*e)
 		return;
-	src = dst = v;
-	while (*src) {
+	memcpy(value, key, klen);
+	for (src = *e + klen; *src;) {
 		size_t len = strcspn(src, ": ");
 		const char *base = memrchr(src, '/', len);
-		size_t nlen = strlen(CLUSTER_SHIM_NAME);
 
 		base = base ? base + 1 : src;
-		if (!(len - (size_t)(base - src) == nlen &&
-		      !memcmp(base, CLUSTER_SHIM_NAME, nlen))) {
-			if (dst != v)
-				*dst++ = ':';
-			memmove(dst, src, len);
-			dst += len;
+		if (!(len - (size_t)(base - src) == nlen && !memcmp(base, CLUSTER_SHIM_NAME, nlen)) &&
+		    out + len + 2 < sizeof(value)) {
+			if (out > klen)
+				value[out++] = ':';
+			memcpy(value + out, src, len);
+			out += len;
 		}
 		src += len;
 		while (*src == ':' || *src == ' ')
 			src++;
 	}
-	*dst = '\0';
-	if (!*v)
+	value[out] = '\0';
+	if (out == klen)
 		unsetenv("LD_PRELOAD");
+	else
+		*e = value;
 }
 
 /* Become the worker: see the file comment.  Conversation lock held. */

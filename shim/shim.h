@@ -60,6 +60,7 @@ int shim_is_owner(void);
 int shim_private_fd(int fd);            /* fd is the shim's own: protect it */
 void shim_move_private_fd(int fd);      /* the app wants this number */
 int shim_private_fds(int out[2]);       /* ascending; returns the count */
+void shim_keep_doorbell_inheritable(void);
 int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd);
 /* MSG_UNLINK: 1 when path is a socket the master serves, 0 when not, -1 on failure. */
 int master_serves_path(const struct msg_bind *req);

@@ -8,6 +8,7 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -64,3 +65,23 @@ Test(environment, worker_removes_cluster_variables) { check_env(NULL); }
 /* sh forks python (no exec): the shell never binds and passes the
  * variables on; python becomes the worker; TERM reaches it. */
 Test(environment, sh_wrapper_passes_them_on) { check_env("python3 -c \"$1\"; exit 0"); }
+
+/* A wrapper that marks every fd close-on-exec before it execs the server
+ * (close_range(3, ~0, CLOSE_RANGE_CLOEXEC)) still passes the cluster on:
+ * the doorbell stays inheritable until a process claims it. */
+Test(environment, cloexec_everything_wrapper)
+{
+	char script[1024];
+	struct cr *cr;
+
+	if (!have_program("python3"))
+		cr_skip_test("python3 is not installed");
+	snprintf(script, sizeof(script),
+		 "import ctypes, os\n"
+		 "ctypes.CDLL(None).close_range(3, 0xffffffff, 4)\n"
+		 "os.execv('%s', ['blocking_server'])\n", helper("blocking_server"));
+	cr = cr_start(NULL, "-n", "2", "--", "python3", "-c", script, NULL);
+	cr_assert(cr_ready_port(cr, 0, 15000) > 0, "the exec'd server was not clustered:\n%s",
+		  cr->log);
+	cr_assert(strstr(cr->log, "2 workers listening"), "%s", cr->log);
+}
