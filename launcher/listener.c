@@ -404,7 +404,11 @@ static void steer(struct listener *l, int n)
 		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)(n > 0 ? n : 1)),
 		BPF_STMT(BPF_RET | BPF_A, 0),
 	};
-	struct sock_fprog prog = { .len = 3, .filter = code };
+	struct sock_fprog prog;
+
+	memset(&prog, 0, sizeof(prog));   /* padding after len goes to the kernel */
+	prog.len = 3;
+	prog.filter = code;
 
 	/* TCP only: a random choice per datagram would split UDP flows */
 	if (l->policy != POLICY_REUSEPORT || l->type != SOCK_STREAM)
