@@ -314,7 +314,7 @@ int balancer_give(struct cluster *c, struct worker *w, struct listener *l)
 	r->w = w;
 	r->lid = l->id;
 	if (l->policy == POLICY_REUSEPORT)
-		return listener_slot_fd(c, l, w->slot);
+		return reuseport_slot_fd(c, l, w->slot);
 	if (!is_channel_policy(l->policy))
 		return l->fd;
 	if (r->chan >= 0)

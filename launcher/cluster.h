@@ -11,6 +11,8 @@
  *
  * Modules, one job each:
  *   listener.c   the registry: find or bind an address, announce it
+ *   reuseport.c  the reuseport policy's per-slot sockets and steering
+ *   socket_file.c  a unix socket's file: chown under --user, remove at exit
  *   balancer.c   hand accepted connections to workers (rr, leastconn),
  *                back-pressure, taking back what a worker did not accept
  *   worker.c     a worker's process and its messages to the master
@@ -165,10 +167,20 @@ struct listener *listener_for(struct cluster *c, struct worker *w,
 void listener_announce(struct cluster *c, struct listener *l);
 void listener_close_all(struct cluster *c);
 int listener_serves_path(struct cluster *c, const struct msg_bind *req);
-int listener_slot_fd(struct cluster *c, struct listener *l, int slot);
-void listener_slots_changed(struct cluster *c);
-unsigned listener_slot_queued(struct cluster *c, int slot);
-void listener_close_slot(struct cluster *c, int slot);
+int listener_open_socket(const struct msg_bind *req, const struct sockaddr_storage *addr,
+			 socklen_t addrlen, int reuseport, int *err);
+
+/* reuseport.c */
+int reuseport_grow(struct listener *l, int slot);
+void reuseport_steer(struct listener *l, int n);
+int reuseport_slot_fd(struct cluster *c, struct listener *l, int slot);
+void reuseport_slots_changed(struct cluster *c);
+unsigned reuseport_slot_queued(struct cluster *c, int slot);
+void reuseport_close_slots(struct cluster *c, int slot);
+
+/* socket_file.c */
+void socket_file_adopt(struct cluster *c, const struct listener *l);
+void socket_file_remove(struct cluster *c, const struct listener *l);
 
 /* balancer.c */
 int balancer_give(struct cluster *c, struct worker *w, struct listener *l);

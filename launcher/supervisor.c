@@ -112,7 +112,7 @@ static void reuseport_drain_check(struct loop *loop, void *data)
 
 	(void)loop;
 	w->drain_timer = 0;
-	if (listener_slot_queued(c, w->slot) == 0 ||
+	if (reuseport_slot_queued(c, w->slot) == 0 ||
 	    loop_now_ms() - w->drain_started >= secs_ms(c->opt->grace)) {
 		stop_worker(c, w, c->opt->stop_signal);
 		return;
@@ -375,7 +375,7 @@ static void worker_exited(struct cluster *c, struct worker *w, int st)
 		log_warnx("worker %d (pid %d) %s", w->slot, (int)w->pid, how);
 	worker_free(c, w);
 	if (w_slot_unused(c, slot_index))
-		listener_close_slot(c, slot_index);
+		reuseport_close_slots(c, slot_index);
 	if (c->stopping) {
 		if (c->nworkers == 0)
 			supervisor_finish(c);
@@ -440,7 +440,7 @@ static void scale(struct cluster *c, int delta)
 		c->slots[c->target] = (struct slot){ .c = c, .index = c->target };
 		c->target++;
 		log_warnx("scaling up to %d workers", c->target);
-		listener_slots_changed(c);
+		reuseport_slots_changed(c);
 		fill_slot(c, c->target - 1);
 		return;
 	}
@@ -450,7 +450,7 @@ static void scale(struct cluster *c, int delta)
 	}
 	c->target--;
 	log_warnx("scaling down to %d worker%s", c->target, c->target == 1 ? "" : "s");
-	listener_slots_changed(c);
+	reuseport_slots_changed(c);
 	loop_timer_cancel(c->loop, c->slots[c->target].restart_timer);
 	c->slots[c->target].restart_timer = 0;
 	c->slots[c->target].active = NULL;
