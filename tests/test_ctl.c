@@ -31,19 +31,6 @@
 
 TestSuite(ctl, .fini = tmpdir_fini, .timeout = 60);
 
-static const char *ctl_path(void)
-{
-	static char path[512];
-	const char *env = getenv("CLUSTER_CTL");
-	char dir[512];
-
-	if (env && *env)
-		return env;
-	snprintf(dir, sizeof(dir), "%s", cluster_run_path());
-	snprintf(path, sizeof(path), "%s/cluster-ctl", dirname(dir));
-	return path;
-}
-
 /* When >= 0, ctl_as runs cluster-ctl on this CPU only, at the lowest
  * priority: the master (pinned there too) then answers before the client
  * gets to write, which is what happens on a busy machine. */
@@ -75,7 +62,7 @@ static void ctl_as(struct run *r, int uid, const char *const *argv)
 	const char *args[16];
 	int n = 0;
 
-	args[n++] = ctl_path();
+	args[n++] = cluster_ctl_path();
 	while (*argv && n < 15)
 		args[n++] = *argv++;
 	args[n] = NULL;

@@ -38,19 +38,6 @@ TestSuite(ctl_slow_client, .fini = tmpdir_fini, .timeout = 60);
 #define WORKERS "300"
 #define LAST_LINE "# TYPE cluster_run_accepted_total counter\n"
 
-static const char *ctl_path(void)
-{
-	static char path[512];
-	const char *env = getenv("CLUSTER_CTL");
-	char dir[512];
-
-	if (env && *env)
-		return env;
-	snprintf(dir, sizeof(dir), "%s", cluster_run_path());
-	snprintf(path, sizeof(path), "%s/cluster-ctl", dirname(dir));
-	return path;
-}
-
 /* "cluster-ctl -s sock status"; its exit status, -1 if it took 5 s.
  * *ms is how long it took. */
 static int ctl_status(const char *sock, long *ms)
@@ -62,7 +49,7 @@ static int ctl_status(const char *sock, long *ms)
 	cr_assert(pid >= 0 && null >= 0);
 	if (pid == 0) {
 		dup2(null, 1);
-		execl(ctl_path(), "cluster-ctl", "-s", sock, "status", (char *)NULL);
+		execl(cluster_ctl_path(), "cluster-ctl", "-s", sock, "status", (char *)NULL);
 		_exit(99);
 	}
 	close(null);

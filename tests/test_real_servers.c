@@ -112,41 +112,10 @@ static const char *make_subdir(const char *name)
 	return path;
 }
 
-static int connect_local(int port, int timeout_ms)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	struct pollfd pfd;
-	int fd, err = 0;
-	socklen_t elen = sizeof(err);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno != EINPROGRESS)
-		goto fail;
-	pfd.fd = fd;
-	pfd.events = POLLOUT;
-	if (poll(&pfd, 1, timeout_ms) <= 0) {
-		errno = ETIMEDOUT;
-		goto fail;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err) {
-		errno = err ? err : errno;
-		goto fail;
-	}
-	return fd;
-fail:
-	err = errno;
-	close(fd);
-	errno = err;
-	return -1;
-}
-
 /* Whether anything still accepts connections on 127.0.0.1:port. */
 static int port_accepts(int port)
 {
-	int fd = connect_local(port, 1000);
+	int fd = tcp_connect("127.0.0.1", port, 1000);
 
 	if (fd < 0)
 		return 0;
@@ -161,7 +130,7 @@ static int memcached_ask(int port, char *buf, size_t cap, int timeout_ms)
 	static const char req[] = "version\r\nstats\r\n";
 	long deadline = now_ms() + timeout_ms;
 	size_t len = 0;
-	int fd = connect_local(port, timeout_ms), err;
+	int fd = tcp_connect("127.0.0.1", port, timeout_ms), err;
 
 	if (fd < 0)
 		return -1;

@@ -28,19 +28,6 @@
 
 TestSuite(reuseport_slots, .fini = tmpdir_fini, .timeout = 90);
 
-static const char *ctl_path(void)
-{
-	static char path[512];
-	const char *env = getenv("CLUSTER_CTL");
-	char dir[512];
-
-	if (env && *env)
-		return env;
-	snprintf(dir, sizeof(dir), "%s", cluster_run_path());
-	snprintf(path, sizeof(path), "%s/cluster-ctl", dirname(dir));
-	return path;
-}
-
 /* cluster-ctl -s sock ARGS; its output into buf, 1 when it said ok. */
 static int ctl(const char *sock, const char *args, char *buf, size_t cap)
 {
@@ -48,7 +35,7 @@ static int ctl(const char *sock, const char *args, char *buf, size_t cap)
 	size_t len = 0, n;
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s", ctl_path(), sock, args);
+	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' %s", cluster_ctl_path(), sock, args);
 	p = popen(cmd, "r");
 	cr_assert(p, "popen: %s", strerror(errno));
 	while (len < cap - 1 && (n = fread(buf + len, 1, cap - 1 - len, p)) > 0)

@@ -34,26 +34,12 @@ static int udp_port(struct cr *cr)
 static int ask(const char *host, int port)
 {
 	struct sockaddr_storage ss;
-	socklen_t len;
+	socklen_t len = sockaddr_of(host, port, &ss);
 	struct pollfd p;
 	char buf[256], val[32];
 	ssize_t n;
 	int fd;
 
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *a = (void *)&ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		inet_pton(AF_INET6, host, &a->sin6_addr);
-		len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (void *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		inet_pton(AF_INET, host, &a->sin_addr);
-		len = sizeof(*a);
-	}
 	fd = socket(ss.ss_family, SOCK_DGRAM, 0);
 	cr_assert(sendto(fd, "ping", 4, 0, (struct sockaddr *)&ss, len) == 4);
 	p.fd = fd;

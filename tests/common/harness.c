@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -54,6 +55,19 @@ const char *cluster_run_path(void)
 
 	cr_assert(p, "CLUSTER_RUN is not set (run the tests with meson test)");
 	return p;
+}
+
+const char *cluster_ctl_path(void)
+{
+	static char path[512];
+	const char *env = getenv("CLUSTER_CTL");
+	char dir[512];
+
+	if (env && *env)
+		return env;
+	snprintf(dir, sizeof(dir), "%s", cluster_run_path());
+	snprintf(path, sizeof(path), "%s/cluster-ctl", dirname(dir));
+	return path;
 }
 
 const char *helper(const char *name)
@@ -399,28 +413,32 @@ int wait_until(int (*f)(void *), void *arg, int timeout_ms)
 	}
 }
 
-static int connect_to(const char *host, int port, int timeout_ms)
+socklen_t sockaddr_of(const char *host, int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *a = (void *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, host, &a->sin6_addr);
+		return sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (void *)ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, host, &a->sin_addr);
+		return sizeof(*a);
+	}
+}
+
+int tcp_connect(const char *host, int port, int timeout_ms)
 {
 	struct sockaddr_storage ss;
-	socklen_t len;
+	socklen_t len = sockaddr_of(host, port, &ss);
 	struct pollfd pfd;
 	int fd, err = 0;
 	socklen_t elen = sizeof(err);
 
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *a = (void *)&ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		inet_pton(AF_INET6, host, &a->sin6_addr);
-		len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (void *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		inet_pton(AF_INET, host, &a->sin_addr);
-		len = sizeof(*a);
-	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
@@ -449,7 +467,7 @@ int http_get(const char *host, int port, char *buf, size_t cap, int timeout_ms)
 	static const char req[] = "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n";
 	long deadline = now_ms() + timeout_ms;
 	size_t len = 0;
-	int fd = connect_to(host, port, timeout_ms), err;
+	int fd = tcp_connect(host, port, timeout_ms), err;
 
 	if (fd < 0)
 		return -1;

@@ -9,6 +9,7 @@
 #define TESTS_HARNESS_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define LOG_CAP 65536
@@ -24,6 +25,8 @@ struct cr {
 /* Paths from the environment meson sets (CLUSTER_RUN, HELPERS_DIR). */
 const char *cluster_run_path(void);
 const char *helper(const char *name);
+/* cluster-ctl: $CLUSTER_CTL, else next to cluster-run. */
+const char *cluster_ctl_path(void);
 
 /* When >= 0, cr_start runs cluster-run as this uid (and gid), from root. */
 extern int harness_run_as_uid;
@@ -49,6 +52,10 @@ int cr_children(struct cr *cr, pid_t *pids, int max);
 /* Kill everything started by this test process. */
 void harness_cleanup(void);
 
+/* host:port (IPv4, or IPv6 when host has a ':') into ss; its length. */
+socklen_t sockaddr_of(const char *host, int port, struct sockaddr_storage *ss);
+/* A connected TCP socket (non-blocking), or -1 with errno. */
+int tcp_connect(const char *host, int port, int timeout_ms);
 /* One HTTP/1.0 request; the whole response into buf (NUL-terminated).
  * Returns its length, or -1 (errno) on connect/reset/timeout. */
 int http_get(const char *host, int port, char *buf, size_t cap, int timeout_ms);
