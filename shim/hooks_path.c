@@ -22,7 +22,8 @@
 int shim_unlink(const char *path) SHIM_EXPORT(unlink);
 int shim_unlinkat(int dirfd, const char *path, int flags) SHIM_EXPORT(unlinkat);
 
-/* 1 when path names a socket the master serves (see the file comment). */
+/* 1 when path names a socket the master serves (see the file comment);
+ * -1 with errno ENOENT when there is nothing at path; 0 otherwise. */
 static int served_socket(const char *path)
 {
 	struct sockaddr_un *un;
@@ -31,7 +32,19 @@ static int served_socket(const char *path)
 	size_t len, clen = 0;
 	int saved = errno, r;
 
-	if (!path || !shim_enabled() || lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+	if (!path || !shim_enabled())
+		return 0;
+	if (lstat(path, &st) < 0) {
+		/* Nothing there now.  Calling the real unlink() anyway could
+		 * remove the socket the master creates a moment later for
+		 * another worker (seen in the tests): answer as unlink would
+		 * have when we looked. */
+		if (errno == ENOENT)
+			return -1;
+		errno = saved;
+		return 0;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
 		errno = saved;
 		return 0;
 	}
@@ -63,16 +76,22 @@ no:
 
 int shim_unlink(const char *path)
 {
-	if (served_socket(path))
-		return 0;
+	int r = served_socket(path);
+
+	if (r != 0)
+		return r > 0 ? 0 : -1;
 	return real_unlink(path);
 }
 
 int shim_unlinkat(int dirfd, const char *path, int flags)
 {
 	/* Only paths we can name without dirfd: absolute or cwd-relative. */
-	if (!(flags & AT_REMOVEDIR) && path && (path[0] == '/' || dirfd == AT_FDCWD) &&
-	    served_socket(path))
-		return 0;
+	int r;
+
+	if ((flags & AT_REMOVEDIR) || !path || (path[0] != '/' && dirfd != AT_FDCWD))
+		return real_unlinkat(dirfd, path, flags);
+	r = served_socket(path);
+	if (r != 0)
+		return r > 0 ? 0 : -1;
 	return real_unlinkat(dirfd, path, flags);
 }
