@@ -64,7 +64,17 @@ static int served_socket(const char *path)
 	req.family = AF_UNIX;
 	req.type = SOCK_STREAM;
 	req.addrlen = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + clen + len + 1);
-	r = master_serves_path(&req);
+	for (int tries = 0; tries < 3; tries++) {
+		struct stat now;
+
+		r = master_serves_path(&req);
+		if (r != 0 || lstat(path, &now) < 0 ||
+		    (now.st_dev == st.st_dev && now.st_ino == st.st_ino))
+			break;
+		/* a stale file the master did not know was replaced while we
+		 * asked (another worker's bind): ask about the new one */
+		st = now;
+	}
 	errno = saved;
 	if (r > 0)
 		shim_debug("unlink(%s): the master's socket, kept", path);
