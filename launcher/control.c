@@ -25,6 +25,7 @@
 #include "runtime_dir.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -301,6 +302,33 @@ static int claim_path(const char *path)
 	return 0;
 }
 
+/* Masters killed outright leave their PID.sock behind in the private
+ * runtime directory: remove those whose pid is gone (the directory is ours
+ * and private, so nobody else's files are there). */
+static void clear_dead_sockets(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (pid > 0 && !strcmp(end, ".sock") && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
+
 static int open_control(struct control *ctl, const char *want)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
@@ -315,6 +343,8 @@ static int open_control(struct control *ctl, const char *want)
 		log_warn("control socket directory%s", errno == EPERM ? " (not private to us)" : "");
 		return -1;
 	}
+	if (!want)
+		clear_dead_sockets(ctl->path);
 	if (claim_path(ctl->path) < 0)
 		return -1;
 	snprintf(un.sun_path, sizeof(un.sun_path), "%s", ctl->path);
