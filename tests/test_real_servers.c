@@ -127,46 +127,16 @@ static int port_accepts(int port)
  * read until the END of the stats.  Returns the length, or -1. */
 static int memcached_ask(int port, char *buf, size_t cap, int timeout_ms)
 {
-	static const char req[] = "version\r\nstats\r\n";
-	long deadline = now_ms() + timeout_ms;
-	size_t len = 0;
-	int fd = tcp_connect("127.0.0.1", port, timeout_ms), err;
+	int len = tcp_request("127.0.0.1", port, "version\r\nstats\r\n", buf, cap,
+			      "\r\nEND\r\n", timeout_ms);
 
-	if (fd < 0)
+	if (len < 0)
 		return -1;
-	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
-		goto fail;
-	buf[0] = '\0';
-	while (!strstr(buf, "\r\nEND\r\n")) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		long left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-			errno = ETIMEDOUT;
-			goto fail;
-		}
-		n = recv(fd, buf + len, cap - 1 - len, 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0 || len + (size_t)n >= cap - 1) {
-			errno = n < 0 ? errno : EPROTO;
-			goto fail;
-		}
-		len += (size_t)n;
-		buf[len] = '\0';
-	}
-	close(fd);
 	if (strncmp(buf, "VERSION ", 8)) {
 		errno = EPROTO;
 		return -1;
 	}
-	return (int)len;
-fail:
-	err = errno;
-	close(fd);
-	errno = err;
-	return -1;
+	return len;
 }
 
 /* What a run talks to, and how it tells which worker answered. */

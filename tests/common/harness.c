@@ -462,18 +462,19 @@ fail:
 	return -1;
 }
 
-int http_get(const char *host, int port, char *buf, size_t cap, int timeout_ms)
+int tcp_request(const char *host, int port, const char *req, char *buf, size_t cap,
+		const char *until, int timeout_ms)
 {
-	static const char req[] = "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n";
 	long deadline = now_ms() + timeout_ms;
-	size_t len = 0;
+	size_t len = 0, rlen = strlen(req);
 	int fd = tcp_connect(host, port, timeout_ms), err;
 
 	if (fd < 0)
 		return -1;
-	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
+	if (send(fd, req, rlen, MSG_NOSIGNAL) != (ssize_t)rlen)
 		goto fail;
-	for (;;) {
+	buf[0] = '\0';
+	while (!until || !strstr(buf, until)) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		long left = deadline - now_ms();
 		ssize_t n;
@@ -483,29 +484,43 @@ int http_get(const char *host, int port, char *buf, size_t cap, int timeout_ms)
 			goto fail;
 		}
 		n = recv(fd, buf + len, cap - 1 - len, 0);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
 			goto fail;
-		}
 		if (n == 0 || len + (size_t)n >= cap - 1) {
+			if (until) {            /* ended before the terminator */
+				errno = EPROTO;
+				goto fail;
+			}
 			len += (size_t)n;
+			buf[len] = '\0';
 			break;
 		}
 		len += (size_t)n;
+		buf[len] = '\0';
 	}
-	buf[len] = '\0';
 	close(fd);
-	if (len == 0 || strncmp(buf, "HTTP/", 5)) {
-		errno = EPROTO;
-		return -1;
-	}
 	return (int)len;
 fail:
 	err = errno;
 	close(fd);
 	errno = err;
 	return -1;
+}
+
+int http_get(const char *host, int port, char *buf, size_t cap, int timeout_ms)
+{
+	int len = tcp_request(host, port, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n",
+			      buf, cap, NULL, timeout_ms);
+
+	if (len < 0)
+		return -1;
+	if (len == 0 || strncmp(buf, "HTTP/", 5)) {
+		errno = EPROTO;
+		return -1;
+	}
+	return len;
 }
 
 const char *body_value(const char *resp, const char *key, char *out, size_t cap)

@@ -56,6 +56,11 @@ void harness_cleanup(void);
 socklen_t sockaddr_of(const char *host, int port, struct sockaddr_storage *ss);
 /* A connected TCP socket (non-blocking), or -1 with errno. */
 int tcp_connect(const char *host, int port, int timeout_ms);
+/* Send req on a fresh connection; read the answer into buf (NUL-ended)
+ * until EOF, or until `until` appears when it is not NULL (then an EOF or
+ * a full buffer first is EPROTO).  Its length, or -1 with errno. */
+int tcp_request(const char *host, int port, const char *req, char *buf, size_t cap,
+		const char *until, int timeout_ms);
 /* One HTTP/1.0 request; the whole response into buf (NUL-terminated).
  * Returns its length, or -1 (errno) on connect/reset/timeout. */
 int http_get(const char *host, int port, char *buf, size_t cap, int timeout_ms);
