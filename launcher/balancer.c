@@ -1,6 +1,7 @@
 /*
- * balancer.c - the rr and leastconn policies: the master accepts and hands
- * each connection to one worker over that worker's channel (SCM_RIGHTS).
+ * balancer.c - the channel policies' machinery (rr, leastconn, sticky: see
+ * policy.h): the master accepts and hands each connection to the worker
+ * the listener's policy picks, over that worker's channel (SCM_RIGHTS).
  *
  * Back-pressure.  A worker never has more than WINDOW connections waiting
  * on its channel.  The master holds the worker end of every channel too, so
@@ -22,8 +23,13 @@
  * wait in the listener's pending queue, ahead of the kernel backlog, while
  * no worker can take them.
  *
- * Not here: shared and reuseport (workers accept on the master's sockets
- * themselves; listener.c).
+ * Closes are counted by the shim on the worker's board (board.c), so the
+ * master pays no system call per close; a shim without a board reports
+ * each close in a message instead.
+ *
+ * Not here: who gets a connection (policy_rr.c, policy_leastconn.c,
+ * policy_sticky.c); shared and reuseport (workers accept on the master's
+ * sockets themselves).
  */
 #include "cluster.h"
 #include "log.h"
@@ -42,19 +48,16 @@
 
 static void dispatch(struct cluster *c, struct listener *l);
 
-static int is_channel_policy(enum policy p)
+/* Connections w has open on l: handed (or accepted by itself) and not
+ * yet closed, by the shim's count.  A worker's word (board.c); drains and
+ * status ask the kernel instead (census.c). */
+uint64_t route_open_conns(const struct worker *w, const struct listener *l)
 {
-	return p == POLICY_RR || p == POLICY_LEASTCONN;
-}
+	const struct route *r = &w->routes[l->id];
+	uint64_t in = l->ops->channel ? r->handed : board_accepted(w, l->id);
+	uint64_t out = r->closed + board_closed(w, l->id);
 
-int balancer_uses_channel(const struct listener *l)
-{
-	return is_channel_policy(l->policy);
-}
-
-uint64_t route_open_conns(const struct route *r)
-{
-	return r->handed > r->closed ? r->handed - r->closed : 0;
+	return in > out ? in - out : 0;
 }
 
 uint64_t worker_open_conns(const struct worker *w)
@@ -63,7 +66,7 @@ uint64_t worker_open_conns(const struct worker *w)
 	int i;
 
 	for (i = 0; i < w->c->nlisteners; i++)
-		n += route_open_conns(&w->routes[i]);
+		n += route_open_conns(w, w->c->listeners[i]);
 	return n;
 }
 
@@ -94,10 +97,12 @@ static void set_full(struct cluster *c, struct route *r, int full)
 
 /* May this route take a connection now?  Measures the queue only when the
  * master's own count says it might be full. */
-static int has_room(struct cluster *c, struct worker *w, struct route *r)
+int channel_has_room(struct cluster *c, struct worker *w, struct listener *l)
 {
+	struct route *r = &w->routes[l->id];
+
 	if ((w->state != W_STARTING && w->state != W_READY) || !r->listening ||
-	    r->chan < 0 || r->full)
+	    r->chan < 0 || r->full || r->draining)
 		return 0;
 	if (r->queued_hint < WINDOW)
 		return 1;
@@ -108,38 +113,23 @@ static int has_room(struct cluster *c, struct worker *w, struct route *r)
 	return 0;
 }
 
-/* rr: the next worker with room after the cursor.  leastconn: the fewest
- * open connections (queued ones count), ties to the next in rotation.
- * *at is its position; the cursor moves only when a connection is really
- * handed over (a pick that finds no connection to give must not count). */
-static struct worker *pick(struct cluster *c, struct listener *l, unsigned *at_out)
+/* The next worker with room after the cursor; *at is its position.  The
+ * cursor moves only when a connection is really handed over (a pick that
+ * finds no connection to give must not count).  O(workers) at worst, O(1)
+ * while the next one has room. */
+struct worker *channel_next_with_room(struct cluster *c, struct listener *l, unsigned *at)
 {
-	struct worker *best = NULL;
-	uint64_t best_open = 0;
-	unsigned k, n = (unsigned)c->nworkers, best_at = 0;
+	unsigned k, n = (unsigned)c->nworkers;
 
 	for (k = 1; k <= n; k++) {
-		unsigned at = (l->cursor + k) % n;
-		struct worker *w = c->workers[at];
-		struct route *r = &w->routes[l->id];
-		uint64_t open;
+		unsigned i = (l->cursor + k) % n;
 
-		if (!has_room(c, w, r))
-			continue;
-		if (l->policy == POLICY_RR) {
-			best = w;
-			best_at = at;
-			break;
-		}
-		open = route_open_conns(r);
-		if (!best || open < best_open) {
-			best = w;
-			best_open = open;
-			best_at = at;
+		if (channel_has_room(c, c->workers[i], l)) {
+			*at = i;
+			return c->workers[i];
 		}
 	}
-	*at_out = best_at;
-	return best;
+	return NULL;
 }
 
 static int push_pending(struct listener *l, const struct conn *conn, int front)
@@ -160,6 +150,15 @@ static int push_pending(struct listener *l, const struct conn *conn, int front)
 	}
 	l->npending++;
 	return 0;
+}
+
+/* A connection that could not be handed now goes back to the head. */
+static void keep_pending(struct listener *l, const struct conn *conn)
+{
+	if (push_pending(l, conn, 1) < 0) {
+		log_warnx("%s: out of memory: dropping a connection", l->name);
+		close(conn->fd);
+	}
 }
 
 static void pop_pending(struct listener *l, struct conn *conn)
@@ -234,24 +233,34 @@ static int send_conn(struct route *r, const struct conn *conn)
 	return msg_send(r->chan, &m, sizeof(m), conn->fd, MSG_DONTWAIT);
 }
 
+/* Hand out connections of l while some worker has room: ACCEPT_BUDGET at a
+ * time, then come back through the loop.  A policy that must see the peer
+ * to choose (sticky) gets the connection first; one that finds no room
+ * for it puts it back at the head of the pending queue and the master
+ * stops accepting until a channel frees up. */
 static void dispatch(struct cluster *c, struct listener *l)
 {
-	int budget;
+	int budget, peer = l->ops->pick_needs_peer;
 
 	if (c->stopping)
 		return;
 	for (budget = ACCEPT_BUDGET; budget > 0; budget--) {
-		unsigned at;
-		struct worker *w = pick(c, l, &at);
+		unsigned at = 0;
+		struct worker *w = NULL;
 		struct route *r;
 		struct conn conn;
 
-		if (!w) {
+		if (!peer && !(w = l->ops->pick(c, l, NULL, &at))) {
 			watch(c, l, 0);         /* every worker is full */
 			return;
 		}
 		if (!next_conn(c, l, &conn)) {
 			watch(c, l, l->emfile_until == 0);
+			return;
+		}
+		if (peer && !(w = l->ops->pick(c, l, &conn, &at))) {
+			keep_pending(l, &conn);
+			watch(c, l, 0);
 			return;
 		}
 		r = &w->routes[l->id];
@@ -270,10 +279,7 @@ static void dispatch(struct cluster *c, struct listener *l)
 					 w->slot, (int)w->pid);
 			set_full(c, r, 1);
 		}
-		if (push_pending(l, &conn, 1) < 0) {
-			log_warnx("%s: out of memory: dropping a connection", l->name);
-			close(conn.fd);
-		}
+		keep_pending(l, &conn);
 	}
 	watch(c, l, 1);         /* more may be waiting: come back */
 }
@@ -306,17 +312,11 @@ static void channel_event(struct loop *loop, int fd, uint32_t events, void *data
 	dispatch(c, c->listeners[r->lid]);
 }
 
-int balancer_give(struct cluster *c, struct worker *w, struct listener *l)
+int channel_attach(struct cluster *c, struct worker *w, struct listener *l)
 {
 	struct route *r = &w->routes[l->id];
 	int sv[2];
 
-	r->w = w;
-	r->lid = l->id;
-	if (l->policy == POLICY_REUSEPORT)
-		return reuseport_slot_fd(c, l, w->slot);
-	if (!is_channel_policy(l->policy))
-		return l->fd;
 	if (r->chan >= 0)
 		return r->chan_peer;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -330,14 +330,35 @@ int balancer_give(struct cluster *c, struct worker *w, struct listener *l)
 	r->chan_peer = sv[1];
 	r->full = 0;
 	r->queued_hint = 0;
+	r->draining = 0;
 	if (!l->registered && loop_add_fd(c->loop, l->fd, 0, listener_event, l) == 0)
 		l->registered = 1;
 	return r->chan_peer;
 }
 
+void channel_drain(struct cluster *c, struct worker *w, struct listener *l, int give_back)
+{
+	w->routes[l->id].draining = 1;
+	if (give_back)
+		balancer_take_back(c, w, l);
+}
+
+unsigned channel_pending(struct cluster *c, struct worker *w, struct listener *l)
+{
+	struct route *r = &w->routes[l->id];
+
+	(void)c;
+	return r->chan_peer >= 0 ? queued(r) : 0;
+}
+
+void channel_release(struct cluster *c, struct worker *w, struct listener *l)
+{
+	balancer_drop_route(c, w, l);
+}
+
 void balancer_kick(struct cluster *c, struct listener *l)
 {
-	if (is_channel_policy(l->policy))
+	if (l->ops->channel)
 		dispatch(c, l);
 }
 
@@ -393,6 +414,7 @@ void balancer_drop_route(struct cluster *c, struct worker *w, struct listener *l
 
 	r->listening = 0;
 	r->bound = 0;
+	r->draining = r->drain_deferred = 0;
 	if (r->chan < 0)
 		return;
 	balancer_take_back(c, w, l);
@@ -420,8 +442,6 @@ void balancer_conn_closed(struct cluster *c, struct worker *w, uint32_t lid)
 	r = &w->routes[lid];
 	if (r->closed < r->handed)
 		r->closed++;
-	if (w->state == W_DRAINING && worker_open_conns(w) == 0)
-		supervisor_worker_idle(c, w);
 }
 
 void balancer_stop(struct cluster *c)

@@ -11,10 +11,14 @@
  *
  * Modules, one job each:
  *   listener.c   the registry: find or bind an address, announce it
- *   reuseport.c  the reuseport policy's per-slot sockets and steering
+ *   sockets.c    open a listening socket as the program would have
+ *   policy_*.c   one file per policy behind struct policy_ops (policy.h)
  *   socket_file.c  a unix socket's file: chown under --user, remove at exit
- *   balancer.c   hand accepted connections to workers (rr, leastconn),
- *                back-pressure, taking back what a worker did not accept
+ *   balancer.c   the channel policies' machinery: hand accepted
+ *                connections to workers, back-pressure, taking back what
+ *                a worker did not accept
+ *   board.c      the page each worker shares with the master: counts, drain
+ *   census.c     which accepted connections a worker's processes still hold
  *   worker.c     a worker's process and its messages to the master
  *   spawn.c      fork/exec of one worker process
  *   supervisor.c signals, reaping, restarts, rolling restart, scaling, stop
@@ -25,6 +29,7 @@
 
 #include "../shim/protocol.h"
 #include "options.h"
+#include "policy.h"
 #include "program.h"
 #include "spawn.h"
 
@@ -55,7 +60,7 @@ struct listener {
 	struct sockaddr_storage req;    /* as asked for: the registry key */
 	socklen_t addrlen;
 	struct sockaddr_storage addr;   /* as bound: the real port */
-	enum policy policy;
+	const struct policy_ops *ops;   /* its policy, after fallbacks */
 	int announced;                  /* its line was printed (first listen) */
 	int registered;                 /* fd is in the loop (channel policies) */
 	int watching;                   /* ... with EPOLLIN: accepting */
@@ -80,7 +85,9 @@ struct route {
 	int full;               /* window full: waiting for EPOLLOUT */
 	unsigned queued_hint;   /* upper bound of conns still queued on chan */
 	uint64_t handed;        /* connections sent over the channel */
-	uint64_t closed;        /* ... that the worker reported closed */
+	uint64_t closed;        /* ... reported closed one by one (no board) */
+	int draining;           /* told to take no more (policy drain) */
+	int drain_deferred;     /* reuseport scale-down: after its queue */
 };
 
 enum worker_state {
@@ -108,6 +115,9 @@ struct worker {
 	int ever_ready;
 	int attached;                   /* some process talked to us */
 	int misbehaved;                 /* killed for it: its messages are ignored */
+	int stop_sig;                   /* what stops it once drained */
+	struct worker_board *board;     /* shared with its shim (board.c) */
+	int board_fd;
 	uint64_t drain_timer;
 	uint64_t kill_timer;
 	uint64_t ready_timer;
@@ -167,15 +177,15 @@ struct listener *listener_for(struct cluster *c, struct worker *w,
 void listener_announce(struct cluster *c, struct listener *l);
 void listener_close_all(struct cluster *c);
 int listener_serves_path(struct cluster *c, const struct msg_bind *req);
-int listener_open_socket(const struct msg_bind *req, const struct sockaddr_storage *addr,
+void listeners_slots_changed(struct cluster *c);
+
+/* sockets.c: bind (and listen) as the program would have, at addr.  The
+ * fd, or -1 with *err set to the errno the worker's bind() must fail with. */
+int socket_open_listener(const struct msg_bind *req, const struct sockaddr_storage *addr,
 			 socklen_t addrlen, int reuseport, int *err);
 
-/* reuseport.c */
-int reuseport_grow(struct listener *l, int slot);
-void reuseport_steer(struct listener *l, int n);
-int reuseport_slot_fd(struct cluster *c, struct listener *l, int slot);
-void reuseport_slots_changed(struct cluster *c);
-unsigned reuseport_slot_queued(struct cluster *c, int slot);
+/* policy_reuseport.c */
+int reuseport_adopt(struct cluster *c, struct listener *l);
 void reuseport_close_slots(struct cluster *c, int slot);
 
 /* socket_file.c */
@@ -183,16 +193,33 @@ void socket_file_adopt(struct cluster *c, const struct listener *l);
 void socket_file_remove(struct cluster *c, const struct listener *l);
 
 /* balancer.c */
-int balancer_give(struct cluster *c, struct worker *w, struct listener *l);
-int balancer_uses_channel(const struct listener *l);
 void balancer_kick(struct cluster *c, struct listener *l);
 void balancer_take_back(struct cluster *c, struct worker *w, struct listener *l);
 void balancer_release(struct cluster *c, struct worker *w);
 void balancer_drop_route(struct cluster *c, struct worker *w, struct listener *l);
 void balancer_conn_closed(struct cluster *c, struct worker *w, uint32_t lid);
 void balancer_stop(struct cluster *c);
-uint64_t route_open_conns(const struct route *r);
+uint64_t route_open_conns(const struct worker *w, const struct listener *l);
 uint64_t worker_open_conns(const struct worker *w);
+
+/* board.c: the page a worker shares with the master (protocol.h).  Values
+ * read from it are the worker's word, bounded before use. */
+int board_create(struct worker *w);
+void board_free(struct worker *w);
+void board_set_drain(struct worker *w, uint32_t lid);
+unsigned board_in_accept(const struct worker *w, uint32_t lid);
+uint64_t board_accepted(const struct worker *w, uint32_t lid);
+uint64_t board_closed(const struct worker *w, uint32_t lid);
+
+/* census.c: ask the kernel which accepted connections of the cluster's
+ * listeners each worker's processes hold (however the program closes its
+ * sockets, whichever of its processes holds them).  census_take is one
+ * snapshot of the cluster's connections; census_held counts w's, or -1
+ * when the kernel cannot tell us. */
+struct census;
+struct census *census_take(struct cluster *c);
+long census_held(struct census *cs, const struct worker *w);
+void census_free(struct census *cs);
 
 /* Any message a worker may send, and room for an oversized one. */
 union any_msg {
@@ -230,7 +257,6 @@ void control_close(struct cluster *c);
 /* supervisor.c */
 int supervisor_start(struct cluster *c);
 void supervisor_worker_listening(struct cluster *c, struct worker *w);
-void supervisor_worker_idle(struct cluster *c, struct worker *w);
 void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const char *why);
 void supervisor_stop(struct cluster *c, int sig);
 void supervisor_reload(struct cluster *c);

@@ -20,8 +20,11 @@
  * have no SO_REUSEPORT, so reuseport falls back to shared for them.  The
  * announcement line says so.
  *
- * Not here: who gets the connections (balancer.c); reuseport's per-slot
- * sockets (reuseport.c); what happens to a unix socket's file
+ * Each listener gets the table of its policy after those fallbacks
+ * (policy.h); nothing else in the master looks at --policy.
+ *
+ * Not here: opening sockets (sockets.c); who gets the connections
+ * (policy_*.c, balancer.c); what happens to a unix socket's file
  * (socket_file.c).
  */
 #include "cluster.h"
@@ -133,64 +136,13 @@ static void describe(struct listener *l)
 	}
 }
 
-static void set_flag(int fd, int level, int name, int on)
-{
-	if (setsockopt(fd, level, name, &on, sizeof(on)) < 0)
-		log_debug("setsockopt(%d, %d): %s", level, name, strerror(errno));
-}
-
-/* Bind (and listen) as the program would have, at addr.  Returns the fd, or
- * -1 with *err set to the errno the worker's bind() must fail with. */
-int listener_open_socket(const struct msg_bind *req, const struct sockaddr_storage *addr,
-			 socklen_t addrlen, int reuseport, int *err)
-{
-	/* Datagram sockets stay blocking: their O_NONBLOCK is the program's
-	 * (see hooks_socket.c); the master never reads from them. */
-	int nb = req->type == SOCK_STREAM ? SOCK_NONBLOCK : 0;
-	int fd = socket(req->family, req->type | nb | SOCK_CLOEXEC, req->protocol);
-	int r;
-
-	if (fd < 0) {
-		*err = errno;
-		return -1;
-	}
-	if (req->family != AF_UNIX) {
-		set_flag(fd, SOL_SOCKET, SO_REUSEADDR, !!(req->opts & BIND_OPT_REUSEADDR));
-		if (reuseport || (req->opts & BIND_OPT_REUSEPORT))
-			set_flag(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-		if (req->opts & BIND_OPT_KEEPALIVE)
-			set_flag(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
-		if (req->type == SOCK_STREAM && (req->opts & BIND_OPT_NODELAY))
-			set_flag(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-		if (req->family == AF_INET6)
-			set_flag(fd, IPPROTO_IPV6, IPV6_V6ONLY, !!(req->opts & BIND_OPT_V6ONLY));
-	}
-	if (req->family == AF_UNIX) {
-		/* the socket file gets the program's permissions, not ours */
-		mode_t old = umask((mode_t)(req->umask & 0777));
-		r = bind(fd, (const struct sockaddr *)addr, addrlen);
-		umask(old);
-	} else {
-		r = bind(fd, (const struct sockaddr *)addr, addrlen);
-	}
-	/* The backlog is every worker's queue, and the queue that holds
-	 * connections while workers restart: ask for the most the kernel
-	 * allows (net.core.somaxconn), not the program's own number. */
-	if (r < 0 || (req->type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)) {
-		*err = errno;
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static enum policy effective_policy(struct cluster *c, const struct msg_bind *req,
 				    const char **why)
 {
 	enum policy p = c->opt->policy;
 
 	*why = NULL;
-	if (req->type == SOCK_DGRAM && (p == POLICY_RR || p == POLICY_LEASTCONN)) {
+	if (req->type == SOCK_DGRAM && policy_ops_of(p)->channel) {
 		*why = "datagrams cannot be handed out";
 		return POLICY_SHARED;
 	}
@@ -223,7 +175,7 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 		*err = EMFILE;
 		return NULL;
 	}
-	fd = listener_open_socket(req, &req->addr, req->addrlen, policy == POLICY_REUSEPORT, err);
+	fd = socket_open_listener(req, &req->addr, req->addrlen, policy == POLICY_REUSEPORT, err);
 	if (fd < 0)
 		return NULL;
 	l = calloc(1, sizeof(*l));
@@ -248,15 +200,12 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 		free(l);
 		return NULL;
 	}
-	l->policy = policy;
+	l->ops = policy_ops_of(policy);
 	describe(l);
 	socket_file_adopt(c, l);
 	c->listeners[c->nlisteners++] = l;
-	if (policy == POLICY_REUSEPORT && reuseport_grow(l, 0) == 0) {
-		l->slot_fds[0] = fd;
-		reuseport_slot_fd(c, l, c->target - 1);
-		reuseport_steer(l, c->target);
-	}
+	if (l->ops->slots_changed)
+		l->ops->slots_changed(c, l);
 	if (why)
 		log_warnx("%s: policy %s instead of %s: %s", l->name, policy_name(policy),
 			  policy_name(c->opt->policy), why);
@@ -317,7 +266,18 @@ void listener_announce(struct cluster *c, struct listener *l)
 		return;
 	l->announced = 1;
 	log_warnx("%s (%s) shared by %d worker%s, policy %s", l->name, kind_name(l),
-		  c->target, c->target == 1 ? "" : "s", policy_name(l->policy));
+		  c->target, c->target == 1 ? "" : "s", l->ops->name);
+}
+
+void listeners_slots_changed(struct cluster *c)
+{
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		if (l->ops->slots_changed)
+			l->ops->slots_changed(c, l);
+	}
 }
 
 void listener_close_all(struct cluster *c)

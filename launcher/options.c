@@ -23,7 +23,7 @@ static const char usage_text[] =
 "Run N copies of an unmodified server PROGRAM sharing its listening sockets.\n"
 "\n"
 "  -n, --workers N        number of workers (default: online CPUs)\n"
-"  -p, --policy P         rr (default) | shared | reuseport | leastconn\n"
+"  -p, --policy P         rr (default) | shared | reuseport | leastconn | sticky\n"
 "  -g, --grace SECONDS    stop signal to SIGKILL, and drain limit (default 10)\n"
 "      --stop-signal SIG  signal that stops a worker gracefully (default TERM)\n"
 "      --max-restarts N   give up after N consecutive failures of a worker\n"
@@ -58,23 +58,22 @@ const char *policy_name(enum policy p)
 	case POLICY_SHARED:    return "shared";
 	case POLICY_REUSEPORT: return "reuseport";
 	case POLICY_LEASTCONN: return "leastconn";
+	case POLICY_STICKY:    return "sticky";
+	case POLICY_COUNT:     break;
 	}
 	return "?";
 }
 
 static int parse_policy(const char *s, enum policy *p)
 {
-	if (!strcmp(s, "rr"))
-		*p = POLICY_RR;
-	else if (!strcmp(s, "shared"))
-		*p = POLICY_SHARED;
-	else if (!strcmp(s, "reuseport"))
-		*p = POLICY_REUSEPORT;
-	else if (!strcmp(s, "leastconn"))
-		*p = POLICY_LEASTCONN;
-	else
-		return -1;
-	return 0;
+	int i;
+
+	for (i = 0; i < POLICY_COUNT; i++)
+		if (!strcmp(s, policy_name((enum policy)i))) {
+			*p = (enum policy)i;
+			return 0;
+		}
+	return -1;
 }
 
 static int parse_count(const char *s, long min, long max, int *out)
@@ -201,7 +200,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 			break;
 		case 'p':
 			if (parse_policy(optarg, &opt->policy) < 0)
-				return bad("policy (rr, shared, reuseport, leastconn)", optarg);
+				return bad("policy (rr, shared, reuseport, leastconn, sticky)", optarg);
 			break;
 		case 'g':
 			if (parse_seconds(optarg, &opt->grace) < 0)

@@ -10,6 +10,8 @@ enum policy {
 	POLICY_SHARED,
 	POLICY_REUSEPORT,
 	POLICY_LEASTCONN,
+	POLICY_STICKY,
+	POLICY_COUNT
 };
 
 /* Exit statuses: see README "Exit status". */

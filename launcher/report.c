@@ -94,7 +94,7 @@ void report_text(struct cluster *c, struct buf *b)
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		buf_printf(b, "listener %s (%s) policy %s accepted %llu pending %zu\n",
-			   l->name, kind(l), policy_name(l->policy),
+			   l->name, kind(l), l->ops->name,
 			   (unsigned long long)l->accepted, l->npending);
 	}
 	buf_printf(b, "%-5s %-8s %-9s %9s %8s %10s %8s\n",
@@ -139,7 +139,7 @@ void report_json(struct cluster *c, struct buf *b)
 		buf_printf(b, "%s{\"address\":", i ? "," : "");
 		json_string(b, l->name);
 		buf_printf(b, ",\"kind\":\"%s\",\"policy\":\"%s\",\"accepted\":%llu,\"pending\":%zu}",
-			   kind(l), policy_name(l->policy), (unsigned long long)l->accepted,
+			   kind(l), l->ops->name, (unsigned long long)l->accepted,
 			   l->npending);
 	}
 	buf_printf(b, "],\"workers\":[");

@@ -6,14 +6,17 @@
  * signal handler.  Children are reaped with waitpid(-1, WNOHANG) until none
  * is left, which also reaps orphans adopted as PID 1 or as a subreaper.
  *
- * Retiring a worker (rolling restart, scale-down) never loses a connection:
- *   1. it gets no new connections (state W_DRAINING);
- *   2. rr/leastconn: what is queued on its channel is taken back and handed
- *      to others, then we wait until it has closed the connections it
- *      accepted (reported by the shim), at most --grace seconds;
+ * Retiring a worker (rolling restart, scale-down, stop) never loses a
+ * connection, under every policy and whatever the program does on SIGTERM:
+ *   1. it gets no new connections: each listener's policy drains it (the
+ *      channel policies stop handing it any and take back what is queued
+ *      on it; under shared and reuseport the shim stops the app accepting);
+ *   2. we wait until nothing is on its way to it and the kernel says its
+ *      processes hold none of the cluster's connections (census.c), at
+ *      most --grace seconds;
  *   3. the stop signal; SIGKILL if it is still there --grace seconds later.
- * Under shared, step 2 is the program's own business: it gets the stop
- * signal at once and finishes what it accepted, as it would alone.
+ * A stop does the same for every worker at once, except that what is
+ * queued on a worker is left for it to finish: nobody else would.
  *
  * Restart policy (pm2 and Einhorn style): a worker that dies after a long
  * run (--min-uptime) is restarted at once; one that dies quickly waits
@@ -91,62 +94,73 @@ static void stop_worker(struct cluster *c, struct worker *w, int sig)
 		w->kill_timer = loop_timer(c->loop, secs_ms(c->opt->grace), kill_now, w);
 }
 
-static void drain_over(struct loop *loop, void *data)
+/* Connections still on their way to w, by its listeners' policies. */
+static unsigned pending_for(struct cluster *c, struct worker *w)
 {
-	struct worker *w = data;
+	unsigned n = 0;
+	int i;
 
-	(void)loop;
-	w->drain_timer = 0;
-	log_debug("worker %d (pid %d): %llu connection(s) still open after %gs; stopping it",
-		  w->slot, (int)w->pid, (unsigned long long)worker_open_conns(w), w->c->opt->grace);
-	stop_worker(w->c, w, w->c->opt->stop_signal);
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		if (w->routes[i].draining)
+			n += l->ops->pending(c, w, l);
+	}
+	return n;
 }
 
-/* reuseport scale-down: the removed slot's socket gets no new connections
- * (listener.c steers them away); stop the worker once it has accepted what
- * was queued on it, or when --grace runs out. */
-static void reuseport_drain_check(struct loop *loop, void *data)
+#define DRAIN_POLL_MS 25
+
+/* A draining worker is stopped once nothing is on its way to it and the
+ * kernel says its processes hold none of the cluster's connections
+ * (census.c: whatever way the program closes them, whichever process
+ * serves them), or when --grace runs out. */
+static void drain_check(struct loop *loop, void *data)
 {
 	struct worker *w = data;
 	struct cluster *c = w->c;
+	struct census *cs;
+	long held = 0;
 
 	(void)loop;
 	w->drain_timer = 0;
-	if (reuseport_slot_queued(c, w->slot) == 0 ||
-	    loop_now_ms() - w->drain_started >= secs_ms(c->opt->grace)) {
-		stop_worker(c, w, c->opt->stop_signal);
+	if (loop_now_ms() - w->drain_started >= secs_ms(c->opt->grace)) {
+		log_debug("worker %d (pid %d): still busy after %gs; stopping it",
+			  w->slot, (int)w->pid, c->opt->grace);
+		stop_worker(c, w, w->stop_sig);
 		return;
 	}
-	w->drain_timer = loop_timer(c->loop, 50, reuseport_drain_check, w);
+	if (pending_for(c, w) == 0) {
+		cs = census_take(c);
+		held = census_held(cs, w);
+		census_free(cs);
+		if (held < 0)   /* the kernel will not tell: the shim's count */
+			held = (long)worker_open_conns(w);
+		if (held == 0) {
+			stop_worker(c, w, w->stop_sig);
+			return;
+		}
+	}
+	w->drain_timer = loop_timer(c->loop, DRAIN_POLL_MS, drain_check, w);
 }
 
-/* See the file comment: no new connections, give back the queued ones,
- * wait for the open ones, then the stop signal. */
-static void retire(struct cluster *c, struct worker *w)
+/* See the file comment: no new connections (each listener's policy), give
+ * back what is queued (give_back; a stop leaves it for the worker to
+ * finish), wait until it holds no connection, then the stop signal sig. */
+static void retire(struct cluster *c, struct worker *w, int give_back, int sig)
 {
 	int i;
 
 	if (w->state == W_DRAINING || w->state == W_STOPPING)
 		return;
 	w->state = W_DRAINING;
+	w->stop_sig = sig;
 	w->drain_started = loop_now_ms();
-	if (c->opt->policy == POLICY_REUSEPORT && w->slot >= c->target) {
-		reuseport_drain_check(c->loop, w);
-		return;
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		if (w->routes[i].bound)
+			l->ops->drain(c, w, l, give_back);
 	}
-	for (i = 0; i < c->nlisteners; i++)
-		balancer_take_back(c, w, c->listeners[i]);
-	if (c->opt->policy == POLICY_SHARED || worker_open_conns(w) == 0) {
-		stop_worker(c, w, c->opt->stop_signal);
-		return;
-	}
-	w->drain_timer = loop_timer(c->loop, secs_ms(c->opt->grace), drain_over, w);
-}
-
-void supervisor_worker_idle(struct cluster *c, struct worker *w)
-{
-	if (w->state == W_DRAINING)
-		stop_worker(c, w, c->opt->stop_signal);
+	drain_check(c->loop, w);
 }
 
 void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const char *why)
@@ -175,7 +189,7 @@ static void replacement_ready(struct cluster *c, struct worker *nw)
 	}
 	log_debug("worker %d: pid %d replaces pid %d", nw->slot, (int)nw->pid, (int)old->pid);
 	c->roll_old = old;
-	retire(c, old);
+	retire(c, old, 1, c->opt->stop_signal);
 }
 
 static void ready_timeout(struct loop *loop, void *data)
@@ -440,7 +454,7 @@ static void scale(struct cluster *c, int delta)
 		c->slots[c->target] = (struct slot){ .c = c, .index = c->target };
 		c->target++;
 		log_warnx("scaling up to %d workers", c->target);
-		reuseport_slots_changed(c);
+		listeners_slots_changed(c);
 		fill_slot(c, c->target - 1);
 		return;
 	}
@@ -450,13 +464,13 @@ static void scale(struct cluster *c, int delta)
 	}
 	c->target--;
 	log_warnx("scaling down to %d worker%s", c->target, c->target == 1 ? "" : "s");
-	reuseport_slots_changed(c);
+	listeners_slots_changed(c);
 	loop_timer_cancel(c->loop, c->slots[c->target].restart_timer);
 	c->slots[c->target].restart_timer = 0;
 	c->slots[c->target].active = NULL;
 	for (i = 0; i < c->nworkers; i++)
 		if (c->workers[i]->slot >= c->target)
-			retire(c, c->workers[i]);
+			retire(c, c->workers[i], 1, c->opt->stop_signal);
 }
 
 static void kill_all(struct cluster *c)
@@ -491,19 +505,10 @@ int supervisor_scale_to(struct cluster *c, int n)
 	return 0;
 }
 
-static void grace_over(struct loop *loop, void *data)
-{
-	struct cluster *c = data;
-	int i;
-
-	(void)loop;
-	c->grace_timer = 0;
-	for (i = 0; i < c->nworkers; i++)
-		log_warnx("worker %d (pid %d): still running %gs after the stop signal; killing it",
-			  c->workers[i]->slot, (int)c->workers[i]->pid, c->opt->grace);
-	kill_all(c);
-}
-
+/* Graceful stop: every worker stops taking connections, finishes the
+ * ones it accepted (at most --grace), then gets the stop signal (TERM:
+ * --stop-signal; INT and QUIT as they are) and SIGKILL --grace later.
+ * Only connections still in the kernel's backlog are refused. */
 void supervisor_stop(struct cluster *c, int sig)
 {
 	int i, fwd = sig == SIGTERM ? c->opt->stop_signal : sig;
@@ -530,13 +535,17 @@ void supervisor_stop(struct cluster *c, int sig)
 	}
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
-		loop_timer_cancel(c->loop, w->drain_timer);
-		loop_timer_cancel(c->loop, w->kill_timer);
-		w->drain_timer = w->kill_timer = 0;
-		w->state = W_STOPPING;
-		worker_signal(w, fwd);
+
+		if (w->state == W_STOPPING) {
+			worker_signal(w, fwd);
+			continue;
+		}
+		if (w->state == W_DRAINING) {   /* already leaving: same end */
+			w->stop_sig = fwd;
+			continue;
+		}
+		retire(c, w, 0, fwd);
 	}
-	c->grace_timer = loop_timer(c->loop, secs_ms(c->opt->grace), grace_over, c);
 }
 
 /* Orphans a worker left behind (double-forked daemons reparented to us as

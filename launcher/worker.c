@@ -106,7 +106,11 @@ static void reply_bind(struct peer *p, const struct msg_bind *m)
 	memset(&rep, 0, sizeof(rep));
 	msg_init(&rep, MSG_BIND_REPLY, m->hdr.seq);
 	l = listener_for(c, w, m, &err);
-	if (l && (fd = balancer_give(c, w, l)) < 0) {
+	if (l) {
+		w->routes[l->id].w = w;
+		w->routes[l->id].lid = l->id;
+	}
+	if (l && (fd = l->ops->attach(c, w, l)) < 0) {
 		err = errno;
 		l = NULL;
 	}
@@ -117,7 +121,7 @@ static void reply_bind(struct peer *p, const struct msg_bind *m)
 		r->released = 0;
 		r->listening = l->type == SOCK_DGRAM;   /* no listen() to wait for */
 		rep.listener = l->id;
-		rep.mode = balancer_uses_channel(l) ? BIND_MODE_CHANNEL : BIND_MODE_SOCKET;
+		rep.mode = l->ops->channel ? BIND_MODE_CHANNEL : BIND_MODE_SOCKET;
 		rep.type = l->type;
 		rep.protocol = l->protocol;
 		rep.addrlen = l->addrlen;
@@ -153,6 +157,19 @@ static void reply_unlink(struct peer *p, const struct msg_bind *m)
 	rep.err = listener_serves_path(p->w->c, m) ? 0 : ENOENT;
 	if (msg_send(p->fd, &rep, sizeof(rep), -1, MSG_DONTWAIT) < 0)
 		log_warn("worker %d (pid %d): unlink reply", p->w->slot, (int)p->pid);
+}
+
+/* MSG_BOARD: the worker's board (board.c), for the shim to map. */
+static void reply_board(struct peer *p, uint32_t seq)
+{
+	struct msg_bind_reply rep;
+	struct worker *w = p->w;
+
+	memset(&rep, 0, sizeof(rep));
+	msg_init(&rep, MSG_BIND_REPLY, seq);
+	rep.err = w->board_fd >= 0 ? 0 : ENOMEM;
+	if (msg_send(p->fd, &rep, sizeof(rep), rep.err ? -1 : w->board_fd, MSG_DONTWAIT) < 0)
+		log_warn("worker %d (pid %d): board reply", w->slot, (int)p->pid);
 }
 
 static struct listener *given_listener(struct worker *w, uint32_t lid)
@@ -208,6 +225,11 @@ int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd)
 		balancer_drop_route(c, w, l);
 		w->routes[l->id].released = 1;
 		reply_ok(p, m->hdr.seq, 0);
+		return 0;
+	case MSG_BOARD:
+		if (p->fd == w->doorbell)
+			return -1;
+		reply_board(p, m->hdr.seq);
 		return 0;
 	case MSG_CONN_CLOSED:
 		if (!given_listener(w, m->listener.listener))
@@ -354,6 +376,9 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	w->c = c;
 	w->slot = slot;
 	w->doorbell = -1;
+	w->board_fd = -1;
+	if (board_create(w) < 0)
+		log_warn("worker %d: board (closes will be reported one by one)", slot);
 	for (i = 0; i < CLUSTER_MAX_LISTENERS; i++)
 		w->routes[i].chan = w->routes[i].chan_peer = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, db) < 0)
@@ -390,6 +415,7 @@ fail:
 	if (db[0] >= 0)
 		close(db[0]);
 	output_free(w->out);
+	board_free(w);
 	free(w);
 	errno = err;
 	return NULL;
@@ -438,6 +464,7 @@ void worker_free(struct cluster *c, struct worker *w)
 		close(w->doorbell);
 	}
 	output_free(w->out);
+	board_free(w);
 	loop_timer_cancel(c->loop, w->drain_timer);
 	loop_timer_cancel(c->loop, w->kill_timer);
 	loop_timer_cancel(c->loop, w->ready_timer);

@@ -11,8 +11,9 @@
  * Writers take the table lock; readers on the hot path read entries
  * lock-free: an entry's fd is published last and cleared first.
  *
- * Connection tracking is a byte per fd number (listener id + 1), only for
- * connections received over a channel (rr, leastconn).  It is per process:
+ * Connection tracking is a byte per fd number (listener id + 1), for
+ * connections the app accepted (any policy), so that their closes are
+ * counted on the board (protocol.h).  It is per process:
  * a forked child starts with none, so a connection is reported closed once,
  * by the process that accepted it.
  */
@@ -21,17 +22,21 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define TABLE_SIZE 128
 #define CONN_TRACK_MAX 65536
+#define EPOLL_REGS 4            /* epoll sets one listener fd is in, noted */
 
 struct fd_entry {
 	_Atomic int fd;         /* -1 = free */
 	uint32_t lid;
 	dev_t dev;
 	ino_t ino;
+	struct epoll_reg regs[EPOLL_REGS];      /* for drain.c; epfd -1 = free */
+	int nregs;
 };
 
 static struct fd_entry table[TABLE_SIZE];
@@ -123,6 +128,7 @@ int fdtable_add(int fd, uint32_t lid)
 		table[i].lid = lid;
 		table[i].dev = st.st_dev;
 		table[i].ino = st.st_ino;
+		table[i].nregs = 0;
 		atomic_store(&table[i].fd, fd);
 		if (i >= atomic_load(&table_used))
 			atomic_store(&table_used, i + 1);
@@ -216,6 +222,82 @@ int fdtable_remove(int fd, int *last)
 	}
 	pthread_mutex_unlock(&lock);
 	return lid;
+}
+
+int fdtable_fds_of(uint32_t lid, int *out, int max)
+{
+	int i, n = 0, used = atomic_load(&table_used);
+
+	for (i = 0; i < used && n < max; i++) {
+		int fd = atomic_load(&table[i].fd);
+		if (fd >= 0 && table[i].lid == lid)
+			out[n++] = fd;
+	}
+	return n;
+}
+
+void fdtable_retarget(int fd)
+{
+	struct stat st;
+	int i, used;
+
+	if (fstat(fd, &st) < 0)
+		return;
+	pthread_mutex_lock(&lock);
+	used = atomic_load(&table_used);
+	for (i = 0; i < used; i++)
+		if (atomic_load(&table[i].fd) == fd) {
+			table[i].dev = st.st_dev;
+			table[i].ino = st.st_ino;
+		}
+	pthread_mutex_unlock(&lock);
+}
+
+/* Which epoll sets a listener fd is in, and with what, so that drain.c can
+ * move the registration to the fd's new file (epoll keys on the file: a
+ * registration does not follow a dup3 onto the fd number).  More than
+ * EPOLL_REGS sets per fd are not noted (the drained listener then stays
+ * readable in the extra ones, and accept answers EAGAIN). */
+void fdtable_note_epoll(int fd, int epfd, int op, const struct epoll_reg *reg)
+{
+	int i, k, used;
+
+	pthread_mutex_lock(&lock);
+	used = atomic_load(&table_used);
+	for (i = 0; i < used; i++) {
+		struct fd_entry *e = &table[i];
+
+		if (atomic_load(&e->fd) != fd)
+			continue;
+		for (k = 0; k < e->nregs && e->regs[k].epfd != epfd; k++)
+			;
+		if (op == EPOLL_CTL_DEL) {
+			if (k < e->nregs)
+				e->regs[k] = e->regs[--e->nregs];
+		} else if (k < e->nregs) {
+			e->regs[k] = *reg;
+		} else if (e->nregs < EPOLL_REGS) {
+			e->regs[e->nregs++] = *reg;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+int fdtable_epolls(int fd, struct epoll_reg *out, int max)
+{
+	int i, k, n = 0, used;
+
+	pthread_mutex_lock(&lock);
+	used = atomic_load(&table_used);
+	for (i = 0; i < used; i++)
+		if (atomic_load(&table[i].fd) == fd) {
+			for (k = 0; k < table[i].nregs && n < max; k++)
+				out[n++] = table[i].regs[k];
+			break;
+		}
+	pthread_mutex_unlock(&lock);
+	return n;
 }
 
 void conn_track(int fd, uint32_t lid)

@@ -16,9 +16,12 @@
  *   - a received connection leaves the app's epoll set before it is closed
  *     (epoll_ctl only notes which set; see conn_note_epoll in fdtable.c).
  *
+ * syscall() is hooked for the calls above made that way (libuv's close).
  * Not hooked, by design: read/write/poll (hot paths), and calls made inside
  * libc that never go through the PLT (fclose of an fdopen'ed socket): the
- * master's counts are reconciled when a worker exits.
+ * master does not rely on these counts to drain a worker; it asks the
+ * kernel which connections the worker's processes still hold
+ * (launcher/census.c).
  */
 #include "shim.h"
 #include "real.h"
@@ -29,6 +32,8 @@
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <linux/close_range.h>
 #include <unistd.h>
 
@@ -42,6 +47,7 @@ int shim_fcntl(int fd, int cmd, ...) SHIM_EXPORT(fcntl);
 int shim_fcntl64(int fd, int cmd, ...) SHIM_EXPORT(fcntl64);
 int shim_ioctl(int fd, unsigned long req, ...) SHIM_EXPORT(ioctl);
 int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) SHIM_EXPORT(epoll_ctl);
+long shim_syscall(long number, ...) SHIM_EXPORT(syscall);
 
 /* fd is going away (closed, or replaced by dup2): forget it and tell the
  * master what that means.  Call before the real close, report after. */
@@ -71,7 +77,7 @@ static struct forget forget_fd(int fd)
 static void report_forget(struct forget f)
 {
 	if (f.conn_lid >= 0)
-		master_report(MSG_CONN_CLOSED, (uint32_t)f.conn_lid, 0);
+		conn_closed((uint32_t)f.conn_lid);
 	if (f.listener_lid >= 0)
 		master_report(MSG_UNLISTEN, (uint32_t)f.listener_lid, 0);
 }
@@ -262,15 +268,59 @@ int shim_fcntl64(int fd, int cmd, ...)
 	return do_fcntl(fd, cmd, arg);
 }
 
-/* Only notes where a received connection is registered (see
- * conn_note_epoll); the call itself is libc's. */
+/* Only notes where a received connection or a listener is registered
+ * (see conn_note_epoll, drain.c); the call itself is libc's. */
 int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-	int r = real_epoll_ctl(epfd, op, fd, ev);
+	int r = real_epoll_ctl(epfd, op, fd, ev), saved = errno;
 
 	if (r == 0 && conn_peek(fd) == 0 && fdtable_owned())
 		conn_note_epoll(fd, op == EPOLL_CTL_DEL ? -1 : epfd);
+	if (r == 0 && fdtable_find(fd) >= 0 && fdtable_owned())
+		drain_note_epoll(epfd, op, fd, ev);
+	errno = saved;
 	return r;
+}
+
+/* Runtimes that make their own system calls for what the shim must see:
+ * libuv (Node.js) closes every fd with syscall(SYS_close) to dodge
+ * close()'s cancellation point, so without this hook a Node worker's
+ * connections would never be counted closed.  The other numbers go
+ * straight to libc's syscall().  Six arguments are read whatever the call
+ * (the x86-64 and AArch64 conventions pass them in registers, so reading
+ * unused ones is harmless), as every syscall() wrapper does. */
+long shim_syscall(long number, ...)
+{
+	long a[6];
+	va_list ap;
+	int i;
+
+	va_start(ap, number);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	switch (number) {
+	case SYS_close:
+		return shim_close((int)a[0]);
+#ifdef SYS_close_range
+	case SYS_close_range:
+		return shim_close_range((unsigned int)a[0], (unsigned int)a[1], (int)a[2]);
+#endif
+#ifdef SYS_dup2
+	case SYS_dup2:
+		return shim_dup2((int)a[0], (int)a[1]);
+#endif
+	case SYS_dup3:
+		return shim_dup3((int)a[0], (int)a[1], (int)a[2]);
+	case SYS_accept4:
+		return shim_accept4((int)a[0], (struct sockaddr *)a[1], (socklen_t *)a[2], (int)a[3]);
+#ifdef SYS_accept
+	case SYS_accept:
+		return shim_accept4((int)a[0], (struct sockaddr *)a[1], (socklen_t *)a[2], 0);
+#endif
+	default:
+		return real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+	}
 }
 
 int shim_ioctl(int fd, unsigned long req, ...)

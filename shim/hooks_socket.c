@@ -295,33 +295,51 @@ static int signals_restart(void)
 	return 1;
 }
 
-/* Blocking accept on a shared non-blocking socket: wait for readiness,
- * honouring SO_RCVTIMEO and SA_RESTART as a blocking accept would. */
+/* Wait for readiness as a blocking accept would: SO_RCVTIMEO (0: timed
+ * out, errno EAGAIN) and SA_RESTART (1: go on; -1: EINTR). */
+static int wait_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timeval tv = { 0, 0 };
+	socklen_t tlen = sizeof(tv);
+	int r, timeout = -1;
+
+	if (real_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tlen) == 0 &&
+	    (tv.tv_sec || tv.tv_usec))
+		timeout = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+	r = poll(&p, 1, timeout);
+	if (r < 0)
+		return errno == EINTR && signals_restart() ? 1 : -1;
+	if (r == 0) {
+		errno = EAGAIN;
+		return 0;
+	}
+	return 1;
+}
+
+/* Accept on the master's socket (shared, reuseport): natively, unless the
+ * master drained this listener (drain.c): then never again.  Blocking
+ * accept is emulated on the shared non-blocking socket with poll. */
 static int accept_socket(int fd, struct sockaddr *addr, socklen_t *len,
-			 int flags, const struct shim_listener *l)
+			 int flags, int lid, const struct shim_listener *l)
 {
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		struct timeval tv = { 0, 0 };
-		socklen_t tlen = sizeof(tv);
-		int r, timeout = -1;
+		int token = drain_enter((uint32_t)lid), r;
 
-		r = real_accept4(fd, addr, len, flags);
+		if (token < 0) {
+			r = -1;
+			errno = EAGAIN;
+		} else {
+			r = real_accept4(fd, addr, len, flags);
+			int saved = errno;
+			drain_leave((uint32_t)lid, r, token);
+			errno = saved;
+		}
 		if (r >= 0 || errno != EAGAIN || l->app_nonblock || !l->emulate_nonblock)
 			return r;
-		if (real_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tlen) == 0 &&
-		    (tv.tv_sec || tv.tv_usec))
-			timeout = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
-		r = poll(&p, 1, timeout);
-		if (r < 0) {
-			if (errno == EINTR && signals_restart())
-				continue;
-			return -1;              /* EINTR, as accept would */
-		}
-		if (r == 0) {
-			errno = EAGAIN;
+		r = wait_readable(fd);  /* a drained fd never is: wait for a signal */
+		if (r <= 0)
 			return -1;
-		}
 	}
 }
 
@@ -454,7 +472,7 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		return -1;
 	}
 	if (l->mode == BIND_MODE_SOCKET)
-		return accept_socket(fd, addr, len, flags, l);
+		return accept_socket(fd, addr, len, flags, lid, l);
 	return accept_channel(fd, addr, len, flags, lid, l);
 }
 

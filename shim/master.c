@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -40,6 +42,7 @@ static pid_t private_pid;
 static pid_t owner_pid;
 static uint32_t next_seq = 1;
 static pthread_mutex_t conv_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct worker_board *_Atomic board;      /* see protocol.h */
 
 static int is_seqpacket_unix(int fd)
 {
@@ -74,6 +77,7 @@ static void atfork_child(void)
 		real_close(private_fd);
 	private_fd = -1;
 	fdtable_after_fork();
+	drain_after_fork();
 	pthread_mutex_init(&conv_lock, NULL);
 }
 
@@ -302,12 +306,52 @@ out:
 	return ret;
 }
 
+struct worker_board *shim_board(void)
+{
+	return atomic_load(&board);
+}
+
+/* The worker's board (protocol.h), asked for once and mapped shared: this
+ * process's forked children inherit the mapping, so every process of the
+ * worker counts into the same page.  Without it (an old master, no
+ * memory), closes are reported one message each instead. */
+static void map_board(void)
+{
+	struct msg_bind_reply rep;
+	struct msg_listener m;
+	struct worker_board *expect = NULL;
+	void *p;
+	int fd;
+
+	if (atomic_load(&board))
+		return;
+	memset(&m, 0, sizeof(m));
+	msg_init(&m, MSG_BOARD, 0);
+	if (converse(&m, &rep, &fd) < 0 || rep.err || fd < 0) {
+		if (fd >= 0)
+			real_close(fd);
+		shim_debug("no board from the master: closes are reported one by one");
+		return;
+	}
+	p = mmap(NULL, sizeof(struct worker_board), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	real_close(fd);
+	if (p == MAP_FAILED)
+		return;
+	if (((struct worker_board *)p)->magic != BOARD_MAGIC ||
+	    !atomic_compare_exchange_strong(&board, &expect, p))
+		munmap(p, sizeof(struct worker_board));
+}
+
 int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd)
 {
 	struct msg_bind m = *req;
+	int r;
 
 	msg_init(&m, MSG_BIND, 0);
-	return converse(&m, rep, fd);
+	r = converse(&m, rep, fd);
+	if (r == 0 && rep->err == 0)
+		map_board();
+	return r;
 }
 
 int master_serves_path(const struct msg_bind *req)

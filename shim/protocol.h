@@ -15,9 +15,16 @@
  *   private   one per process that talks to the master.  The process creates
  *             a socketpair and sends one end with MSG_ATTACH.  Requests
  *             (MSG_BIND) and their replies, and one-way reports, use it.
- *   channel   one per (worker slot, listener) under the rr/leastconn
- *             policies.  The master sends MSG_CONN with an accepted
+ *   channel   one per (worker slot, listener) under the rr/leastconn/
+ *             sticky policies.  The master sends MSG_CONN with an accepted
  *             connection; the app's listening fd number *is* the worker end.
+ *
+ * And one shared memory page per worker, the *board* (struct worker_board,
+ * a memfd the shim asks for with MSG_BOARD and maps): counters the shim
+ * bumps without a system call (connections accepted and closed) and the
+ * drain bits the master sets to stop the app accepting.  The master reads
+ * it without trusting it: a worker can only mislead the master about
+ * itself.
  *
  * The receiver checks every message with msg_valid() before it looks at any
  * field: a worker is untrusted input to the master.
@@ -31,7 +38,12 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#define CLUSTER_PROTO_VERSION 1
+#ifdef __cplusplus
+#error "protocol.h uses C11 atomics"
+#endif
+#include <stdatomic.h>
+
+#define CLUSTER_PROTO_VERSION 2
 
 /* Environment passed to workers.  CLUSTER_RUN_FD (and the shim's entry in
  * LD_PRELOAD) are removed by the process that becomes the worker; the two
@@ -61,6 +73,9 @@ enum msg_type {
 	MSG_RELEASE,      /* shim -> master, private: this bound socket is a
 			   * client's (it called connect): forget it; answered
 			   * by MSG_BIND_REPLY */
+	MSG_BOARD,        /* shim -> master, private (a struct msg_listener,
+			   * listener unused): may I have the board?  answered
+			   * by MSG_BIND_REPLY with the memfd attached */
 	MSG_TYPE_MAX
 };
 
@@ -125,6 +140,39 @@ struct msg_conn {
 	struct sockaddr_storage peer;
 };
 
+/*
+ * The board: one page shared by the master and every process of one worker
+ * (forked children inherit the mapping).  Per listener id:
+ *
+ *   accepted   connections the app accepted itself (shared, reuseport);
+ *   closed     connections the app closed, any policy (no message per
+ *              close: the master reads the counter when it needs it);
+ *   in_accept  threads between their look at `drain` and the end of the
+ *              accept system call.
+ *
+ * Drain without a lost connection (Dekker's handshake, all seq_cst): the
+ * shim increments in_accept, then reads the drain bit, and only accepts
+ * when it is clear; the master sets the bit, then waits until in_accept is
+ * 0.  After that no thread of the worker can take a new connection from
+ * that listener, and every one it took is in a process's fd table, where
+ * the master's census (launcher/census.c) finds it.
+ */
+#define BOARD_MAGIC 0x43524231u         /* "CRB1" */
+
+struct board_counts {
+	_Atomic uint64_t accepted;
+	_Atomic uint64_t closed;
+	_Atomic uint32_t in_accept;
+	uint32_t pad;
+};
+
+struct worker_board {
+	uint32_t magic;
+	uint32_t version;               /* CLUSTER_PROTO_VERSION */
+	_Atomic uint64_t drain;         /* bit i: stop accepting on listener i */
+	struct board_counts l[CLUSTER_MAX_LISTENERS];
+};
+
 /* Size each message type must have; 0 for an unknown type. */
 static inline size_t msg_size(uint16_t type)
 {
@@ -136,6 +184,7 @@ static inline size_t msg_size(uint16_t type)
 	case MSG_LISTEN:
 	case MSG_UNLISTEN:
 	case MSG_RELEASE:
+	case MSG_BOARD:
 	case MSG_CONN_CLOSED: return sizeof(struct msg_listener);
 	case MSG_CONN:        return sizeof(struct msg_conn);
 	default:              return 0;

@@ -35,6 +35,7 @@ static struct {
 	int (*epoll_ctl)(int, int, int, void *);
 	int (*unlink)(const char *);
 	int (*unlinkat)(int, const char *, int);
+	long (*syscall)(long, ...);
 } libc;
 
 static pthread_once_t bound = PTHREAD_ONCE_INIT;
@@ -72,6 +73,7 @@ static void bind_all(void)
 	BIND_NEXT(epoll_ctl);
 	BIND_NEXT(unlink);
 	BIND_NEXT(unlinkat);
+	BIND_NEXT(syscall);
 	errno = saved;
 }
 
@@ -81,138 +83,149 @@ int real_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	if (LIBC(bind))
 		return libc.bind(fd, addr, len);
-	return (int)syscall(SYS_bind, fd, addr, len);
+	return (int)real_syscall(SYS_bind, fd, addr, len);
 }
 
 int real_listen(int fd, int backlog)
 {
 	if (LIBC(listen))
 		return libc.listen(fd, backlog);
-	return (int)syscall(SYS_listen, fd, backlog);
+	return (int)real_syscall(SYS_listen, fd, backlog);
 }
 
 int real_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	if (LIBC(connect))
 		return libc.connect(fd, addr, len);
-	return (int)syscall(SYS_connect, fd, addr, len);
+	return (int)real_syscall(SYS_connect, fd, addr, len);
 }
 
 int real_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	if (LIBC(accept4))
 		return libc.accept4(fd, addr, len, flags);
-	return (int)syscall(SYS_accept4, fd, addr, len, flags);
+	return (int)real_syscall(SYS_accept4, fd, addr, len, flags);
 }
 
 int real_accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	if (LIBC(accept))
 		return libc.accept(fd, addr, len);
-	return (int)syscall(SYS_accept4, fd, addr, len, 0);
+	return (int)real_syscall(SYS_accept4, fd, addr, len, 0);
 }
 
 int real_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	if (LIBC(getsockname))
 		return libc.getsockname(fd, addr, len);
-	return (int)syscall(SYS_getsockname, fd, addr, len);
+	return (int)real_syscall(SYS_getsockname, fd, addr, len);
 }
 
 int real_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	if (LIBC(getpeername))
 		return libc.getpeername(fd, addr, len);
-	return (int)syscall(SYS_getpeername, fd, addr, len);
+	return (int)real_syscall(SYS_getpeername, fd, addr, len);
 }
 
 int real_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	if (LIBC(getsockopt))
 		return libc.getsockopt(fd, level, name, val, len);
-	return (int)syscall(SYS_getsockopt, fd, level, name, val, len);
+	return (int)real_syscall(SYS_getsockopt, fd, level, name, val, len);
 }
 
 int real_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	if (LIBC(setsockopt))
 		return libc.setsockopt(fd, level, name, val, len);
-	return (int)syscall(SYS_setsockopt, fd, level, name, val, len);
+	return (int)real_syscall(SYS_setsockopt, fd, level, name, val, len);
 }
 
 int real_shutdown(int fd, int how)
 {
 	if (LIBC(shutdown))
 		return libc.shutdown(fd, how);
-	return (int)syscall(SYS_shutdown, fd, how);
+	return (int)real_syscall(SYS_shutdown, fd, how);
 }
 
 int real_close(int fd)
 {
 	if (LIBC(close))
 		return libc.close(fd);
-	return (int)syscall(SYS_close, fd);
+	return (int)real_syscall(SYS_close, fd);
 }
 
 int real_close_range(unsigned int first, unsigned int last, int flags)
 {
 	if (LIBC(close_range))
 		return libc.close_range(first, last, flags);
-	return (int)syscall(SYS_close_range, first, last, flags);
+	return (int)real_syscall(SYS_close_range, first, last, flags);
 }
 
 int real_dup(int fd)
 {
 	if (LIBC(dup))
 		return libc.dup(fd);
-	return (int)syscall(SYS_dup, fd);
+	return (int)real_syscall(SYS_dup, fd);
 }
 
 int real_dup2(int oldfd, int newfd)
 {
 	if (LIBC(dup2))
 		return libc.dup2(oldfd, newfd);
-	return (int)syscall(SYS_dup2, oldfd, newfd);
+	return (int)real_syscall(SYS_dup2, oldfd, newfd);
 }
 
 int real_dup3(int oldfd, int newfd, int flags)
 {
 	if (LIBC(dup3))
 		return libc.dup3(oldfd, newfd, flags);
-	return (int)syscall(SYS_dup3, oldfd, newfd, flags);
+	return (int)real_syscall(SYS_dup3, oldfd, newfd, flags);
 }
 
 int real_fcntl(int fd, int cmd, void *arg)
 {
 	if (LIBC(fcntl))
 		return libc.fcntl(fd, cmd, arg);
-	return (int)syscall(SYS_fcntl, fd, cmd, arg);
+	return (int)real_syscall(SYS_fcntl, fd, cmd, arg);
 }
 
 int real_ioctl(int fd, unsigned long req, void *arg)
 {
 	if (LIBC(ioctl))
 		return libc.ioctl(fd, req, arg);
-	return (int)syscall(SYS_ioctl, fd, req, arg);
+	return (int)real_syscall(SYS_ioctl, fd, req, arg);
 }
 
 int real_epoll_ctl(int epfd, int op, int fd, void *event)
 {
 	if (LIBC(epoll_ctl))
 		return libc.epoll_ctl(epfd, op, fd, event);
-	return (int)syscall(SYS_epoll_ctl, epfd, op, fd, event);
+	return (int)real_syscall(SYS_epoll_ctl, epfd, op, fd, event);
 }
 
 int real_unlink(const char *path)
 {
 	if (LIBC(unlink))
 		return libc.unlink(path);
-	return (int)syscall(SYS_unlink, path);
+	return (int)real_syscall(SYS_unlink, path);
 }
 
 int real_unlinkat(int dirfd, const char *path, int flags)
 {
 	if (LIBC(unlinkat))
 		return libc.unlinkat(dirfd, path, flags);
-	return (int)syscall(SYS_unlinkat, dirfd, path, flags);
+	return (int)real_syscall(SYS_unlinkat, dirfd, path, flags);
+}
+
+/* The shim exports syscall() too (hooks_fd.c), so a plain syscall() call
+ * from inside the shim would come back to the hook: every fallback above
+ * goes through libc's own.  Six arguments, as the kernel takes at most. */
+long (real_syscall)(long number, long a, long b, long c, long d, long e, long f)
+{
+	if (LIBC(syscall))
+		return libc.syscall(number, a, b, c, d, e, f);
+	errno = ENOSYS;
+	return -1;
 }

@@ -31,5 +31,10 @@ int real_ioctl(int fd, unsigned long req, void *arg);
 int real_epoll_ctl(int epfd, int op, int fd, void *event);
 int real_unlink(const char *path);
 int real_unlinkat(int dirfd, const char *path, int flags);
+long real_syscall(long number, long a, long b, long c, long d, long e, long f);
+/* Calls with fewer arguments: the rest are zero. */
+#define real_syscall(n, ...) real_syscall_(n, __VA_ARGS__, 0, 0, 0, 0, 0, 0)
+#define real_syscall_(n, a, b, c, d, e, f, ...) \
+	real_syscall((long)(n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
 #endif

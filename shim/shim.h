@@ -27,6 +27,7 @@ struct shim_listener {
 	int emulate_nonblock;   /* socket mode, stream: O_NONBLOCK is a view */
 	int listening;          /* the app called listen() */
 	int shut;               /* the app called shutdown() */
+	int drained;            /* the master drained it: never readable again */
 	int app_nonblock;       /* O_NONBLOCK as the app sees it (socket mode) */
 	uint32_t opts;          /* BIND_OPT_* as the app set them */
 	socklen_t addrlen;
@@ -43,6 +44,15 @@ int fdtable_find(int fd);               /* lid or -1; no syscall: hot path */
 int fdtable_find_checked(int fd);       /* lid or -1; verifies (dev, ino) */
 int fdtable_remove(int fd, int *last);  /* lid or -1; *last: no fd left */
 int fdtable_max_fd(void);
+int fdtable_fds_of(uint32_t lid, int *out, int max);   /* this process's fds for lid */
+void fdtable_retarget(int fd);          /* fd now refers to another file: re-stat it */
+struct epoll_reg {                      /* an app's epoll registration of a listener fd */
+	int epfd;
+	uint32_t events;
+	uint64_t data;
+};
+void fdtable_note_epoll(int fd, int epfd, int op, const struct epoll_reg *reg);
+int fdtable_epolls(int fd, struct epoll_reg *out, int max);
 void conn_track(int fd, uint32_t lid);
 int conn_untrack(int fd);               /* lid or -1 */
 int conn_tracked_max(void);
@@ -67,6 +77,20 @@ int master_serves_path(const struct msg_bind *req);
 /* MSG_RELEASE: 0 once the master forgot this worker's bind of lid. */
 int master_release(uint32_t lid);
 void master_report(uint16_t type, uint32_t lid, int backlog);
+/* The worker's shared board, or NULL before the first bind (or without). */
+struct worker_board *shim_board(void);
+
+/* drain.c: the master's drain bits (protocol.h, "the board").
+ * drain_enter: before an accept on a socket-mode listener; 1 when the
+ * listener is drained (this process's fds for it now point at a socket
+ * that is never readable: see drain.c), 0 to go on and accept, then call
+ * drain_leave with the accepted fd or -1.  drain_note_epoll records the
+ * app's epoll registrations of listener fds, to carry them over. */
+int drain_enter(uint32_t lid);          /* -1 drained, 0 go on, 1 go on (counted) */
+void drain_leave(uint32_t lid, int cfd, int token);
+void drain_after_fork(void);
+void drain_note_epoll(int epfd, int op, int fd, const void *ev);
+void conn_closed(uint32_t lid);         /* count it on the board or report it */
 
 /* log.c */
 void shim_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -75,5 +99,8 @@ int shim_debugging(void);
 
 /* Exported hook: the C name is shim_NAME, the symbol is NAME. */
 #define SHIM_EXPORT(name) __asm__(#name) __attribute__((visibility("default")))
+
+/* Hooks one module calls in another (the syscall() hook). */
+int shim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) SHIM_EXPORT(accept4);
 
 #endif

@@ -11,7 +11,6 @@
 extern int fuzz_misbehaved;
 
 void supervisor_worker_listening(struct cluster *c, struct worker *w) { (void)c; (void)w; }
-void supervisor_worker_idle(struct cluster *c, struct worker *w) { (void)c; (void)w; }
 void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const char *why)
 {
 	(void)c;

@@ -1,6 +1,7 @@
 /*
- * reuseport.c - the reuseport policy's sockets: one SO_REUSEPORT listening
- * socket per worker slot, made and kept by the master.
+ * policy_reuseport.c - the reuseport policy: one SO_REUSEPORT listening
+ * socket per worker slot, made and kept by the master; workers accept on
+ * their slot's socket themselves.
  *
  * Every slot's socket is created in slot order, so slot i's socket is at
  * index i of the kernel's reuseport group.  A classic BPF program on the
@@ -10,6 +11,13 @@
  * are closed from the top only, so the kernel never moves one into a hole
  * and index = slot keeps holding.  A restarted worker gets its slot's
  * socket back, queue included.
+ *
+ * Draining: a retiring worker of a slot that stays (reload) stops
+ * accepting at once: its replacement shares the slot's socket and takes
+ * the queue.  A worker of a removed slot (scale-down) first accepts what
+ * is queued on its socket, which gets nothing new, and only then stops
+ * accepting (drain_deferred).  The shim does the stopping (board.c,
+ * shim/drain.c).
  *
  * Not here: the listener registry (listener.c); when workers are retired
  * (supervisor.c).
@@ -26,7 +34,7 @@
 #include <unistd.h>
 
 /* Random choice among the first n sockets of the reuseport group. */
-void reuseport_steer(struct listener *l, int n)
+static void steer(struct listener *l, int n)
 {
 	struct sock_filter code[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
@@ -40,13 +48,13 @@ void reuseport_steer(struct listener *l, int n)
 	prog.filter = code;
 
 	/* TCP only: a random choice per datagram would split UDP flows */
-	if (l->policy != POLICY_REUSEPORT || l->type != SOCK_STREAM)
+	if (l->type != SOCK_STREAM)
 		return;
 	if (setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
 		log_warn("%s: steering the reuseport group", l->name);
 }
 
-int reuseport_grow(struct listener *l, int slot)
+static int grow(struct listener *l, int slot)
 {
 	int n = slot + 8, i;
 	int *grown;
@@ -63,13 +71,15 @@ int reuseport_grow(struct listener *l, int slot)
 	return 0;
 }
 
-int reuseport_slot_fd(struct cluster *c, struct listener *l, int slot)
+static int slot_fd(struct listener *l, int slot)
 {
 	struct msg_bind req;
 	int err, i;
 
-	if (reuseport_grow(l, slot) < 0)
+	if (grow(l, slot) < 0)
 		return -1;
+	if (l->slot_fds[0] < 0)
+		l->slot_fds[0] = l->fd;         /* slot 0's is the first one bound */
 	/* Create every missing socket up to slot, in order: group index = slot. */
 	memset(&req, 0, sizeof(req));
 	req.family = l->family;
@@ -79,49 +89,77 @@ int reuseport_slot_fd(struct cluster *c, struct listener *l, int slot)
 	for (i = 0; i <= slot; i++) {
 		if (l->slot_fds[i] >= 0)
 			continue;
-		l->slot_fds[i] = listener_open_socket(&req, &l->addr, l->addrlen, 1, &err);
+		l->slot_fds[i] = socket_open_listener(&req, &l->addr, l->addrlen, 1, &err);
 		if (l->slot_fds[i] < 0) {
 			errno = err;
 			log_warn("%s: socket for worker %d", l->name, i);
 			return -1;
 		}
 	}
-	(void)c;
 	return l->slot_fds[slot];
 }
 
-void reuseport_slots_changed(struct cluster *c)
+static void slots_changed(struct cluster *c, struct listener *l)
 {
-	int i;
-
-	for (i = 0; i < c->nlisteners; i++) {
-		struct listener *l = c->listeners[i];
-		if (l->policy != POLICY_REUSEPORT)
-			continue;
-		reuseport_slot_fd(c, l, c->target - 1);
-		reuseport_steer(l, c->target);
-	}
+	slot_fd(l, c->target - 1);
+	steer(l, c->target);
 }
 
-unsigned reuseport_slot_queued(struct cluster *c, int slot)
+/* The accept queue of slot's socket of l (TCP_INFO's tcpi_unacked is the
+ * accept queue on a listening socket). */
+static unsigned slot_queued(struct listener *l, int slot)
 {
-	unsigned n = 0;
-	int i;
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
 
-	for (i = 0; i < c->nlisteners; i++) {
-		struct listener *l = c->listeners[i];
-		struct tcp_info ti;
-		socklen_t len = sizeof(ti);
-
-		if (l->policy != POLICY_REUSEPORT || l->type != SOCK_STREAM ||
-		    slot >= l->nslot_fds || l->slot_fds[slot] < 0)
-			continue;
-		/* On a listening socket tcpi_unacked is the accept queue. */
-		if (getsockopt(l->slot_fds[slot], IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
-			n += ti.tcpi_unacked;
-	}
-	return n;
+	if (l->type != SOCK_STREAM || slot >= l->nslot_fds || l->slot_fds[slot] < 0)
+		return 0;
+	if (getsockopt(l->slot_fds[slot], IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return 0;
+	return ti.tcpi_unacked;
 }
+
+static int attach(struct cluster *c, struct worker *w, struct listener *l)
+{
+	(void)c;
+	return slot_fd(l, w->slot);
+}
+
+static void drain(struct cluster *c, struct worker *w, struct listener *l, int give_back)
+{
+	struct route *r = &w->routes[l->id];
+
+	/* a removed slot's queue has nobody else to go to */
+	if (give_back && w->slot >= c->target && l->type == SOCK_STREAM) {
+		r->draining = 1;
+		r->drain_deferred = 1;
+		return;
+	}
+	socket_drain(c, w, l, give_back);
+}
+
+static unsigned pending(struct cluster *c, struct worker *w, struct listener *l)
+{
+	struct route *r = &w->routes[l->id];
+	unsigned q;
+
+	if (r->drain_deferred) {
+		if ((q = slot_queued(l, w->slot)) > 0)
+			return q;
+		r->drain_deferred = 0;
+		socket_drain(c, w, l, 0);
+	}
+	return socket_pending(c, w, l);
+}
+
+const struct policy_ops policy_reuseport = {
+	.id = POLICY_REUSEPORT,
+	.name = "reuseport",
+	.attach = attach,
+	.drain = drain,
+	.pending = pending,
+	.slots_changed = slots_changed,
+};
 
 /* Close slot's socket of l, refusing what is still queued on it. */
 static void close_slot_socket(struct listener *l, int slot)

@@ -1,0 +1,17 @@
+/*
+ * policy.c - the table of policies (policy.h): one line per policy file.
+ */
+#include "cluster.h"
+
+const struct policy_ops *policy_ops_of(enum policy p)
+{
+	switch (p) {
+	case POLICY_RR:        return &policy_rr;
+	case POLICY_SHARED:    return &policy_shared;
+	case POLICY_REUSEPORT: return &policy_reuseport;
+	case POLICY_LEASTCONN: return &policy_leastconn;
+	case POLICY_STICKY:    return &policy_sticky;
+	case POLICY_COUNT:     break;
+	}
+	return &policy_rr;
+}

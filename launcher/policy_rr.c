@@ -1,0 +1,24 @@
+/*
+ * policy_rr.c - round robin (Node's default): the master hands each
+ * connection to the next worker that has room on its channel.  An even
+ * spread; a full worker is skipped, never waited for.
+ */
+#include "cluster.h"
+
+static struct worker *pick(struct cluster *c, struct listener *l,
+			   const struct conn *conn, unsigned *at)
+{
+	(void)conn;
+	return channel_next_with_room(c, l, at);
+}
+
+const struct policy_ops policy_rr = {
+	.id = POLICY_RR,
+	.name = "rr",
+	.channel = 1,
+	.attach = channel_attach,
+	.pick = pick,
+	.drain = channel_drain,
+	.pending = channel_pending,
+	.release = channel_release,
+};

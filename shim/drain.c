@@ -1,0 +1,142 @@
+/*
+ * drain.c - the shim's half of a drain under the shared and reuseport
+ * policies, and the board's counters (protocol.h, "the board").
+ *
+ * Under shared and reuseport the app accepts from the master's own socket,
+ * so only the shim can stop it.  The master sets the listener's drain bit
+ * on the worker's board and waits until no thread is inside an accept
+ * (in_accept, Dekker's handshake: see protocol.h).  The shim looks at the
+ * bit before every accept on such a listener.  Once it is set:
+ *
+ *   - every fd of this process for that listener is pointed at a socket
+ *     that never becomes readable (an unbound UDP socket: no peer, no
+ *     hang-up, nothing can reach it), so level-triggered poll/select loops
+ *     do not spin on a listener that other workers keep readable;
+ *   - the app's epoll registrations of those fds are moved to the new
+ *     file (epoll keys on the open file, so a registration would otherwise
+ *     keep watching the shared socket);
+ *   - accept fails with EAGAIN for a non-blocking caller, and a blocking
+ *     caller waits (for a signal: the stop signal comes next) instead of
+ *     seeing an error it never would without cluster-run.
+ *
+ * Every process of the worker does this for itself, at its next accept:
+ * the board is shared, fd tables and epoll sets are not.
+ *
+ * Not here: channel policies (rr, leastconn, sticky) need no help from the
+ * shim to drain: the master simply stops sending.
+ */
+#include "shim.h"
+#include "real.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
+
+static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void drain_after_fork(void)
+{
+	pthread_mutex_init(&swap_lock, NULL);
+}
+
+/* Point one fd at a fresh never-readable socket, carrying over its
+ * FD_CLOEXEC and its epoll registrations.  Lock held. */
+static void bury_listener_fd(int fd)
+{
+	struct epoll_reg regs[8];
+	int n = fdtable_epolls(fd, regs, 8), i, dead;
+	int fdflags = real_fcntl(fd, F_GETFD, NULL);
+
+	dead = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (dead < 0 || fdflags < 0) {
+		if (dead >= 0)
+			real_close(dead);
+		shim_warn("cannot retire listener fd %d: it stays readable", fd);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		real_epoll_ctl(regs[i].epfd, EPOLL_CTL_DEL, fd, NULL);
+	if (real_dup3(dead, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		real_close(dead);
+		return;
+	}
+	real_close(dead);
+	fdtable_retarget(fd);
+	for (i = 0; i < n; i++) {
+		struct epoll_event ev = { .events = regs[i].events, .data.u64 = regs[i].data };
+		real_epoll_ctl(regs[i].epfd, EPOLL_CTL_ADD, fd, &ev);
+	}
+}
+
+static void bury_listener(uint32_t lid, struct shim_listener *l)
+{
+	int fds[32], n, i;
+
+	pthread_mutex_lock(&swap_lock);
+	if (!l->drained) {
+		n = fdtable_fds_of(lid, fds, 32);
+		for (i = 0; i < n; i++)
+			bury_listener_fd(fds[i]);
+		l->drained = 1;
+		shim_debug("listener %u drained: %d fd(s) retired", lid, n);
+	}
+	pthread_mutex_unlock(&swap_lock);
+}
+
+int drain_enter(uint32_t lid)
+{
+	struct worker_board *b = shim_board();
+	struct shim_listener *l = fdtable_listener(lid);
+
+	if (!l)
+		return 0;
+	if (l->drained)
+		return -1;
+	if (!b || lid >= CLUSTER_MAX_LISTENERS)
+		return 0;
+	atomic_fetch_add(&b->l[lid].in_accept, 1);
+	if (!(atomic_load(&b->drain) & (1ull << lid)))
+		return 1;
+	atomic_fetch_sub(&b->l[lid].in_accept, 1);
+	bury_listener(lid, l);
+	return -1;
+}
+
+void drain_leave(uint32_t lid, int cfd, int token)
+{
+	struct worker_board *b = shim_board();
+
+	if (cfd >= 0)
+		conn_track(cfd, lid);
+	if (token != 1 || !b)
+		return;
+	if (cfd >= 0)
+		atomic_fetch_add(&b->l[lid].accepted, 1);
+	atomic_fetch_sub(&b->l[lid].in_accept, 1);
+}
+
+void drain_note_epoll(int epfd, int op, int fd, const void *event)
+{
+	const struct epoll_event *ev = event;
+	struct epoll_reg reg = { .epfd = epfd };
+
+	if (op != EPOLL_CTL_DEL && !ev)
+		return;
+	if (ev) {
+		reg.events = ev->events;
+		reg.data = ev->data.u64;
+	}
+	fdtable_note_epoll(fd, epfd, op, &reg);
+}
+
+void conn_closed(uint32_t lid)
+{
+	struct worker_board *b = shim_board();
+
+	if (b && lid < CLUSTER_MAX_LISTENERS)
+		atomic_fetch_add(&b->l[lid].closed, 1);
+	else
+		master_report(MSG_CONN_CLOSED, lid, 0);
+}
