@@ -4,10 +4,12 @@
  * Prometheus text format (--metrics).  All three read the same structs and
  * change nothing; they append to a growing buffer.
  *
- * Counters: "handed" is connections the master passed to a worker (rr,
- * leastconn); "open" is handed minus those the worker reported closed.
- * Under shared and reuseport workers accept by themselves and the master
- * does not see their connections: both are 0 there.
+ * Counters: "handed" is connections the master passed to a worker
+ * (channel policies) or the worker accepted itself (shared, reuseport:
+ * counted by its shim on its board).  "open" is what the kernel says the
+ * worker's processes hold (census.c) plus what is still queued for it, so
+ * it is right however the program closes its sockets; when the kernel
+ * cannot tell, the shim's count (handed minus closed).
  */
 #include "cluster.h"
 #include "loop.h"
@@ -67,8 +69,25 @@ static uint64_t worker_handed(const struct worker *w)
 	int i;
 
 	for (i = 0; i < w->c->nlisteners; i++)
-		n += w->routes[i].handed;
+		n += w->c->listeners[i]->ops->channel ? w->routes[i].handed
+						      : board_accepted(w, (uint32_t)i);
 	return n;
+}
+
+static uint64_t worker_open(struct census *cs, struct worker *w)
+{
+	long held = census_held(cs, w);
+	uint64_t queued = 0;
+	int i;
+
+	if (held < 0)
+		return worker_open_conns(w);
+	for (i = 0; i < w->c->nlisteners; i++) {
+		struct listener *l = w->c->listeners[i];
+		if (l->ops->channel)
+			queued += l->ops->pending(w->c, w, l);
+	}
+	return (uint64_t)held + queued;
 }
 
 static const char *kind(const struct listener *l)
@@ -85,6 +104,7 @@ static double uptime_s(int64_t since)
 
 void report_text(struct cluster *c, struct buf *b)
 {
+	struct census *cs = census_take(c);
 	int i;
 
 	buf_printf(b, "cluster-run pid %d, %s, policy %s, %d worker%s (target %d), up %.0fs%s\n",
@@ -104,8 +124,9 @@ void report_text(struct cluster *c, struct buf *b)
 		buf_printf(b, "%-5d %-8d %-9s %8.0fs %8u %10llu %8llu\n", w->slot, (int)w->pid,
 			   worker_state_name(w->state), uptime_s(w->started_ms),
 			   c->slots[w->slot].restarts, (unsigned long long)worker_handed(w),
-			   (unsigned long long)worker_open_conns(w));
+			   (unsigned long long)worker_open(cs, w));
 	}
+	census_free(cs);
 }
 
 /* Listener names and paths go into JSON strings: escape what must be. */
@@ -126,6 +147,7 @@ static void json_string(struct buf *b, const char *s)
 
 void report_json(struct cluster *c, struct buf *b)
 {
+	struct census *cs = census_take(c);
 	int i;
 
 	buf_printf(b, "{\"pid\":%d,\"program\":", (int)getpid());
@@ -150,13 +172,15 @@ void report_json(struct cluster *c, struct buf *b)
 			   i ? "," : "", w->slot, (int)w->pid, worker_state_name(w->state),
 			   uptime_s(w->started_ms), c->slots[w->slot].restarts,
 			   (unsigned long long)worker_handed(w),
-			   (unsigned long long)worker_open_conns(w));
+			   (unsigned long long)worker_open(cs, w));
 	}
 	buf_printf(b, "]}\n");
+	census_free(cs);
 }
 
 void report_metrics(struct cluster *c, struct buf *b)
 {
+	struct census *cs = census_take(c);
 	int i;
 
 	buf_printf(b, "# HELP cluster_run_workers Workers wanted.\n"
@@ -184,7 +208,8 @@ void report_metrics(struct cluster *c, struct buf *b)
 	for (i = 0; i < c->nworkers; i++)
 		buf_printf(b, "cluster_run_connections_open{slot=\"%d\",pid=\"%d\"} %llu\n",
 			   c->workers[i]->slot, (int)c->workers[i]->pid,
-			   (unsigned long long)worker_open_conns(c->workers[i]));
+			   (unsigned long long)worker_open(cs, c->workers[i]));
+	census_free(cs);
 	buf_printf(b, "# HELP cluster_run_accepted_total Connections the master accepted.\n"
 		      "# TYPE cluster_run_accepted_total counter\n");
 	for (i = 0; i < c->nlisteners; i++)
