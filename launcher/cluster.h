@@ -21,7 +21,10 @@
  *   census.c     which accepted connections a worker's processes still hold
  *   worker.c     a worker's process and its messages to the master
  *   spawn.c      fork/exec of one worker process
- *   supervisor.c signals, reaping, restarts, rolling restart, scaling, stop
+ *   slots.c      the slot state machine: restarts, rolling restart,
+ *                scaling, stop
+ *   retire.c     drain a worker, then stop it
+ *   supervisor.c signals, reaping, the loop's before-sleep pass
  *   output.c     --log-prefix: whole lines, prefixed with slot and pid
  */
 #ifndef LAUNCHER_CLUSTER_H
@@ -63,6 +66,7 @@ struct listener {
 	const struct policy_ops *ops;   /* its policy, after fallbacks */
 	int announced;                  /* its line was printed (first listen) */
 	int registered;                 /* fd is in the loop (channel policies) */
+	int kick;                       /* a worker started listening: dispatch */
 	int watching;                   /* ... with EPOLLIN: accepting */
 	unsigned cursor;                /* rotation position among workers */
 	struct conn *pending;           /* taken back or not yet handed */
@@ -115,12 +119,12 @@ struct worker {
 	int ever_ready;
 	int attached;                   /* some process talked to us */
 	int misbehaved;                 /* killed for it: its messages are ignored */
+	int heard_listen;               /* a listen() to act on before sleep */
 	int stop_sig;                   /* what stops it once drained */
 	struct worker_board *board;     /* shared with its shim (board.c) */
 	int board_fd;
 	uint64_t drain_timer;
 	uint64_t kill_timer;
-	uint64_t ready_timer;
 	struct peer **peers;
 	int npeers;
 	struct peer doorbell_peer;      /* reports arriving on the doorbell */
@@ -128,13 +132,26 @@ struct worker {
 	struct route routes[CLUSTER_MAX_LISTENERS];
 };
 
+enum slot_state {               /* see slots.c */
+	SLOT_EMPTY,
+	SLOT_BACKOFF,
+	SLOT_STARTING,
+	SLOT_ACTIVE,
+	SLOT_REPLACING,
+	SLOT_DRAINING,
+	SLOT_STOPPING,
+};
+
 struct slot {
 	struct cluster *c;
 	int index;
-	struct worker *active;          /* the worker serving this slot */
+	enum slot_state state;
+	struct worker *active;          /* the worker serving (or starting in) it */
+	struct worker *next;            /* REPLACING: its replacement, starting */
+	uint64_t timer;                 /* BACKOFF: restart; REPLACING: retry */
+	uint64_t ready_timer;           /* REPLACING: --ready-timeout */
 	int failures;                   /* consecutive exits before listening */
 	int backoff_step;
-	uint64_t restart_timer;
 	int last_status;                /* wait status of the last exit */
 	unsigned restarts;              /* workers started after the first */
 	int ever_filled;
@@ -157,10 +174,9 @@ struct cluster {
 	int target;                     /* desired number of workers */
 
 	unsigned generation;            /* bumped by each rolling restart */
-	int reloading;                  /* a rolling restart is under way */
-	struct worker *roll_new;        /* ... the replacement starting now */
-	int announced_ready;            /* "N workers listening" was said */
-	struct worker *roll_old;        /* ... the worker it replaced, leaving */
+	unsigned rolled;                /* ... the one every slot runs now */
+	int started_up;                 /* the first generation all listened */
+	int slots_dirty;                /* a slot changed: slots_step() */
 	int stopping;                   /* stop requested: no restarts */
 	int killed;                     /* SIGKILL already sent to all */
 	int exit_status;
@@ -234,6 +250,7 @@ union any_msg {
 int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd);
 struct worker *worker_spawn(struct cluster *c, int slot);
 void worker_signal(struct worker *w, int sig);
+void worker_misbehaved(struct worker *w, const char *why);
 void worker_free(struct cluster *c, struct worker *w);
 struct worker *worker_by_pid(struct cluster *c, pid_t pid);
 int worker_listens_like(const struct worker *w, const struct worker *old);
@@ -254,13 +271,24 @@ const char *worker_state_name(enum worker_state s);
 int control_open(struct cluster *c);
 void control_close(struct cluster *c);
 
+/* retire.c: take a worker out of service (drain, then sig; see there). */
+void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig);
+void worker_stop(struct cluster *c, struct worker *w, int sig);
+
+/* slots.c: the slot state machine */
+void slots_start(struct cluster *c);
+void slots_worker_listening(struct cluster *c, struct worker *w);
+void slots_worker_exited(struct cluster *c, struct worker *w, int status);
+void slots_step(struct cluster *c);
+int slots_reloading(const struct cluster *c);
+const char *slot_state_name(enum slot_state st);
+void supervisor_reload(struct cluster *c);
+void supervisor_scale(struct cluster *c, int delta);
+int supervisor_scale_to(struct cluster *c, int n);
+void supervisor_stop(struct cluster *c, int sig);
+
 /* supervisor.c */
 int supervisor_start(struct cluster *c);
-void supervisor_worker_listening(struct cluster *c, struct worker *w);
-void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const char *why);
-void supervisor_stop(struct cluster *c, int sig);
-void supervisor_reload(struct cluster *c);
-int supervisor_scale_to(struct cluster *c, int n);
 void supervisor_finish(struct cluster *c);
 
 #endif

@@ -164,7 +164,7 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 	 * first generation is up, a worker may not make the master bind
 	 * something new (a port below 1024, a path in a root-owned directory)
 	 * unless --allow-bind says it may. */
-	if (c->creds.drop && c->announced_ready && !c->opt->allow_bind) {
+	if (c->creds.drop && c->started_up && !c->opt->allow_bind) {
 		*err = EACCES;
 		log_warnx("a worker asked for a new address after start-up; refused "
 			  "(--user without --allow-bind)");

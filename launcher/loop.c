@@ -47,6 +47,8 @@ struct loop {
 	struct timer *timers;   /* a min-heap: timers[0] is due first */
 	size_t ntimers, captimers;
 	uint64_t next_timer;
+	timer_handler *before_sleep;    /* once per turn, before epoll_wait */
+	void *before_sleep_data;
 };
 
 int64_t loop_now_ms(void)
@@ -256,8 +258,13 @@ void loop_run(struct loop *loop)
 	uint64_t gens[MAX_EVENTS];
 
 	while (!loop->stop) {
-		int n = epoll_wait(loop->ep, evs, MAX_EVENTS, next_timeout(loop));
-		int i;
+		int n, i;
+
+		if (loop->before_sleep)
+			loop->before_sleep(loop, loop->before_sleep_data);
+		if (loop->stop)
+			break;
+		n = epoll_wait(loop->ep, evs, MAX_EVENTS, next_timeout(loop));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -277,6 +284,12 @@ void loop_run(struct loop *loop)
 		}
 		run_timers(loop);
 	}
+}
+
+void loop_set_before_sleep(struct loop *loop, timer_handler *cb, void *data)
+{
+	loop->before_sleep = cb;
+	loop->before_sleep_data = data;
 }
 
 void loop_stop(struct loop *loop)

@@ -25,6 +25,10 @@ uint64_t loop_timer(struct loop *loop, int64_t ms, timer_handler *cb, void *data
 /* Cancelling 0, or an id that already fired or was cancelled, does nothing. */
 void loop_timer_cancel(struct loop *loop, uint64_t id);
 void loop_run(struct loop *loop);
+/* cb runs once per turn of the loop, before it waits: where handlers'
+ * marks are applied (redis' beforeSleep).  A timer that fires at once is
+ * not the same: it runs after the events of this turn, not before sleep. */
+void loop_set_before_sleep(struct loop *loop, timer_handler *cb, void *data);
 void loop_stop(struct loop *loop);
 int64_t loop_now_ms(void);
 

@@ -110,7 +110,7 @@ void report_text(struct cluster *c, struct buf *b)
 	buf_printf(b, "cluster-run pid %d, %s, policy %s, %d worker%s (target %d), up %.0fs%s\n",
 		   (int)getpid(), c->prog->path, policy_name(c->opt->policy), c->nworkers,
 		   c->nworkers == 1 ? "" : "s", c->target, uptime_s(c->started_ms),
-		   c->stopping ? ", stopping" : c->reloading ? ", reloading" : "");
+		   c->stopping ? ", stopping" : slots_reloading(c) ? ", reloading" : "");
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		buf_printf(b, "listener %s (%s) policy %s accepted %llu pending %zu\n",
@@ -155,7 +155,7 @@ void report_json(struct cluster *c, struct buf *b)
 	buf_printf(b, ",\"policy\":\"%s\",\"target\":%d,\"uptime\":%.3f,"
 		   "\"stopping\":%s,\"reloading\":%s,\"listeners\":[",
 		   policy_name(c->opt->policy), c->target, uptime_s(c->started_ms),
-		   c->stopping ? "true" : "false", c->reloading ? "true" : "false");
+		   c->stopping ? "true" : "false", slots_reloading(c) ? "true" : "false");
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		buf_printf(b, "%s{\"address\":", i ? "," : "");

@@ -8,8 +8,12 @@
  * as misbehaving, and the supervisor replaces it.  The master never blocks
  * on a worker: reads and the one reply are MSG_DONTWAIT.
  *
- * Not here: when workers start and stop (supervisor.c), where connections
- * go (balancer.c).
+ * What the supervisor must act on (a process started listening) is marked
+ * on the worker and applied in the loop's before-sleep pass, so nothing
+ * here calls back up into the supervisor.
+ *
+ * Not here: when workers start and stop (slots.c), where connections go
+ * (policy_*.c, balancer.c).
  */
 #include "cluster.h"
 #include "log.h"
@@ -76,9 +80,20 @@ static void free_env(char **env)
 	free(env);
 }
 
+/* It broke the protocol: hear no more of it, and replace it (its exit is
+ * an ordinary crash for the slot). */
+void worker_misbehaved(struct worker *w, const char *why)
+{
+	if (w->misbehaved)
+		return;         /* said and done: it is being killed */
+	w->misbehaved = 1;
+	log_warnx("worker %d (pid %d) %s; replacing it", w->slot, (int)w->pid, why);
+	worker_signal(w, SIGKILL);
+}
+
 static void misbehaved(struct worker *w, const char *why)
 {
-	supervisor_worker_misbehaved(w->c, w, why);
+	worker_misbehaved(w, why);
 }
 
 static void remove_peer(struct worker *w, struct peer *p)
@@ -133,7 +148,7 @@ static void reply_bind(struct peer *p, const struct msg_bind *m)
 		log_warn("worker %d (pid %d): bind reply", w->slot, (int)p->pid);
 	if (l && l->type == SOCK_DGRAM) {
 		listener_announce(c, l);
-		supervisor_worker_listening(c, w);
+		w->heard_listen = 1;
 	}
 }
 
@@ -211,8 +226,8 @@ int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd)
 			return -1;
 		w->routes[l->id].listening = w->routes[l->id].bound;
 		listener_announce(c, l);
-		balancer_kick(c, l);
-		supervisor_worker_listening(c, w);
+		l->kick = 1;            /* both applied before the loop sleeps */
+		w->heard_listen = 1;
 		return 0;
 	case MSG_UNLISTEN:
 		if (!(l = given_listener(w, m->listener.listener)))
@@ -467,7 +482,6 @@ void worker_free(struct cluster *c, struct worker *w)
 	board_free(w);
 	loop_timer_cancel(c->loop, w->drain_timer);
 	loop_timer_cancel(c->loop, w->kill_timer);
-	loop_timer_cancel(c->loop, w->ready_timer);
 	for (i = 0; i < c->nworkers; i++)
 		if (c->workers[i] == w) {
 			memmove(c->workers + i, c->workers + i + 1,

@@ -10,14 +10,6 @@
 
 extern int fuzz_misbehaved;
 
-void supervisor_worker_listening(struct cluster *c, struct worker *w) { (void)c; (void)w; }
-void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const char *why)
-{
-	(void)c;
-	(void)w;
-	(void)why;
-	fuzz_misbehaved++;
-}
 
 struct output *output_new(struct loop *loop, int slot, int *out_w, int *err_w)
 {
