@@ -24,6 +24,7 @@
 #define LAUNCHER_CLUSTER_H
 
 #include "../shim/protocol.h"
+#include "lifecycle.h"
 #include "options.h"
 #include "program.h"
 #include "spawn.h"
@@ -159,6 +160,7 @@ struct cluster {
 	uint64_t quiet_timer;           /* warns when no worker ever binds */
 	int64_t started_ms;
 	struct control *control;        /* control socket and metrics (control.c) */
+	struct lifecycle *life;         /* systemd, reload record, waiters (lifecycle.c) */
 };
 
 /* listener.c */
@@ -223,9 +225,21 @@ void report_json(struct cluster *c, struct buf *b);
 void report_metrics(struct cluster *c, struct buf *b);
 const char *worker_state_name(enum worker_state s);
 
+/* health.c: the --metrics address's answer to one HTTP request */
+void health_answer(struct cluster *c, const char *request, struct buf *b);
+
+/* procstat.c */
+struct procstat {
+	double cpu_seconds;
+	unsigned long long rss_bytes;
+};
+int procstat_read(pid_t pid, struct procstat *ps);
+
 /* control.c */
 int control_open(struct cluster *c);
 void control_close(struct cluster *c);
+/* Answer the clients waiting for a reload (reload --wait). */
+void control_reload_finished(struct cluster *c, int ok, const char *text);
 
 /* supervisor.c */
 int supervisor_start(struct cluster *c);

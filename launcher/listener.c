@@ -27,6 +27,7 @@
 #include "cluster.h"
 #include "log.h"
 #include "loop.h"
+#include "sd_listen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -206,7 +207,7 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 	const char *why;
 	enum policy policy = effective_policy(c, req, &why);
 	struct listener *l;
-	int fd;
+	int fd, inherited;
 
 	/* --user: the workers run unprivileged, the master does not.  Once the
 	 * first generation is up, a worker may not make the master bind
@@ -223,7 +224,10 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 		*err = EMFILE;
 		return NULL;
 	}
-	fd = listener_open_socket(req, &req->addr, req->addrlen, policy == POLICY_REUSEPORT, err);
+	inherited = (fd = sd_listen_take(c, req, &policy, &why)) >= 0;     /* systemd's */
+	if (!inherited)
+		fd = listener_open_socket(req, &req->addr, req->addrlen,
+					  policy == POLICY_REUSEPORT, err);
 	if (fd < 0)
 		return NULL;
 	l = calloc(1, sizeof(*l));
@@ -250,7 +254,8 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 	}
 	l->policy = policy;
 	describe(l);
-	socket_file_adopt(c, l);
+	if (!inherited)
+		socket_file_adopt(c, l);
 	c->listeners[c->nlisteners++] = l;
 	if (policy == POLICY_REUSEPORT && reuseport_grow(l, 0) == 0) {
 		l->slot_fds[0] = fd;

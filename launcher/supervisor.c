@@ -203,6 +203,7 @@ static void announce_ready(struct cluster *c)
 			return;
 	c->announced_ready = 1;
 	log_warnx("%d worker%s listening", c->target, c->target == 1 ? "" : "s");
+	lifecycle_ready(c);
 }
 
 void supervisor_worker_listening(struct cluster *c, struct worker *w)
@@ -253,6 +254,7 @@ static void roll_continue(struct cluster *c)
 		c->reloading = 0;
 		log_warnx("reload complete: %d worker%s of the new generation listening",
 			  c->target, c->target == 1 ? "" : "s");
+		lifecycle_reload_complete(c);
 	}
 }
 
@@ -299,6 +301,7 @@ static void abort_roll(struct cluster *c, struct slot *s, const char *how)
 
 	log_warnx("reload aborted: the new worker %d keeps exiting before it "
 		  "listens (last: %s); the running workers stay", s->index, how);
+	lifecycle_reload_aborted(c, s->index, how);
 	for (i = 0; i < c->nworkers; i++)
 		c->workers[i]->generation = c->generation;
 	for (i = 0; i < c->target; i++) {
@@ -474,6 +477,7 @@ void supervisor_reload(struct cluster *c)
 		return;
 	c->generation++;
 	c->reloading = 1;
+	lifecycle_reload_started(c);
 	log_warnx("reloading: replacing %d worker%s one at a time", c->target,
 		  c->target == 1 ? "" : "s");
 	roll_continue(c);
@@ -518,6 +522,7 @@ void supervisor_stop(struct cluster *c, int sig)
 		return;
 	}
 	c->stopping = 1;
+	lifecycle_stopping(c);
 	balancer_stop(c);
 	for (i = 0; i < c->target; i++) {
 		loop_timer_cancel(c->loop, c->slots[i].restart_timer);

@@ -12,6 +12,8 @@ extern int fuzz_misbehaved;
 
 void supervisor_worker_listening(struct cluster *c, struct worker *w) { (void)c; (void)w; }
 void supervisor_worker_idle(struct cluster *c, struct worker *w) { (void)c; (void)w; }
+/* no service manager here: no inherited sockets (sd_listen.c) */
+struct sd_listen *lifecycle_sockets(struct cluster *c) { (void)c; return NULL; }
 void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const char *why)
 {
 	(void)c;
