@@ -648,6 +648,11 @@ long load_ok_so_far(struct load *l)
 	return atomic_load(&l->ok);
 }
 
+long load_failed_so_far(struct load *l)
+{
+	return atomic_load(&l->failed);
+}
+
 void load_stop(struct load *l, long *ok, long *failed, long per_worker[16])
 {
 	int i;

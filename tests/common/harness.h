@@ -115,5 +115,6 @@ struct load;
 struct load *load_start(int port, int clients);
 void load_stop(struct load *l, long *ok, long *failed, long per_worker[16]);
 long load_ok_so_far(struct load *l);
+long load_failed_so_far(struct load *l);
 
 #endif
