@@ -308,6 +308,8 @@ int listener_serves_path(struct cluster *c, const struct msg_bind *req)
 
 	if (req->family != AF_UNIX || !req_valid(req))
 		return 0;
+	if (sd_listen_serves_path(c, req))      /* systemd's, bound or not yet */
+		return 1;
 	for (i = 0; i < c->nlisteners; i++)
 		if (same_key(c->listeners[i], req))
 			return 1;

@@ -23,7 +23,9 @@
  *
  * The variables are removed from the environment, so workers (and what
  * they run) do not take the sockets for their own.  A unix socket's file
- * is systemd's: the master never removes or chowns it.
+ * is systemd's: the master never removes or chowns it, and a worker's
+ * unlink() of it before bind() is kept from happening, as for the
+ * master's own socket files.
  *
  * Not here: the registry (listener.c); the notify protocol (sd_notify.c).
  */
@@ -215,6 +217,17 @@ int sd_listen_take(struct cluster *c, const struct msg_bind *req, enum policy *p
 		return k->fd;
 	}
 	return -1;
+}
+
+int sd_listen_serves_path(struct cluster *c, const struct msg_bind *req)
+{
+	struct sd_listen *s = lifecycle_sockets(c);
+	int i;
+
+	for (i = 0; s && i < s->n; i++)
+		if (s->socks[i].family == AF_UNIX && matches(&s->socks[i], req))
+			return 1;
+	return 0;
 }
 
 void sd_listen_report_unused(struct sd_listen *s)

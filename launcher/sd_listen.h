@@ -36,6 +36,9 @@ int sd_listen_collect(struct sd_listen *s);
  * SO_REUSEPORT falls back to shared) and set *why to say why. */
 int sd_listen_take(struct cluster *c, const struct msg_bind *req, enum policy *policy,
 		   const char **why);
+/* Whether an inherited unix socket has this path: a worker's unlink()
+ * before its bind must not remove systemd's socket file. */
+int sd_listen_serves_path(struct cluster *c, const struct msg_bind *req);
 /* Say which inherited sockets no worker bound (once the workers listen). */
 void sd_listen_report_unused(struct sd_listen *s);
 void sd_listen_close(struct sd_listen *s);

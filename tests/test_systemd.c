@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -339,3 +340,44 @@ static void restart_under_socket(const char *policy)
  * stop does not yet hand them back (about 1 request in 1000 failed here
  * across two restarts): see README, "Deploying". */
 Test(systemd, restart_under_socket_loses_nothing_shared) { restart_under_socket("shared"); }
+
+/* A unix socket from systemd: the program unlinks its path before bind
+ * (most do); the file must stay, the inherited socket serves, and it is
+ * still there after cluster-run exits (it is systemd's, not ours). */
+Test(systemd, inherited_unix_socket_survives_unlink_and_exit)
+{
+	static char script[256];
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	const char *before[] = { "/bin/sh", "-c", script, "sh", NULL };
+	char path[108], buf[4096];
+	struct stat st;
+	struct cr *cr;
+	int fd, cfd;
+
+	snprintf(path, sizeof(path), "/tmp/cr-sd-unix.%d.sock", (int)getpid());
+	unlink(path);
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&un, sizeof(un)) == 0 &&
+		  listen(fd, 64) == 0, "%s", strerror(errno));
+	snprintf(script, sizeof(script),
+		 "exec 3<&%d %d<&-; LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"", fd, fd);
+	{
+		const char *argv[] = { "-n", "2", "--control", "none", "--", helper("unix_server"),
+				       "--path", path, "--unlink", NULL };
+		cr = cr_start_under(before, NULL, argv);
+	}
+	cr_assert(cr_wait_line(cr, "2 workers listening", 10000), "%s", cr->log);
+	cr_assert(stat(path, &st) == 0 && S_ISSOCK(st.st_mode), "a worker's unlink removed "
+		  "systemd's socket file\n%s", cr->log);
+	cfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert(connect(cfd, (struct sockaddr *)&un, sizeof(un)) == 0, "%s", strerror(errno));
+	cr_assert(write(cfd, "GET / HTTP/1.0\r\n\r\n", 18) == 18);
+	cr_assert(read(cfd, buf, sizeof(buf)) > 0, "no answer on the inherited unix socket");
+	close(cfd);
+	cr_assert_eq(cr_stop(cr, SIGTERM, 15000), 0, "%s", cr->log);
+	cr_assert(stat(path, &st) == 0 && S_ISSOCK(st.st_mode),
+		  "cluster-run removed systemd's socket file at exit");
+	close(fd);
+	unlink(path);
+}
