@@ -31,6 +31,7 @@
 #define LAUNCHER_CLUSTER_H
 
 #include "../shim/protocol.h"
+#include "lifecycle.h"
 #include "options.h"
 #include "policy.h"
 #include "program.h"
@@ -185,6 +186,7 @@ struct cluster {
 	uint64_t quiet_timer;           /* warns when no worker ever binds */
 	int64_t started_ms;
 	struct control *control;        /* control socket and metrics (control.c) */
+	struct lifecycle *life;         /* systemd, reload record, waiters (lifecycle.c) */
 };
 
 /* listener.c */
@@ -267,9 +269,21 @@ void report_json(struct cluster *c, struct buf *b);
 void report_metrics(struct cluster *c, struct buf *b);
 const char *worker_state_name(enum worker_state s);
 
+/* probes.c: the --metrics address's answer to one HTTP request */
+void probes_answer(struct cluster *c, const char *request, struct buf *b);
+
+/* procstat.c */
+struct procstat {
+	double cpu_seconds;
+	unsigned long long rss_bytes;
+};
+int procstat_read(pid_t pid, struct procstat *ps);
+
 /* control.c */
 int control_open(struct cluster *c);
 void control_close(struct cluster *c);
+/* Answer the clients waiting for a reload (reload --wait). */
+void control_reload_finished(struct cluster *c, int ok, const char *text);
 
 /* retire.c: take a worker out of service (drain, then sig; see there). */
 void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig);

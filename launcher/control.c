@@ -7,11 +7,18 @@
  * it: SO_PEERCRED is checked on every connection, on top of the file mode.
  * The protocol is one line in, text out, then close:
  *
- *   status | status --json | reload | scale N | stop
+ *   status | status --json | reload [--wait] | scale N [--wait] | stop |
+ *   signal SIG
  *   -> "ok\n" + body, or "error: why\n"
  *
- * Metrics (--metrics ADDR:PORT): a minimal HTTP/1.0 endpoint; any request
- * gets the Prometheus text format (report.c).
+ * --wait keeps the client until the reload or the scaling has finished
+ * (lifecycle.c calls control_reload_finished; scaling is checked every
+ * WAIT_CHECK_MS): a waiting client has no timeout here, it has its own
+ * (cluster-ctl --timeout), and it leaves by closing.
+ *
+ * Metrics (--metrics ADDR:PORT): a minimal HTTP/1.0 endpoint: /ready and
+ * /live for probes, the Prometheus text format (report.c) for any other
+ * path (probes.c).
  *
  * A client has a few seconds (CLIENT_TIMEOUT_MS, from accept) to send its
  * line and read the answer.  The answer is written without blocking: what
@@ -40,6 +47,9 @@
 
 #define CLIENT_TIMEOUT_MS 5000
 #define REQUEST_MAX 512
+#define WAIT_CHECK_MS 100
+
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_SCALE };
 
 struct client;
 
@@ -49,6 +59,7 @@ struct control {
 	int metrics_fd;
 	int paused;             /* out of fds: not watching for a moment */
 	struct client *clients; /* connected now: control_close ends them */
+	uint64_t wait_timer;    /* checks scale --wait clients */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -57,6 +68,8 @@ struct client {
 	struct client *prev, *next;
 	int fd;
 	int metrics;
+	enum wait_kind waiting; /* no answer yet: --wait */
+	int64_t wait_started;
 	uint64_t timer;
 	size_t len;
 	char buf[REQUEST_MAX];
@@ -109,14 +122,145 @@ static int send_some(struct client *cl)
 	return 1;
 }
 
-/* One command line; the answer goes into b. */
-static void run_command(struct cluster *c, char *line, struct buf *b)
+/* The answer a waiting client gets, into its reply. */
+static void wait_reply(struct client *cl, int ok, const char *text)
 {
+	struct cluster *c = cl->ctl->c;
+
+	cl->waiting = WAIT_NONE;
+	if (ok)
+		buf_printf(&cl->reply, "ok\n%s in %.1fs: %d worker%s listening\n", text,
+			   (double)(loop_now_ms() - cl->wait_started) / 1000.0, c->target,
+			   c->target == 1 ? "" : "s");
+	else
+		buf_printf(&cl->reply, "error: %s\n", text);
+}
+
+static void finish_wait(struct client *cl, int ok, const char *text)
+{
+	wait_reply(cl, ok, text);
+	if (send_some(cl) || loop_mod_fd(cl->ctl->c->loop, cl->fd, EPOLLOUT) < 0)
+		client_close(cl);
+}
+
+void control_reload_finished(struct cluster *c, int ok, const char *text)
+{
+	struct client *cl, *next;
+
+	if (!c->control)
+		return;
+	for (cl = c->control->clients; cl; cl = next) {
+		next = cl->next;
+		if (cl->waiting == WAIT_RELOAD)
+			finish_wait(cl, ok, text);
+	}
+}
+
+/* scale --wait: done when every slot listens and no extra worker is left. */
+static void check_scale_waiters(struct loop *loop, void *data)
+{
+	struct control *ctl = data;
+	struct client *cl, *next;
+	int left = 0;
+
+	ctl->wait_timer = 0;
+	for (cl = ctl->clients; cl; cl = next) {
+		next = cl->next;
+		if (cl->waiting != WAIT_SCALE)
+			continue;
+		if (ctl->c->stopping)
+			finish_wait(cl, 0, "cluster-run is stopping");
+		else if (lifecycle_settled(ctl->c))
+			finish_wait(cl, 1, "scaled");
+		else
+			left++;
+	}
+	if (left)
+		ctl->wait_timer = loop_timer(loop, WAIT_CHECK_MS, check_scale_waiters, ctl);
+}
+
+static int signal_number(const char *s)
+{
+	static const struct { const char *name; int sig; } names[] = {
+		{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "HUP", SIGHUP },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "KILL", SIGKILL },
+		{ "WINCH", SIGWINCH }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
+		{ "TSTP", SIGTSTP }, { "ALRM", SIGALRM }, { "PIPE", SIGPIPE },
+	};
+	char *end;
+	long n;
+	size_t i;
+
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i].name))
+			return names[i].sig;
+	n = strtol(s, &end, 10);
+	return *end || end == s || n < 1 || n > SIGRTMAX ? -1 : (int)n;
+}
+
+/* cluster-ctl signal SIG: to every worker's process group.  HUP is
+ * cluster-run's own (rolling restart), so it is refused, not forwarded. */
+static void signal_workers(struct cluster *c, const char *arg, struct buf *b)
+{
+	int sig = signal_number(arg), i;
+
+	if (sig < 0) {
+		buf_printf(b, "error: '%s' is not a signal (TERM, USR1, 10...)\n", arg);
+		return;
+	}
+	if (sig == SIGHUP) {
+		buf_printf(b, "error: HUP is cluster-run's own (a rolling restart): "
+			      "use cluster-ctl reload\n");
+		return;
+	}
+	for (i = 0; i < c->nworkers; i++)
+		worker_signal(c->workers[i], sig);
+	buf_printf(b, "ok\nsent %s to %d worker%s\n", strsignal(sig), c->nworkers,
+		   c->nworkers == 1 ? "" : "s");
+}
+
+static void start_wait(struct client *cl, enum wait_kind kind)
+{
+	cl->waiting = kind;
+	cl->wait_started = loop_now_ms();
+	if (kind == WAIT_SCALE && !cl->ctl->wait_timer)
+		cl->ctl->wait_timer = loop_timer(cl->ctl->c->loop, 0, check_scale_waiters,
+						 cl->ctl);
+}
+
+/* "ARG --wait" -> ARG, and whether --wait was there. */
+static int strip_wait(char *arg)
+{
+	size_t n = strlen(arg);
+
+	if (!strcmp(arg, "--wait")) {
+		arg[0] = '\0';
+		return 1;
+	}
+	if (n > 7 && !strcmp(arg + n - 7, " --wait")) {
+		arg[n - 7] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+/* One command line; the answer goes into cl->reply, or later (--wait). */
+static void run_command(struct client *cl, char *line, struct buf *b)
+{
+	struct cluster *c = cl->ctl->c;
 	char *arg = line + strcspn(line, " \t");
+	int wait;
 
 	if (*arg)
 		*arg++ = '\0';
 	arg += strspn(arg, " \t");
+	wait = strip_wait(arg);
+	if (wait && strcmp(line, "reload") && strcmp(line, "scale")) {
+		buf_printf(b, "error: --wait goes with reload and scale\n");
+		return;
+	}
 	if (!strcmp(line, "status") && (!*arg || !strcmp(arg, "--json") || !strcmp(arg, "json"))) {
 		buf_printf(b, "ok\n");
 		if (*arg)
@@ -129,7 +273,17 @@ static void run_command(struct cluster *c, char *line, struct buf *b)
 			return;
 		}
 		supervisor_reload(c);
-		buf_printf(b, "ok\nreloading %d worker%s\n", c->target, c->target == 1 ? "" : "s");
+		if (!wait) {
+			buf_printf(b, "ok\nreloading %d worker%s\n", c->target,
+				   c->target == 1 ? "" : "s");
+			return;
+		}
+		start_wait(cl, WAIT_RELOAD);
+		if (lifecycle_last_reload(c)->outcome != RELOAD_RUNNING) {  /* nothing to do */
+			const struct reload_record *r = lifecycle_last_reload(c);
+			wait_reply(cl, r->outcome == RELOAD_COMPLETE, r->outcome ==
+				   RELOAD_COMPLETE ? "reload complete" : r->why);
+		}
 	} else if (!strcmp(line, "scale") && *arg) {
 		char *end;
 		long n = strtol(arg, &end, 10);
@@ -142,12 +296,18 @@ static void run_command(struct cluster *c, char *line, struct buf *b)
 			buf_printf(b, "error: stopping\n");
 			return;
 		}
-		buf_printf(b, "ok\nscaling to %ld worker%s\n", n, n == 1 ? "" : "s");
+		if (wait)
+			start_wait(cl, WAIT_SCALE);
+		else
+			buf_printf(b, "ok\nscaling to %ld worker%s\n", n, n == 1 ? "" : "s");
+	} else if (!strcmp(line, "signal") && *arg) {
+		signal_workers(c, arg, b);
 	} else if (!strcmp(line, "stop") && !*arg) {
 		buf_printf(b, "ok\nstopping\n");
 		supervisor_stop(c, SIGTERM);
 	} else {
-		buf_printf(b, "error: unknown command '%s' (status [--json], reload, scale N, stop)\n",
+		buf_printf(b, "error: unknown command '%s' (status [--json], reload [--wait], "
+			   "scale N [--wait], signal SIG, stop)\n",
 			   line);
 	}
 }
@@ -160,16 +320,21 @@ static void answer(struct loop *loop, struct client *cl, char *nl)
 	struct buf *b = &cl->reply;
 
 	if (cl->metrics) {
-		buf_printf(b, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-			      "Connection: close\r\n\r\n");
-		report_metrics(cl->ctl->c, b);
+		probes_answer(cl->ctl->c, cl->buf, b);
 	} else if (!nl) {
 		buf_printf(b, "error: command too long\n");
 	} else {
 		*nl = '\0';
 		if (nl > cl->buf && nl[-1] == '\r')
 			nl[-1] = '\0';
-		run_command(cl->ctl->c, cl->buf, b);
+		run_command(cl, cl->buf, b);
+		if (cl->waiting) {      /* answered later: keep only HUP/ERR */
+			loop_timer_cancel(loop, cl->timer);
+			cl->timer = 0;
+			if (loop_mod_fd(loop, cl->fd, 0) < 0)
+				client_close(cl);
+			return;
+		}
 	}
 	if (send_some(cl) || loop_mod_fd(loop, cl->fd, EPOLLOUT) < 0)
 		client_close(cl);
@@ -182,6 +347,10 @@ static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 	char *nl;
 
 	(void)events;
+	if (cl->waiting) {              /* it went away, or says more: it is done */
+		client_close(cl);
+		return;
+	}
 	if (cl->reply.data) {           /* EPOLLOUT (or HUP/ERR) while answering */
 		if (send_some(cl))
 			client_close(cl);
@@ -444,6 +613,7 @@ void control_close(struct cluster *c)
 	/* "stop" ends the loop: an answer still being written is cut short */
 	while (ctl->clients)
 		client_close(ctl->clients);
+	loop_timer_cancel(c->loop, ctl->wait_timer);
 	if (ctl->fd >= 0) {
 		loop_del_fd(c->loop, ctl->fd);
 		close(ctl->fd);

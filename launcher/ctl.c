@@ -2,27 +2,69 @@
  * ctl.c - cluster-ctl: talk to a running cluster-run through its control
  * socket (control.c).
  *
- *   cluster-ctl [-s SOCKET | -p MASTER_PID] COMMAND
- *   COMMAND: status [--json] | reload | scale N | stop
+ *   cluster-ctl [-s SOCKET | -p MASTER_PID] [-t SECONDS] COMMAND
+ *   COMMAND: status [--json] | reload [--wait] | scale N [--wait] |
+ *            signal SIG | stop
  *
  * Without -s or -p it uses the only control socket in the runtime
- * directory, and says so when there are none or several.  Exit status: 0
- * when the master answered ok, 1 when it answered an error or cannot be
- * reached, 2 for a bad command line.
+ * directory, and says so when there are none or several.  With --wait the
+ * master answers when the reload or scaling has finished; -t bounds the
+ * wait (the reload goes on regardless).  Exit status: 0 when the master
+ * answered ok, 1 when it answered an error (an aborted reload) or cannot
+ * be reached, 2 for a bad command line, 3 when -t ran out first.
  */
 #include "runtime_dir.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: cluster-ctl [-s SOCKET | -p MASTER_PID] status [--json] | reload | scale N | stop\n";
+	"usage: cluster-ctl [-s SOCKET | -p MASTER_PID] [-t SECONDS] COMMAND\n"
+	"  status [--json]     workers, listeners, last reload\n"
+	"  reload [--wait]     rolling restart; --wait: until it completes or is aborted\n"
+	"  scale N [--wait]    N workers; --wait: until they all listen\n"
+	"  signal SIG          send SIG to every worker (not HUP: that is reload)\n"
+	"  stop                graceful stop\n"
+	"  -t SECONDS          give up waiting after SECONDS (exit status 3)\n";
+
+#define EXIT_TIMED_OUT 3
+
+static long long deadline_ms = -1;      /* -t: when to give up reading */
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* read(), bounded by -t: -2 when the time ran out. */
+static ssize_t read_until_deadline(int fd, char *buf, size_t len)
+{
+	while (deadline_ms >= 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long long left = deadline_ms - mono_ms();
+		int r;
+
+		if (left <= 0)
+			return -2;
+		r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+	return read(fd, buf, len);
+}
 
 static int fail(const char *fmt, const char *arg, int status)
 {
@@ -87,8 +129,16 @@ int main(int argc, char **argv)
 	ssize_t n;
 	int c, fd, i, r;
 
-	while ((c = getopt(argc, argv, "+s:p:h")) != -1) {
+	while ((c = getopt(argc, argv, "+s:p:t:h")) != -1) {
 		switch (c) {
+		case 't': {
+			char *end;
+			double s = strtod(optarg, &end);
+			if (*end || end == optarg || !(s > 0) || s > 86400 * 7)
+				return fail("-t takes seconds, more than 0: '%s'", optarg, 2);
+			deadline_ms = (long long)(s * 1000.0);
+			break;
+		}
 		case 's':
 			if (snprintf(path, sizeof(path), "%s", optarg) >= (int)sizeof(path))
 				return fail("socket path too long: %s", optarg, 2);
@@ -114,6 +164,8 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	if (deadline_ms >= 0)
+		deadline_ms += mono_ms();
 	if (!path[0] && (r = only_socket(path, sizeof(path))) >= 0)
 		return r;
 	line[0] = '\0';
@@ -137,7 +189,7 @@ int main(int argc, char **argv)
 	    errno != ECONNRESET)
 		return fail("sending: %s", strerror(errno), 1);
 	/* "ok\n" or "error: ...\n", then the body */
-	while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+	while ((n = read_until_deadline(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
 		len += (size_t)n;
 		buf[len] = '\0';
 		if (!(status_line_end = strchr(buf, '\n')) && len < sizeof(buf) - 1)
@@ -145,6 +197,10 @@ int main(int argc, char **argv)
 		break;
 	}
 	buf[len] = '\0';
+	if (n == -2) {
+		fprintf(stderr, "cluster-ctl: timed out waiting for cluster-run; it goes on\n");
+		return EXIT_TIMED_OUT;
+	}
 	if (!strncmp(buf, "ok\n", 3)) {
 		fwrite(buf + 3, 1, len - 3, stdout);
 		while ((n = read(fd, buf, sizeof(buf))) > 0)

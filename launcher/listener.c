@@ -30,6 +30,7 @@
 #include "cluster.h"
 #include "log.h"
 #include "loop.h"
+#include "sd_listen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -158,7 +159,7 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 	const char *why;
 	enum policy policy = effective_policy(c, req, &why);
 	struct listener *l;
-	int fd;
+	int fd, inherited;
 
 	/* --user: the workers run unprivileged, the master does not.  Once the
 	 * first generation is up, a worker may not make the master bind
@@ -175,7 +176,10 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 		*err = EMFILE;
 		return NULL;
 	}
-	fd = socket_open_listener(req, &req->addr, req->addrlen, policy == POLICY_REUSEPORT, err);
+	inherited = (fd = sd_listen_take(c, req, &policy, &why)) >= 0;     /* systemd's */
+	if (!inherited)
+		fd = socket_open_listener(req, &req->addr, req->addrlen,
+					  policy == POLICY_REUSEPORT, err);
 	if (fd < 0)
 		return NULL;
 	l = calloc(1, sizeof(*l));
@@ -202,7 +206,8 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 	}
 	l->ops = policy_ops_of(policy);
 	describe(l);
-	socket_file_adopt(c, l);
+	if (!inherited)
+		socket_file_adopt(c, l);
 	c->listeners[c->nlisteners++] = l;
 	if (l->ops->slots_changed)
 		l->ops->slots_changed(c, l);
@@ -252,6 +257,8 @@ int listener_serves_path(struct cluster *c, const struct msg_bind *req)
 
 	if (req->family != AF_UNIX || !req_valid(req))
 		return 0;
+	if (sd_listen_serves_path(c, req))      /* systemd's, bound or not yet */
+		return 1;
 	for (i = 0; i < c->nlisteners; i++)
 		if (same_key(c->listeners[i], req))
 			return 1;

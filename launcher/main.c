@@ -92,6 +92,8 @@ int main(int argc, char **argv)
 		return status;
 	if (shim_path_find(c.shim_path, sizeof(c.shim_path)) < 0)
 		return EXIT_FAILURE_;
+	if (lifecycle_open(&c) < 0)
+		return EXIT_FAILURE_;
 	raise_nofile(&c);
 	c.loop = loop_new();
 	if (!c.loop) {
@@ -107,6 +109,7 @@ int main(int argc, char **argv)
 	loop_run(c.loop);
 	control_close(&c);
 	listener_close_all(&c);
+	lifecycle_close(&c);
 	loop_free(c.loop);
 	free(c.workers);
 	return c.exit_status;

@@ -10,6 +10,10 @@
  * worker's processes hold (census.c) plus what is still queued for it, so
  * it is right however the program closes its sockets; when the kernel
  * cannot tell, the shim's count (handed minus closed).
+ *
+ * CPU seconds and RSS are the worker's own process, read from /proc at
+ * each report (procstat.c); the last reload's outcome comes from
+ * lifecycle.c.
  */
 #include "cluster.h"
 #include "loop.h"
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void buf_printf(struct buf *b, const char *fmt, ...)
@@ -102,6 +107,35 @@ static double uptime_s(int64_t since)
 	return (double)(loop_now_ms() - since) / 1000.0;
 }
 
+/* "when, outcome, how long" of the last reload, for people. */
+static void reload_text(struct cluster *c, struct buf *b)
+{
+	const struct reload_record *r = lifecycle_last_reload(c);
+	struct tm tm;
+	char when[32] = "";
+
+	if (r->outcome == RELOAD_NONE)
+		return;
+	if (localtime_r(&r->started, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	buf_printf(b, "last reload: %s at %s", reload_outcome_name(r->outcome), when);
+	if (r->outcome != RELOAD_RUNNING)
+		buf_printf(b, ", took %.1fs", r->seconds);
+	if (r->why[0])
+		buf_printf(b, " (%s)", r->why);
+	buf_printf(b, "\n");
+}
+
+static void args_text(struct cluster *c, struct buf *b)
+{
+	int i;
+
+	buf_printf(b, "command:");
+	for (i = 0; c->opt->argv[i]; i++)
+		buf_printf(b, " %s", c->opt->argv[i]);
+	buf_printf(b, "\n");
+}
+
 void report_text(struct cluster *c, struct buf *b)
 {
 	struct census *cs = census_take(c);
@@ -111,20 +145,26 @@ void report_text(struct cluster *c, struct buf *b)
 		   (int)getpid(), c->prog->path, policy_name(c->opt->policy), c->nworkers,
 		   c->nworkers == 1 ? "" : "s", c->target, uptime_s(c->started_ms),
 		   c->stopping ? ", stopping" : slots_reloading(c) ? ", reloading" : "");
+	args_text(c, b);
+	reload_text(c, b);
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		buf_printf(b, "listener %s (%s) policy %s accepted %llu pending %zu\n",
 			   l->name, kind(l), l->ops->name,
 			   (unsigned long long)l->accepted, l->npending);
 	}
-	buf_printf(b, "%-5s %-8s %-9s %9s %8s %10s %8s\n",
-		   "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "HANDED", "OPEN");
+	buf_printf(b, "%-5s %-8s %-9s %9s %8s %10s %8s %8s %9s\n",
+		   "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "HANDED", "OPEN", "CPU", "RSS");
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
-		buf_printf(b, "%-5d %-8d %-9s %8.0fs %8u %10llu %8llu\n", w->slot, (int)w->pid,
-			   worker_state_name(w->state), uptime_s(w->started_ms),
+		struct procstat ps;
+
+		procstat_read(w->pid, &ps);
+		buf_printf(b, "%-5d %-8d %-9s %8.0fs %8u %10llu %8llu %7.2fs %7.1fMi\n", w->slot,
+			   (int)w->pid, worker_state_name(w->state), uptime_s(w->started_ms),
 			   c->slots[w->slot].restarts, (unsigned long long)worker_handed(w),
-			   (unsigned long long)worker_open(cs, w));
+			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds,
+			   (double)ps.rss_bytes / 1048576.0);
 	}
 	census_free(cs);
 }
@@ -150,8 +190,30 @@ void report_json(struct cluster *c, struct buf *b)
 	struct census *cs = census_take(c);
 	int i;
 
+	const struct reload_record *r = lifecycle_last_reload(c);
+
 	buf_printf(b, "{\"pid\":%d,\"program\":", (int)getpid());
 	json_string(b, c->prog->path);
+	buf_printf(b, ",\"args\":[");
+	for (i = 0; c->opt->argv[i]; i++) {
+		buf_printf(b, "%s", i ? "," : "");
+		json_string(b, c->opt->argv[i]);
+	}
+	buf_printf(b, "],\"ready\":%s,\"last_reload\":{\"outcome\":\"%s\"",
+		   lifecycle_all_ready(c) ? "true" : "false", reload_outcome_name(r->outcome));
+	if (r->outcome != RELOAD_NONE)
+		buf_printf(b, ",\"started\":%lld,\"seconds\":%.3f",
+			   (long long)r->started, r->outcome == RELOAD_RUNNING ?
+			   (double)(loop_now_ms() - r->started_ms) / 1000.0 : r->seconds);
+	if (r->outcome != RELOAD_NONE && r->outcome != RELOAD_RUNNING)
+		buf_printf(b, ",\"finished\":%lld", (long long)r->finished);
+	if (r->why[0]) {
+		buf_printf(b, ",\"reason\":");
+		json_string(b, r->why);
+	}
+	buf_printf(b, "},\"reloads_complete\":%llu,\"reloads_aborted\":%llu,\"restarts\":%u",
+		   (unsigned long long)r->complete, (unsigned long long)r->aborted,
+		   lifecycle_restarts(c));
 	buf_printf(b, ",\"policy\":\"%s\",\"target\":%d,\"uptime\":%.3f,"
 		   "\"stopping\":%s,\"reloading\":%s,\"listeners\":[",
 		   policy_name(c->opt->policy), c->target, uptime_s(c->started_ms),
@@ -167,15 +229,60 @@ void report_json(struct cluster *c, struct buf *b)
 	buf_printf(b, "],\"workers\":[");
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
+		struct procstat ps;
+
+		procstat_read(w->pid, &ps);
 		buf_printf(b, "%s{\"slot\":%d,\"pid\":%d,\"state\":\"%s\",\"uptime\":%.3f,"
-			   "\"restarts\":%u,\"handed\":%llu,\"open\":%llu}",
+			   "\"restarts\":%u,\"handed\":%llu,\"open\":%llu,"
+			   "\"cpu_seconds\":%.2f,\"rss_bytes\":%llu}",
 			   i ? "," : "", w->slot, (int)w->pid, worker_state_name(w->state),
 			   uptime_s(w->started_ms), c->slots[w->slot].restarts,
 			   (unsigned long long)worker_handed(w),
-			   (unsigned long long)worker_open(cs, w));
+			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds, ps.rss_bytes);
 	}
 	buf_printf(b, "]}\n");
 	census_free(cs);
+}
+
+/* Readiness, reloads, restarts and what each worker costs. */
+static void metrics_deploy(struct cluster *c, struct buf *b)
+{
+	const struct reload_record *r = lifecycle_last_reload(c);
+	int i;
+
+	buf_printf(b, "# HELP cluster_run_ready 1 when every slot has a listening worker (/ready).\n"
+		      "# TYPE cluster_run_ready gauge\ncluster_run_ready %d\n",
+		   lifecycle_all_ready(c));
+	buf_printf(b, "# HELP cluster_run_reloads_total Rolling restarts finished, by outcome.\n"
+		      "# TYPE cluster_run_reloads_total counter\n"
+		      "cluster_run_reloads_total{outcome=\"complete\"} %llu\n"
+		      "cluster_run_reloads_total{outcome=\"aborted\"} %llu\n",
+		   (unsigned long long)r->complete, (unsigned long long)r->aborted);
+	buf_printf(b, "# HELP cluster_run_reloading 1 while a rolling restart is under way.\n"
+		      "# TYPE cluster_run_reloading gauge\ncluster_run_reloading %d\n",
+		   r->outcome == RELOAD_RUNNING);
+	buf_printf(b, "# HELP cluster_run_restarts_total Workers restarted, all slots.\n"
+		      "# TYPE cluster_run_restarts_total counter\ncluster_run_restarts_total %u\n",
+		   lifecycle_restarts(c));
+	buf_printf(b, "# HELP cluster_run_worker_rss_bytes A worker's resident memory.\n"
+		      "# TYPE cluster_run_worker_rss_bytes gauge\n");
+	for (i = 0; i < c->nworkers; i++) {
+		struct procstat ps;
+
+		if (procstat_read(c->workers[i]->pid, &ps) == 0)
+			buf_printf(b, "cluster_run_worker_rss_bytes{slot=\"%d\",pid=\"%d\"} %llu\n",
+				   c->workers[i]->slot, (int)c->workers[i]->pid, ps.rss_bytes);
+	}
+	buf_printf(b, "# HELP cluster_run_worker_cpu_seconds_total A worker's CPU time.\n"
+		      "# TYPE cluster_run_worker_cpu_seconds_total counter\n");
+	for (i = 0; i < c->nworkers; i++) {
+		struct procstat ps;
+
+		if (procstat_read(c->workers[i]->pid, &ps) == 0)
+			buf_printf(b, "cluster_run_worker_cpu_seconds_total{slot=\"%d\",pid=\"%d\"} "
+				   "%.2f\n", c->workers[i]->slot, (int)c->workers[i]->pid,
+				   ps.cpu_seconds);
+	}
 }
 
 void report_metrics(struct cluster *c, struct buf *b)
@@ -210,6 +317,7 @@ void report_metrics(struct cluster *c, struct buf *b)
 			   c->workers[i]->slot, (int)c->workers[i]->pid,
 			   (unsigned long long)worker_open(cs, c->workers[i]));
 	census_free(cs);
+	metrics_deploy(c, b);
 	buf_printf(b, "# HELP cluster_run_accepted_total Connections the master accepted.\n"
 		      "# TYPE cluster_run_accepted_total counter\n");
 	for (i = 0; i < c->nlisteners; i++)

@@ -257,6 +257,7 @@ static void abort_roll(struct cluster *c, struct slot *failed, const char *how)
 
 	log_warnx("reload aborted: the new worker %d keeps exiting before it "
 		  "listens (last: %s); the running workers stay", failed->index, how);
+	lifecycle_reload_aborted(c, failed->index, how);
 	for (i = 0; i < c->nworkers; i++)
 		c->workers[i]->generation = c->generation;
 	for (i = 0; i < c->target; i++) {
@@ -380,6 +381,7 @@ static void roll_step(struct cluster *c)
 	c->rolled = c->generation;
 	log_warnx("reload complete: %d worker%s of the new generation listening",
 		  c->target, c->target == 1 ? "" : "s");
+	lifecycle_reload_complete(c);
 }
 
 /* Say once when the whole first generation listens: users (and tests)
@@ -395,6 +397,7 @@ static void announce_ready(struct cluster *c)
 			return;
 	c->started_up = 1;
 	log_warnx("%d worker%s listening", c->target, c->target == 1 ? "" : "s");
+	lifecycle_ready(c);
 }
 
 void slots_step(struct cluster *c)
@@ -428,6 +431,7 @@ void supervisor_reload(struct cluster *c)
 		return;
 	c->generation++;
 	c->slots_dirty = 1;
+	lifecycle_reload_started(c);
 	log_warnx("reloading: replacing %d worker%s one at a time", c->target,
 		  c->target == 1 ? "" : "s");
 }
@@ -520,6 +524,7 @@ void supervisor_stop(struct cluster *c, int sig)
 		return;
 	}
 	c->stopping = 1;
+	lifecycle_stopping(c);
 	balancer_stop(c);
 	loop_timer_cancel(c->loop, c->quiet_timer);
 	c->quiet_timer = 0;

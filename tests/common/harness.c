@@ -101,14 +101,22 @@ static int wrapper_words(const char **args, int *n, int max)
 
 struct cr *cr_startv(const char *out_path, const char *const *argv)
 {
+	return cr_start_under(NULL, out_path, argv);
+}
+
+struct cr *cr_start_under(const char *const *before, const char *out_path,
+			  const char *const *argv)
+{
 	struct cr *cr = calloc(1, sizeof(*cr));
 	const char *args[64];
 	int p[2], n = 0;
 	pid_t parent = getpid();
 
 	cr_assert(cr && nstarted < MAX_STARTED);
+	while (before && *before && n < 16)
+		args[n++] = *before++;
 	/* CLUSTER_RUN_WRAPPER (the valgrind test setup): words put in front */
-	if (wrapper_words(args, &n, 8) < 0)
+	if (wrapper_words(args, &n, n + 8) < 0)
 		cr_assert_fail("CLUSTER_RUN_WRAPPER has too many words");
 	args[n++] = cluster_run_path();
 	while (*argv && n < 63)
@@ -638,6 +646,11 @@ struct load *load_start(int port, int clients)
 long load_ok_so_far(struct load *l)
 {
 	return atomic_load(&l->ok);
+}
+
+long load_failed_so_far(struct load *l)
+{
+	return atomic_load(&l->failed);
 }
 
 void load_stop(struct load *l, long *ok, long *failed, long per_worker[16])

@@ -35,6 +35,11 @@ extern int harness_run_as_uid;
  * unless out_path is given.  Aborts the test on failure. */
 struct cr *cr_start(const char *out_path, const char *arg, ...);
 struct cr *cr_startv(const char *out_path, const char *const *argv);
+/* The same, run as "BEFORE... cluster-run ARGV..." (NULL-terminated
+ * BEFORE: a program that execs cluster-run, like systemd-socket-activate;
+ * cr->pid is then cluster-run's once it has exec'd). */
+struct cr *cr_start_under(const char *const *before, const char *out_path,
+			  const char *const *argv);
 /* Wait until stderr contains needle (or the process exits, or timeout).
  * Returns a pointer into cr->log, or NULL. */
 const char *cr_wait_line(struct cr *cr, const char *needle, int timeout_ms);
@@ -110,5 +115,6 @@ struct load;
 struct load *load_start(int port, int clients);
 void load_stop(struct load *l, long *ok, long *failed, long per_worker[16]);
 long load_ok_so_far(struct load *l);
+long load_failed_so_far(struct load *l);
 
 #endif
