@@ -335,11 +335,11 @@ static void restart_under_socket(const char *policy)
 
 /* shared: the workers accept from the socket itself, so what a stopping
  * cluster-run has not accepted stays in the socket's queue for the next.
- * Under rr the master has accepted up to a window of connections per
- * worker onto its channel; a worker that stops does not take them and the
- * stop does not yet hand them back (about 1 request in 1000 failed here
- * across two restarts): see README, "Deploying". */
+ * rr: the stopping master stops accepting, and each worker finishes what
+ * was already handed onto its channel before its stop signal (retire.c),
+ * so nothing it took from the socket is lost either. */
 Test(systemd, restart_under_socket_loses_nothing_shared) { restart_under_socket("shared"); }
+Test(systemd, restart_under_socket_loses_nothing_rr) { restart_under_socket("rr"); }
 
 /* A unix socket from systemd: the program unlinks its path before bind
  * (most do); the file must stay, the inherited socket serves, and it is
