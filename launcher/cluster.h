@@ -122,6 +122,7 @@ struct worker {
 	int misbehaved;                 /* killed for it: its messages are ignored */
 	int heard_listen;               /* a listen() to act on before sleep */
 	int stop_sig;                   /* what stops it once drained */
+	unsigned long drain_quiet_seq;  /* retire.c: census good from this one */
 	struct worker_board *board;     /* shared with its shim (board.c) */
 	int board_fd;
 	uint64_t drain_timer;

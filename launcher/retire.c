@@ -63,14 +63,33 @@ static unsigned pending_for(struct cluster *c, struct worker *w)
 	return n;
 }
 
-/* Step 2 of the file comment, every DRAIN_POLL_MS.  The census costs a
- * dump of the machine's connections: it is taken only once nothing is on
- * its way any more. */
+/* The census costs a dump of the machine's connections: workers draining
+ * together (a stop, a scale-down by several) share one, instead of one
+ * dump each.  A census is good for w only if it was taken after w was
+ * first seen with nothing on its way (drain_quiet_seq): from then on w
+ * cannot take a new connection, so every one it has is in the census.
+ * Census numbers only grow; a fresh one is taken when needed. */
+static long held_now(struct cluster *c, struct worker *w)
+{
+	static struct census *cached;
+	static unsigned long seq;       /* of `cached` */
+
+	if (!w->drain_quiet_seq)
+		w->drain_quiet_seq = seq + 1;
+	if (!cached || seq < w->drain_quiet_seq) {
+		census_free(cached);
+		cached = census_take(c);
+		seq++;
+	}
+	return census_held(cached, w);
+}
+
+/* Step 2 of the file comment, every DRAIN_POLL_MS.  The census is taken
+ * only once nothing is on its way any more. */
 static void drain_check(struct loop *loop, void *data)
 {
 	struct worker *w = data;
 	struct cluster *c = w->c;
-	struct census *cs;
 	long held;
 
 	(void)loop;
@@ -82,9 +101,7 @@ static void drain_check(struct loop *loop, void *data)
 		return;
 	}
 	if (pending_for(c, w) == 0) {
-		cs = census_take(c);
-		held = census_held(cs, w);
-		census_free(cs);
+		held = held_now(c, w);
 		if (held < 0)   /* the kernel will not tell: the shim's count */
 			held = (long)worker_open_conns(w);
 		if (held == 0) {
