@@ -103,6 +103,7 @@ struct worker {
 	enum worker_state state;
 	unsigned generation;
 	int doorbell;                   /* master end */
+	int notify_fd;                  /* --via seccomp: its filter's notify fd, or -1 */
 	int64_t started_ms;
 	int64_t drain_started;
 	int ever_ready;
@@ -210,6 +211,8 @@ void worker_signal(struct worker *w, int sig);
 void worker_free(struct cluster *c, struct worker *w);
 struct worker *worker_by_pid(struct cluster *c, pid_t pid);
 int worker_listens_like(const struct worker *w, const struct worker *old);
+struct listener *worker_bind(struct worker *w, const struct msg_bind *m, int *fd, int *err);
+void worker_listening(struct worker *w, struct listener *l);
 
 /* report.c: the cluster's state as text, JSON or Prometheus metrics,
  * appended to a growing buffer. */

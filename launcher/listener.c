@@ -316,8 +316,9 @@ void listener_announce(struct cluster *c, struct listener *l)
 	if (l->announced)
 		return;
 	l->announced = 1;
-	log_warnx("%s (%s) shared by %d worker%s, policy %s", l->name, kind_name(l),
-		  c->target, c->target == 1 ? "" : "s", policy_name(l->policy));
+	log_warnx("%s (%s) shared by %d worker%s, policy %s, via %s", l->name, kind_name(l),
+		  c->target, c->target == 1 ? "" : "s", policy_name(l->policy),
+		  via_name(c->prog->via));
 }
 
 void listener_close_all(struct cluster *c)
