@@ -16,6 +16,7 @@
  */
 #include "cluster.h"
 #include "log.h"
+#include "seccomp.h"
 
 #include <errno.h>
 #include <linux/filter.h>
@@ -42,6 +43,8 @@ void reuseport_steer(struct listener *l, int n)
 	/* TCP only: a random choice per datagram would split UDP flows */
 	if (l->policy != POLICY_REUSEPORT || l->type != SOCK_STREAM)
 		return;
+	if (reuseport_group_steer(l, n) == 0)
+		return;         /* not in slot order (seccomp reload) */
 	if (setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
 		log_warn("%s: steering the reuseport group", l->name);
 }
@@ -85,6 +88,7 @@ int reuseport_slot_fd(struct cluster *c, struct listener *l, int slot)
 			log_warn("%s: socket for worker %d", l->name, i);
 			return -1;
 		}
+		reuseport_group_join(l, l->slot_fds[i]);
 	}
 	(void)c;
 	return l->slot_fds[slot];
@@ -136,6 +140,7 @@ static void close_slot_socket(struct listener *l, int slot)
 		log_warnx("%s: %d connection(s) queued on removed worker %d were refused",
 			  l->name, lost, slot);
 	close(fd);
+	reuseport_group_leave(l, fd);
 	l->slot_fds[slot] = -1;
 }
 

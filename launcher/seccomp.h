@@ -9,7 +9,10 @@
  *   seccomp_notify.c  the master's half: one notify fd per worker in the
  *                     loop, each trapped bind/listen answered there
  *   seccomp_reuseport.c  rolling restart under reuseport: the replacement
- *                     gets a socket of its own, steering follows
+ *                     gets a socket of its own, steering follows, the old
+ *                     worker is stopped once it holds nothing
+ *   reuseport_group.c the kernel's order of a reuseport group, and steering
+ *                     by slot whatever that order
  *   sock_count.c      how many connections a worker still holds on a port
  */
 #ifndef LAUNCHER_SECCOMP_H
@@ -44,12 +47,30 @@ int seccomp_spawn_done(struct cluster *c, struct worker *w, int sock);
 /* The worker is gone: stop watching its notify fd. */
 void seccomp_worker_free(struct cluster *c, struct worker *w);
 
-/* seccomp_reuseport.c */
-/* The socket to put into w for l, given what the policy gave (fd). */
+/* seccomp_reuseport.c: rolling restart and scale-down under reuseport */
+/* The socket to put into w for l, given what the policy gave (fd): a
+ * replacement gets one of its own. */
 int seccomp_reuseport_give(struct worker *w, struct listener *l, int fd);
+/* w listens on l: steer its slot to w's own socket, if it has one. */
+void seccomp_reuseport_listening(struct worker *w, struct listener *l);
+/* The socket serving slot of l now (steering's target). */
+int seccomp_reuseport_serving(const struct listener *l, int slot);
 /* Whether st is a socket of l that this module made. */
 struct stat;
 int seccomp_reuseport_owns(const struct listener *l, const struct stat *st);
+/* w is gone: close or promote the sockets it leaves. */
+void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w);
+/* Retire w (W_DRAINING) the seccomp way: 1 when taken in charge (the
+ * supervisor hears supervisor_worker_idle when w has nothing left), 0 to
+ * retire it as usual. */
+int seccomp_drain(struct cluster *c, struct worker *w);
+
+/* reuseport_group.c: the kernel's order of a reuseport group */
+void reuseport_group_join(const struct listener *l, int fd);
+void reuseport_group_leave(const struct listener *l, int fd);
+/* Steer slots 0..n-1 to their sockets; -1 when in slot order (the
+ * caller's simple program does it). */
+int reuseport_group_steer(struct listener *l, int n);
 
 /* sock_count.c: sockets of process group pgid (its processes' fd tables)
  * that are TCP connections with local port `port` (network order not:

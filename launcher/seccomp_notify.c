@@ -113,13 +113,20 @@ int seccomp_spawn_done(struct cluster *c, struct worker *w, int sock)
 	return 0;
 }
 
-void seccomp_worker_free(struct cluster *c, struct worker *w)
+static void close_notify(struct worker *w)
 {
 	if (w->notify_fd < 0)
 		return;
-	loop_del_fd(c->loop, w->notify_fd);
+	loop_del_fd(w->c->loop, w->notify_fd);
 	close(w->notify_fd);
 	w->notify_fd = -1;
+}
+
+void seccomp_worker_free(struct cluster *c, struct worker *w)
+{
+	if (c->prog->via == VIA_SECCOMP)
+		seccomp_reuseport_worker_gone(c, w);
+	close_notify(w);
 }
 
 /* Answer: 0 (success), an errno, or "let the kernel run it". */
@@ -343,6 +350,7 @@ static void trapped_listen(struct worker *w, const struct seccomp_notif *req)
 		return;
 	}
 	answer(w->notify_fd, req->id, 0, 0);
+	seccomp_reuseport_listening(w, l);      /* steer first: the old one may go */
 	worker_listening(w, l);
 }
 
@@ -355,7 +363,7 @@ static void notify_event(struct loop *loop, int fd, uint32_t events, void *data)
 	/* RECV blocks when nothing is pending: only after EPOLLIN (a
 	 * notification whose thread died since then fails with ENOENT) */
 	if (!(events & EPOLLIN)) {
-		seccomp_worker_free(w->c, w);   /* no process under the filter left */
+		close_notify(w);        /* no process under the filter left */
 		return;
 	}
 	memset(&req, 0, sizeof(req));
@@ -363,7 +371,7 @@ static void notify_event(struct loop *loop, int fd, uint32_t events, void *data)
 		if (errno == ENOENT || errno == EINTR)
 			return;         /* that thread was killed meanwhile */
 		log_warn("worker %d (pid %d): seccomp notification", w->slot, (int)w->pid);
-		seccomp_worker_free(w->c, w);
+		close_notify(w);
 		return;
 	}
 	if (w->misbehaved) {

@@ -26,6 +26,7 @@
 #include "cluster.h"
 #include "log.h"
 #include "loop.h"
+#include "seccomp.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -130,6 +131,8 @@ static void retire(struct cluster *c, struct worker *w)
 		return;
 	w->state = W_DRAINING;
 	w->drain_started = loop_now_ms();
+	if (seccomp_drain(c, w))
+		return;         /* seccomp_reuseport.c: starve it, then stop it */
 	if (c->opt->policy == POLICY_REUSEPORT && w->slot >= c->target) {
 		reuseport_drain_check(c->loop, w);
 		return;
