@@ -18,7 +18,8 @@
  * What is not ours goes on untouched (SECCOMP_USER_NOTIF_FLAG_CONTINUE):
  * binds of other families, of port 0 (clients and probes: Go binds
  * [::1]:0 to learn whether IPv6 works), a socket already bound, anything
- * we cannot read.  A listen on a socket we gave is answered 0 without the
+ * we cannot read.  A port-0 socket that then listens is a server after
+ * all: it is clustered at listen() (listen_port_zero).  A listen on a socket we gave is answered 0 without the
  * kernel's listen: the master's backlog stays the largest there is (the
  * program's number would shrink every worker's queue).
  *
@@ -207,8 +208,9 @@ static uint16_t port_of(const struct sockaddr_storage *ss)
 }
 
 /* The rest of the request, from the program's socket: 0, or -1 when the
- * socket is not one to cluster (then the kernel runs the bind). */
-static int describe_socket(int sock, struct msg_bind *m)
+ * socket is not one to cluster (then the kernel runs the call).  At bind
+ * the socket must not be bound yet (the kernel says EINVAL then). */
+static int describe_socket(int sock, struct msg_bind *m, int at_bind)
 {
 	struct sockaddr_storage now;
 	socklen_t len = sizeof(now);
@@ -220,8 +222,9 @@ static int describe_socket(int sock, struct msg_bind *m)
 	    !((m->type == SOCK_STREAM && m->protocol == IPPROTO_TCP) ||
 	      (m->type == SOCK_DGRAM && m->protocol == IPPROTO_UDP)))
 		return -1;
-	if (getsockname(sock, (struct sockaddr *)&now, &len) < 0 || port_of(&now) != 0)
-		return -1;      /* bound already: the kernel says EINVAL */
+	if (getsockname(sock, (struct sockaddr *)&now, &len) < 0 ||
+	    (at_bind && port_of(&now) != 0))
+		return -1;
 	if (get_int(sock, SOL_SOCKET, SO_REUSEADDR) > 0)
 		m->opts |= BIND_OPT_REUSEADDR;
 	if (get_int(sock, SOL_SOCKET, SO_REUSEPORT) > 0)
@@ -263,14 +266,15 @@ static int read_addr(int nfd, const struct seccomp_notif *req, struct msg_bind *
 	return 0;
 }
 
+static struct listener *inject(struct worker *w, const struct seccomp_notif *req,
+			       pid_t tgid, int sock, const struct msg_bind *m);
+
 static void trapped_bind(struct worker *w, const struct seccomp_notif *req)
 {
-	int nfd = w->notify_fd, pfd = (int)req->data.args[0], sock = -1, give, err;
-	struct seccomp_notif_addfd addfd;
+	int nfd = w->notify_fd, pfd = (int)req->data.args[0], sock = -1;
 	struct msg_bind m;
 	struct listener *l;
 	pid_t tgid;
-	int nonblock;
 
 	memset(&m, 0, sizeof(m));
 	if (read_addr(nfd, req, &m) < 0 ||
@@ -279,18 +283,36 @@ static void trapped_bind(struct worker *w, const struct seccomp_notif *req)
 	    (m.addr.ss_family == AF_INET6 && m.addrlen != sizeof(struct sockaddr_in6)) ||
 	    port_of(&m.addr) == 0 ||
 	    (tgid = tgid_of(req->pid)) < 0 || (sock = grab_fd(tgid, pfd)) < 0 ||
-	    describe_socket(sock, &m) < 0) {
+	    describe_socket(sock, &m, 1) < 0) {
 		if (sock >= 0)
 			close(sock);
 		answer(nfd, req->id, 0, 1);
 		return;
 	}
-	nonblock = (fcntl(sock, F_GETFL) & O_NONBLOCK) != 0;
+	l = inject(w, req, tgid, sock, &m);
+	if (l && l->type == SOCK_DGRAM)
+		worker_listening(w, l);
+	if (l)
+		answer(nfd, req->id, 0, 0);
+}
+
+/* Bind m for w and put the socket the policy gives into the program at
+ * the fd number of the trapped call, in place of its own socket (sock, a
+ * copy, closed here).  The listener, or NULL once the call was answered
+ * with the error. */
+static struct listener *inject(struct worker *w, const struct seccomp_notif *req,
+			       pid_t tgid, int sock, const struct msg_bind *m)
+{
+	int nfd = w->notify_fd, pfd = (int)req->data.args[0], give, err;
+	int nonblock = (fcntl(sock, F_GETFL) & O_NONBLOCK) != 0;
+	struct seccomp_notif_addfd addfd;
+	struct listener *l;
+
 	close(sock);
-	l = worker_bind(w, &m, &give, &err);
+	l = worker_bind(w, m, &give, &err);
 	if (!l) {
 		answer(nfd, req->id, err, 0);
-		return;
+		return NULL;
 	}
 	give = seccomp_reuseport_give(w, l, give);
 	set_nonblock(give, nonblock);
@@ -305,11 +327,9 @@ static void trapped_bind(struct worker *w, const struct seccomp_notif *req)
 			log_warn("worker %d (pid %d): putting %s into its fd %d",
 				 w->slot, (int)tgid, l->name, pfd);
 		answer(nfd, req->id, errno == ENOENT ? EINTR : errno, 0);
-		return;
+		return NULL;
 	}
-	if (l->type == SOCK_DGRAM)
-		worker_listening(w, l);
-	answer(nfd, req->id, 0, 0);
+	return l;
 }
 
 /* Which of our listeners the program's socket is, or NULL. */
@@ -335,17 +355,53 @@ static struct listener *listener_of_socket(struct cluster *c, int sock)
 	return NULL;
 }
 
+/* A TCP socket the program bound itself listens: it was bound to port 0
+ * (every other bind was ours).  Only now is it known to be a server, not
+ * a client or a probe, so only now does it become the listener ADDR:0
+ * (random the first time, the same for later workers): the master's
+ * socket replaces it, and the program's getsockname() after listen()
+ * sees the port every worker shares.  NULL: not one to cluster (answered
+ * CONTINUE) or failed (answered with the error). */
+static struct listener *listen_port_zero(struct worker *w, const struct seccomp_notif *req,
+					 pid_t tgid, int sock)
+{
+	struct msg_bind m;
+	socklen_t len = sizeof(m.addr);
+
+	memset(&m, 0, sizeof(m));
+	if (getsockname(sock, (struct sockaddr *)&m.addr, &len) < 0 ||
+	    (m.addr.ss_family != AF_INET && m.addr.ss_family != AF_INET6) ||
+	    describe_socket(sock, &m, 0) < 0 || m.type != SOCK_STREAM) {
+		close(sock);
+		answer(w->notify_fd, req->id, 0, 1);
+		return NULL;
+	}
+	m.addrlen = len;
+	if (m.addr.ss_family == AF_INET)
+		((struct sockaddr_in *)&m.addr)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&m.addr)->sin6_port = 0;
+	return inject(w, req, tgid, sock, &m);
+}
+
 static void trapped_listen(struct worker *w, const struct seccomp_notif *req)
 {
 	struct listener *l = NULL;
 	pid_t tgid = tgid_of(req->pid);
 	int sock = tgid < 0 ? -1 : grab_fd(tgid, (int)req->data.args[0]);
 
-	if (sock >= 0) {
-		l = listener_of_socket(w->c, sock);
+	if (sock < 0) {
+		answer(w->notify_fd, req->id, 0, 1);
+		return;
+	}
+	l = listener_of_socket(w->c, sock);
+	if (!l) {
+		if (!(l = listen_port_zero(w, req, tgid, sock)))
+			return;
+	} else {
 		close(sock);
 	}
-	if (!l || !w->routes[l->id].bound) {
+	if (!w->routes[l->id].bound) {
 		answer(w->notify_fd, req->id, 0, 1);
 		return;
 	}

@@ -276,3 +276,32 @@ Test(seccomp, dynamic_program_via_seccomp)
 	cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
 }
+
+/* Port 0: random the first time, the same for every worker.  The bind is
+ * let through (it may be a client's or a probe's); the listen() makes it a
+ * server, and the master's socket replaces it then. */
+static void port_zero(const char *prog)
+{
+	struct cr *cr;
+	int port, i, slot, per[3] = { 0 };
+	pid_t pid;
+
+	if (!strcmp(prog, "go"))
+		cr = cr_start(NULL, "-n", "3", "--", go_server(), "127.0.0.1:0", NULL);
+	else
+		cr = cr_start(NULL, "-n", "3", "--", helper(prog), "--port", "0", NULL);
+	port = cr_ready_port(cr, 0, 10000);
+	cr_assert(port > 0, "%s", cr->log);
+	cr_assert_eq(count_of(cr->log, " (tcp) shared by "), 1, "%s", cr->log);
+	for (i = 0; i < 60; i++) {
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
+		cr_assert(slot >= 0 && slot < 3);
+		per[slot]++;
+	}
+	for (i = 0; i < 3; i++)
+		cr_assert_gt(per[i], 0, "worker %d got nothing on port 0's listener", i);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
+
+Test(seccomp, go_port_zero) { port_zero("go"); }
+Test(seccomp, static_port_zero) { port_zero("static_event_server"); }
