@@ -626,7 +626,8 @@ static void quiet_warning(struct loop *loop, void *data)
 			  "never called listen()); still waiting", c->opt->listen_timeout);
 	else
 		log_warnx("no worker has bound an address after %gs: is %s a server? "
-			  "(static, Go and io_uring programs cannot be clustered; see README)",
+			  "(io_uring programs cannot be clustered; raw socket system calls "
+			  "need --via seccomp; see README)",
 			  c->opt->listen_timeout, c->prog->path);
 }
 
