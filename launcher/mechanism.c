@@ -37,12 +37,6 @@ int mechanism_choose(struct options *opt, struct program *prog)
 			  "privileges (no_new_privs)", prog->path);
 		return EXIT_CANNOT_EXEC;
 	}
-	lacks = seccomp_kernel_lacks();
-	if (lacks) {
-		log_warnx("%s%s needs %s, which this kernel lacks", prog->path,
-			  prog->shim_blind ? " (static or Go)" : "", lacks);
-		return EXIT_CANNOT_EXEC;
-	}
 	if (!opt->policy_set) {
 		opt->policy = POLICY_REUSEPORT;
 	} else if (opt->policy != POLICY_REUSEPORT && opt->policy != POLICY_SHARED) {
@@ -50,6 +44,12 @@ int mechanism_choose(struct options *opt, struct program *prog)
 			  "accept); through seccomp use -p reuseport or -p shared",
 			  policy_name(opt->policy));
 		return EXIT_USAGE;
+	}
+	lacks = seccomp_kernel_lacks();
+	if (lacks) {
+		log_warnx("%s%s needs %s, which this kernel lacks", prog->path,
+			  prog->shim_blind ? " (static or Go)" : "", lacks);
+		return EXIT_CANNOT_EXEC;
 	}
 	return -1;
 }
