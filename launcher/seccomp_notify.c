@@ -323,10 +323,11 @@ static struct listener *inject(struct worker *w, const struct seccomp_notif *req
 	addfd.newfd = (uint32_t)pfd;
 	addfd.newfd_flags = fd_cloexec(tgid, pfd) ? O_CLOEXEC : 0;
 	if (ioctl(nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) < 0) {
-		if (errno != ENOENT)    /* ENOENT: the thread is gone */
+		err = errno;
+		if (err != ENOENT)      /* ENOENT: the thread is gone */
 			log_warn("worker %d (pid %d): putting %s into its fd %d",
 				 w->slot, (int)tgid, l->name, pfd);
-		answer(nfd, req->id, errno == ENOENT ? EINTR : errno, 0);
+		answer(nfd, req->id, err == ENOENT ? EINTR : err, 0);
 		return NULL;
 	}
 	return l;

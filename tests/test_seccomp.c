@@ -6,11 +6,13 @@
  * worker; two HUPs and a scale up and down under load fail no request,
  * even though the Go server dies at once on SIGTERM; a stop leaves nothing;
  * kill -9 of the master leaves no process and no listener; the policies
- * that cannot work are refused in one line.
+ * that cannot work are refused in one line; IPv6, port 0, UDP and a taken
+ * port (the program's own EADDRINUSE) work as under the shim.
  */
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,3 +320,43 @@ static void port_zero(const char *prog)
 
 Test(seccomp, go_port_zero) { port_zero("go"); }
 Test(seccomp, static_port_zero) { port_zero("static_event_server"); }
+
+/* UDP through seccomp: a socket per slot under reuseport; every worker
+ * answers from the port it was asked on (its getsockname agrees). */
+Test(seccomp, udp_per_slot)
+{
+	int port = free_port(), i, seen = 0;
+	char pbuf[16], needle[32];
+	struct cr *cr;
+
+	snprintf(pbuf, sizeof(pbuf), "%d", port);
+	cr = cr_start(NULL, "-n", "2", "--via", "seccomp", "--", helper("udp_server"),
+		      "--port", pbuf, NULL);
+	if (!cr_wait_line(cr, " listening\n", 10000) && strstr(cr->log, "which this kernel lacks"))
+		cr_skip_test("seccomp is not available here: %s", cr->log);
+	cr_assert(strstr(cr->log, "(udp) shared by 2 workers, policy reuseport, via seccomp"),
+		  "%s", cr->log);
+	snprintf(needle, sizeof(needle), "port=%d", port);
+	for (i = 0; i < 40 && seen != 3; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sockaddr_of("127.0.0.1", port, &ss);
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char buf[256];
+		ssize_t n;
+
+		cr_assert(sendto(fd, "ping", 4, 0, (struct sockaddr *)&ss, len) == 4);
+		cr_assert(poll(&p, 1, 3000) == 1, "no answer\n%s", cr->log);
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+		close(fd);
+		cr_assert(n > 0);
+		buf[n] = '\0';
+		cr_assert(strstr(buf, needle), "%s", buf);
+		if (!strncmp(buf, "worker=0", 8))
+			seen |= 1;
+		else if (!strncmp(buf, "worker=1", 8))
+			seen |= 2;
+	}
+	cr_assert_eq(seen, 3, "not every worker answered");
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
