@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,5 +359,44 @@ Test(seccomp, udp_per_slot)
 			seen |= 2;
 	}
 	cr_assert_eq(seen, 3, "not every worker answered");
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
+
+static uid_t uid_of_proc(pid_t pid)
+{
+	char path[64], line[128];
+	unsigned uid = (unsigned)-1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return (uid_t)-1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %u", &uid) == 1)
+			break;
+	fclose(f);
+	return (uid_t)uid;
+}
+
+/* --user: the Go workers run as nobody; the master, root, still reads
+ * their sockets (pidfd_getfd) and binds for them. */
+Test(seccomp, go_as_another_user)
+{
+	const char *go = go_server();
+	struct passwd *pw = getpwnam("nobody");
+	int port = free_port(), i, slot;
+	pid_t pids[4], pid;
+	struct cr *cr;
+
+	if (geteuid() != 0 || !pw)
+		cr_skip_test("needs root and a user 'nobody'");
+	cr = cr_start(NULL, "--user", "nobody", "-n", "2", "--", go,
+		      addr_arg("127.0.0.1", port), NULL);
+	cr_assert_eq(ready_or_skip(cr, 10000), port, "%s", cr->log);
+	cr_assert_eq(cr_children(cr, pids, 4), 2);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(uid_of_proc(pids[i]), pw->pw_uid, "worker %d is not nobody's", i);
+	cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
 }
