@@ -115,6 +115,7 @@ struct worker {
 	enum worker_state state;
 	unsigned generation;
 	int doorbell;                   /* master end */
+	int notify_fd;                  /* --via seccomp: its filter's notify fd, or -1 */
 	int64_t started_ms;
 	int64_t drain_started;
 	int ever_ready;
@@ -204,7 +205,7 @@ int socket_open_listener(const struct msg_bind *req, const struct sockaddr_stora
 			 socklen_t addrlen, int reuseport, int *err);
 
 /* policy_reuseport.c */
-int reuseport_adopt(struct cluster *c, struct listener *l);
+void reuseport_steer(struct listener *l, int n);
 void reuseport_close_slots(struct cluster *c, int slot);
 
 /* socket_file.c */
@@ -257,6 +258,8 @@ void worker_misbehaved(struct worker *w, const char *why);
 void worker_free(struct cluster *c, struct worker *w);
 struct worker *worker_by_pid(struct cluster *c, pid_t pid);
 int worker_listens_like(const struct worker *w, const struct worker *old);
+struct listener *worker_bind(struct worker *w, const struct msg_bind *m, int *fd, int *err);
+void worker_listening(struct worker *w, struct listener *l);
 
 /* report.c: the cluster's state as text, JSON or Prometheus metrics,
  * appended to a growing buffer. */

@@ -272,8 +272,8 @@ void listener_announce(struct cluster *c, struct listener *l)
 	if (l->announced)
 		return;
 	l->announced = 1;
-	log_warnx("%s (%s) shared by %d worker%s, policy %s", l->name, kind_name(l),
-		  c->target, c->target == 1 ? "" : "s", l->ops->name);
+	log_warnx("%s (%s) shared by %d worker%s, policy %s, via %s", l->name, kind_name(l),
+		  c->target, c->target == 1 ? "" : "s", l->ops->name, via_name(c->prog->via));
 }
 
 void listeners_slots_changed(struct cluster *c)

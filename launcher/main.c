@@ -1,7 +1,8 @@
 /*
  * main.c - cluster-run: run N copies of an unmodified server, sharing its
  * listening sockets.  Reads like a table of contents:
- *   parse options -> check PROGRAM -> resolve --user -> find the shim ->
+ *   parse options -> check PROGRAM -> choose shim or seccomp ->
+ *   resolve --user -> find the shim ->
  *   raise the fd limit -> open the control socket -> start the workers ->
  *   run the loop -> close everything -> exit status.
  * Only main exits.
@@ -86,11 +87,14 @@ int main(int argc, char **argv)
 	status = program_check(&prog, opt.argv[0], opt.force);
 	if (status >= 0)
 		return status;
+	status = mechanism_choose(&opt, &prog);
+	if (status >= 0)
+		return status;
 	c.opt = &opt;
 	c.prog = &prog;
 	if (opt.user && (status = resolve_user(opt.user, &c.creds)) >= 0)
 		return status;
-	if (shim_path_find(c.shim_path, sizeof(c.shim_path)) < 0)
+	if (prog.via == VIA_SHIM && shim_path_find(c.shim_path, sizeof(c.shim_path)) < 0)
 		return EXIT_FAILURE_;
 	if (lifecycle_open(&c) < 0)
 		return EXIT_FAILURE_;
@@ -100,8 +104,8 @@ int main(int argc, char **argv)
 		log_warn("event loop");
 		return EXIT_FAILURE_;
 	}
-	log_debug("running %d worker(s) of %s, policy %s, shim %s", opt.workers,
-		  prog.path, policy_name(opt.policy), c.shim_path);
+	log_debug("running %d worker(s) of %s, policy %s, via %s %s", opt.workers,
+		  prog.path, policy_name(opt.policy), via_name(prog.via), c.shim_path);
 	if (control_open(&c) < 0)
 		return EXIT_FAILURE_;
 	if (supervisor_start(&c) < 0)

@@ -42,14 +42,39 @@ static const char usage_text[] =
 "                         binds for them, ports below 1024 included)\n"
 "      --allow-bind       with --user: workers may bind new addresses after\n"
 "                         start-up (default: only what the first ones bound)\n"
-"      --force            run PROGRAM even if the shim cannot reach it\n"
-"                         (static, setuid or Go binaries)\n"
+"      --via M            how binds reach the master: shim (LD_PRELOAD),\n"
+"                         seccomp (static and Go binaries) or auto (default)\n"
+"      --force            run PROGRAM even if it cannot be clustered\n"
+"                         (setuid; static or Go with --via shim)\n"
 "  -v, --verbose          say more about what happens\n"
 "  -h, --help             this text\n"
 "  -V, --version          the version\n"
 "\n"
 "Signals: TERM/INT stop (twice: at once), HUP rolling restart,\n"
 "TTIN/TTOU one worker more/less, USR1/USR2 forwarded to workers.\n";
+
+const char *via_name(enum via v)
+{
+	switch (v) {
+	case VIA_AUTO:    return "auto";
+	case VIA_SHIM:    return "shim";
+	case VIA_SECCOMP: return "seccomp";
+	}
+	return "?";
+}
+
+static int parse_via(const char *s, enum via *v)
+{
+	if (!strcmp(s, "auto"))
+		*v = VIA_AUTO;
+	else if (!strcmp(s, "shim"))
+		*v = VIA_SHIM;
+	else if (!strcmp(s, "seccomp"))
+		*v = VIA_SECCOMP;
+	else
+		return -1;
+	return 0;
+}
 
 const char *policy_name(enum policy p)
 {
@@ -165,7 +190,7 @@ static void set_defaults(struct options *opt)
 int options_parse(struct options *opt, int argc, char **argv)
 {
 	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
-	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT };
+	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA };
 	static const struct option longopts[] = {
 		{ "workers", required_argument, NULL, 'n' },
 		{ "policy", required_argument, NULL, 'p' },
@@ -177,6 +202,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "ready-timeout", required_argument, NULL, O_READY },
 		{ "log-prefix", no_argument, NULL, O_PREFIX },
 		{ "force", no_argument, NULL, O_STATIC },
+		{ "via", required_argument, NULL, O_VIA },
 		{ "control", required_argument, NULL, O_CONTROL },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "user", required_argument, NULL, O_USER },
@@ -201,6 +227,11 @@ int options_parse(struct options *opt, int argc, char **argv)
 		case 'p':
 			if (parse_policy(optarg, &opt->policy) < 0)
 				return bad("policy (rr, shared, reuseport, leastconn, sticky)", optarg);
+			opt->policy_set = 1;
+			break;
+		case O_VIA:
+			if (parse_via(optarg, &opt->via) < 0)
+				return bad("mechanism (shim, seccomp, auto)", optarg);
 			break;
 		case 'g':
 			if (parse_seconds(optarg, &opt->grace) < 0)

@@ -24,6 +24,13 @@ enum {
 	EXIT_NOT_FOUND = 127,   /* PROGRAM not found */
 };
 
+/* How workers' binds reach the master (--via): mechanism.c decides. */
+enum via {
+	VIA_AUTO,               /* the shim where it reaches PROGRAM, else seccomp */
+	VIA_SHIM,               /* LD_PRELOAD */
+	VIA_SECCOMP,            /* seccomp user notification (seccomp_notify.c) */
+};
+
 #define MAX_WORKERS 1024
 
 struct options {
@@ -43,11 +50,14 @@ struct options {
 	int allow_bind;                 /* --user: workers may bind new addresses later */
 	double listen_timeout;          /* warn when nothing listens after this */
 	int force;              /* run PROGRAM even if the shim cannot reach it */
+	enum via via;           /* --via */
+	int policy_set;         /* -p given: seccomp keeps it or refuses it */
 	int verbose;
 	char **argv;            /* PROGRAM and its arguments */
 };
 
 const char *policy_name(enum policy p);
+const char *via_name(enum via v);
 /* Returns -1 to go on, or the status to exit with now (usage error: 2;
  * --help, --version: 0). */
 int options_parse(struct options *opt, int argc, char **argv);

@@ -24,6 +24,7 @@
  */
 #include "cluster.h"
 #include "log.h"
+#include "seccomp.h"
 
 #include <errno.h>
 #include <linux/filter.h>
@@ -34,7 +35,7 @@
 #include <unistd.h>
 
 /* Random choice among the first n sockets of the reuseport group. */
-static void steer(struct listener *l, int n)
+void reuseport_steer(struct listener *l, int n)
 {
 	struct sock_filter code[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
@@ -50,6 +51,8 @@ static void steer(struct listener *l, int n)
 	/* TCP only: a random choice per datagram would split UDP flows */
 	if (l->type != SOCK_STREAM)
 		return;
+	if (reuseport_group_steer(l, n) == 0)
+		return;         /* not in slot order (seccomp reload) */
 	if (setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
 		log_warn("%s: steering the reuseport group", l->name);
 }
@@ -95,6 +98,7 @@ static int slot_fd(struct listener *l, int slot)
 			log_warn("%s: socket for worker %d", l->name, i);
 			return -1;
 		}
+		reuseport_group_join(l, l->slot_fds[i]);
 	}
 	return l->slot_fds[slot];
 }
@@ -102,7 +106,7 @@ static int slot_fd(struct listener *l, int slot)
 static void slots_changed(struct cluster *c, struct listener *l)
 {
 	slot_fd(l, c->target - 1);
-	steer(l, c->target);
+	reuseport_steer(l, c->target);
 }
 
 /* The accept queue of slot's socket of l (TCP_INFO's tcpi_unacked is the
@@ -174,6 +178,7 @@ static void close_slot_socket(struct listener *l, int slot)
 		log_warnx("%s: %d connection(s) queued on removed worker %d were refused",
 			  l->name, lost, slot);
 	close(fd);
+	reuseport_group_leave(l, fd);
 	l->slot_fds[slot] = -1;
 }
 

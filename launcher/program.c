@@ -2,13 +2,16 @@
  * program.c - resolve PROGRAM through PATH and look inside it.
  *
  * What cannot be clustered is refused up front, in one line, rather than
- * discovered as N workers fighting over a port (DESIGN.md 3.13):
+ * discovered as N workers fighting over a port (DESIGN.md 3.13): a
+ * setuid/setgid file (the loader drops LD_PRELOAD in secure mode, and
+ * seccomp's no_new_privs would drop its privileges); --force runs it
+ * anyway.  What the shim cannot reach is noted for mechanism.c, which
+ * clusters it through seccomp instead:
  *   - a statically linked ELF (no PT_INTERP): the dynamic loader never runs,
  *     so LD_PRELOAD is ignored;
  *   - a Go binary (.go.buildinfo section): Go makes its socket system calls
- *     directly, not through libc;
- *   - a setuid/setgid file: the loader drops LD_PRELOAD in secure mode.
- * --force runs it anyway.  A script is checked for its interpreter.
+ *     directly, not through libc.
+ * A script is checked for its interpreter.
  */
 #include "program.h"
 #include "options.h"
@@ -127,7 +130,7 @@ static int check_script(const char *path, const char *head)
 	return -1;
 }
 
-static int refuse(const char *path, const char *why, int force)
+int program_refuse(const char *path, const char *why, int force)
 {
 	if (force) {
 		log_warnx("%s %s; running it anyway (--force): expect workers "
@@ -174,12 +177,15 @@ int program_check(struct program *prog, const char *argv0, int force)
 	if (n >= 2 && head[0] == '#' && head[1] == '!')
 		return check_script(prog->path, head);
 	ret = -1;
-	if (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
-	    ((st.st_mode & S_ISGID) && st.st_gid != getegid()))
-		ret = refuse(prog->path, "is setuid/setgid (the loader ignores LD_PRELOAD)", force);
-	else if (ef.is_go)
-		ret = refuse(prog->path, "is a Go binary (Go calls the kernel directly, not libc)", force);
+	if (ef.is_go)
+		prog->shim_blind = "is a Go binary (Go calls the kernel directly, not libc)";
 	else if (ef.is_elf && !ef.has_interp)
-		ret = refuse(prog->path, "is statically linked (LD_PRELOAD cannot reach it)", force);
+		prog->shim_blind = "is statically linked (LD_PRELOAD cannot reach it)";
+	if (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
+	    ((st.st_mode & S_ISGID) && st.st_gid != getegid())) {
+		prog->setuid = 1;
+		ret = program_refuse(prog->path, "is setuid/setgid (the loader ignores LD_PRELOAD, "
+			     "and seccomp's no_new_privs would drop its privileges)", force);
+	}
 	return ret;
 }

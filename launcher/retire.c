@@ -18,6 +18,7 @@
 #include "cluster.h"
 #include "log.h"
 #include "loop.h"
+#include "seccomp.h"
 
 #include <signal.h>
 
@@ -123,6 +124,8 @@ void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig)
 	w->state = W_DRAINING;
 	w->stop_sig = sig;
 	w->drain_started = loop_now_ms();
+	if (seccomp_drain(c, w))
+		return;         /* seccomp_reuseport.c: starve it, then stop it */
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		if (w->routes[i].bound)

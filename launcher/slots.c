@@ -429,6 +429,9 @@ void supervisor_reload(struct cluster *c)
 {
 	if (c->stopping)
 		return;
+	/* a reload that finished in this turn of the loop says so first (a
+	 * HUP read with the SIGCHLD of its last old worker) */
+	slots_step(c);
 	c->generation++;
 	c->slots_dirty = 1;
 	lifecycle_reload_started(c);

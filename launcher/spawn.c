@@ -6,10 +6,14 @@
  * script's children too), takes the --user credentials, asks for SIGKILL
  * when the master dies (in that order: a credential change clears it), restores
  * what the master changed for itself (signal mask and dispositions, the
- * fd limit), makes the doorbell inheritable, and execs.  If exec fails the
+ * fd limit), makes the doorbell inheritable, and execs.  A seccomp worker
+ * installs its filter last, just before exec, and sends the master its
+ * notify fd (seccomp_filter.c: prctl, seccomp, sendmsg and close, all
+ * system calls).  If exec fails the
  * child writes errno to a CLOEXEC pipe; EOF on that pipe means exec worked.
  */
 #include "spawn.h"
+#include "seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,8 +65,10 @@ static void child(const struct spawn_args *a, int errfd, pid_t parent)
 		child_write_errno(errfd);
 	if (a->err_fd >= 0 && dup2(a->err_fd, STDERR_FILENO) < 0)
 		child_write_errno(errfd);
-	fl = fcntl(a->keep_fd, F_GETFD);
-	if (fl < 0 || fcntl(a->keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+	fl = a->keep_fd >= 0 ? fcntl(a->keep_fd, F_GETFD) : 0;
+	if (fl < 0 || (a->keep_fd >= 0 && fcntl(a->keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0))
+		child_write_errno(errfd);
+	if (a->filter && seccomp_child_install(a->filter, a->notify_sock) < 0)
 		child_write_errno(errfd);
 	execve(a->path, a->argv, a->envp);
 	child_write_errno(errfd);

@@ -4,6 +4,7 @@
 #ifndef LAUNCHER_SPAWN_H
 #define LAUNCHER_SPAWN_H
 
+#include <linux/filter.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -21,10 +22,14 @@ struct spawn_args {
 	const char *path;
 	char **argv;
 	char **envp;
-	int keep_fd;            /* made inheritable in the child (doorbell) */
+	int keep_fd;            /* made inheritable in the child (doorbell), or -1 */
 	int out_fd, err_fd;     /* dup'ed to 1 and 2 when >= 0 */
 	const struct rlimit *nofile;
 	const struct creds *creds;
+	/* --via seccomp: install this filter last, and send its notify fd
+	 * over notify_sock (seccomp_filter.c).  NULL: the shim's way. */
+	const struct sock_fprog *filter;
+	int notify_sock;
 };
 
 /* fork+exec.  Returns the pid, or -1 with errno: the exec error when the

@@ -16,6 +16,7 @@
 #include "cluster.h"
 #include "log.h"
 #include "loop.h"
+#include "seccomp.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -157,7 +158,8 @@ static void quiet_warning(struct loop *loop, void *data)
 			  "never called listen()); still waiting", c->opt->listen_timeout);
 	else
 		log_warnx("no worker has bound an address after %gs: is %s a server? "
-			  "(static, Go and io_uring programs cannot be clustered; see README)",
+			  "(io_uring programs cannot be clustered; raw socket system calls "
+			  "need --via seccomp; see README)",
 			  c->opt->listen_timeout, c->prog->path);
 }
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "loop.h"
 #include "output.h"
+#include "seccomp.h"
 #include "spawn.h"
 
 #include <errno.h>
@@ -43,7 +44,8 @@ static int starts_with(const char *s, const char *prefix)
 }
 
 /* The program's environment: ours, minus stale cluster variables, plus the
- * slot's.  The shim goes first in LD_PRELOAD; the user's entries follow. */
+ * slot's.  The shim goes first in LD_PRELOAD; the user's entries follow.
+ * A seccomp worker (doorbell -1) gets neither the shim nor a doorbell. */
 static char **build_env(struct cluster *c, int slot, int doorbell)
 {
 	const char *preload = getenv("LD_PRELOAD");
@@ -61,6 +63,13 @@ static char **build_env(struct cluster *c, int slot, int doorbell)
 		    starts_with(e, CLUSTER_ENV_WORKERS "=") || starts_with(e, "LD_PRELOAD="))
 			continue;
 		env[k++] = strdup(e);
+	}
+	if (doorbell < 0) {
+		if ((preload && asprintf(&env[k++], "LD_PRELOAD=%s", preload) < 0) ||
+		    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKER_ID, slot) < 0 ||
+		    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKERS, c->target) < 0)
+			env[k - 1] = NULL;
+		return env;
 	}
 	if (asprintf(&env[k++], "%s=%d", CLUSTER_ENV_FD, doorbell) < 0 ||
 	    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKER_ID, slot) < 0 ||
@@ -110,31 +119,57 @@ static void remove_peer(struct worker *w, struct peer *p)
 	free(p);
 }
 
-static void reply_bind(struct peer *p, const struct msg_bind *m)
+/* w binds what m asks for: the listener, and in *fd what the worker must
+ * hold (the shared socket, its slot's socket or its channel end), or NULL
+ * with *err the errno its bind() fails with.  The shim's MSG_BIND and a
+ * seccomp worker's trapped bind (seccomp_notify.c) both come here. */
+struct listener *worker_bind(struct worker *w, const struct msg_bind *m, int *fd, int *err)
 {
-	struct worker *w = p->w;
 	struct cluster *c = w->c;
-	struct msg_bind_reply rep;
 	struct listener *l;
-	int err, fd = -1;
+	struct route *r;
 
-	memset(&rep, 0, sizeof(rep));
-	msg_init(&rep, MSG_BIND_REPLY, m->hdr.seq);
-	l = listener_for(c, w, m, &err);
+	*fd = -1;
+	l = listener_for(c, w, m, err);
 	if (l) {
 		w->routes[l->id].w = w;
 		w->routes[l->id].lid = l->id;
 	}
-	if (l && (fd = l->ops->attach(c, w, l)) < 0) {
-		err = errno;
+	if (l && (*fd = l->ops->attach(c, w, l)) < 0) {
+		*err = errno;
 		l = NULL;
 	}
-	if (l) {
-		struct route *r = &w->routes[l->id];
+	if (!l)
+		return NULL;
+	r = &w->routes[l->id];
+	r->bound = r->given = 1;
+	r->released = 0;
+	r->listening = l->type == SOCK_DGRAM;   /* no listen() to wait for */
+	return l;
+}
 
-		r->bound = r->given = 1;
-		r->released = 0;
-		r->listening = l->type == SOCK_DGRAM;   /* no listen() to wait for */
+/* w listens on l (a datagram socket: it bound it): it may get
+ * connections.  Both marks are applied before the loop sleeps
+ * (supervisor.c). */
+void worker_listening(struct worker *w, struct listener *l)
+{
+	w->routes[l->id].listening = w->routes[l->id].bound;
+	listener_announce(w->c, l);
+	l->kick = 1;
+	w->heard_listen = 1;
+}
+
+static void reply_bind(struct peer *p, const struct msg_bind *m)
+{
+	struct worker *w = p->w;
+	struct msg_bind_reply rep;
+	struct listener *l;
+	int err, fd;
+
+	memset(&rep, 0, sizeof(rep));
+	msg_init(&rep, MSG_BIND_REPLY, m->hdr.seq);
+	l = worker_bind(w, m, &fd, &err);
+	if (l) {
 		rep.listener = l->id;
 		rep.mode = l->ops->channel ? BIND_MODE_CHANNEL : BIND_MODE_SOCKET;
 		rep.type = l->type;
@@ -146,10 +181,8 @@ static void reply_bind(struct peer *p, const struct msg_bind *m)
 	}
 	if (msg_send(p->fd, &rep, sizeof(rep), fd, MSG_DONTWAIT) < 0)
 		log_warn("worker %d (pid %d): bind reply", w->slot, (int)p->pid);
-	if (l && l->type == SOCK_DGRAM) {
-		listener_announce(c, l);
-		w->heard_listen = 1;
-	}
+	if (l && l->type == SOCK_DGRAM)
+		worker_listening(w, l);
 }
 
 static void reply_ok(struct peer *p, uint32_t seq, int err)
@@ -224,10 +257,7 @@ int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd)
 	case MSG_LISTEN:
 		if (!(l = given_listener(w, m->listener.listener)))
 			return -1;
-		w->routes[l->id].listening = w->routes[l->id].bound;
-		listener_announce(c, l);
-		l->kick = 1;            /* both applied before the loop sleeps */
-		w->heard_listen = 1;
+		worker_listening(w, l);
 		return 0;
 	case MSG_UNLISTEN:
 		if (!(l = given_listener(w, m->listener.listener)))
@@ -377,7 +407,8 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 				.out_fd = -1, .err_fd = -1, .nofile = &c->nofile,
 				.creds = &c->creds };
 	struct worker *w = calloc(1, sizeof(*w)), **grown;
-	int db[2] = { -1, -1 }, i, err;
+	int db[2] = { -1, -1 }, i, err, notify_sock = -1;
+	int seccomp = c->prog->via == VIA_SECCOMP;
 
 	grown = realloc(c->workers, (size_t)(c->nworkers + 1) * sizeof(*grown));
 	if (!w || !grown) {
@@ -394,26 +425,37 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	w->board_fd = -1;
 	if (board_create(w) < 0)
 		log_warn("worker %d: board (closes will be reported one by one)", slot);
+	w->notify_fd = -1;
 	for (i = 0; i < CLUSTER_MAX_LISTENERS; i++)
 		w->routes[i].chan = w->routes[i].chan_peer = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, db) < 0)
 		goto fail;
-	a.keep_fd = db[1];
-	a.envp = build_env(c, slot, db[1]);
+	a.keep_fd = seccomp ? -1 : db[1];
+	a.envp = build_env(c, slot, a.keep_fd);
+	if (seccomp && seccomp_spawn_prepare(c, &a, &notify_sock) < 0) {
+		free_env(a.envp);
+		a.envp = NULL;
+	}
 	if (c->opt->log_prefix)
 		w->out = output_new(c->loop, slot, &a.out_fd, &a.err_fd);
 	w->pid = a.envp ? spawn_process(&a) : -1;
 	err = errno;
 	free_env(a.envp);
 	close(db[1]);
+	if (a.filter)
+		close(a.notify_sock);
 	if (a.out_fd >= 0)
 		close(a.out_fd);
 	if (a.err_fd >= 0)
 		close(a.err_fd);
 	if (w->pid < 0) {
+		if (notify_sock >= 0)
+			close(notify_sock);
 		errno = err;
 		goto fail;
 	}
+	if (seccomp)
+		seccomp_spawn_done(c, w, notify_sock);
 	w->doorbell = db[0];
 	if (loop_add_fd(c->loop, w->doorbell, EPOLLIN, doorbell_event, w) < 0)
 		log_warn("worker %d: doorbell", slot);
@@ -470,6 +512,7 @@ void worker_free(struct cluster *c, struct worker *w)
 {
 	int i;
 
+	seccomp_worker_free(c, w);
 	balancer_release(c, w);
 	while (w->npeers)
 		remove_peer(w, w->peers[0]);

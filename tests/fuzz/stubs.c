@@ -4,6 +4,7 @@
  */
 #include "cluster.h"
 #include "output.h"
+#include "seccomp.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -48,3 +49,20 @@ int listen(int fd, int backlog)
 	(void)backlog;
 	return 0;
 }
+
+/* seccomp_notify.c: the fuzz target's workers are never seccomp ones. */
+int seccomp_spawn_prepare(struct cluster *c, struct spawn_args *a, int *sock)
+{
+	(void)c; (void)a; (void)sock;
+	errno = ENOSYS;
+	return -1;
+}
+int seccomp_spawn_done(struct cluster *c, struct worker *w, int sock)
+{
+	(void)c; (void)w; (void)sock;
+	return -1;
+}
+void seccomp_worker_free(struct cluster *c, struct worker *w) { (void)c; (void)w; }
+
+/* retire.c is not linked: a drained seccomp worker is not stopped here */
+void worker_stop(struct cluster *c, struct worker *w, int sig) { (void)c; (void)w; (void)sig; }

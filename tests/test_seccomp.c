@@ -1,0 +1,402 @@
+/*
+ * test_seccomp.c - programs LD_PRELOAD cannot reach, clustered through
+ * seccomp user notification: a Go net/http server (built from golang-go by
+ * the build, skipped when go is absent) and static C servers (gcc -static).
+ * cluster-run picks seccomp by itself and says so; requests reach every
+ * worker; two HUPs and a scale up and down under load fail no request,
+ * even though the Go server dies at once on SIGTERM; a stop leaves nothing;
+ * kill -9 of the master leaves no process and no listener; the policies
+ * that cannot work are refused in one line; IPv6, port 0, UDP and a taken
+ * port (the program's own EADDRINUSE) work as under the shim.
+ */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+TestSuite(seccomp, .fini = harness_cleanup, .timeout = 90);
+
+/* The Go server's path, or skip: the build makes it only when go is there. */
+static const char *go_server(void)
+{
+	const char *p = helper("go_server");
+
+	if (access(p, X_OK) != 0)
+		cr_skip_test("go is not installed (golang-go): the Go server was not built");
+	return p;
+}
+
+/* cluster-run refused seccomp ("... which this kernel lacks": an old
+ * kernel, or valgrind, which does not know the seccomp system call):
+ * skip, saying so.  Else wait for every worker to listen; the port. */
+static int ready_or_skip(struct cr *cr, int timeout_ms)
+{
+	const char *lacks;
+	int port = cr_ready_port(cr, 0, timeout_ms);
+
+	if (port < 0 && (lacks = strstr(cr->log, "which this kernel lacks")))
+		cr_skip_test("seccomp is not available here: %s", cr->log);
+	return port;
+}
+
+static char addr_buf[64];
+
+static const char *addr_arg(const char *host, int port)
+{
+	snprintf(addr_buf, sizeof(addr_buf), "%s:%d", host, port);
+	return addr_buf;
+}
+
+/* cluster-run -n N [-p policy] PROGRAM on a free port; ready. */
+static struct cr *start(const char *prog, int n, const char *policy, int *port)
+{
+	char nbuf[8];
+	struct cr *cr;
+
+	*port = free_port();
+	snprintf(nbuf, sizeof(nbuf), "%d", n);
+	if (!strcmp(prog, "go"))
+		cr = cr_start(NULL, "-n", nbuf, "-p", policy, "--grace", "5", "--",
+			      go_server(), addr_arg("127.0.0.1", *port), NULL);
+	else {
+		char pbuf[16];
+		snprintf(pbuf, sizeof(pbuf), "%d", *port);
+		cr = cr_start(NULL, "-n", nbuf, "-p", policy, "--grace", "5", "--",
+			      helper(prog), "--port", pbuf, NULL);
+	}
+	cr_assert_eq(ready_or_skip(cr, 10000), *port, "%s", cr->log);
+	return cr;
+}
+
+struct workers {
+	struct cr *cr;
+	int want;
+	const pid_t *old;
+	int nold;
+};
+
+/* Exactly `want` live children, one per slot, none of them in old. */
+static int have_workers(void *arg)
+{
+	struct workers *w = arg;
+	pid_t now[32];
+	int n = cr_children(w->cr, now, 32), i, seen = 0;
+
+	if (n != w->want)
+		return 0;
+	for (i = 0; i < n; i++) {
+		int id = proc_worker_id(now[i]);
+		if (!pid_alive(now[i]) || id < 0 || id >= w->want || (seen & (1 << id)) ||
+		    (w->old && pid_in(w->old, w->nold, now[i])))
+			return 0;
+		seen |= 1 << id;
+	}
+	return 1;
+}
+
+static void spread_over_all(const char *prog, const char *policy)
+{
+	int port, i, slot, per[16] = { 0 };
+	struct cr *cr = start(prog, 3, policy, &port);
+	pid_t pid;
+
+	cr_assert(strstr(cr->log, "via seccomp"), "%s", cr->log);
+	cr_assert(strstr(cr->log, "shared by 3 workers, policy "), "%s", cr->log);
+	cr_assert(strstr(cr->log, policy), "%s", cr->log);
+	for (i = 0; i < 90; i++) {
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "request %d\n%s", i, cr->log);
+		cr_assert(slot >= 0 && slot < 3, "slot %d", slot);
+		per[slot]++;
+	}
+	cr_log_info("%s %s: %d %d %d", prog, policy, per[0], per[1], per[2]);
+	if (!strcmp(policy, "reuseport"))
+		for (i = 0; i < 3; i++)
+			cr_assert_gt(per[i], 0, "worker %d got nothing: %d %d %d", i,
+				     per[0], per[1], per[2]);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
+
+Test(seccomp, go_spread_reuseport) { spread_over_all("go", "reuseport"); }
+Test(seccomp, go_shared) { spread_over_all("go", "shared"); }
+Test(seccomp, static_blocking_spread) { spread_over_all("static_blocking_server", "reuseport"); }
+Test(seccomp, static_event_spread) { spread_over_all("static_event_server", "reuseport"); }
+
+static void wait_more_ok(struct load *l, long more)
+{
+	long base = load_ok_so_far(l), deadline = now_ms() + 10000;
+
+	while (load_ok_so_far(l) < base + more && now_ms() < deadline)
+		sleep_ms(10);
+}
+
+/* Under 4 clients: HUP, HUP (each replacing every worker), TTIN, TTOU;
+ * not one request fails, and no worker had to be killed. */
+static void reload_and_scale_under_load(const char *prog)
+{
+	int port;
+	struct cr *cr = start(prog, 3, "reuseport", &port);
+	struct workers w = { .cr = cr, .want = 3 };
+	pid_t old[8];
+	long ok, failed, per[16];
+	struct load *l;
+	int h;
+
+	l = load_start(port, 4);
+	wait_more_ok(l, 200);
+	for (h = 1; h <= 2; h++) {
+		w.nold = cr_children(cr, old, 8);
+		w.old = old;
+		cr_assert_eq(kill(cr->pid, SIGHUP), 0);
+		cr_assert(wait_until(have_workers, &w, 30000), "HUP %d: not every worker "
+			  "was replaced\n%s", h, cr->log);
+		wait_more_ok(l, 200);
+	}
+	w.old = NULL;
+	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
+	w.want = 4;
+	cr_assert(wait_until(have_workers, &w, 10000), "%s", cr->log);
+	wait_more_ok(l, 300);
+	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
+	w.want = 3;
+	cr_assert(wait_until(have_workers, &w, 15000), "%s", cr->log);
+	wait_more_ok(l, 200);
+	load_stop(l, &ok, &failed, per);
+	cr_log_info("%s: ok %ld failed %ld, per slot %ld %ld %ld %ld", prog, ok, failed,
+		    per[0], per[1], per[2], per[3]);
+	cr_assert_eq(failed, 0, "%ld of %ld requests failed\n%s", failed, ok + failed, cr->log);
+	cr_assert_gt(per[3], 0, "the added worker took no connection");
+	cr_wait_line(cr, "\001never printed\001", 100);       /* read its log so far */
+	cr_assert(!strstr(cr->log, "killing it"), "%s", cr->log);
+	cr_assert_eq(count_of(cr->log, "reload complete"), 2, "%s", cr->log);
+	h = cr_stop(cr, SIGTERM, 15000);
+	cr_assert(WIFEXITED(h) && WEXITSTATUS(h) == 0, "status 0x%x\n%s", h, cr->log);
+}
+
+Test(seccomp, go_reload_and_scale_under_load) { reload_and_scale_under_load("go"); }
+Test(seccomp, static_reload_and_scale_under_load)
+{
+	reload_and_scale_under_load("static_blocking_server");
+}
+
+static int all_dead(void *arg)
+{
+	const pid_t *pids = arg;
+	int i;
+
+	for (i = 0; pids[i]; i++)
+		if (pid_alive(pids[i]) && proc_state(pids[i]) != 'Z')
+			return 0;
+	return 1;
+}
+
+Test(seccomp, go_stop_leaves_nothing)
+{
+	int port;
+	struct cr *cr = start("go", 3, "reuseport", &port);
+	pid_t pids[8] = { 0 };
+
+	cr_assert_eq(cr_children(cr, pids, 7), 3);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+	cr_assert(wait_until(all_dead, pids, 5000), "a worker outlived cluster-run");
+	cr_assert(port_free(port, 0), "the port is still held after the stop");
+}
+
+Test(seccomp, go_master_kill9_leaves_nothing)
+{
+	int port;
+	struct cr *cr = start("go", 3, "reuseport", &port);
+	pid_t pids[8] = { 0 };
+
+	cr_assert_eq(cr_children(cr, pids, 7), 3);
+	kill(cr->pid, SIGKILL);
+	cr_wait_exit(cr, 5000);
+	cr_assert(wait_until(all_dead, pids, 5000), "workers outlived a killed master");
+	cr_assert(port_free(port, 0), "the port is still held after kill -9");
+}
+
+Test(seccomp, go_ipv6)
+{
+	int port = free_port(), slot;
+	struct cr *cr = cr_start(NULL, "-n", "2", "--", go_server(),
+				 addr_arg("[::1]", port), NULL);
+	char buf[4096];
+	pid_t pid;
+
+	(void)slot;
+	(void)pid;
+	cr_assert(ready_or_skip(cr, 10000) == port, "%s", cr->log);
+	cr_assert(strstr(cr->log, "[::1]:"), "%s", cr->log);
+	cr_assert_geq(http_get("::1", port, buf, sizeof(buf), 5000), 0, "%s", cr->log);
+	cr_assert(strstr(buf, " 200 "), "%s", buf);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
+
+/* A taken port: the Go program's own error, and cluster-run gives up. */
+Test(seccomp, go_addr_in_use_is_the_programs_error)
+{
+	int port = free_port();
+	/* shared: a socket without SO_REUSEPORT, which nobody can join */
+	struct cr *holder = start("static_blocking_server", 1, "shared", &port);
+	struct run r;
+	char pbuf[64];
+	const char *argv[] = { cluster_run_path(), "-n", "1", "--max-restarts", "1",
+			       "--", go_server(), pbuf, NULL };
+
+	snprintf(pbuf, sizeof(pbuf), "127.0.0.1:%d", port);
+	run_capture(&r, argv, 20000, NULL, NULL);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1, "status %d\n%s%s",
+		  r.status, r.out, r.err);
+	cr_assert(strstr(r.err, "address already in use"), "%s", r.err);
+	cr_stop(holder, SIGTERM, 10000);
+}
+
+Test(seccomp, refusals_in_one_line)
+{
+	struct run r;
+	const char *rr[] = { cluster_run_path(), "-p", "rr", "--", go_server(), ":1", NULL };
+	const char *shim[] = { cluster_run_path(), "--via", "shim", "--",
+			       helper("static_blocking_server"), NULL };
+	const char *bad[] = { cluster_run_path(), "--via", "ptrace", "--", "true", NULL };
+
+	run_capture(&r, rr, 10000, NULL, NULL);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 2, "%s", r.err);
+	cr_assert(strstr(r.err, "policy rr needs the shim") && strstr(r.err, "reuseport") &&
+		  count_of(r.err, "\n") == 1, "%s", r.err);
+	run_capture(&r, shim, 10000, NULL, NULL);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 126, "%s", r.err);
+	cr_assert(strstr(r.err, "statically linked") && count_of(r.err, "\n") == 1, "%s", r.err);
+	run_capture(&r, bad, 10000, NULL, NULL);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 2, "%s", r.err);
+}
+
+/* A dynamic program can be clustered through seccomp too (--via seccomp). */
+Test(seccomp, dynamic_program_via_seccomp)
+{
+	int port = free_port(), slot;
+	char pbuf[16];
+	struct cr *cr;
+	pid_t pid;
+
+	snprintf(pbuf, sizeof(pbuf), "%d", port);
+	cr = cr_start(NULL, "-n", "2", "--via", "seccomp", "--", helper("event_server"),
+		      "--port", pbuf, NULL);
+	cr_assert_eq(ready_or_skip(cr, 10000), port, "%s", cr->log);
+	cr_assert(strstr(cr->log, "policy reuseport, via seccomp"), "%s", cr->log);
+	cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
+
+/* Port 0: random the first time, the same for every worker.  The bind is
+ * let through (it may be a client's or a probe's); the listen() makes it a
+ * server, and the master's socket replaces it then. */
+static void port_zero(const char *prog)
+{
+	struct cr *cr;
+	int port, i, slot, per[3] = { 0 };
+	pid_t pid;
+
+	if (!strcmp(prog, "go"))
+		cr = cr_start(NULL, "-n", "3", "--", go_server(), "127.0.0.1:0", NULL);
+	else
+		cr = cr_start(NULL, "-n", "3", "--", helper(prog), "--port", "0", NULL);
+	port = ready_or_skip(cr, 10000);
+	cr_assert(port > 0, "%s", cr->log);
+	cr_assert_eq(count_of(cr->log, " (tcp) shared by "), 1, "%s", cr->log);
+	for (i = 0; i < 60; i++) {
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
+		cr_assert(slot >= 0 && slot < 3);
+		per[slot]++;
+	}
+	for (i = 0; i < 3; i++)
+		cr_assert_gt(per[i], 0, "worker %d got nothing on port 0's listener", i);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
+
+Test(seccomp, go_port_zero) { port_zero("go"); }
+Test(seccomp, static_port_zero) { port_zero("static_event_server"); }
+
+/* UDP through seccomp: a socket per slot under reuseport; every worker
+ * answers from the port it was asked on (its getsockname agrees). */
+Test(seccomp, udp_per_slot)
+{
+	int port = free_port(), i, seen = 0;
+	char pbuf[16], needle[32];
+	struct cr *cr;
+
+	snprintf(pbuf, sizeof(pbuf), "%d", port);
+	cr = cr_start(NULL, "-n", "2", "--via", "seccomp", "--", helper("udp_server"),
+		      "--port", pbuf, NULL);
+	if (!cr_wait_line(cr, " listening\n", 10000) && strstr(cr->log, "which this kernel lacks"))
+		cr_skip_test("seccomp is not available here: %s", cr->log);
+	cr_assert(strstr(cr->log, "(udp) shared by 2 workers, policy reuseport, via seccomp"),
+		  "%s", cr->log);
+	snprintf(needle, sizeof(needle), "port=%d", port);
+	for (i = 0; i < 40 && seen != 3; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sockaddr_of("127.0.0.1", port, &ss);
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char buf[256];
+		ssize_t n;
+
+		cr_assert(sendto(fd, "ping", 4, 0, (struct sockaddr *)&ss, len) == 4);
+		cr_assert(poll(&p, 1, 3000) == 1, "no answer\n%s", cr->log);
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+		close(fd);
+		cr_assert(n > 0);
+		buf[n] = '\0';
+		cr_assert(strstr(buf, needle), "%s", buf);
+		if (!strncmp(buf, "worker=0", 8))
+			seen |= 1;
+		else if (!strncmp(buf, "worker=1", 8))
+			seen |= 2;
+	}
+	cr_assert_eq(seen, 3, "not every worker answered");
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
+
+static uid_t uid_of_proc(pid_t pid)
+{
+	char path[64], line[128];
+	unsigned uid = (unsigned)-1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return (uid_t)-1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %u", &uid) == 1)
+			break;
+	fclose(f);
+	return (uid_t)uid;
+}
+
+/* --user: the Go workers run as nobody; the master, root, still reads
+ * their sockets (pidfd_getfd) and binds for them. */
+Test(seccomp, go_as_another_user)
+{
+	const char *go = go_server();
+	struct passwd *pw = getpwnam("nobody");
+	int port = free_port(), i, slot;
+	pid_t pids[4], pid;
+	struct cr *cr;
+
+	if (geteuid() != 0 || !pw)
+		cr_skip_test("needs root and a user 'nobody'");
+	cr = cr_start(NULL, "--user", "nobody", "-n", "2", "--", go,
+		      addr_arg("127.0.0.1", port), NULL);
+	cr_assert_eq(ready_or_skip(cr, 10000), port, "%s", cr->log);
+	cr_assert_eq(cr_children(cr, pids, 4), 2);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(uid_of_proc(pids[i]), pw->pw_uid, "worker %d is not nobody's", i);
+	cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
