@@ -8,6 +8,7 @@
  */
 #include "cluster.h"
 #include "log.h"
+#include "logline.h"
 #include "loop.h"
 #include "shim_path.h"
 
@@ -83,6 +84,8 @@ int main(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	log_set_debug(opt.verbose);
+	if (logline_configure(&opt) < 0)
+		return EXIT_USAGE;
 	status = program_check(&prog, opt.argv[0], opt.force);
 	if (status >= 0)
 		return status;
@@ -98,8 +101,8 @@ int main(int argc, char **argv)
 		log_warn("event loop");
 		return EXIT_FAILURE_;
 	}
-	log_debug("running %d worker(s) of %s, policy %s, shim %s", opt.workers,
-		  prog.path, policy_name(opt.policy), c.shim_path);
+	log_event("starting %d worker%s of %s, policy %s, shim %s", opt.workers,
+		  opt.workers == 1 ? "" : "s", prog.path, policy_name(opt.policy), c.shim_path);
 	if (control_open(&c) < 0)
 		return EXIT_FAILURE_;
 	if (supervisor_start(&c) < 0)
