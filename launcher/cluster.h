@@ -18,7 +18,9 @@
  *   worker.c     a worker's process and its messages to the master
  *   spawn.c      fork/exec of one worker process
  *   supervisor.c signals, reaping, restarts, rolling restart, scaling, stop
- *   output.c     --log-prefix: whole lines, prefixed with slot and pid
+ *   output.c     workers' output through the master: whole lines (logline.c
+ *                formats them: prefix, time, JSON, --log-dir files)
+ *   health.c     recycling (memory, requests), hung workers, restart reasons
  */
 #ifndef LAUNCHER_CLUSTER_H
 #define LAUNCHER_CLUSTER_H
@@ -159,6 +161,7 @@ struct cluster {
 	uint64_t quiet_timer;           /* warns when no worker ever binds */
 	int64_t started_ms;
 	struct control *control;        /* control socket and metrics (control.c) */
+	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
 };
 
 /* listener.c */
@@ -236,5 +239,7 @@ void supervisor_stop(struct cluster *c, int sig);
 void supervisor_reload(struct cluster *c);
 int supervisor_scale_to(struct cluster *c, int n);
 void supervisor_finish(struct cluster *c);
+int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
+		       const char *detail, int now);
 
 #endif

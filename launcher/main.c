@@ -7,6 +7,7 @@
  * Only main exits.
  */
 #include "cluster.h"
+#include "health.h"
 #include "log.h"
 #include "logline.h"
 #include "loop.h"
@@ -110,6 +111,7 @@ int main(int argc, char **argv)
 	loop_run(c.loop);
 	control_close(&c);
 	listener_close_all(&c);
+	health_free(&c);
 	loop_free(c.loop);
 	free(c.workers);
 	return c.exit_status;

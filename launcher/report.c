@@ -10,6 +10,7 @@
  * does not see their connections: both are 0 there.
  */
 #include "cluster.h"
+#include "health.h"
 #include "loop.h"
 
 #include <stdarg.h>
@@ -106,6 +107,7 @@ void report_text(struct cluster *c, struct buf *b)
 			   c->slots[w->slot].restarts, (unsigned long long)worker_handed(w),
 			   (unsigned long long)worker_open_conns(w));
 	}
+	health_report_text(c, b);
 }
 
 /* Listener names and paths go into JSON strings: escape what must be. */
@@ -152,7 +154,9 @@ void report_json(struct cluster *c, struct buf *b)
 			   (unsigned long long)worker_handed(w),
 			   (unsigned long long)worker_open_conns(w));
 	}
-	buf_printf(b, "]}\n");
+	buf_printf(b, "],");
+	health_report_json(c, b);
+	buf_printf(b, "}\n");
 }
 
 void report_metrics(struct cluster *c, struct buf *b)
@@ -190,4 +194,5 @@ void report_metrics(struct cluster *c, struct buf *b)
 	for (i = 0; i < c->nlisteners; i++)
 		buf_printf(b, "cluster_run_accepted_total{listener=\"%s\"} %llu\n",
 			   c->listeners[i]->name, (unsigned long long)c->listeners[i]->accepted);
+	health_report_metrics(c, b);
 }

@@ -24,7 +24,9 @@
  * keep the old workers instead.
  */
 #include "cluster.h"
+#include "health.h"
 #include "log.h"
+#include "logline.h"
 #include "loop.h"
 
 #include <dirent.h>
@@ -222,6 +224,76 @@ void supervisor_worker_listening(struct cluster *c, struct worker *w)
 	announce_ready(c);
 }
 
+/* A hung worker that cannot be replaced now: no more connections, what is
+ * queued handed to others, the stop signal (and SIGCONT, so a stopped
+ * process can act on it), SIGKILL --grace later.  Its state stays: its
+ * exit is an unasked one, and the slot is restarted as after a crash. */
+static void stop_hung(struct cluster *c, struct worker *w)
+{
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		w->routes[i].listening = 0;
+		balancer_take_back(c, w, c->listeners[i]);
+	}
+	worker_signal(w, c->opt->stop_signal);
+	worker_signal(w, SIGCONT);
+	if (!w->kill_timer)
+		w->kill_timer = loop_timer(c->loop, secs_ms(c->opt->grace), kill_now, w);
+}
+
+/* health.c: replace w by a new worker in its slot, the way a reload does.
+ * The replacement starts now; when it listens on every address w did (or
+ * after --ready-timeout) w is retired like a reloaded worker: no new
+ * connections, the queued ones handed to others, its open ones waited for
+ * (at most --grace), the stop signal, SIGKILL --grace later.
+ * One at a time, shared with rolling restarts (roll_new/roll_old): while a
+ * reload or another replacement is under way, or when w is not its slot's
+ * active worker, nothing is done and -1 returned; the caller asks again.
+ * With now (a hung worker) w is retired at once instead (SIGCONT after
+ * the stop signal); when a replacement cannot start now it is still taken
+ * out at once (stop_hung) and its slot restarted when it exits.
+ * -1 also while stopping, when w is not W_READY, or when no process can be
+ * started (logged).  0 when under way. */
+int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
+		       const char *detail, int now)
+{
+	struct worker *nw;
+	int i;
+
+	if (c->stopping || w->state != W_READY)
+		return -1;
+	if (c->roll_new || c->roll_old || c->slots[w->slot].active != w) {
+		if (!now)
+			return -1;
+		log_warnx("worker %d (pid %d): stopping it (%s: %s); a new one starts when it "
+			  "has exited", w->slot, (int)w->pid, reason, detail);
+		stop_hung(c, w);
+		return 0;
+	}
+	nw = worker_spawn(c, w->slot);
+	if (!nw) {
+		log_warn("worker %d (pid %d): cannot start its replacement", w->slot, (int)w->pid);
+		if (now)
+			stop_hung(c, w);
+		return now ? 0 : -1;
+	}
+	log_warnx("worker %d (pid %d): replacing it (%s: %s) with pid %d", w->slot,
+		  (int)w->pid, reason, detail, (int)nw->pid);
+	c->slots[w->slot].restarts++;
+	c->roll_new = nw;
+	nw->ready_timer = loop_timer(c->loop, secs_ms(c->opt->ready_timeout), ready_timeout, nw);
+	if (now) {
+		w->state = W_DRAINING;
+		w->drain_started = loop_now_ms();
+		for (i = 0; i < c->nlisteners; i++)
+			balancer_take_back(c, w, c->listeners[i]);
+		stop_worker(c, w, c->opt->stop_signal);
+		worker_signal(w, SIGCONT);
+	}
+	return 0;
+}
+
 /* Rolling restart: replace the lowest slot still running an older
  * generation, one slot at a time: the next when the old worker is gone.
  * A slot whose replacement failed waits for its backoff timer. */
@@ -373,6 +445,8 @@ static void worker_exited(struct cluster *c, struct worker *w, int st)
 	}
 	if (!retiring || c->opt->verbose)
 		log_warnx("worker %d (pid %d) %s", w->slot, (int)w->pid, how);
+	if (!retiring && !c->stopping)
+		health_note_exit(c, w, how);
 	worker_free(c, w);
 	if (w_slot_unused(c, slot_index))
 		reuseport_close_slots(c, slot_index);
@@ -602,6 +676,10 @@ static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 		case SIGTTOU:
 			scale(c, -1);
 			break;
+		case SIGUSR1:   /* --log-dir: reopen ours; the workers' own too */
+			logline_reopen();
+			forward(c, (int)si.ssi_signo);
+			break;
 		default:
 			forward(c, (int)si.ssi_signo);
 			break;
@@ -665,5 +743,9 @@ int supervisor_start(struct cluster *c)
 	for (i = 0; i < c->target && !c->stopping; i++)
 		fill_slot(c, i);
 	c->quiet_timer = loop_timer(c->loop, secs_ms(c->opt->listen_timeout), quiet_warning, c);
+	if (health_start(c) < 0) {
+		log_warn("health checks");
+		return -1;
+	}
 	return 0;
 }
