@@ -26,6 +26,7 @@
  * themselves; listener.c).
  */
 #include "cluster.h"
+#include "health.h"
 #include "log.h"
 #include "loop.h"
 
@@ -260,6 +261,7 @@ static void dispatch(struct cluster *c, struct listener *l)
 			l->cursor = at;
 			r->handed++;
 			r->queued_hint++;
+			health_conn_handed(c, w);
 			continue;
 		}
 		if (errno == EPIPE || errno == ECONNRESET) {

@@ -71,6 +71,7 @@ struct restart_note {
 struct health {
 	struct cluster *c;
 	uint64_t timer;
+	uint64_t soon;          /* a check asked for by health_conn_handed */
 	unsigned ticks;
 	struct watch slots[MAX_WORKERS];
 	struct restart_note recent[RECENT];
@@ -258,17 +259,11 @@ static int check_recycle(struct health *h, struct worker *w, struct watch *s)
 	return 0;
 }
 
-static void tick(struct loop *loop, void *data)
+static void check_all(struct health *h)
 {
-	struct health *h = data;
 	struct cluster *c = h->c;
 	int i;
 
-	h->timer = loop_timer(loop, TICK_MS, tick, h);
-	if (c->stopping)
-		return;
-	if (c->opt->max_memory && h->ticks++ % MEMORY_EVERY_TICKS == 0)
-		sample_memory(h);
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
 		struct watch *s;
@@ -283,6 +278,49 @@ static void tick(struct loop *loop, void *data)
 		if (!s->asked && check_recycle(h, w, s))
 			break;
 	}
+}
+
+static void tick(struct loop *loop, void *data)
+{
+	struct health *h = data;
+
+	h->timer = loop_timer(loop, TICK_MS, tick, h);
+	if (h->c->stopping)
+		return;
+	if (h->c->opt->max_memory && h->ticks++ % MEMORY_EVERY_TICKS == 0)
+		sample_memory(h);
+	check_all(h);
+}
+
+static void check_soon(struct loop *loop, void *data)
+{
+	struct health *h = data;
+
+	(void)loop;
+	h->soon = 0;
+	if (!h->c->stopping)
+		check_all(h);
+}
+
+/* balancer.c handed w a connection.  At --max-requests the check runs
+ * from the loop at once rather than at the next tick (a busy worker takes
+ * hundreds of connections in a tick), but not from inside the balancer. */
+void health_conn_handed(struct cluster *c, struct worker *w)
+{
+	struct health *h = c->health;
+	struct watch *s;
+	uint64_t handed = 0;
+	int i;
+
+	if (!h || !c->opt->max_requests || h->soon)
+		return;
+	s = watch_of(h, w);
+	if (s->asked)
+		return;
+	for (i = 0; i < c->nlisteners; i++)
+		handed += w->routes[i].handed;
+	if (handed >= s->limit)
+		h->soon = loop_timer(c->loop, 0, check_soon, h);
 }
 
 int health_start(struct cluster *c)
@@ -304,6 +342,7 @@ void health_free(struct cluster *c)
 	if (!c->health)
 		return;
 	loop_timer_cancel(c->loop, c->health->timer);
+	loop_timer_cancel(c->loop, c->health->soon);
 	free(c->health);
 	c->health = NULL;
 }

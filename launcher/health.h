@@ -23,6 +23,8 @@ int health_start(struct cluster *c);
 void health_free(struct cluster *c);
 /* A worker exited unasked: remember it (how: "exited with status 1"). */
 void health_note_exit(struct cluster *c, const struct worker *w, const char *how);
+/* balancer.c handed w a connection (--max-requests). */
+void health_conn_handed(struct cluster *c, struct worker *w);
 /* The last restarts and their reasons, for report.c. */
 void health_report_text(struct cluster *c, struct buf *b);
 void health_report_json(struct cluster *c, struct buf *b);

@@ -258,4 +258,5 @@ void logline_reopen(void)
 			close(sink.slot_fds[i]);
 			sink.slot_fds[i] = -1;  /* reopened by the next line */
 		}
+	logline_master("log files reopened (USR1)", strlen("log files reopened (USR1)"));
 }

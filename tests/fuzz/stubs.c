@@ -3,6 +3,7 @@
  * spawner, the output pipes and the network (see fuzz_master.c).
  */
 #include "cluster.h"
+#include "health.h"
 #include "output.h"
 
 #include <errno.h>
@@ -19,6 +20,8 @@ void supervisor_worker_misbehaved(struct cluster *c, struct worker *w, const cha
 	(void)why;
 	fuzz_misbehaved++;
 }
+
+void health_conn_handed(struct cluster *c, struct worker *w) { (void)c; (void)w; }
 
 struct output *output_new(struct loop *loop, int slot, int *out_w, int *err_w)
 {
