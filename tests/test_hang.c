@@ -95,6 +95,7 @@ static void check_hang(const char *mode)
 	cr_assert(strstr(json, "\"reason\":\"hang\""), "%s", json);
 	cr_assert(!strstr(json, "\"crash\":1"), "%s", json);
 	cr_assert_eq(count_of(b.cr->log, "(hang: "), 1, "%s", b.cr->log);
+	cr_log_info("found after %ld ms; %ld requests\n%s", t1 - t0, ok, b.cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(b.cr, SIGTERM, 15000)), 0, "%s", b.cr->log);
 }
 
