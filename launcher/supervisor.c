@@ -175,7 +175,8 @@ static void replacement_ready(struct cluster *c, struct worker *nw)
 		roll_continue(c);
 		return;
 	}
-	log_debug("worker %d: pid %d replaces pid %d", nw->slot, (int)nw->pid, (int)old->pid);
+	log_event("worker %d: pid %d listens and replaces pid %d", nw->slot, (int)nw->pid,
+		  (int)old->pid);
 	c->roll_old = old;
 	retire(c, old);
 }
