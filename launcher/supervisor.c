@@ -264,7 +264,7 @@ int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
 
 	if (c->stopping || w->state != W_READY)
 		return -1;
-	if (c->roll_new || c->roll_old || c->slots[w->slot].active != w) {
+	if (c->reloading || c->roll_new || c->roll_old || c->slots[w->slot].active != w) {
 		if (!now)
 			return -1;
 		log_warnx("worker %d (pid %d): stopping it (%s: %s); a new one starts when it "
