@@ -55,6 +55,11 @@ struct watch {                  /* one slot's worker, as health sees it */
 	uint64_t limit;         /* --max-requests plus this worker's jitter */
 	int over;               /* memory samples in a row above the limit */
 	uint64_t rss;           /* last sample, bytes */
+	uint64_t cpu;           /* last sample: the group's activity: CPU ticks
+				 * and context switches of all its threads */
+	unsigned slot_queued;   /* reuseport: last length of its slot's queue */
+	int cpu_marked;         /* reuseport: cpu_mark taken in this window */
+	uint64_t cpu_mark;
 	uint64_t taken;         /* connections it took off its channels */
 	int64_t stuck_since;    /* queued but none taken since then; 0: not */
 	int asked;              /* its replacement is under way */
@@ -133,8 +138,47 @@ static struct watch *watch_of(struct health *h, const struct worker *w)
 	return s;
 }
 
-/* One scan of /proc: the RSS of each live worker's process group. */
-static void sample_memory(struct health *h)
+/* Context switches of every thread of process pid: a thread that sleeps
+ * (a slow handler's nanosleep, a poll) switches, one blocked for good or
+ * stopped does not. */
+static uint64_t switches(const char *pid)
+{
+	char path[600], buf[2048];
+	struct dirent *e;
+	uint64_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%s/task", pid);
+	if (!(d = opendir(path)))
+		return 0;
+	while ((e = readdir(d))) {
+		unsigned long long v;
+		const char *p;
+		ssize_t len;
+		int fd;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/task/%s/status", pid, e->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		for (p = buf; (p = strstr(p, "ctxt_switches:\t")); p++)
+			if (sscanf(p, "ctxt_switches:\t%llu", &v) == 1)
+				n += v;
+	}
+	closedir(d);
+	return n;
+}
+
+/* One scan of /proc: the RSS and CPU time of each live worker's process
+ * group; with memory, count the samples above --max-memory; with
+ * activity, add its threads' context switches to the CPU time. */
+static void scan_groups(struct health *h, int memory, int activity)
 {
 	struct cluster *c = h->c;
 	long page = sysconf(_SC_PAGESIZE);
@@ -146,9 +190,10 @@ static void sample_memory(struct health *h)
 		return;
 	for (i = 0; i < c->nworkers; i++)
 		if (c->slots[c->workers[i]->slot].active == c->workers[i])
-			watch_of(h, c->workers[i])->rss = 0;
+			watch_of(h, c->workers[i])->rss = watch_of(h, c->workers[i])->cpu = 0;
 	while ((e = readdir(d))) {
 		char path[300], buf[1024], *p;
+		unsigned long long utime = 0, stime = 0;
 		long pgrp = 0, rss = 0;
 		ssize_t n;
 		int fd;
@@ -163,21 +208,26 @@ static void sample_memory(struct health *h)
 		if (n <= 0)
 			continue;
 		buf[n] = '\0';
-		/* after "pid (comm) ": state ppid pgrp ... rss is the 22nd */
+		/* after "pid (comm) ": state ppid pgrp ...; utime, stime are the
+		 * 12th and 13th, rss the 22nd */
 		if (!(p = strrchr(buf, ')')) ||
-		    sscanf(p + 1, " %*c %*s %ld %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s"
-			   " %*s %*s %*s %*s %*s %*s %*s %*s %ld", &pgrp, &rss) != 2)
+		    sscanf(p + 1, " %*c %*s %ld %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu"
+			   " %*s %*s %*s %*s %*s %*s %*s %*s %ld", &pgrp, &utime, &stime, &rss) != 4)
 			continue;
 		for (i = 0; i < c->nworkers; i++) {
 			struct worker *w = c->workers[i];
 			if (w->pid == (pid_t)pgrp && c->slots[w->slot].active == w) {
-				watch_of(h, w)->rss += (uint64_t)rss * (uint64_t)page;
+				struct watch *s = watch_of(h, w);
+				s->rss += (uint64_t)rss * (uint64_t)page;
+				s->cpu += utime + stime;
+				if (activity)
+					s->cpu += switches(e->d_name);
 				break;
 			}
 		}
 	}
 	closedir(d);
-	for (i = 0; i < c->nworkers; i++) {
+	for (i = 0; memory && i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
 		struct watch *s;
 
@@ -233,6 +283,54 @@ static void check_hang(struct health *h, struct worker *w, struct watch *s)
 	replace(h, w, s, HEALTH_HANG, detail);
 }
 
+/* reuseport: the worker accepts on its slot's own socket, and the master
+ * sees only the length of that socket's queue (TCP_INFO).  A queue that
+ * never shrinks can be a busy worker whose accepts match its arrivals, so
+ * a second sign is wanted: its process group did nothing over the second
+ * half of the window, no CPU tick and no context switch in any thread
+ * (a slow handler that sleeps switches; a stopped process, or one blocked
+ * for good, does not).  Hung: the queue was never empty and never shrank
+ * for S seconds, and the group was idle for the last S/2.  A worker
+ * spinning in a loop is busy and is not found this way.  Returns 1 when
+ * a scan of /proc is needed for this tick. */
+static int check_hang_slot(struct health *h, struct worker *w, struct watch *s, int scanned)
+{
+	struct cluster *c = h->c;
+	unsigned q = reuseport_slot_queued(c, w->slot);
+	int64_t now = loop_now_ms(), hang_ms = (int64_t)(c->opt->hang_timeout * 1000.0 + 0.5);
+	char detail[96];
+
+	if (!scanned) {
+		if (q == 0 || q < s->slot_queued) {
+			s->stuck_since = q ? now : 0;
+			s->cpu_marked = 0;
+		} else if (!s->stuck_since) {
+			s->stuck_since = now;
+		}
+		s->slot_queued = q;
+		return s->stuck_since && ((now - s->stuck_since >= hang_ms / 2 && !s->cpu_marked) ||
+					  now - s->stuck_since >= hang_ms);
+	}
+	if (!s->stuck_since || now - s->stuck_since < hang_ms / 2)
+		return 0;
+	if (!s->cpu_marked) {
+		s->cpu_marked = 1;
+		s->cpu_mark = s->cpu;
+		return 0;
+	}
+	if (s->cpu != s->cpu_mark) {            /* busy: start again */
+		s->stuck_since = now;
+		s->cpu_marked = 0;
+		return 0;
+	}
+	if (now - s->stuck_since < hang_ms)
+		return 0;
+	snprintf(detail, sizeof(detail), "%u connection%s queued on its socket, none accepted "
+		 "for %.1fs, its processes idle", q, q == 1 ? "" : "s", (double)(now - s->stuck_since) / 1000.0);
+	replace(h, w, s, HEALTH_HANG, detail);
+	return 0;
+}
+
 /* Recycling: memory first, then requests; one worker per tick at most. */
 static int check_recycle(struct health *h, struct worker *w, struct watch *s)
 {
@@ -259,7 +357,12 @@ static int check_recycle(struct health *h, struct worker *w, struct watch *s)
 	return 0;
 }
 
-static void check_all(struct health *h)
+static int watched(struct cluster *c, struct worker *w)
+{
+	return c->slots[w->slot].active == w && w->state == W_READY;
+}
+
+static void check_all(struct health *h, int scanned)
 {
 	struct cluster *c = h->c;
 	int i;
@@ -268,28 +371,51 @@ static void check_all(struct health *h)
 		struct worker *w = c->workers[i];
 		struct watch *s;
 
-		if (c->slots[w->slot].active != w || w->state != W_READY)
+		if (!watched(c, w))
 			continue;
 		s = watch_of(h, w);
 		if (s->asked)
 			continue;
-		if (c->opt->hang_timeout > 0)
+		if (c->opt->hang_timeout > 0 && c->opt->policy == POLICY_REUSEPORT)
+			check_hang_slot(h, w, s, scanned);
+		else if (c->opt->hang_timeout > 0)
 			check_hang(h, w, s);
 		if (!s->asked && check_recycle(h, w, s))
 			break;
 	}
 }
 
+/* reuseport --hang-timeout: update each slot's window; whether any of
+ * them needs CPU figures now. */
+static int slots_need_scan(struct health *h)
+{
+	struct cluster *c = h->c;
+	int i, need = 0;
+
+	if (!(c->opt->hang_timeout > 0) || c->opt->policy != POLICY_REUSEPORT)
+		return 0;
+	for (i = 0; i < c->nworkers; i++) {
+		struct worker *w = c->workers[i];
+
+		if (watched(c, w) && !watch_of(h, w)->asked)
+			need |= check_hang_slot(h, w, watch_of(h, w), 0);
+	}
+	return need;
+}
+
 static void tick(struct loop *loop, void *data)
 {
 	struct health *h = data;
+	int memory, need;
 
 	h->timer = loop_timer(loop, TICK_MS, tick, h);
 	if (h->c->stopping)
 		return;
-	if (h->c->opt->max_memory && h->ticks++ % MEMORY_EVERY_TICKS == 0)
-		sample_memory(h);
-	check_all(h);
+	memory = h->c->opt->max_memory && h->ticks++ % MEMORY_EVERY_TICKS == 0;
+	need = slots_need_scan(h);
+	if (memory || need)
+		scan_groups(h, memory, need);
+	check_all(h, memory || need);
 }
 
 static void check_soon(struct loop *loop, void *data)
@@ -299,7 +425,7 @@ static void check_soon(struct loop *loop, void *data)
 	(void)loop;
 	h->soon = 0;
 	if (!h->c->stopping)
-		check_all(h);
+		check_all(h, 0);
 }
 
 /* balancer.c handed w a connection.  At --max-requests the check runs

@@ -54,7 +54,7 @@ static const char usage_text[] =
 "      --max-requests N   replace a worker after N connections (rr, leastconn)\n"
 "      --max-requests-jitter J  ... plus a random 0..J per worker\n"
 "      --hang-timeout S   replace a worker that takes none of its queued\n"
-"                         connections for S seconds (rr, leastconn)\n"
+"                         connections for S seconds (rr, leastconn, reuseport)\n"
 "      --force            run PROGRAM even if the shim cannot reach it\n"
 "                         (static, setuid or Go binaries)\n"
 "  -v, --verbose          say more about what happens\n"
@@ -198,9 +198,10 @@ static int check_combinations(const struct options *opt)
 			  policy_name(opt->policy));
 		return EXIT_USAGE;
 	}
-	if (!channel && opt->hang_timeout > 0) {
-		log_warnx("--hang-timeout needs policy rr or leastconn (under %s the master "
-			  "cannot see which worker stopped accepting)", policy_name(opt->policy));
+	if (opt->policy == POLICY_SHARED && opt->hang_timeout > 0) {
+		log_warnx("--hang-timeout needs policy rr, leastconn or reuseport (under shared "
+			  "every worker waits on one queue: the master cannot see which one "
+			  "stopped accepting)");
 		return EXIT_USAGE;
 	}
 	if (opt->max_requests_jitter && !opt->max_requests) {

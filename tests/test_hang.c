@@ -1,5 +1,5 @@
 /*
- * test_hang.c - --hang-timeout S (rr): a worker that stops taking the
+ * test_hang.c - --hang-timeout S (rr, leastconn, reuseport): a worker that stops taking the
  * connections queued on it while its process is still there (it SIGSTOPs
  * itself, or blocks forever before its next accept) is found within S + 1
  * seconds; the connections queued on it are answered by the other worker
@@ -52,7 +52,7 @@ static int gone(void *arg)
 	return !pid_alive(pid) || proc_state(pid) == 'Z';
 }
 
-static void check_hang(const char *mode)
+static void check_hang(const char *policy, const char *mode)
 {
 	struct bad_worker b = { .how = 'T' };
 	char dir[64], json[16384], pid[16];
@@ -63,8 +63,8 @@ static void check_hang(const char *mode)
 	int port;
 
 	tmpdir_new(dir, "cr-hang");
-	b.cr = cr_start(NULL, "-n", "2", "--hang-timeout", "1", "--grace", "2", "--", "/bin/sh",
-			"-c", wrapper, helper("health_server"), dir, mode, NULL);
+	b.cr = cr_start(NULL, "-n", "2", "-p", policy, "--hang-timeout", "1", "--grace", "2", "--",
+			"/bin/sh", "-c", wrapper, helper("health_server"), dir, mode, NULL);
 	port = cr_ready_port(b.cr, 0, 15000);
 	cr_assert(port > 0, "%s", b.cr->log);
 	l = load_start(port, 4);
@@ -99,20 +99,25 @@ static void check_hang(const char *mode)
 	cr_assert_eq(WEXITSTATUS(cr_stop(b.cr, SIGTERM, 15000)), 0, "%s", b.cr->log);
 }
 
-Test(hang, stopped_worker_found_and_replaced) { check_hang("--stop-after"); }
-Test(hang, blocked_worker_found_and_replaced) { check_hang("--block-after"); }
+Test(hang, stopped_worker_found_and_replaced) { check_hang("rr", "--stop-after"); }
+Test(hang, blocked_worker_found_and_replaced) { check_hang("rr", "--block-after"); }
+Test(hang, leastconn_stopped_worker) { check_hang("leastconn", "--stop-after"); }
+/* reuseport: its slot's queue never shrinks and it uses no CPU; the
+ * replacement gets the slot's socket, queue included, and answers them */
+Test(hang, reuseport_stopped_worker) { check_hang("reuseport", "--stop-after"); }
+Test(hang, reuseport_blocked_worker) { check_hang("reuseport", "--block-after"); }
 
 /* 300 ms a request, one at a time, with 12 clients pressing: each worker
  * always has a full queue, but takes one every 300 ms: never hung. */
-Test(hang, slow_but_live_never_flagged)
+static void check_slow(const char *policy)
 {
 	long ok, failed, per[16];
 	struct load *l;
 	struct cr *cr;
 	int port;
 
-	cr = cr_start(NULL, "-n", "2", "--hang-timeout", "1", "--", helper("health_server"),
-		      "--port", "0", "--slow-ms", "300", NULL);
+	cr = cr_start(NULL, "-n", "2", "-p", policy, "--hang-timeout", "1", "--",
+		      helper("health_server"), "--port", "0", "--slow-ms", "300", NULL);
 	port = cr_ready_port(cr, 0, 15000);
 	cr_assert(port > 0, "%s", cr->log);
 	l = load_start(port, 12);
@@ -123,4 +128,20 @@ Test(hang, slow_but_live_never_flagged)
 	cr_assert(!strstr(cr->log, "hang"), "a live worker was flagged:\n%s", cr->log);
 	cr_assert(!strstr(cr->log, "replacing") && !strstr(cr->log, "exited"), "%s", cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
+}
+
+Test(hang, slow_but_live_never_flagged) { check_slow("rr"); }
+/* reuseport: the queue of a slow worker grows and rarely shrinks between
+ * two looks, but the worker uses CPU time: never hung */
+Test(hang, reuseport_slow_but_live_never_flagged) { check_slow("reuseport"); }
+
+Test(hang, refused_under_shared)
+{
+	const char *argv[] = { cluster_run_path(), "-p", "shared", "--hang-timeout", "1", "--",
+			       helper("health_server"), NULL };
+	struct run r;
+
+	run_capture(&r, argv, 10000, NULL, NULL);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 2, "status 0x%x", r.status);
+	cr_assert(strstr(r.err, "--hang-timeout needs policy"), "%s", r.err);
 }
