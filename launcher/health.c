@@ -20,6 +20,8 @@
  *       queued and is never flagged either (its hung handlers are not the
  *       master's to see).  S must exceed the longest time a live worker
  *       may go between two accepts (a blocking server's slowest request).
+ *       reuseport: see check_hang_slot (queue length and idle processes).
+ *       shared: one queue for every worker, nothing to tell them apart.
  *
  * Replacements go through supervisor_replace(), one slot at a time and
  * never during a reload, so capacity stays at N-1 or more; recycling
