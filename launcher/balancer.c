@@ -32,6 +32,7 @@
  * sockets themselves).
  */
 #include "cluster.h"
+#include "health.h"
 #include "log.h"
 #include "loop.h"
 
@@ -269,6 +270,7 @@ static void dispatch(struct cluster *c, struct listener *l)
 			l->cursor = at;
 			r->handed++;
 			r->queued_hint++;
+			health_conn_handed(c, w);
 			continue;
 		}
 		if (errno == EPIPE || errno == ECONNRESET) {

@@ -25,7 +25,9 @@
  *                scaling, stop
  *   retire.c     drain a worker, then stop it
  *   supervisor.c signals, reaping, the loop's before-sleep pass
- *   output.c     --log-prefix: whole lines, prefixed with slot and pid
+ *   output.c     workers' output through the master: whole lines (logline.c
+ *                formats them: prefix, time, JSON, --log-dir files)
+ *   health.c     recycling (memory, requests), hung workers, restart reasons
  */
 #ifndef LAUNCHER_CLUSTER_H
 #define LAUNCHER_CLUSTER_H
@@ -189,6 +191,7 @@ struct cluster {
 	int64_t started_ms;
 	struct control *control;        /* control socket and metrics (control.c) */
 	struct lifecycle *life;         /* systemd, reload record, waiters (lifecycle.c) */
+	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
 };
 
 /* listener.c */
@@ -206,6 +209,7 @@ int socket_open_listener(const struct msg_bind *req, const struct sockaddr_stora
 
 /* policy_reuseport.c */
 void reuseport_steer(struct listener *l, int n);
+unsigned reuseport_slot_queued(struct cluster *c, int slot);
 void reuseport_close_slots(struct cluster *c, int slot);
 
 /* socket_file.c */
@@ -308,5 +312,7 @@ void supervisor_stop(struct cluster *c, int sig);
 /* supervisor.c */
 int supervisor_start(struct cluster *c);
 void supervisor_finish(struct cluster *c);
+int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
+		       const char *detail, int now);
 
 #endif

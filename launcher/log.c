@@ -1,8 +1,10 @@
 /*
  * log.c - one formatted line per message, written with a single write() so
- * lines from the master never interleave with a worker's partial output.
+ * lines from the master never interleave with a worker's partial output
+ * (logline.c formats and writes it: --log-time, --log-format, --log-dir).
  */
 #include "log.h"
+#include "logline.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,21 +22,17 @@ void log_set_debug(int on)
 static void emit(const char *fmt, va_list ap, const char *suffix)
 {
 	char line[1024];
-	int n = snprintf(line, sizeof(line), "cluster-run: ");
-	int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
 
-	if (m > 0)
-		n += m;
+	if (n < 0)
+		n = 0;
 	if (n > (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 1;
 	if (suffix)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, ": %s", suffix);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
-		/* stderr is gone: nothing else to tell */
-	}
+	if (n > (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 1;
+	logline_master(line, (size_t)n);
 }
 
 void log_warn(const char *fmt, ...)
@@ -61,6 +59,17 @@ void log_debug(const char *fmt, ...)
 	va_list ap;
 
 	if (!debugging)
+		return;
+	va_start(ap, fmt);
+	emit(fmt, ap, NULL);
+	va_end(ap);
+}
+
+void log_event(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!debugging && !logline_structured())
 		return;
 	va_start(ap, fmt);
 	emit(fmt, ap, NULL);

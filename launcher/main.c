@@ -8,7 +8,9 @@
  * Only main exits.
  */
 #include "cluster.h"
+#include "health.h"
 #include "log.h"
+#include "logline.h"
 #include "loop.h"
 #include "shim_path.h"
 
@@ -84,6 +86,8 @@ int main(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	log_set_debug(opt.verbose);
+	if (logline_configure(&opt) < 0)
+		return EXIT_USAGE;
 	status = program_check(&prog, opt.argv[0], opt.force);
 	if (status >= 0)
 		return status;
@@ -104,8 +108,9 @@ int main(int argc, char **argv)
 		log_warn("event loop");
 		return EXIT_FAILURE_;
 	}
-	log_debug("running %d worker(s) of %s, policy %s, via %s %s", opt.workers,
-		  prog.path, policy_name(opt.policy), via_name(prog.via), c.shim_path);
+	log_event("starting %d worker%s of %s, policy %s, via %s, shim %s", opt.workers,
+		  opt.workers == 1 ? "" : "s", prog.path, policy_name(opt.policy),
+		  via_name(prog.via), c.shim_path);
 	if (control_open(&c) < 0)
 		return EXIT_FAILURE_;
 	if (supervisor_start(&c) < 0)
@@ -114,6 +119,7 @@ int main(int argc, char **argv)
 	control_close(&c);
 	listener_close_all(&c);
 	lifecycle_close(&c);
+	health_free(&c);
 	loop_free(c.loop);
 	free(c.workers);
 	return c.exit_status;

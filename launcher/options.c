@@ -44,6 +44,19 @@ static const char usage_text[] =
 "                         start-up (default: only what the first ones bound)\n"
 "      --via M            how binds reach the master: shim (LD_PRELOAD),\n"
 "                         seccomp (static and Go binaries) or auto (default)\n"
+"      --log-time         ISO-8601 UTC time (ms) on every line, master's\n"
+"                         and workers'\n"
+"      --log-format F     text (default) | json: one object per line\n"
+"      --log-dir DIR      workers' output in DIR/worker-SLOT.log, the\n"
+"                         master's in DIR/cluster-run.log too; USR1 reopens\n"
+"  -e KEY=VALUE           set a variable in the workers' environment\n"
+"      --env-file FILE    variables from FILE (systemd EnvironmentFile= syntax)\n"
+"      --max-memory SIZE  replace a worker whose RSS stays above SIZE\n"
+"                         (K, M, G suffixes)\n"
+"      --max-requests N   replace a worker after N connections (rr, leastconn)\n"
+"      --max-requests-jitter J  ... plus a random 0..J per worker\n"
+"      --hang-timeout S   replace a worker that takes none of its queued\n"
+"                         connections for S seconds (rr, leastconn, reuseport)\n"
 "      --force            run PROGRAM even if it cannot be clustered\n"
 "                         (setuid; static or Go with --via shim)\n"
 "  -v, --verbose          say more about what happens\n"
@@ -51,7 +64,8 @@ static const char usage_text[] =
 "  -V, --version          the version\n"
 "\n"
 "Signals: TERM/INT stop (twice: at once), HUP rolling restart,\n"
-"TTIN/TTOU one worker more/less, USR1/USR2 forwarded to workers.\n";
+"TTIN/TTOU one worker more/less, USR1/USR2 forwarded to workers\n"
+"(with --log-dir, USR1 also reopens the log files).\n";
 
 const char *via_name(enum via v)
 {
@@ -164,6 +178,63 @@ static int parse_backoff(const char *s, struct options *opt)
 	return 0;
 }
 
+/* "64M", "1.5G", "512k", "1048576": bytes, powers of 1024. */
+static int parse_size(const char *s, unsigned long long *out)
+{
+	char *end;
+	double v, mult = 1;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v <= 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': mult = 1024.0; end++; break;
+	case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	}
+	if (mult > 1 && *end == 'i')
+		end++;
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end || v * mult > 1e18 || v * mult < 4096)
+		return -1;
+	*out = (unsigned long long)(v * mult);
+	return 0;
+}
+
+static long parse_long(const char *s, long min, long max, int *ok)
+{
+	int v;
+
+	*ok = parse_count(s, min, max, &v) == 0;
+	return v;
+}
+
+/* Options that only mean something under some policies. */
+static int check_combinations(const struct options *opt)
+{
+	int channel = opt->policy == POLICY_RR || opt->policy == POLICY_LEASTCONN;
+
+	if (!channel && opt->max_requests) {
+		log_warnx("--max-requests needs policy rr or leastconn (under %s workers "
+			  "accept by themselves: the master does not see their connections)",
+			  policy_name(opt->policy));
+		return EXIT_USAGE;
+	}
+	if (opt->policy == POLICY_SHARED && opt->hang_timeout > 0) {
+		log_warnx("--hang-timeout needs policy rr, leastconn or reuseport (under shared "
+			  "every worker waits on one queue: the master cannot see which one "
+			  "stopped accepting)");
+		return EXIT_USAGE;
+	}
+	if (opt->max_requests_jitter && !opt->max_requests) {
+		log_warnx("--max-requests-jitter needs --max-requests");
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
 static int bad(const char *what, const char *value)
 {
 	log_warnx("invalid %s: '%s' (see cluster-run --help)", what, value);
@@ -190,7 +261,9 @@ static void set_defaults(struct options *opt)
 int options_parse(struct options *opt, int argc, char **argv)
 {
 	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
-	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA };
+	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA,
+	       O_LOG_TIME, O_LOG_FORMAT, O_LOG_DIR, O_ENV_FILE, O_MAX_MEMORY,
+	       O_MAX_REQUESTS, O_JITTER, O_HANG };
 	static const struct option longopts[] = {
 		{ "workers", required_argument, NULL, 'n' },
 		{ "policy", required_argument, NULL, 'p' },
@@ -208,17 +281,26 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "user", required_argument, NULL, O_USER },
 		{ "allow-bind", no_argument, NULL, O_ALLOW_BIND },
 		{ "listen-timeout", required_argument, NULL, O_LISTEN_TIMEOUT },
+		{ "log-time", no_argument, NULL, O_LOG_TIME },
+		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
+		{ "log-dir", required_argument, NULL, O_LOG_DIR },
+		{ "env", required_argument, NULL, 'e' },
+		{ "env-file", required_argument, NULL, O_ENV_FILE },
+		{ "max-memory", required_argument, NULL, O_MAX_MEMORY },
+		{ "max-requests", required_argument, NULL, O_MAX_REQUESTS },
+		{ "max-requests-jitter", required_argument, NULL, O_JITTER },
+		{ "hang-timeout", required_argument, NULL, O_HANG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, ok;
 
 	set_defaults(opt);
 	opterr = 0;
 	/* '+': stop at PROGRAM; ':' first: report missing arguments ourselves. */
-	while ((c = getopt_long(argc, argv, "+:n:p:g:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:n:p:g:e:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (parse_count(optarg, 1, MAX_WORKERS, &opt->workers) < 0)
@@ -285,6 +367,45 @@ int options_parse(struct options *opt, int argc, char **argv)
 			if (parse_seconds(optarg, &opt->listen_timeout) < 0)
 				return bad("listen timeout", optarg);
 			break;
+		case O_LOG_TIME:
+			opt->log_time = 1;
+			break;
+		case O_LOG_FORMAT:
+			if (strcmp(optarg, "text") && strcmp(optarg, "json"))
+				return bad("log format (text, json)", optarg);
+			opt->log_json = !strcmp(optarg, "json");
+			break;
+		case O_LOG_DIR:
+			if (!*optarg)
+				return bad("log directory", optarg);
+			opt->log_dir = optarg;
+			break;
+		case 'e':
+			if (env_list_add(&opt->env, optarg) < 0)
+				return EXIT_USAGE;
+			break;
+		case O_ENV_FILE:
+			if (env_list_load(&opt->env, optarg) < 0)
+				return EXIT_USAGE;
+			break;
+		case O_MAX_MEMORY:
+			if (parse_size(optarg, &opt->max_memory) < 0)
+				return bad("memory size (at least 4K; K, M, G suffixes)", optarg);
+			break;
+		case O_MAX_REQUESTS:
+			opt->max_requests = parse_long(optarg, 1, 1000000000, &ok);
+			if (!ok)
+				return bad("request count", optarg);
+			break;
+		case O_JITTER:
+			opt->max_requests_jitter = parse_long(optarg, 0, 1000000000, &ok);
+			if (!ok)
+				return bad("request jitter", optarg);
+			break;
+		case O_HANG:
+			if (parse_seconds(optarg, &opt->hang_timeout) < 0 || opt->hang_timeout < 0.1)
+				return bad("hang timeout (seconds, at least 0.1)", optarg);
+			break;
 		case 'v':
 			opt->verbose = 1;
 			break;
@@ -309,5 +430,5 @@ int options_parse(struct options *opt, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	opt->argv = argv + optind;
-	return -1;
+	return check_combinations(opt);
 }

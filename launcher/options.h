@@ -5,6 +5,8 @@
 #ifndef LAUNCHER_OPTIONS_H
 #define LAUNCHER_OPTIONS_H
 
+#include "envfile.h"
+
 enum policy {
 	POLICY_RR,
 	POLICY_SHARED,
@@ -52,6 +54,14 @@ struct options {
 	int force;              /* run PROGRAM even if the shim cannot reach it */
 	enum via via;           /* --via */
 	int policy_set;         /* -p given: seccomp keeps it or refuses it */
+	int log_time;           /* --log-time: ISO-8601 UTC time on every line */
+	int log_json;           /* --log-format json */
+	const char *log_dir;    /* --log-dir: one file per slot */
+	struct env_list env;    /* --env-file and -e, in order */
+	unsigned long long max_memory;  /* bytes; 0: no limit */
+	long max_requests;      /* connections handed; 0: no limit */
+	long max_requests_jitter;
+	double hang_timeout;    /* seconds; 0: off */
 	int verbose;
 	char **argv;            /* PROGRAM and its arguments */
 };

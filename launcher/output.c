@@ -1,14 +1,16 @@
 /*
- * output.c - line-prefixed worker output (see output.h).
+ * output.c - workers' output, a whole line at a time (see output.h).
  *
- * Each stream keeps a line buffer; a complete line is written with one
- * writev() of prefix + line, so lines of different workers never mix.  A
- * line longer than the buffer is cut and written in pieces, each prefixed.
+ * Each stream keeps a line buffer; a complete line goes to logline.c,
+ * which formats it (prefix, time, JSON) and writes it with one write(), so
+ * lines of different workers never mix.  A line longer than the buffer is
+ * cut and written in pieces, each a line of its own.
  * The pipes' read ends are non-blocking: the loop must never stall on a
  * worker, and output_free() drains what a dead worker left.
  */
 #include "output.h"
 #include "log.h"
+#include "logline.h"
 #include "loop.h"
 
 #include <errno.h>
@@ -17,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 4096
@@ -33,21 +34,14 @@ struct stream {
 struct output {
 	struct loop *loop;
 	int slot;
-	char prefix[48];
+	pid_t pid;
 	struct stream s[2];
 };
 
-static void emit(struct stream *s, const char *line, size_t len, int add_nl)
+/* line holds len bytes, its newline (if any) not counted. */
+static void emit(struct stream *s, const char *line, size_t len)
 {
-	struct iovec iov[3] = {
-		{ s->o->prefix, strlen(s->o->prefix) },
-		{ (void *)line, len },
-		{ "\n", add_nl ? 1 : 0 },
-	};
-
-	if (writev(s->dest, iov, 3) < 0) {
-		/* our own output is gone; the worker keeps running */
-	}
+	logline_worker(s->o->slot, s->o->pid, s->dest == 1 ? LOG_STDOUT : LOG_STDERR, line, len);
 }
 
 /* Write every complete line; keep the rest.  A full buffer is one line. */
@@ -58,11 +52,11 @@ static void flush_lines(struct stream *s, int all)
 
 	while ((nl = memchr(s->buf + start, '\n', s->len - start))) {
 		size_t end = (size_t)(nl - s->buf) + 1;
-		emit(s, s->buf + start, end - start, 0);
+		emit(s, s->buf + start, end - start - 1);
 		start = end;
 	}
 	if (start < s->len && (all || (start == 0 && s->len == sizeof(s->buf)))) {
-		emit(s, s->buf + start, s->len - start, 1);
+		emit(s, s->buf + start, s->len - start);
 		start = s->len;
 	}
 	memmove(s->buf, s->buf + start, s->len - start);
@@ -119,7 +113,6 @@ struct output *output_new(struct loop *loop, int slot, int *out_w, int *err_w)
 		return NULL;
 	o->loop = loop;
 	o->slot = slot;
-	snprintf(o->prefix, sizeof(o->prefix), "[%d] ", slot);
 	for (i = 0; i < 2; i++) {
 		struct stream *s = &o->s[i];
 
@@ -149,7 +142,7 @@ fail:
 
 void output_set_pid(struct output *o, pid_t pid)
 {
-	snprintf(o->prefix, sizeof(o->prefix), "[%d %d] ", o->slot, (int)pid);
+	o->pid = pid;
 }
 
 void output_free(struct output *o)

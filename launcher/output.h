@@ -1,8 +1,9 @@
 /*
- * output.h - --log-prefix: a worker's stdout and stderr go through pipes to
- * the master, which writes them out a whole line at a time, prefixed with
- * "[slot pid] ".  Without --log-prefix workers inherit the master's
- * stdout and stderr and none of this runs.
+ * output.h - --log-prefix, --log-time, --log-format json, --log-dir: a
+ * worker's stdout and stderr go through pipes to the master, which writes
+ * them out a whole line at a time (logline.c formats them).  Without any of
+ * these options workers inherit the master's stdout and stderr and none of
+ * this runs.
  */
 #ifndef LAUNCHER_OUTPUT_H
 #define LAUNCHER_OUTPUT_H

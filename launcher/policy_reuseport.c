@@ -123,6 +123,19 @@ static unsigned slot_queued(struct listener *l, int slot)
 	return ti.tcpi_unacked;
 }
 
+/* Connections queued on slot's sockets, every reuseport listener (the
+ * hang check, health.c). */
+unsigned reuseport_slot_queued(struct cluster *c, int slot)
+{
+	unsigned n = 0;
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i]->ops == &policy_reuseport)
+			n += slot_queued(c->listeners[i], slot);
+	return n;
+}
+
 static int attach(struct cluster *c, struct worker *w, struct listener *l)
 {
 	(void)c;

@@ -16,6 +16,7 @@
  * lifecycle.c.
  */
 #include "cluster.h"
+#include "health.h"
 #include "loop.h"
 
 #include <stdarg.h>
@@ -167,6 +168,7 @@ void report_text(struct cluster *c, struct buf *b)
 			   (double)ps.rss_bytes / 1048576.0);
 	}
 	census_free(cs);
+	health_report_text(c, b);
 }
 
 /* Listener names and paths go into JSON strings: escape what must be. */
@@ -240,7 +242,9 @@ void report_json(struct cluster *c, struct buf *b)
 			   (unsigned long long)worker_handed(w),
 			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds, ps.rss_bytes);
 	}
-	buf_printf(b, "]}\n");
+	buf_printf(b, "],");
+	health_report_json(c, b);
+	buf_printf(b, "}\n");
 	census_free(cs);
 }
 
@@ -323,4 +327,5 @@ void report_metrics(struct cluster *c, struct buf *b)
 	for (i = 0; i < c->nlisteners; i++)
 		buf_printf(b, "cluster_run_accepted_total{listener=\"%s\"} %llu\n",
 			   c->listeners[i]->name, (unsigned long long)c->listeners[i]->accepted);
+	health_report_metrics(c, b);
 }

@@ -33,6 +33,7 @@
  * abort the reload and keep the old workers instead.
  */
 #include "cluster.h"
+#include "health.h"
 #include "log.h"
 #include "loop.h"
 
@@ -204,7 +205,8 @@ static void hand_over(struct slot *s)
 	s->ready_timer = 0;
 	s->next = NULL;
 	s->active = nw;
-	log_debug("worker %d: pid %d replaces pid %d", s->index, (int)nw->pid, (int)old->pid);
+	log_event("worker %d: pid %d listens and replaces pid %d", s->index, (int)nw->pid,
+		  (int)old->pid);
 	worker_retire(c, old, 1, c->opt->stop_signal);
 	slot_set(s, nw->state == W_READY ? SLOT_ACTIVE : SLOT_STARTING);
 }
@@ -326,6 +328,8 @@ void slots_worker_exited(struct cluster *c, struct worker *w, int st)
 		log_warnx("worker %d (pid %d) %s", w->slot, (int)w->pid, how);
 	else if (c->opt->verbose)
 		log_warnx("worker %d (pid %d) %s (retired)", w->slot, (int)w->pid, how);
+	if (!retiring && !c->stopping)
+		health_note_exit(c, w, how);
 	worker_free(c, w);
 	c->slots_dirty = 1;
 	if (was_next) {                         /* a replacement that never listened */
@@ -423,6 +427,72 @@ void slots_start(struct cluster *c)
 		c->slots[i] = (struct slot){ .c = c, .index = i };
 	for (i = 0; i < c->target && !c->stopping; i++)
 		fill(&c->slots[i]);
+}
+
+/* Any slot being replaced, or with a worker still leaving? */
+static int replacing_anywhere(const struct cluster *c)
+{
+	int i;
+
+	for (i = 0; i < c->target; i++)
+		if (c->slots[i].state == SLOT_REPLACING || leaving_count(&c->slots[i]))
+			return 1;
+	return 0;
+}
+
+/* A hung worker out of service at once: no more connections, what is
+ * queued for it handed to others, the stop signal and SIGCONT (a stopped
+ * process must be able to act on it), SIGKILL --grace later. */
+static void stop_hung(struct cluster *c, struct worker *w)
+{
+	int i;
+
+	w->state = W_DRAINING;
+	for (i = 0; i < c->nlisteners; i++)
+		if (w->routes[i].bound)
+			c->listeners[i]->ops->drain(c, w, c->listeners[i], 1);
+	worker_stop(c, w, c->opt->stop_signal);
+	worker_signal(w, SIGCONT);
+}
+
+/* health.c: replace w by a new worker in its slot.  Not now (memory,
+ * requests): the slot goes through the same replacing step as a reload
+ * (the new worker starts; once it listens, w is drained and stopped).
+ * Now (hung): w is taken out at once (stop_hung) and the slot refilled
+ * right away, without a backoff.  One at a time, shared with rolling
+ * restarts: while a reload or another replacement is under way, or when
+ * w is not its slot's active, listening worker, -1 and nothing done (the
+ * caller asks again); except that a hung worker is still taken out, and
+ * its slot restarted when it exits as after a crash.  -1 also while
+ * stopping.  0 when under way. */
+int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
+		       const char *detail, int now)
+{
+	struct slot *s = &c->slots[w->slot];
+
+	if (c->stopping || w->state != W_READY)
+		return -1;
+	if (slots_reloading(c) || replacing_anywhere(c) || s->active != w ||
+	    s->state != SLOT_ACTIVE) {
+		if (!now)
+			return -1;
+		log_warnx("worker %d (pid %d): stopping it (%s: %s); a new one starts when it "
+			  "has exited", w->slot, (int)w->pid, reason, detail);
+		stop_hung(c, w);
+		return 0;
+	}
+	log_warnx("worker %d (pid %d): replacing it (%s: %s)", w->slot, (int)w->pid,
+		  reason, detail);
+	if (now) {                      /* fill() counts the restart */
+		stop_hung(c, w);
+		s->active = NULL;
+		slot_set(s, SLOT_BACKOFF);      /* refilled at once, below */
+		fill(s);
+		return 0;
+	}
+	s->restarts++;
+	spawn_replacement(s);
+	return s->state == SLOT_REPLACING ? 0 : -1;
 }
 
 void supervisor_reload(struct cluster *c)

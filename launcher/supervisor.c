@@ -14,7 +14,9 @@
  * call back up into the supervisor halfway through their own work.
  */
 #include "cluster.h"
+#include "health.h"
 #include "log.h"
+#include "logline.h"
 #include "loop.h"
 #include "seccomp.h"
 
@@ -137,6 +139,10 @@ static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 		case SIGTTOU:
 			supervisor_scale(c, -1);
 			break;
+		case SIGUSR1:   /* --log-dir: reopen ours; the workers' own too */
+			logline_reopen();
+			forward(c, (int)si.ssi_signo);
+			break;
 		default:
 			forward(c, (int)si.ssi_signo);
 			break;
@@ -196,5 +202,9 @@ int supervisor_start(struct cluster *c)
 	loop_set_before_sleep(c->loop, before_sleep, c);
 	slots_start(c);
 	c->quiet_timer = loop_timer(c->loop, secs_ms(c->opt->listen_timeout), quiet_warning, c);
+	if (health_start(c) < 0) {
+		log_warn("health checks");
+		return -1;
+	}
 	return 0;
 }

@@ -16,6 +16,8 @@
  * (policy_*.c, balancer.c).
  */
 #include "cluster.h"
+#include "envfile.h"
+#include "logline.h"
 #include "log.h"
 #include "loop.h"
 #include "output.h"
@@ -43,22 +45,29 @@ static int starts_with(const char *s, const char *prefix)
 	return !strncmp(s, prefix, strlen(prefix));
 }
 
-/* The program's environment: ours, minus stale cluster variables, plus the
- * slot's.  The shim goes first in LD_PRELOAD; the user's entries follow.
- * A seccomp worker (doorbell -1) gets neither the shim nor a doorbell. */
+/* The program's environment: ours with --env-file and -e over it (envfile.c),
+ * minus stale cluster variables, plus the slot's.  The shim goes first in
+ * LD_PRELOAD; the user's entries follow.  A seccomp worker (doorbell -1)
+ * gets neither the shim nor a doorbell. */
 static char **build_env(struct cluster *c, int slot, int doorbell)
 {
-	const char *preload = getenv("LD_PRELOAD");
+	char **base = env_list_overlay(&c->opt->env, environ);
+	const char *preload = NULL;
 	size_t n = 0, k = 0;
 	char **env;
 
-	while (environ[n])
-		n++;
-	env = calloc(n + 5, sizeof(*env));
-	if (!env)
+	if (!base)
 		return NULL;
-	for (n = 0; environ[n]; n++) {
-		const char *e = environ[n];
+	while (base[n])
+		if (starts_with(base[n++], "LD_PRELOAD="))
+			preload = base[n - 1] + strlen("LD_PRELOAD=");
+	env = calloc(n + 5, sizeof(*env));
+	if (!env) {
+		free(base);
+		return NULL;
+	}
+	for (n = 0; base[n]; n++) {
+		const char *e = base[n];
 		if (starts_with(e, CLUSTER_ENV_FD "=") || starts_with(e, CLUSTER_ENV_WORKER_ID "=") ||
 		    starts_with(e, CLUSTER_ENV_WORKERS "=") || starts_with(e, "LD_PRELOAD="))
 			continue;
@@ -77,6 +86,7 @@ static char **build_env(struct cluster *c, int slot, int doorbell)
 	    asprintf(&env[k++], "LD_PRELOAD=%s%s%s", c->shim_path,
 		     preload && *preload ? ":" : "", preload ? preload : "") < 0)
 		env[k - 1] = NULL;
+	free(base);
 	return env;
 }
 
@@ -436,7 +446,7 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 		free_env(a.envp);
 		a.envp = NULL;
 	}
-	if (c->opt->log_prefix)
+	if (logline_pipes_wanted())
 		w->out = output_new(c->loop, slot, &a.out_fd, &a.err_fd);
 	w->pid = a.envp ? spawn_process(&a) : -1;
 	err = errno;
@@ -465,7 +475,7 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	w->generation = c->generation;
 	w->started_ms = loop_now_ms();
 	c->workers[c->nworkers++] = w;
-	log_debug("worker %d (pid %d) started", slot, (int)w->pid);
+	log_event("worker %d (pid %d) started", slot, (int)w->pid);
 	return w;
 fail:
 	err = errno;

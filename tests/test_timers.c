@@ -12,6 +12,7 @@
 #include "harness.h"
 
 #include "../launcher/log.c"
+#include "../launcher/logline.c"
 #include "../launcher/loop.c"
 
 #include <arpa/inet.h>

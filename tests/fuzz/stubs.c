@@ -3,6 +3,7 @@
  * spawner, the output pipes and the network (see fuzz_master.c).
  */
 #include "cluster.h"
+#include "health.h"
 #include "output.h"
 #include "seccomp.h"
 
@@ -13,6 +14,8 @@ extern int fuzz_misbehaved;
 
 /* no service manager here: no inherited sockets (sd_listen.c) */
 struct sd_listen *lifecycle_sockets(struct cluster *c) { (void)c; return NULL; }
+
+void health_conn_handed(struct cluster *c, struct worker *w) { (void)c; (void)w; }
 
 struct output *output_new(struct loop *loop, int slot, int *out_w, int *err_w)
 {

@@ -1,0 +1,33 @@
+/*
+ * health.h - recycling (--max-memory, --max-requests), hung workers
+ * (--hang-timeout), and the reasons for the last restarts (status,
+ * metrics).  See health.c.
+ */
+#ifndef LAUNCHER_HEALTH_H
+#define LAUNCHER_HEALTH_H
+
+struct cluster;
+struct worker;
+struct buf;
+
+enum health_reason {
+	HEALTH_CRASH,           /* exited (or was killed) unasked */
+	HEALTH_MEMORY,
+	HEALTH_REQUESTS,
+	HEALTH_HANG,
+	HEALTH_NREASONS,
+};
+
+/* Once at start, after the loop exists.  -1 when out of memory. */
+int health_start(struct cluster *c);
+void health_free(struct cluster *c);
+/* A worker exited unasked: remember it (how: "exited with status 1"). */
+void health_note_exit(struct cluster *c, const struct worker *w, const char *how);
+/* balancer.c handed w a connection (--max-requests). */
+void health_conn_handed(struct cluster *c, struct worker *w);
+/* The last restarts and their reasons, for report.c. */
+void health_report_text(struct cluster *c, struct buf *b);
+void health_report_json(struct cluster *c, struct buf *b);
+void health_report_metrics(struct cluster *c, struct buf *b);
+
+#endif
