@@ -61,6 +61,19 @@ uint64_t route_open_conns(const struct worker *w, const struct listener *l)
 	return in > out ? in - out : 0;
 }
 
+/* Connections w got: handed by the master (channel policies) or accepted
+ * by the worker itself (socket policies, as its shim counted them). */
+uint64_t worker_taken(const struct worker *w)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < w->c->nlisteners; i++)
+		n += w->c->listeners[i]->ops->channel ? w->routes[i].handed
+						      : board_accepted(w, (uint32_t)i);
+	return n;
+}
+
 uint64_t worker_open_conns(const struct worker *w)
 {
 	uint64_t n = 0;

@@ -225,6 +225,7 @@ void balancer_conn_closed(struct cluster *c, struct worker *w, uint32_t lid);
 void balancer_stop(struct cluster *c);
 uint64_t route_open_conns(const struct worker *w, const struct listener *l);
 uint64_t worker_open_conns(const struct worker *w);
+uint64_t worker_taken(const struct worker *w);
 
 /* board.c: the page a worker shares with the master (protocol.h).  Values
  * read from it are the worker's word, bounded before use. */

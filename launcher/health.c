@@ -345,11 +345,8 @@ static int check_recycle(struct health *h, struct worker *w, struct watch *s)
 		return replace(h, w, s, HEALTH_MEMORY, detail) == 0;
 	}
 	if (o->max_requests) {
-		uint64_t handed = 0;
-		int i;
+		uint64_t handed = worker_taken(w);
 
-		for (i = 0; i < h->c->nlisteners; i++)
-			handed += w->routes[i].handed;
 		if (handed < s->limit)
 			return 0;
 		snprintf(detail, sizeof(detail), "%llu connections handed, limit %llu",

@@ -53,7 +53,7 @@ static const char usage_text[] =
 "      --env-file FILE    variables from FILE (systemd EnvironmentFile= syntax)\n"
 "      --max-memory SIZE  replace a worker whose RSS stays above SIZE\n"
 "                         (K, M, G suffixes)\n"
-"      --max-requests N   replace a worker after N connections (rr, leastconn)\n"
+"      --max-requests N   replace a worker after N connections\n"
 "      --max-requests-jitter J  ... plus a random 0..J per worker\n"
 "      --hang-timeout S   replace a worker that takes none of its queued\n"
 "                         connections for S seconds (rr, leastconn, reuseport)\n"
@@ -214,14 +214,6 @@ static long parse_long(const char *s, long min, long max, int *ok)
 /* Options that only mean something under some policies. */
 static int check_combinations(const struct options *opt)
 {
-	int channel = opt->policy == POLICY_RR || opt->policy == POLICY_LEASTCONN;
-
-	if (!channel && opt->max_requests) {
-		log_warnx("--max-requests needs policy rr or leastconn (under %s workers "
-			  "accept by themselves: the master does not see their connections)",
-			  policy_name(opt->policy));
-		return EXIT_USAGE;
-	}
 	if (opt->policy == POLICY_SHARED && opt->hang_timeout > 0) {
 		log_warnx("--hang-timeout needs policy rr, leastconn or reuseport (under shared "
 			  "every worker waits on one queue: the master cannot see which one "

@@ -71,13 +71,7 @@ const char *worker_state_name(enum worker_state s)
 
 static uint64_t worker_handed(const struct worker *w)
 {
-	uint64_t n = 0;
-	int i;
-
-	for (i = 0; i < w->c->nlisteners; i++)
-		n += w->c->listeners[i]->ops->channel ? w->routes[i].handed
-						      : board_accepted(w, (uint32_t)i);
-	return n;
+	return worker_taken(w);
 }
 
 static uint64_t worker_open(struct census *cs, struct worker *w)
