@@ -2,11 +2,12 @@
  * main.c - cluster-run: run N copies of an unmodified server, sharing its
  * listening sockets.  Reads like a table of contents:
  *   parse options -> check PROGRAM -> resolve --user -> find the shim ->
- *   raise the fd limit -> open the control socket -> start the workers ->
- *   run the loop -> close everything -> exit status.
+ *   raise the fd limit -> start the guard -> open the control socket ->
+ *   start the workers -> run the loop -> close everything -> exit status.
  * Only main exits.
  */
 #include "cluster.h"
+#include "guard.h"
 #include "log.h"
 #include "loop.h"
 #include "shim_path.h"
@@ -100,7 +101,7 @@ int main(int argc, char **argv)
 	}
 	log_debug("running %d worker(s) of %s, policy %s, shim %s", opt.workers,
 		  prog.path, policy_name(opt.policy), c.shim_path);
-	if (control_open(&c) < 0)
+	if (guard_start(&c) < 0 || control_open(&c) < 0)
 		return EXIT_FAILURE_;
 	if (supervisor_start(&c) < 0)
 		return EXIT_FAILURE_;

@@ -12,6 +12,7 @@
  * go (balancer.c).
  */
 #include "cluster.h"
+#include "guard.h"
 #include "log.h"
 #include "loop.h"
 #include "output.h"
@@ -374,6 +375,7 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 		errno = err;
 		goto fail;
 	}
+	guard_watch(c, w->pid);
 	w->doorbell = db[0];
 	if (loop_add_fd(c->loop, w->doorbell, EPOLLIN, doorbell_event, w) < 0)
 		log_warn("worker %d: doorbell", slot);
