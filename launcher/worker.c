@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -45,6 +46,7 @@ static char **build_env(struct cluster *c, int slot, int doorbell)
 {
 	const char *preload = getenv("LD_PRELOAD");
 	size_t n = 0, k = 0;
+	struct stat st;
 	char **env;
 
 	while (environ[n])
@@ -59,7 +61,10 @@ static char **build_env(struct cluster *c, int slot, int doorbell)
 			continue;
 		env[k++] = strdup(e);
 	}
-	if (asprintf(&env[k++], "%s=%d", CLUSTER_ENV_FD, doorbell) < 0 ||
+	/* fd:inode, so that a program started later from a saved copy of
+	 * this environment cannot mistake another fd for the doorbell */
+	if (fstat(doorbell, &st) < 0 ||
+	    asprintf(&env[k++], "%s=%d:%lu", CLUSTER_ENV_FD, doorbell, (unsigned long)st.st_ino) < 0 ||
 	    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKER_ID, slot) < 0 ||
 	    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKERS, c->target) < 0 ||
 	    asprintf(&env[k++], "LD_PRELOAD=%s%s%s", c->shim_path,
