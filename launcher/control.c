@@ -319,11 +319,14 @@ static void clear_dead_sockets(const char *path)
 	d = opendir(dir);
 	if (!d)
 		return;
+	/* Only names of our own PID namespace: a pid means nothing across
+	 * namespaces, and containers may share the directory. */
 	while ((e = readdir(d))) {
-		char *end;
+		char *end, mine[64];
 		long pid = strtol(e->d_name, &end, 10);
 
-		if (pid > 0 && !strcmp(end, ".sock") && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		if (pid > 0 && runtime_socket_name(mine, sizeof(mine), (pid_t)pid) == 0 &&
+		    !strcmp(e->d_name, mine) && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
 			unlinkat(dirfd(d), e->d_name, 0);
 	}
 	closedir(d);
@@ -332,6 +335,7 @@ static void clear_dead_sockets(const char *path)
 static int open_control(struct control *ctl, const char *want)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	char refused[sizeof(un.sun_path)];
 	mode_t old;
 	int r;
 
@@ -343,6 +347,9 @@ static int open_control(struct control *ctl, const char *want)
 		log_warn("control socket directory%s", errno == EPERM ? " (not private to us)" : "");
 		return -1;
 	}
+	if (!want && runtime_dir_refused(refused, sizeof(refused)))
+		log_warnx("%s is not a private directory of ours (another user made it?): "
+			  "not used", refused);
 	if (!want)
 		clear_dead_sockets(ctl->path);
 	if (claim_path(ctl->path) < 0)
