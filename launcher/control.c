@@ -13,6 +13,14 @@
  * Metrics (--metrics ADDR:PORT): a minimal HTTP/1.0 endpoint; any request
  * gets the Prometheus text format (report.c).
  *
+ * Clients cannot starve the data path of fds: each kind (control, metrics)
+ * has at most client_cap() connections at once, a fraction of the fd
+ * limit; one more arriving closes the oldest of its kind that has not sent
+ * its request yet (idle ones are what a flood is made of), or is refused
+ * when all are busy answering.  A spare fd is kept open for the moment the
+ * limit is reached anyway: it is closed to accept and drop the client (the
+ * libev trick), so the listener does not stay readable and spin.
+ *
  * A client has a few seconds (CLIENT_TIMEOUT_MS, from accept) to send its
  * line and read the answer.  The answer is written without blocking: what
  * the socket takes now, the rest on EPOLLOUT.  A status of a large cluster
@@ -27,12 +35,14 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -40,6 +50,7 @@
 
 #define CLIENT_TIMEOUT_MS 5000
 #define REQUEST_MAX 512
+#define CLIENTS_MAX 64          /* per kind, whatever the fd limit */
 
 struct client;
 
@@ -48,7 +59,9 @@ struct control {
 	int fd;
 	int metrics_fd;
 	int paused;             /* out of fds: not watching for a moment */
-	struct client *clients; /* connected now: control_close ends them */
+	int spare;              /* an fd kept to refuse a client at EMFILE */
+	int nclients[2];        /* connected now, control [0] and metrics [1] */
+	struct client *clients; /* connected now, newest first: control_close ends them */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -74,6 +87,7 @@ static void client_close(struct client *cl)
 		ctl->clients = cl->next;
 	if (cl->next)
 		cl->next->prev = cl->prev;
+	ctl->nclients[cl->metrics]--;
 	loop_del_fd(ctl->c->loop, cl->fd);
 	loop_timer_cancel(ctl->c->loop, cl->timer);
 	close(cl->fd);
@@ -229,6 +243,63 @@ static void resume_accepting(struct loop *loop, void *data)
 	ctl->paused = 0;
 }
 
+/* How many clients of one kind at once: an eighth of the fd limit, so
+ * that both kinds together never take more than a quarter of what the
+ * listeners, channels and connections in flight need. */
+static int client_cap(const struct cluster *c)
+{
+	rlim_t lim;
+	struct rlimit now;
+
+	lim = getrlimit(RLIMIT_NOFILE, &now) == 0 ? now.rlim_cur : c->nofile.rlim_cur;
+	if (lim == RLIM_INFINITY || lim / 8 >= CLIENTS_MAX)
+		return CLIENTS_MAX;
+	return lim / 8 > 1 ? (int)(lim / 8) : 1;
+}
+
+/* Make room for a new client of this kind: end the oldest one still
+ * waiting for its request.  0 when there is room now. */
+static int make_room(struct control *ctl, int metrics)
+{
+	struct client *cl, *oldest = NULL;
+
+	if (ctl->nclients[metrics] < client_cap(ctl->c))
+		return 0;
+	for (cl = ctl->clients; cl; cl = cl->next)
+		if (cl->metrics == metrics && !cl->reply.data)
+			oldest = cl;
+	if (!oldest)
+		return -1;
+	client_close(oldest);
+	return 0;
+}
+
+/* EMFILE/ENFILE: give the spare fd back for a moment to take the client
+ * off the queue and close it.  1 when one was refused that way. */
+static int refuse_with_spare(struct control *ctl, int fd)
+{
+	int cfd;
+
+	if (ctl->spare < 0)
+		return 0;
+	close(ctl->spare);
+	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (cfd >= 0)
+		close(cfd);
+	ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return cfd >= 0;
+}
+
+static void refuse(int cfd, const char *why)
+{
+	/* a fresh socket's empty buffer takes these few bytes at once; if
+	 * not, the refusal is the close alone */
+	if (send(cfd, why, strlen(why), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* nothing more to tell it */
+	}
+	close(cfd);
+}
+
 static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct control *ctl = data;
@@ -239,6 +310,8 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct client *cl;
 
+		if (cfd < 0 && (errno == EMFILE || errno == ENFILE) && refuse_with_spare(ctl, fd))
+			continue;
 		if (cfd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
 			    !ctl->paused) {
@@ -249,13 +322,12 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 			return;
 		}
 		if (!metrics && !peer_allowed(cfd)) {
-			/* a fresh socket's empty buffer takes these few bytes
-			 * at once; if not, the refusal is the close alone */
-			static const char no[] = "error: permission denied\n";
-			if (send(cfd, no, sizeof(no) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-				/* nothing more to tell it */
-			}
-			close(cfd);
+			refuse(cfd, "error: permission denied\n");
+			continue;
+		}
+		if (make_room(ctl, metrics) < 0) {
+			refuse(cfd, metrics ? "HTTP/1.0 503 Service Unavailable\r\n\r\n"
+					    : "error: too many clients\n");
 			continue;
 		}
 		cl = calloc(1, sizeof(*cl));
@@ -267,6 +339,7 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 		cl->ctl = ctl;
 		cl->fd = cfd;
 		cl->metrics = metrics;
+		ctl->nclients[metrics]++;
 		cl->next = ctl->clients;
 		if (cl->next)
 			cl->next->prev = cl;
@@ -430,6 +503,7 @@ int control_open(struct cluster *c)
 		return -1;
 	ctl->c = c;
 	ctl->fd = ctl->metrics_fd = -1;
+	ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	c->control = ctl;
 	if (!(want && !strcmp(want, "none")) &&
 	    (open_control(ctl, want) < 0 ||
@@ -460,6 +534,8 @@ void control_close(struct cluster *c)
 		loop_del_fd(c->loop, ctl->metrics_fd);
 		close(ctl->metrics_fd);
 	}
+	if (ctl->spare >= 0)
+		close(ctl->spare);
 	free(ctl);
 	c->control = NULL;
 }
