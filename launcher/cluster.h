@@ -166,6 +166,7 @@ struct listener *listener_for(struct cluster *c, struct worker *w,
 			      const struct msg_bind *req, int *err);
 void listener_announce(struct cluster *c, struct listener *l);
 void listener_close_all(struct cluster *c);
+void listener_set_backlog(struct cluster *c, struct listener *l, int backlog);
 int listener_serves_path(struct cluster *c, const struct msg_bind *req);
 int listener_open_socket(const struct msg_bind *req, const struct sockaddr_storage *addr,
 			 socklen_t addrlen, int reuseport, int *err);

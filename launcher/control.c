@@ -27,6 +27,7 @@
  * can be bigger than the socket buffer, and a client that does not read
  * must cost the loop nothing but its timer.
  */
+#include "addr.h"
 #include "cluster.h"
 #include "log.h"
 #include "loop.h"
@@ -440,45 +441,13 @@ static int open_control(struct control *ctl, const char *want)
 	return 0;
 }
 
-/* "127.0.0.1:9100", "[::1]:9100" */
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	long port;
-	char *end;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	port = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port < 0 || port > 65535)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		struct sockaddr_in6 *a = (void *)ss;
-		host[strlen(host) - 1] = '\0';
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*a);
-		return inet_pton(AF_INET6, host + 1, &a->sin6_addr) == 1 ? 0 : -1;
-	} else {
-		struct sockaddr_in *a = (void *)ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		*len = sizeof(*a);
-		return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
-	}
-}
-
 static int open_metrics(struct control *ctl, const char *where)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int one = 1;
 
-	if (parse_addr(where, &ss, &len) < 0) {
+	if (addr_parse(where, &ss, &len) < 0) {
 		log_warnx("--metrics %s: want ADDR:PORT (127.0.0.1:9100, [::1]:9100)", where);
 		return -1;
 	}

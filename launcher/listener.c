@@ -173,9 +173,9 @@ int listener_open_socket(const struct msg_bind *req, const struct sockaddr_stora
 	} else {
 		r = bind(fd, (const struct sockaddr *)addr, addrlen);
 	}
-	/* The backlog is every worker's queue, and the queue that holds
-	 * connections while workers restart: ask for the most the kernel
-	 * allows (net.core.somaxconn), not the program's own number. */
+	/* Until a worker says which backlog it wants (listener_set_backlog),
+	 * the most the kernel allows: the queue must hold what arrives while
+	 * the first workers start. */
 	if (r < 0 || (req->type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)) {
 		*err = errno;
 		close(fd);
@@ -340,4 +340,24 @@ void listener_close_all(struct cluster *c)
 		free(l);
 	}
 	c->nlisteners = 0;
+}
+
+/* A worker listened with `backlog`: the master's socket(s) take that number,
+ * or --backlog when given, as the program's own listener would have without
+ * cluster-run.  A queue as long as somaxconn lets thousands of connections
+ * whose clients gave up wait after a flood, each still served in turn; the
+ * program's number bounds that.  The trade-off: that queue is also what
+ * holds new connections while no worker accepts (every worker restarting),
+ * so a small backlog makes clients retry their SYN sooner (README). */
+void listener_set_backlog(struct cluster *c, struct listener *l, int backlog)
+{
+	int n = c->opt->backlog > 0 ? c->opt->backlog : backlog, i;
+
+	if (l->type != SOCK_STREAM)
+		return;
+	if (l->nslot_fds == 0 && listen(l->fd, n) < 0)
+		log_warn("%s: listen backlog %d", l->name, n);
+	for (i = 0; i < l->nslot_fds; i++)
+		if (l->slot_fds[i] >= 0 && listen(l->slot_fds[i], n) < 0)
+			log_warn("%s: listen backlog %d (slot %d)", l->name, n, i);
 }

@@ -199,6 +199,7 @@ int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd)
 		if (!(l = given_listener(w, m->listener.listener)))
 			return -1;
 		w->routes[l->id].listening = w->routes[l->id].bound;
+		listener_set_backlog(c, l, m->listener.backlog);
 		listener_announce(c, l);
 		balancer_kick(c, l);
 		supervisor_worker_listening(c, w);
