@@ -127,25 +127,34 @@ static int send_some(struct client *cl)
 /* One command line; the answer goes into b. */
 static void run_command(struct cluster *c, char *line, struct buf *b)
 {
-	char *arg = line + strcspn(line, " \t");
+	char *arg, *end = line + strlen(line);
 
+	/* blanks around the command and its argument do not matter */
+	while (end > line && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	line += strspn(line, " \t");
+	arg = line + strcspn(line, " \t");
 	if (*arg)
 		*arg++ = '\0';
 	arg += strspn(arg, " \t");
-	if (!strcmp(line, "status") && (!*arg || !strcmp(arg, "--json") || !strcmp(arg, "json"))) {
+	if (!strcmp(line, "status") && *arg && strcmp(arg, "--json") && strcmp(arg, "json")) {
+		buf_printf(b, "error: status takes --json or nothing, not '%s'\n", arg);
+	} else if (!strcmp(line, "status")) {
 		buf_printf(b, "ok\n");
 		if (*arg)
 			report_json(c, b);
 		else
 			report_text(c, b);
-	} else if (!strcmp(line, "reload") && !*arg) {
+	} else if ((!strcmp(line, "reload") || !strcmp(line, "stop")) && *arg) {
+		buf_printf(b, "error: %s takes no argument\n", line);
+	} else if (!strcmp(line, "reload")) {
 		if (c->stopping) {
 			buf_printf(b, "error: stopping\n");
 			return;
 		}
 		supervisor_reload(c);
 		buf_printf(b, "ok\nreloading %d worker%s\n", c->target, c->target == 1 ? "" : "s");
-	} else if (!strcmp(line, "scale") && *arg) {
+	} else if (!strcmp(line, "scale")) {
 		char *end;
 		long n = strtol(arg, &end, 10);
 
@@ -158,7 +167,7 @@ static void run_command(struct cluster *c, char *line, struct buf *b)
 			return;
 		}
 		buf_printf(b, "ok\nscaling to %ld worker%s\n", n, n == 1 ? "" : "s");
-	} else if (!strcmp(line, "stop") && !*arg) {
+	} else if (!strcmp(line, "stop")) {
 		buf_printf(b, "ok\nstopping\n");
 		supervisor_stop(c, SIGTERM);
 	} else {
@@ -190,6 +199,13 @@ static void answer(struct loop *loop, struct client *cl, char *nl)
 		client_close(cl);
 }
 
+static void answer_error(struct loop *loop, struct client *cl, const char *why)
+{
+	buf_printf(&cl->reply, "%s", why);
+	if (send_some(cl) || loop_mod_fd(loop, cl->fd, EPOLLOUT) < 0)
+		client_close(cl);
+}
+
 static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct client *cl = data;
@@ -211,7 +227,11 @@ static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 	}
 	cl->len += (size_t)n;
 	cl->buf[cl->len] = '\0';
-	nl = strchr(cl->buf, '\n');
+	nl = memchr(cl->buf, '\n', cl->len);
+	if (!cl->metrics && memchr(cl->buf, '\0', nl ? (size_t)(nl - cl->buf) : cl->len)) {
+		answer_error(loop, cl, "error: a NUL byte in the command\n");
+		return;
+	}
 	if (!nl && cl->len < sizeof(cl->buf) - 1)
 		return;         /* wait for the whole line */
 	answer(loop, cl, nl);

@@ -6,7 +6,8 @@
  *   COMMAND: status [--json] | reload | scale N | stop
  *
  * Without -s or -p it uses the only control socket in the runtime
- * directory, and says so when there are none or several.  Exit status: 0
+ * directory, and says so when there are none or several (listing them).
+ * The command is checked here before anything is sent.  Exit status: 0
  * when the master answered ok, 1 when it answered an error or cannot be
  * reached, 2 for a bad command line.
  */
@@ -14,6 +15,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +23,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#ifndef CLUSTER_RUN_VERSION
+#define CLUSTER_RUN_VERSION "unknown"
+#endif
+#define MAX_WORKERS 1024        /* as options.h */
+
 static const char usage[] =
-	"usage: cluster-ctl [-s SOCKET | -p MASTER_PID] status [--json] | reload | scale N | stop\n";
+	"usage: cluster-ctl [-s SOCKET | -p MASTER_PID] status [--json] | reload | scale N | stop\n"
+	"       cluster-ctl -h | --help | -V | --version\n";
 
 static int fail(const char *fmt, const char *arg, int status)
 {
@@ -42,6 +50,27 @@ static int live(const char *path)
 	if (fd >= 0)
 		close(fd);
 	return ok;
+}
+
+/* Every live master in dir, one line each: its socket and pid. */
+static void list_sockets(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char cand[sizeof(((struct sockaddr_un *)0)->sun_path)];
+		size_t n = strlen(e->d_name);
+
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".sock") ||
+		    snprintf(cand, sizeof(cand), "%s/%s", dir, e->d_name) >= (int)sizeof(cand) ||
+		    !live(cand))
+			continue;
+		fprintf(stderr, "cluster-ctl:   %s (pid %ld)\n", cand, strtol(e->d_name, NULL, 10));
+	}
+	closedir(d);
 }
 
 /* The only live *.sock in the runtime directory (a master killed with
@@ -74,8 +103,39 @@ static int only_socket(char *path, size_t len)
 	closedir(d);
 	if (found == 1)
 		return -1;
-	return fail(found ? "several cluster-run masters are running; use -p PID or -s SOCKET%s"
+	if (found)
+		list_sockets(dir);
+	return fail(found ? "several cluster-run masters are running (above); use -p PID or -s SOCKET%s"
 			  : "no cluster-run is running%s (use -s or -p)", "", 1);
+}
+
+/* Usage errors in COMMAND, found before asking anyone: status 2. */
+static int check_command(int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	char *end;
+	long n;
+
+	if (!strcmp(cmd, "status") && (argc == 1 || (argc == 2 && !strcmp(argv[1], "--json"))))
+		return 0;
+	if ((!strcmp(cmd, "reload") || !strcmp(cmd, "stop")) && argc == 1)
+		return 0;
+	if (!strcmp(cmd, "scale") && argc == 2) {
+		n = strtol(argv[1], &end, 10);
+		if (*end || end == argv[1] || n < 1 || n > MAX_WORKERS) {
+			fprintf(stderr, "cluster-ctl: scale takes a worker count from 1 to %d, not '%s'\n",
+				MAX_WORKERS, argv[1]);
+			return 2;
+		}
+		return 0;
+	}
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "reload") || !strcmp(cmd, "stop") ||
+	    !strcmp(cmd, "scale"))
+		fprintf(stderr, "cluster-ctl: bad arguments to '%s'\n", cmd);
+	else
+		fprintf(stderr, "cluster-ctl: unknown command '%s'\n", cmd);
+	fputs(usage, stderr);
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -87,7 +147,14 @@ int main(int argc, char **argv)
 	ssize_t n;
 	int c, fd, i, r;
 
-	while ((c = getopt(argc, argv, "+s:p:h")) != -1) {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:s:p:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (snprintf(path, sizeof(path), "%s", optarg) >= (int)sizeof(path))
@@ -105,7 +172,15 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
+		case 'V':
+			printf("cluster-ctl %s\n", CLUSTER_RUN_VERSION);
+			return 0;
+		case ':':
+			fprintf(stderr, "cluster-ctl: option '%s' needs a value\n", argv[optind - 1]);
+			fputs(usage, stderr);
+			return 2;
 		default:
+			fprintf(stderr, "cluster-ctl: unknown option '%s'\n", argv[optind - 1]);
 			fputs(usage, stderr);
 			return 2;
 		}
@@ -114,6 +189,8 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	if ((r = check_command(argc - optind, argv + optind)) != 0)
+		return r;
 	if (!path[0] && (r = only_socket(path, sizeof(path))) >= 0)
 		return r;
 	line[0] = '\0';

@@ -201,6 +201,26 @@ static enum policy effective_policy(struct cluster *c, const struct msg_bind *re
 	return p;
 }
 
+/* The program prints its own bind error, but not always the address: name
+ * it, once per address in a row (a crash loop would repeat it). */
+static void bind_failed(struct cluster *c, const struct msg_bind *req, int err)
+{
+	static char last[sizeof(((struct listener *)0)->name)];
+	struct listener tmp;
+
+	(void)c;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.family = req->family;
+	tmp.reqlen = req->addrlen;
+	memcpy(&tmp.addr, &req->addr, req->addrlen);
+	memcpy(&tmp.req, &req->addr, req->addrlen);
+	describe(&tmp);
+	if (!strcmp(last, tmp.name))
+		return;
+	memcpy(last, tmp.name, sizeof(last));
+	log_warnx("cannot bind %s: %s", tmp.name, strerror(err));
+}
+
 static struct listener *create(struct cluster *c, const struct msg_bind *req, int *err)
 {
 	const char *why;
@@ -224,8 +244,10 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 		return NULL;
 	}
 	fd = listener_open_socket(req, &req->addr, req->addrlen, policy == POLICY_REUSEPORT, err);
-	if (fd < 0)
+	if (fd < 0) {
+		bind_failed(c, req, *err);
 		return NULL;
+	}
 	l = calloc(1, sizeof(*l));
 	if (!l) {
 		close(fd);

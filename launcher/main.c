@@ -89,7 +89,8 @@ int main(int argc, char **argv)
 		return status;
 	c.opt = &opt;
 	c.prog = &prog;
-	if (opt.user && (status = resolve_user(opt.user, &c.creds)) >= 0)
+	if (opt.user && ((status = resolve_user(opt.user, &c.creds)) >= 0 ||
+			 (status = program_check_user(&prog, &c.creds, opt.user)) >= 0))
 		return status;
 	if (shim_path_find(c.shim_path, sizeof(c.shim_path)) < 0)
 		return EXIT_FAILURE_;

@@ -15,4 +15,9 @@ struct program {
  * else the exit status, after one line on stderr saying why. */
 int program_check(struct program *prog, const char *argv0, int force);
 
+struct creds;
+/* With --user: whether that user may execute it.  -1 when it may (or
+ * cannot tell), else 126 after one line on stderr. */
+int program_check_user(const struct program *prog, const struct creds *cr, const char *user);
+
 #endif

@@ -360,6 +360,9 @@ static void worker_exited(struct cluster *c, struct worker *w, int st)
 	char how[96];
 
 	describe_status(st, how, sizeof(how));
+	if (w->state == W_STOPPING && WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL)
+		snprintf(how, sizeof(how), "stopped by signal %d (%s), as asked", WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
 	if (w == c->roll_new)
 		c->roll_new = NULL;
 	if (c->roll_old == w)

@@ -175,3 +175,33 @@ Test(runtime_dir, two_pid1_masters)
 	cr_assert_eq(cr_wait_exit(a, 10000), 0, "%s", a->log);
 	cr_assert_eq(cr_wait_exit(b, 10000), 0, "%s", b->log);
 }
+
+/* Two masters of one user, cluster-ctl without -s/-p: it refuses (1) and
+ * names both, so the user can pick one. */
+Test(runtime_dir, several_masters_are_listed)
+{
+	uid_t uid = need_root_and_fresh_uid();
+	char out[4096], pid[2][16];
+	struct cr *cr[2];
+	int i;
+
+	snprintf(home, sizeof(home), "/tmp/cr-home-XXXXXX");
+	cr_assert(mkdtemp(home));
+	cr_assert(chown(home, uid, uid) == 0);
+	cr_assert(chmod(home, 0700) == 0);
+	setenv("XDG_RUNTIME_DIR", home, 1);
+	harness_run_as_uid = (int)uid;
+	for (i = 0; i < 2; i++)
+		cr[i] = cr_start(NULL, "-n", "1", "--", helper("blocking_server"), "--port", "0",
+				 NULL);
+	harness_run_as_uid = -1;
+	for (i = 0; i < 2; i++) {
+		cr_assert_gt(cr_ready_port(cr[i], 0, 20000), 0, "%s", cr[i]->log);
+		snprintf(pid[i], sizeof(pid[i]), "(pid %d)", (int)cr[i]->pid);
+	}
+	cr_assert_eq(ctl_as(uid, out, sizeof(out), "status", NULL, NULL), 1, "%s", out);
+	cr_assert(strstr(out, "several"), "%s", out);
+	cr_assert(strstr(out, pid[0]) && strstr(out, pid[1]), "%s", out);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(cr_stop(cr[i], SIGTERM, 10000), 0, "%s", cr[i]->log);
+}
