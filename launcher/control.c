@@ -14,12 +14,12 @@
  * gets the Prometheus text format (report.c).
  *
  * Clients cannot starve the data path of fds: each kind (control, metrics)
- * has at most client_cap() connections at once, a fraction of the fd
- * limit; one more arriving closes the oldest of its kind that has not sent
- * its request yet (idle ones are what a flood is made of), or is refused
- * when all are busy answering.  A spare fd is kept open for the moment the
- * limit is reached anyway: it is closed to accept and drop the client (the
- * libev trick), so the listener does not stay readable and spin.
+ * has at most client_cap() connections at once, a fraction of the fd limit
+ * (the rest is the data path's reserve); one more arriving closes the
+ * oldest of its kind that has not sent its request yet (idle ones are what
+ * a flood is made of), or is refused when all are busy answering.  If the
+ * process is out of fds anyway (the data path took them), the listeners
+ * pause for a moment and the backlog keeps the clients.
  *
  * A client has a few seconds (CLIENT_TIMEOUT_MS, from accept) to send its
  * line and read the answer.  The answer is written without blocking: what
@@ -36,7 +36,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,7 +59,6 @@ struct control {
 	int fd;
 	int metrics_fd;
 	int paused;             /* out of fds: not watching for a moment */
-	int spare;              /* an fd kept to refuse a client at EMFILE */
 	int nclients[2];        /* connected now, control [0] and metrics [1] */
 	struct client *clients; /* connected now, newest first: control_close ends them */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -264,9 +262,9 @@ static void resume_accepting(struct loop *loop, void *data)
 	ctl->paused = 0;
 }
 
-/* How many clients of one kind at once: an eighth of the fd limit, so
- * that both kinds together never take more than a quarter of what the
- * listeners, channels and connections in flight need. */
+/* How many clients of one kind at once: an eighth of the fd limit (at
+ * least 4), so that both kinds together never take more than a quarter of
+ * what the listeners, channels and connections in flight need. */
 static int client_cap(const struct cluster *c)
 {
 	rlim_t lim;
@@ -275,7 +273,7 @@ static int client_cap(const struct cluster *c)
 	lim = getrlimit(RLIMIT_NOFILE, &now) == 0 ? now.rlim_cur : c->nofile.rlim_cur;
 	if (lim == RLIM_INFINITY || lim / 8 >= CLIENTS_MAX)
 		return CLIENTS_MAX;
-	return lim / 8 > 1 ? (int)(lim / 8) : 1;
+	return lim / 8 > 4 ? (int)(lim / 8) : 4;
 }
 
 /* Make room for a new client of this kind: end the oldest one still
@@ -293,22 +291,6 @@ static int make_room(struct control *ctl, int metrics)
 		return -1;
 	client_close(oldest);
 	return 0;
-}
-
-/* EMFILE/ENFILE: give the spare fd back for a moment to take the client
- * off the queue and close it.  1 when one was refused that way. */
-static int refuse_with_spare(struct control *ctl, int fd)
-{
-	int cfd;
-
-	if (ctl->spare < 0)
-		return 0;
-	close(ctl->spare);
-	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-	if (cfd >= 0)
-		close(cfd);
-	ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	return cfd >= 0;
 }
 
 static void refuse(int cfd, const char *why)
@@ -331,8 +313,6 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct client *cl;
 
-		if (cfd < 0 && (errno == EMFILE || errno == ENFILE) && refuse_with_spare(ctl, fd))
-			continue;
 		if (cfd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
 			    !ctl->paused) {
@@ -492,7 +472,6 @@ int control_open(struct cluster *c)
 		return -1;
 	ctl->c = c;
 	ctl->fd = ctl->metrics_fd = -1;
-	ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	c->control = ctl;
 	if (!(want && !strcmp(want, "none")) &&
 	    (open_control(ctl, want) < 0 ||
@@ -523,8 +502,6 @@ void control_close(struct cluster *c)
 		loop_del_fd(c->loop, ctl->metrics_fd);
 		close(ctl->metrics_fd);
 	}
-	if (ctl->spare >= 0)
-		close(ctl->spare);
 	free(ctl);
 	c->control = NULL;
 }
