@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_PIDS 256
@@ -275,3 +276,56 @@ Test(master_death, nginx_rr) { nginx("rr"); }
 Test(master_death, nginx_shared) { nginx("shared"); }
 Test(master_death, nginx_reuseport) { nginx("reuseport"); }
 Test(master_death, nginx_leastconn) { nginx("leastconn"); }
+
+/* The guard cannot be turned against someone else: a process of another
+ * user (root runs the test; the decoy runs as a uid nobody uses) in a
+ * session of its own, whose environment carries this master's marker,
+ * survives the master's death; the cluster itself is gone as usual. */
+Test(master_death, decoy_of_another_user_survives)
+{
+	char marker[128], path[64], env[4096];
+	struct cluster_procs cp = { .port = 0 };
+	uid_t uid = (uid_t)(40000 + getpid() % 20000);
+	ssize_t n = 0;
+	struct cr *cr;
+	pid_t decoy;
+	int fd, st;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root (a decoy of another user)");
+	cr = cr_start(NULL, "-n", "1", "--", helper("prefork_server"), "--port", "0", NULL);
+	cp.port = cr_ready_port(cr, 0, 20000);
+	cr_assert_gt(cp.port, 0, "%s", cr->log);
+	/* a worker's: the master set it after it started */
+	cr_assert_eq(cr_children(cr, &decoy, 1), 1);
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)decoy);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	n = read(fd, env, sizeof(env) - 1);
+	close(fd);
+	cr_assert_gt(n, 0);
+	marker[0] = '\0';
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(env + i) + 1)
+		if (!strncmp(env + i, "CLUSTER_RUN_MASTER=", 19))
+			snprintf(marker, sizeof(marker), "%s", env + i);
+	cr_assert(marker[0], "no CLUSTER_RUN_MASTER in a worker's environment");
+	decoy = fork();
+	cr_assert(decoy >= 0);
+	if (decoy == 0) {
+		char *argv[] = { "sleep", "30", NULL }, *envp[] = { marker, NULL };
+
+		setsid();
+		if (setgid(uid) < 0 || setuid(uid) < 0)
+			_exit(1);
+		execve("/bin/sleep", argv, envp);
+		_exit(127);
+	}
+	list_cluster(cr, &cp);
+	cr_assert_eq(kill(cr->pid, SIGKILL), 0);
+	cr_assert_neq(cr_wait_exit(cr, 5000), -1);
+	wait_until(all_gone, &cp, 5000);
+	cr_assert_eq(left_count(&cp), 0, "the cluster outlived its master");
+	cr_assert(pid_alive(decoy), "the guard killed another user's process");
+	kill(decoy, SIGKILL);
+	waitpid(decoy, &st, 0);
+}
