@@ -357,6 +357,11 @@ void guard_watch(struct cluster *c, pid_t pgrp)
 	int32_t v = (int32_t)pgrp;
 
 	(void)c;
-	if (guard_wfd >= 0 && write(guard_wfd, &v, sizeof(v)) < 0)
-		log_warn("guard: noting worker %d", (int)pgrp);
+	if (guard_wfd < 0 || write(guard_wfd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+		return;
+	/* EPIPE: someone killed the guard (SIGPIPE is ignored by then);
+	 * EAGAIN: it stopped reading.  Said once: we go on without it. */
+	log_warn("guard: cannot note worker %d; going on without the guard", (int)pgrp);
+	close(guard_wfd);
+	guard_wfd = -1;
 }
