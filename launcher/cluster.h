@@ -199,6 +199,7 @@ struct listener *listener_for(struct cluster *c, struct worker *w,
 			      const struct msg_bind *req, int *err);
 void listener_announce(struct cluster *c, struct listener *l);
 void listener_close_all(struct cluster *c);
+void listener_set_backlog(struct cluster *c, struct listener *l, int backlog);
 int listener_serves_path(struct cluster *c, const struct msg_bind *req);
 void listeners_slots_changed(struct cluster *c);
 

@@ -20,12 +20,21 @@
  * /live for probes, the Prometheus text format (report.c) for any other
  * path (probes.c).
  *
+ * Clients cannot starve the data path of fds: each kind (control, metrics)
+ * has at most client_cap() connections at once, a fraction of the fd limit
+ * (the rest is the data path's reserve); one more arriving closes the
+ * oldest of its kind that has not sent its request yet (idle ones are what
+ * a flood is made of), or is refused when all are busy answering.  If the
+ * process is out of fds anyway (the data path took them), the listeners
+ * pause for a moment and the backlog keeps the clients.
+ *
  * A client has a few seconds (CLIENT_TIMEOUT_MS, from accept) to send its
  * line and read the answer.  The answer is written without blocking: what
  * the socket takes now, the rest on EPOLLOUT.  A status of a large cluster
  * can be bigger than the socket buffer, and a client that does not read
  * must cost the loop nothing but its timer.
  */
+#include "addr.h"
 #include "cluster.h"
 #include "log.h"
 #include "loop.h"
@@ -40,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -50,6 +60,7 @@
 #define WAIT_CHECK_MS 100
 
 enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_SCALE };
+#define CLIENTS_MAX 64          /* per kind, whatever the fd limit */
 
 struct client;
 
@@ -58,7 +69,8 @@ struct control {
 	int fd;
 	int metrics_fd;
 	int paused;             /* out of fds: not watching for a moment */
-	struct client *clients; /* connected now: control_close ends them */
+	int nclients[2];        /* connected now, control [0] and metrics [1] */
+	struct client *clients; /* connected now, newest first: control_close ends them */
 	uint64_t wait_timer;    /* checks scale --wait clients */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
@@ -87,6 +99,7 @@ static void client_close(struct client *cl)
 		ctl->clients = cl->next;
 	if (cl->next)
 		cl->next->prev = cl->prev;
+	ctl->nclients[cl->metrics]--;
 	loop_del_fd(ctl->c->loop, cl->fd);
 	loop_timer_cancel(ctl->c->loop, cl->timer);
 	close(cl->fd);
@@ -250,9 +263,14 @@ static int strip_wait(char *arg)
 static void run_command(struct client *cl, char *line, struct buf *b)
 {
 	struct cluster *c = cl->ctl->c;
-	char *arg = line + strcspn(line, " \t");
+	char *arg, *end = line + strlen(line);
 	int wait;
 
+	/* blanks around the command and its argument do not matter */
+	while (end > line && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	line += strspn(line, " \t");
+	arg = line + strcspn(line, " \t");
 	if (*arg)
 		*arg++ = '\0';
 	arg += strspn(arg, " \t");
@@ -261,13 +279,17 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 		buf_printf(b, "error: --wait goes with reload and scale\n");
 		return;
 	}
-	if (!strcmp(line, "status") && (!*arg || !strcmp(arg, "--json") || !strcmp(arg, "json"))) {
+	if (!strcmp(line, "status") && *arg && strcmp(arg, "--json") && strcmp(arg, "json")) {
+		buf_printf(b, "error: status takes --json or nothing, not '%s'\n", arg);
+	} else if (!strcmp(line, "status")) {
 		buf_printf(b, "ok\n");
 		if (*arg)
 			report_json(c, b);
 		else
 			report_text(c, b);
-	} else if (!strcmp(line, "reload") && !*arg) {
+	} else if ((!strcmp(line, "reload") || !strcmp(line, "stop")) && *arg) {
+		buf_printf(b, "error: %s takes no argument\n", line);
+	} else if (!strcmp(line, "reload")) {
 		if (c->stopping) {
 			buf_printf(b, "error: stopping\n");
 			return;
@@ -284,7 +306,7 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 			wait_reply(cl, r->outcome == RELOAD_COMPLETE, r->outcome ==
 				   RELOAD_COMPLETE ? "reload complete" : r->why);
 		}
-	} else if (!strcmp(line, "scale") && *arg) {
+	} else if (!strcmp(line, "scale")) {
 		char *end;
 		long n = strtol(arg, &end, 10);
 
@@ -302,7 +324,7 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 			buf_printf(b, "ok\nscaling to %ld worker%s\n", n, n == 1 ? "" : "s");
 	} else if (!strcmp(line, "signal") && *arg) {
 		signal_workers(c, arg, b);
-	} else if (!strcmp(line, "stop") && !*arg) {
+	} else if (!strcmp(line, "stop")) {
 		buf_printf(b, "ok\nstopping\n");
 		supervisor_stop(c, SIGTERM);
 	} else {
@@ -340,6 +362,13 @@ static void answer(struct loop *loop, struct client *cl, char *nl)
 		client_close(cl);
 }
 
+static void answer_error(struct loop *loop, struct client *cl, const char *why)
+{
+	buf_printf(&cl->reply, "%s", why);
+	if (send_some(cl) || loop_mod_fd(loop, cl->fd, EPOLLOUT) < 0)
+		client_close(cl);
+}
+
 static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct client *cl = data;
@@ -365,7 +394,11 @@ static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 	}
 	cl->len += (size_t)n;
 	cl->buf[cl->len] = '\0';
-	nl = strchr(cl->buf, '\n');
+	nl = memchr(cl->buf, '\n', cl->len);
+	if (!cl->metrics && memchr(cl->buf, '\0', nl ? (size_t)(nl - cl->buf) : cl->len)) {
+		answer_error(loop, cl, "error: a NUL byte in the command\n");
+		return;
+	}
 	if (!nl && cl->len < sizeof(cl->buf) - 1)
 		return;         /* wait for the whole line */
 	answer(loop, cl, nl);
@@ -398,6 +431,47 @@ static void resume_accepting(struct loop *loop, void *data)
 	ctl->paused = 0;
 }
 
+/* How many clients of one kind at once: an eighth of the fd limit (at
+ * least 4), so that both kinds together never take more than a quarter of
+ * what the listeners, channels and connections in flight need. */
+static int client_cap(const struct cluster *c)
+{
+	rlim_t lim;
+	struct rlimit now;
+
+	lim = getrlimit(RLIMIT_NOFILE, &now) == 0 ? now.rlim_cur : c->nofile.rlim_cur;
+	if (lim == RLIM_INFINITY || lim / 8 >= CLIENTS_MAX)
+		return CLIENTS_MAX;
+	return lim / 8 > 4 ? (int)(lim / 8) : 4;
+}
+
+/* Make room for a new client of this kind: end the oldest one still
+ * waiting for its request.  0 when there is room now. */
+static int make_room(struct control *ctl, int metrics)
+{
+	struct client *cl, *oldest = NULL;
+
+	if (ctl->nclients[metrics] < client_cap(ctl->c))
+		return 0;
+	for (cl = ctl->clients; cl; cl = cl->next)
+		if (cl->metrics == metrics && !cl->reply.data && cl->waiting == WAIT_NONE)
+			oldest = cl;
+	if (!oldest)
+		return -1;
+	client_close(oldest);
+	return 0;
+}
+
+static void refuse(int cfd, const char *why)
+{
+	/* a fresh socket's empty buffer takes these few bytes at once; if
+	 * not, the refusal is the close alone */
+	if (send(cfd, why, strlen(why), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* nothing more to tell it */
+	}
+	close(cfd);
+}
+
 static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct control *ctl = data;
@@ -418,13 +492,12 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 			return;
 		}
 		if (!metrics && !peer_allowed(cfd)) {
-			/* a fresh socket's empty buffer takes these few bytes
-			 * at once; if not, the refusal is the close alone */
-			static const char no[] = "error: permission denied\n";
-			if (send(cfd, no, sizeof(no) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-				/* nothing more to tell it */
-			}
-			close(cfd);
+			refuse(cfd, "error: permission denied\n");
+			continue;
+		}
+		if (make_room(ctl, metrics) < 0) {
+			refuse(cfd, metrics ? "HTTP/1.0 503 Service Unavailable\r\n\r\n"
+					    : "error: too many clients\n");
 			continue;
 		}
 		cl = calloc(1, sizeof(*cl));
@@ -436,6 +509,7 @@ static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
 		cl->ctl = ctl;
 		cl->fd = cfd;
 		cl->metrics = metrics;
+		ctl->nclients[metrics]++;
 		cl->next = ctl->clients;
 		if (cl->next)
 			cl->next->prev = cl;
@@ -488,11 +562,14 @@ static void clear_dead_sockets(const char *path)
 	d = opendir(dir);
 	if (!d)
 		return;
+	/* Only names of our own PID namespace: a pid means nothing across
+	 * namespaces, and containers may share the directory. */
 	while ((e = readdir(d))) {
-		char *end;
+		char *end, mine[64];
 		long pid = strtol(e->d_name, &end, 10);
 
-		if (pid > 0 && !strcmp(end, ".sock") && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		if (pid > 0 && runtime_socket_name(mine, sizeof(mine), (pid_t)pid) == 0 &&
+		    !strcmp(e->d_name, mine) && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
 			unlinkat(dirfd(d), e->d_name, 0);
 	}
 	closedir(d);
@@ -501,6 +578,7 @@ static void clear_dead_sockets(const char *path)
 static int open_control(struct control *ctl, const char *want)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	char refused[sizeof(un.sun_path)];
 	mode_t old;
 	int r;
 
@@ -512,6 +590,9 @@ static int open_control(struct control *ctl, const char *want)
 		log_warn("control socket directory%s", errno == EPERM ? " (not private to us)" : "");
 		return -1;
 	}
+	if (!want && runtime_dir_refused(refused, sizeof(refused)))
+		log_warnx("%s is not a private directory of ours (another user made it?): "
+			  "not used", refused);
 	if (!want)
 		clear_dead_sockets(ctl->path);
 	if (claim_path(ctl->path) < 0)
@@ -529,45 +610,13 @@ static int open_control(struct control *ctl, const char *want)
 	return 0;
 }
 
-/* "127.0.0.1:9100", "[::1]:9100" */
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	long port;
-	char *end;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	port = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port < 0 || port > 65535)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		struct sockaddr_in6 *a = (void *)ss;
-		host[strlen(host) - 1] = '\0';
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*a);
-		return inet_pton(AF_INET6, host + 1, &a->sin6_addr) == 1 ? 0 : -1;
-	} else {
-		struct sockaddr_in *a = (void *)ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		*len = sizeof(*a);
-		return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
-	}
-}
-
 static int open_metrics(struct control *ctl, const char *where)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int one = 1;
 
-	if (parse_addr(where, &ss, &len) < 0) {
+	if (addr_parse(where, &ss, &len) < 0) {
 		log_warnx("--metrics %s: want ADDR:PORT (127.0.0.1:9100, [::1]:9100)", where);
 		return -1;
 	}

@@ -7,7 +7,8 @@
  *            signal SIG | stop
  *
  * Without -s or -p it uses the only control socket in the runtime
- * directory, and says so when there are none or several.  With --wait the
+ * directory, and says so when there are none or several (listing them).
+ * The command is checked here before anything is sent.  With --wait the
  * master answers when the reload or scaling has finished; -t bounds the
  * wait (the reload goes on regardless).  Exit status: 0 when the master
  * answered ok, 1 when it answered an error (an aborted reload) or cannot
@@ -17,6 +18,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef CLUSTER_RUN_VERSION
+#define CLUSTER_RUN_VERSION "unknown"
+#endif
+#define MAX_WORKERS 1024        /* as options.h */
+
 static const char usage[] =
 	"usage: cluster-ctl [-s SOCKET | -p MASTER_PID] [-t SECONDS] COMMAND\n"
 	"  status [--json]     workers, listeners, last reload\n"
@@ -33,7 +40,8 @@ static const char usage[] =
 	"  scale N [--wait]    N workers; --wait: until they all listen\n"
 	"  signal SIG          send SIG to every worker (not HUP: that is reload)\n"
 	"  stop                graceful stop\n"
-	"  -t SECONDS          give up waiting after SECONDS (exit status 3)\n";
+	"  -t SECONDS          give up waiting after SECONDS (exit status 3)\n"
+	"       cluster-ctl -h | --help | -V | --version\n";
 
 #define EXIT_TIMED_OUT 3
 
@@ -86,6 +94,27 @@ static int live(const char *path)
 	return ok;
 }
 
+/* Every live master in dir, one line each: its socket and pid. */
+static void list_sockets(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char cand[sizeof(((struct sockaddr_un *)0)->sun_path)];
+		size_t n = strlen(e->d_name);
+
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".sock") ||
+		    snprintf(cand, sizeof(cand), "%s/%s", dir, e->d_name) >= (int)sizeof(cand) ||
+		    !live(cand))
+			continue;
+		fprintf(stderr, "cluster-ctl:   %s (pid %ld)\n", cand, strtol(e->d_name, NULL, 10));
+	}
+	closedir(d);
+}
+
 /* The only live *.sock in the runtime directory (a master killed with
  * SIGKILL leaves its file behind: those do not count). */
 static int only_socket(char *path, size_t len)
@@ -116,8 +145,44 @@ static int only_socket(char *path, size_t len)
 	closedir(d);
 	if (found == 1)
 		return -1;
-	return fail(found ? "several cluster-run masters are running; use -p PID or -s SOCKET%s"
+	if (found)
+		list_sockets(dir);
+	return fail(found ? "several cluster-run masters are running (above); use -p PID or -s SOCKET%s"
 			  : "no cluster-run is running%s (use -s or -p)", "", 1);
+}
+
+/* Usage errors in COMMAND, found before asking anyone: status 2. */
+static int check_command(int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	int wait = argc >= 2 && !strcmp(argv[argc - 1], "--wait");
+	char *end;
+	long n;
+
+	if (!strcmp(cmd, "status") && (argc == 1 || (argc == 2 && !strcmp(argv[1], "--json"))))
+		return 0;
+	if (!strcmp(cmd, "reload") && argc == 1 + wait)
+		return 0;
+	if (!strcmp(cmd, "stop") && argc == 1)
+		return 0;
+	if (!strcmp(cmd, "signal") && argc == 2)
+		return 0;
+	if (!strcmp(cmd, "scale") && argc == 2 + wait) {
+		n = strtol(argv[1], &end, 10);
+		if (*end || end == argv[1] || n < 1 || n > MAX_WORKERS) {
+			fprintf(stderr, "cluster-ctl: scale takes a worker count from 1 to %d, not '%s'\n",
+				MAX_WORKERS, argv[1]);
+			return 2;
+		}
+		return 0;
+	}
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "reload") || !strcmp(cmd, "stop") ||
+	    !strcmp(cmd, "scale") || !strcmp(cmd, "signal"))
+		fprintf(stderr, "cluster-ctl: bad arguments to '%s'\n", cmd);
+	else
+		fprintf(stderr, "cluster-ctl: unknown command '%s'\n", cmd);
+	fputs(usage, stderr);
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -129,7 +194,14 @@ int main(int argc, char **argv)
 	ssize_t n;
 	int c, fd, i, r;
 
-	while ((c = getopt(argc, argv, "+s:p:t:h")) != -1) {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:s:p:t:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': {
 			char *end;
@@ -155,7 +227,15 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
+		case 'V':
+			printf("cluster-ctl %s\n", CLUSTER_RUN_VERSION);
+			return 0;
+		case ':':
+			fprintf(stderr, "cluster-ctl: option '%s' needs a value\n", argv[optind - 1]);
+			fputs(usage, stderr);
+			return 2;
 		default:
+			fprintf(stderr, "cluster-ctl: unknown option '%s'\n", argv[optind - 1]);
 			fputs(usage, stderr);
 			return 2;
 		}
@@ -166,6 +246,8 @@ int main(int argc, char **argv)
 	}
 	if (deadline_ms >= 0)
 		deadline_ms += mono_ms();
+	if ((r = check_command(argc - optind, argv + optind)) != 0)
+		return r;
 	if (!path[0] && (r = only_socket(path, sizeof(path))) >= 0)
 		return r;
 	line[0] = '\0';

@@ -154,6 +154,26 @@ static enum policy effective_policy(struct cluster *c, const struct msg_bind *re
 	return p;
 }
 
+/* The program prints its own bind error, but not always the address: name
+ * it, once per address in a row (a crash loop would repeat it). */
+static void bind_failed(struct cluster *c, const struct msg_bind *req, int err)
+{
+	static char last[sizeof(((struct listener *)0)->name)];
+	struct listener tmp;
+
+	(void)c;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.family = req->family;
+	tmp.reqlen = req->addrlen;
+	memcpy(&tmp.addr, &req->addr, req->addrlen);
+	memcpy(&tmp.req, &req->addr, req->addrlen);
+	describe(&tmp);
+	if (!strcmp(last, tmp.name))
+		return;
+	memcpy(last, tmp.name, sizeof(last));
+	log_warnx("cannot bind %s: %s", tmp.name, strerror(err));
+}
+
 static struct listener *create(struct cluster *c, const struct msg_bind *req, int *err)
 {
 	const char *why;
@@ -180,8 +200,10 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 	if (!inherited)
 		fd = socket_open_listener(req, &req->addr, req->addrlen,
 					  policy == POLICY_REUSEPORT, err);
-	if (fd < 0)
+	if (fd < 0) {
+		bind_failed(c, req, *err);
 		return NULL;
+	}
 	l = calloc(1, sizeof(*l));
 	if (!l) {
 		close(fd);
@@ -307,4 +329,24 @@ void listener_close_all(struct cluster *c)
 		free(l);
 	}
 	c->nlisteners = 0;
+}
+
+/* A worker listened with `backlog`: the master's socket(s) take that number,
+ * or --backlog when given, as the program's own listener would have without
+ * cluster-run.  A queue as long as somaxconn lets thousands of connections
+ * whose clients gave up wait after a flood, each still served in turn; the
+ * program's number bounds that.  The trade-off: that queue is also what
+ * holds new connections while no worker accepts (every worker restarting),
+ * so a small backlog makes clients retry their SYN sooner (README). */
+void listener_set_backlog(struct cluster *c, struct listener *l, int backlog)
+{
+	int n = c->opt->backlog > 0 ? c->opt->backlog : backlog, i;
+
+	if (l->type != SOCK_STREAM)
+		return;
+	if (l->nslot_fds == 0 && listen(l->fd, n) < 0)
+		log_warn("%s: listen backlog %d", l->name, n);
+	for (i = 0; i < l->nslot_fds; i++)
+		if (l->slot_fds[i] >= 0 && listen(l->slot_fds[i], n) < 0)
+			log_warn("%s: listen backlog %d (slot %d)", l->name, n, i);
 }

@@ -2,12 +2,13 @@
  * main.c - cluster-run: run N copies of an unmodified server, sharing its
  * listening sockets.  Reads like a table of contents:
  *   parse options -> check PROGRAM -> choose shim or seccomp ->
- *   resolve --user -> find the shim ->
- *   raise the fd limit -> open the control socket -> start the workers ->
- *   run the loop -> close everything -> exit status.
+ *   resolve --user -> find the shim -> raise the fd limit -> start the
+ *   guard -> open the control socket -> start the workers -> run the loop
+ *   -> close everything -> exit status.
  * Only main exits.
  */
 #include "cluster.h"
+#include "guard.h"
 #include "health.h"
 #include "log.h"
 #include "logline.h"
@@ -96,7 +97,8 @@ int main(int argc, char **argv)
 		return status;
 	c.opt = &opt;
 	c.prog = &prog;
-	if (opt.user && (status = resolve_user(opt.user, &c.creds)) >= 0)
+	if (opt.user && ((status = resolve_user(opt.user, &c.creds)) >= 0 ||
+			 (status = program_check_user(&prog, &c.creds, opt.user)) >= 0))
 		return status;
 	if (prog.via == VIA_SHIM && shim_path_find(c.shim_path, sizeof(c.shim_path)) < 0)
 		return EXIT_FAILURE_;
@@ -111,7 +113,7 @@ int main(int argc, char **argv)
 	log_event("starting %d worker%s of %s, policy %s, via %s, shim %s", opt.workers,
 		  opt.workers == 1 ? "" : "s", prog.path, policy_name(opt.policy),
 		  via_name(prog.via), c.shim_path);
-	if (control_open(&c) < 0)
+	if (guard_start(&c) < 0 || control_open(&c) < 0)
 		return EXIT_FAILURE_;
 	if (supervisor_start(&c) < 0)
 		return EXIT_FAILURE_;

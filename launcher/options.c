@@ -3,6 +3,7 @@
  * word (PROGRAM), so options after PROGRAM belong to PROGRAM.
  */
 #include "options.h"
+#include "addr.h"
 #include "log.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #ifndef CLUSTER_RUN_VERSION
@@ -35,6 +37,8 @@ static const char usage_text[] =
 "      --log-prefix       prefix each line a worker writes with [slot pid]\n"
 "      --listen-timeout S warn when no worker listens after S seconds\n"
 "                         (default 10)\n"
+"      --backlog N        listen backlog of TCP listeners (default: the\n"
+"                         program's own, as without cluster-run)\n"
 "      --control PATH     control socket for cluster-ctl (default: in a\n"
 "                         private runtime directory; 'none': no socket)\n"
 "      --metrics ADDR:PORT  serve Prometheus metrics over HTTP there\n"
@@ -255,7 +259,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
 	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA,
 	       O_LOG_TIME, O_LOG_FORMAT, O_LOG_DIR, O_ENV_FILE, O_MAX_MEMORY,
-	       O_MAX_REQUESTS, O_JITTER, O_HANG };
+	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG };
 	static const struct option longopts[] = {
 		{ "workers", required_argument, NULL, 'n' },
 		{ "policy", required_argument, NULL, 'p' },
@@ -282,6 +286,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "max-requests", required_argument, NULL, O_MAX_REQUESTS },
 		{ "max-requests-jitter", required_argument, NULL, O_JITTER },
 		{ "hang-timeout", required_argument, NULL, O_HANG },
+		{ "backlog", required_argument, NULL, O_BACKLOG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -340,12 +345,22 @@ int options_parse(struct options *opt, int argc, char **argv)
 		case O_CONTROL:
 			if (!*optarg)
 				return bad("control socket path", optarg);
+			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+				return bad("control socket path (107 bytes at most)", optarg);
 			opt->control_path = optarg;
 			break;
-		case O_METRICS:
-			if (!strchr(optarg, ':'))
-				return bad("metrics address (ADDR:PORT)", optarg);
+		case O_METRICS: {
+			struct sockaddr_storage ss;
+			socklen_t len;
+
+			if (addr_parse(optarg, &ss, &len) < 0)
+				return bad("metrics address (IPv4:PORT or [IPv6]:PORT)", optarg);
 			opt->metrics = optarg;
+			break;
+		}
+		case O_BACKLOG:
+			if (parse_count(optarg, 1, 1 << 20, &opt->backlog) < 0)
+				return bad("backlog (1..1048576)", optarg);
 			break;
 		case O_USER:
 			if (!*optarg)

@@ -51,6 +51,7 @@ struct options {
 	const char *user;               /* USER[:GROUP] to run workers as */
 	int allow_bind;                 /* --user: workers may bind new addresses later */
 	double listen_timeout;          /* warn when nothing listens after this */
+	int backlog;                    /* --backlog; 0: the program's own */
 	int force;              /* run PROGRAM even if the shim cannot reach it */
 	enum via via;           /* --via */
 	int policy_set;         /* -p given: seccomp keeps it or refuses it */

@@ -16,6 +16,7 @@
 #include "program.h"
 #include "options.h"
 #include "log.h"
+#include "spawn.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -23,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* execvp's search: a name with a slash is a path, else try each PATH entry. */
@@ -188,4 +191,34 @@ int program_check(struct program *prog, const char *argv0, int force)
 			     "and seccomp's no_new_privs would drop its privileges)", force);
 	}
 	return ret;
+}
+
+/* --user: the workers exec PROGRAM as that user, so ask the kernel as that
+ * user, in a child that takes its credentials: otherwise a program only
+ * root may run passes here and every worker crash-loops to 126. */
+int program_check_user(const struct program *prog, const struct creds *cr, const char *user)
+{
+	int st, err = 0;
+	pid_t pid;
+
+	if (!cr->drop)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;      /* the workers will say it, if it is so */
+	if (pid == 0) {
+		if (setgroups((size_t)cr->ngroups, cr->groups) < 0 || setgid(cr->gid) < 0 ||
+		    setuid(cr->uid) < 0)
+			_exit(255);
+		_exit(access(prog->path, X_OK) == 0 ? 0 : errno & 0xff);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (WIFEXITED(st))
+		err = WEXITSTATUS(st);
+	if (err == 0 || err == 255)
+		return -1;
+	log_warnx("%s: user %s cannot execute it (%s)", prog->path, user, strerror(err));
+	return EXIT_CANNOT_EXEC;
 }

@@ -31,4 +31,9 @@ int program_refuse(const char *path, const char *why, int force);
  * the exit status after one line on stderr. */
 int mechanism_choose(struct options *opt, struct program *prog);
 
+struct creds;
+/* With --user: whether that user may execute it.  -1 when it may (or
+ * cannot tell), else 126 after one line on stderr. */
+int program_check_user(const struct program *prog, const struct creds *cr, const char *user);
+
 #endif

@@ -324,6 +324,9 @@ void slots_worker_exited(struct cluster *c, struct worker *w, int st)
 	char how[96];
 
 	describe_status(st, how, sizeof(how));
+	if (w->state == W_STOPPING && WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL)
+		snprintf(how, sizeof(how), "stopped by signal %d (%s), as asked", WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
 	if (!retiring)
 		log_warnx("worker %d (pid %d) %s", w->slot, (int)w->pid, how);
 	else if (c->opt->verbose)

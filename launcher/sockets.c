@@ -53,9 +53,9 @@ int socket_open_listener(const struct msg_bind *req, const struct sockaddr_stora
 	} else {
 		r = bind(fd, (const struct sockaddr *)addr, addrlen);
 	}
-	/* The backlog is every worker's queue, and the queue that holds
-	 * connections while workers restart: ask for the most the kernel
-	 * allows (net.core.somaxconn), not the program's own number. */
+	/* Until a worker says which backlog it wants (listener_set_backlog),
+	 * the most the kernel allows: the queue must hold what arrives while
+	 * the first workers start. */
 	if (r < 0 || (req->type == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)) {
 		*err = errno;
 		close(fd);

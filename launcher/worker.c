@@ -18,6 +18,7 @@
 #include "cluster.h"
 #include "envfile.h"
 #include "logline.h"
+#include "guard.h"
 #include "log.h"
 #include "loop.h"
 #include "output.h"
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -54,6 +56,7 @@ static char **build_env(struct cluster *c, int slot, int doorbell)
 	char **base = env_list_overlay(&c->opt->env, environ);
 	const char *preload = NULL;
 	size_t n = 0, k = 0;
+	struct stat st;
 	char **env;
 
 	if (!base)
@@ -80,7 +83,10 @@ static char **build_env(struct cluster *c, int slot, int doorbell)
 			env[k - 1] = NULL;
 		return env;
 	}
-	if (asprintf(&env[k++], "%s=%d", CLUSTER_ENV_FD, doorbell) < 0 ||
+	/* fd:inode, so that a program started later from a saved copy of
+	 * this environment cannot mistake another fd for the doorbell */
+	if (fstat(doorbell, &st) < 0 ||
+	    asprintf(&env[k++], "%s=%d:%lu", CLUSTER_ENV_FD, doorbell, (unsigned long)st.st_ino) < 0 ||
 	    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKER_ID, slot) < 0 ||
 	    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKERS, c->target) < 0 ||
 	    asprintf(&env[k++], "LD_PRELOAD=%s%s%s", c->shim_path,
@@ -267,6 +273,7 @@ int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd)
 	case MSG_LISTEN:
 		if (!(l = given_listener(w, m->listener.listener)))
 			return -1;
+		listener_set_backlog(c, l, m->listener.backlog);
 		worker_listening(w, l);
 		return 0;
 	case MSG_UNLISTEN:
@@ -466,6 +473,7 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	}
 	if (seccomp)
 		seccomp_spawn_done(c, w, notify_sock);
+	guard_watch(c, w->pid);
 	w->doorbell = db[0];
 	if (loop_add_fd(c->loop, w->doorbell, EPOLLIN, doorbell_event, w) < 0)
 		log_warn("worker %d: doorbell", slot);

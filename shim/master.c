@@ -1,9 +1,11 @@
 /*
  * master.c - the shim's side of the conversation with the cluster-run master.
  *
- * Activation: the shim is active when CLUSTER_RUN_FD names an AF_UNIX
- * SOCK_SEQPACKET socket (the slot's doorbell).  Anything else and every hook
- * passes straight to libc.
+ * Activation: the shim is active when CLUSTER_RUN_FD ("fd:inode") names an
+ * AF_UNIX SOCK_SEQPACKET socket with that inode (the slot's doorbell).
+ * Anything else and every hook passes straight to libc: a program started
+ * from a saved copy of a worker's environment (Python's env=dict(os.environ),
+ * Java's ProcessBuilder) still has the variable, but not that socket.
  *
  * Claiming: the first process that talks to the master (it binds a
  * clustered address) becomes the worker.  It removes CLUSTER_RUN_FD and the
@@ -33,6 +35,7 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -84,14 +87,21 @@ static void atfork_child(void)
 static void activate(void)
 {
 	const char *v = getenv(CLUSTER_ENV_FD);
+	unsigned long long ino;
+	struct stat st;
 	char *end;
 	long fd;
 	int saved = errno;
 
 	if (!v || !*v)
 		goto out;
+	/* "fd:inode": the inode is what makes a saved copy of the environment
+	 * harmless (a program started from it, where that fd number is now
+	 * something else, must not talk to it) */
 	fd = strtol(v, &end, 10);
-	if (*end || fd < 0 || fd > 1 << 20 || !is_seqpacket_unix((int)fd)) {
+	if (*end != ':' || fd < 0 || fd > 1 << 20 ||
+	    (errno = 0, ino = strtoull(end + 1, &end, 10), *end || errno) ||
+	    fstat((int)fd, &st) < 0 || st.st_ino != ino || !is_seqpacket_unix((int)fd)) {
 		shim_debug("%s=%s is not a cluster-run channel; shim inactive",
 			   CLUSTER_ENV_FD, v);
 		goto out;
@@ -176,9 +186,14 @@ void shim_move_private_fd(int fd)
 		real_close(fd);
 		doorbell = moved;
 		if (!owner_pid) {
-			char num[16];
-			snprintf(num, sizeof(num), "%d", moved);
-			setenv(CLUSTER_ENV_FD, num, 1);
+			struct stat st;
+			char num[48];
+
+			if (fstat(moved, &st) == 0) {
+				snprintf(num, sizeof(num), "%d:%llu", moved,
+					 (unsigned long long)st.st_ino);
+				setenv(CLUSTER_ENV_FD, num, 1);
+			}
 		}
 	}
 }

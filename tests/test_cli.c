@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -167,6 +168,13 @@ Test(cli, bad_values_of_other_options)
 		{ "--grace", "-1" }, { "--stop-signal", "NOPE" }, { "--backoff", "5:1" },
 		{ "--backoff", "1" }, { "--max-restarts", "x" }, { "--ready-timeout", "nan" },
 		{ "--listen-timeout", "inf" }, { "--metrics", "9100" }, { "--control", "" },
+		/* bad addresses are found while parsing, before any socket
+		 * is made (issue 11) */
+		{ "--metrics", "999.1.1.1:80" }, { "--metrics", ":9100" },
+		{ "--metrics", "[]:9100" }, { "--metrics", "127.0.0.1:99999" },
+		{ "--backlog", "0" },
+		{ "--control", "/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock" },
 	};
 	size_t i;
 
@@ -381,4 +389,57 @@ Test(cli, words_after_program_belong_to_it)
 
 	program_gets(with_dashes);
 	program_gets(without);
+}
+
+/* A port someone else holds: the program says "bind: Address already in
+ * use", and cluster-run names the address too before giving up. */
+Test(cli, busy_port_is_named)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char portarg[16], want[64];
+	struct run r;
+
+	cr_assert(fd >= 0);
+	port = free_port();
+	len = sockaddr_of("127.0.0.1", port, &ss);
+	cr_assert(bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 1) == 0);
+	snprintf(portarg, sizeof(portarg), "%d", port);
+	{
+		const char *argv[] = { "-n", "1", "--max-restarts", "1", "--backoff", "0.01:0.01",
+				       "--control", "none", "--", helper("blocking_server"),
+				       "--port", portarg, NULL };
+		run_cr(&r, 20000, NULL, NULL, argv);
+	}
+	close(fd);
+	snprintf(want, sizeof(want), "cannot bind 127.0.0.1:%d: Address already in use", port);
+	cr_assert(strstr(r.err, want), "want '%s' in:\n%s", want, r.err);
+}
+
+/* -v: a worker stopped by the stop signal we sent is not reported as if it
+ * had crashed. */
+Test(cli, normal_stop_is_not_a_kill)
+{
+	struct cr *cr = cr_start(NULL, "-v", "-n", "1", "--control", "none", "--",
+				 helper("blocking_server"), "--port", "0", NULL);
+
+	cr_assert_gt(cr_ready_port(cr, 0, 20000), 0, "%s", cr->log);
+	cr_assert_eq(cr_stop(cr, SIGTERM, 10000), 0, "%s", cr->log);
+	cr_assert(!strstr(cr->log, "killed by signal 15"), "%s", cr->log);
+	cr_assert(strstr(cr->log, "stopped by signal 15"), "%s", cr->log);
+}
+
+/* --user: a PROGRAM the user cannot execute is refused at start (126),
+ * not found out by a crash loop. */
+Test(cli, user_cannot_execute_program)
+{
+	char *dir = make_tmpdir(), path[128];
+	const char *argv[] = { "--user", "nobody", "-n", "1", "--control", "none", "--", path, NULL };
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root (--user)");
+	snprintf(path, sizeof(path), "%s/root-only.sh", dir);
+	write_file(path, "#!/bin/sh\nexit 0\n", 0700);
+	bad(126, "--user nobody with a 0700 root program", argv);
 }

@@ -39,7 +39,6 @@ Test(crashloop, false_gives_up)
 
 	cr_log_info("gave up after %ld ms, %d exits", now_ms() - t0, exits);
 	cr_assert_eq(code, 1, "exit status %d\n%s", code, cr->log);
-	cr_assert_lt(now_ms() - t0, 10000);
 	cr_assert(strstr(cr->log, "giving up"), "%s", cr->log);
 	cr_assert(strstr(cr->log, "keeps exiting before it listens (last: exited with status 1)"),
 		  "the message does not name the status\n%s", cr->log);
@@ -182,16 +181,22 @@ Test(crashloop, max_restarts_0_never_gives_up)
 	int exits, st;
 	long t0;
 
-	cr_assert_eq(cr_wait_exit(cr, 1500), -1, "gave up with --max-restarts 0:\n%s", cr->log);
-	exits = count_of(cr->log, "exited with status 1");
-	cr_log_info("%d attempts in 1.5 s", exits);
-	cr_assert_geq(exits, 10, "only %d attempts in 1.5 s", exits);
-	cr_assert_leq(exits, 100, "%d attempts in 1.5 s: the backoff does not hold", exits);
-	cr_assert(!strstr(cr->log, "giving up"), "%s", cr->log);
+	/* counts, not a time window: at least 10 attempts (well past the
+	 * default limit of 5) without giving up, however slow the machine;
+	 * and never more than the backoff allows in the time they took (one
+	 * per 20 ms at most: a slow machine only makes fewer) */
 	t0 = now_ms();
-	st = cr_stop(cr, SIGTERM, 5000);
+	while (count_of(cr->log, "exited with status 1") < 10 && now_ms() - t0 < 30000)
+		cr_wait_line(cr, "no such line", 100);
+	exits = count_of(cr->log, "exited with status 1");
+	cr_log_info("%d attempts in %ld ms", exits, now_ms() - t0);
+	cr_assert_geq(exits, 10, "only %d attempts in 30 s", exits);
+	cr_assert_leq(exits, (now_ms() - t0) / 20 + 5, "%d attempts in %ld ms: the backoff does "
+		      "not hold", exits, now_ms() - t0);
+	cr_assert_eq(cr_wait_exit(cr, 0), -1, "gave up with --max-restarts 0:\n%s", cr->log);
+	cr_assert(!strstr(cr->log, "giving up"), "%s", cr->log);
+	st = cr_stop(cr, SIGTERM, 10000);
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x\n%s", st, cr->log);
-	cr_assert_lt(now_ms() - t0, 2000);
 }
 
 /* A stop request while the only slot waits out a long restart delay:
@@ -209,8 +214,10 @@ Test(crashloop, stop_during_backoff)
 	before = count_of(cr->log, "exited with status 1");
 	t0 = now_ms();
 	st = cr_stop(cr, SIGTERM, 4000);
+	/* cr_stop's 4 s bound is below the 5 s delay: a stop that waited for
+	 * the delay fails it */
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "status 0x%x after %ld ms\n%s", st, now_ms() - t0, cr->log);
-	cr_assert_lt(now_ms() - t0, 2000, "the stop waited for the restart delay");
+		  "status 0x%x after %ld ms (the stop waited for the restart delay?)\n%s", st,
+		  now_ms() - t0, cr->log);
 	cr_assert_eq(count_of(cr->log, "exited with status 1"), before, "%s", cr->log);
 }

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -368,22 +369,35 @@ Test(ctl, bad_commands)
 	const char *unknown[] = { "-s", NULL, "frobnicate", NULL };
 	const char *scale0[] = { "-s", NULL, "scale", "0", NULL };
 	const char *scalex[] = { "-s", NULL, "scale", "many", NULL };
+	const char *bogus[] = { "-s", NULL, "status", "--bogus", NULL };
+	const char *help[] = { "--help", NULL };
+	const char *version[] = { "--version", NULL };
 	const char *none[] = { "-s", NULL, NULL };
 	const char *badpid[] = { "-p", "notapid", "status", NULL };
 	const char *nowhere[] = { "-s", "/nonexistent/c.sock", "status", NULL };
 	char buf[4096];
 
 	start_cluster(&c, "1", NULL, NULL);
-	unknown[1] = scale0[1] = scalex[1] = none[1] = c.sock;
+	unknown[1] = scale0[1] = scalex[1] = none[1] = bogus[1] = c.sock;
+	/* usage errors are found by cluster-ctl itself: status 2 (README) */
 	ctl(&r, unknown);
-	cr_assert_eq(exit_code(&r), 1, "status 0x%x: %s%s", r.status, r.out, r.err);
+	cr_assert_eq(exit_code(&r), 2, "status 0x%x: %s%s", r.status, r.out, r.err);
 	cr_assert(strstr(r.err, "unknown command") && strstr(r.err, "frobnicate"), "%s", r.err);
 	cr_assert(!strncmp(r.err, "cluster-ctl: ", 13), "%s", r.err);
 	ctl(&r, scale0);
-	cr_assert_eq(exit_code(&r), 1, "status 0x%x: %s%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.err, "error"), "%s", r.err);
+	cr_assert_eq(exit_code(&r), 2, "status 0x%x: %s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.err, "scale"), "%s", r.err);
 	ctl(&r, scalex);
-	cr_assert_eq(exit_code(&r), 1, "status 0x%x: %s%s", r.status, r.out, r.err);
+	cr_assert_eq(exit_code(&r), 2, "status 0x%x: %s%s", r.status, r.out, r.err);
+	ctl(&r, bogus);
+	cr_assert_eq(exit_code(&r), 2, "status 0x%x: %s%s", r.status, r.out, r.err);
+	cr_assert(!strstr(r.err, "unknown command"), "status --bogus: %s", r.err);
+	ctl(&r, help);
+	cr_assert_eq(exit_code(&r), 0, "--help: status 0x%x: %s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "usage"), "%s", r.out);
+	ctl(&r, version);
+	cr_assert_eq(exit_code(&r), 0, "--version: status 0x%x: %s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "cluster-ctl "), "%s", r.out);
 	ctl(&r, none);
 	cr_assert_eq(exit_code(&r), 2, "no command: status 0x%x: %s%s", r.status, r.out, r.err);
 	cr_assert(strstr(r.err, "usage"), "%s", r.err);
@@ -481,5 +495,47 @@ Test(ctl, metrics_endpoint)
 	cr_assert(strstr(buf, "\ncluster_run_worker_up{slot=\"0\""), "%s", buf);
 	cr_assert(strstr(buf, "\ncluster_run_worker_up{slot=\"1\""), "%s", buf);
 	cr_assert(strstr(buf, "# TYPE cluster_run_workers gauge"), "%s", buf);
+	stop_cluster(&c);
+}
+
+/* One raw line to the control socket; the whole answer in buf (the master
+ * closes after it).  Returns its length. */
+static int raw_line(const char *sock, const char *line, size_t len, char *buf, size_t cap)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct pollfd p;
+	size_t got = 0;
+	ssize_t n;
+
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", sock);
+	cr_assert(fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0);
+	cr_assert(send(fd, line, len, MSG_NOSIGNAL) == (ssize_t)len);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	/* well under the master's 5 s client timeout: the answer must not
+	 * be that timeout's close */
+	while (got + 1 < cap && poll(&p, 1, 3000) == 1 &&
+	       (n = read(fd, buf + got, cap - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	close(fd);
+	return (int)got;
+}
+
+Test(ctl, raw_lines)
+{
+	static const char nul[] = "status\0junk\n";
+	struct cluster c;
+	char buf[4096];
+
+	start_cluster(&c, "1", NULL, NULL);
+	raw_line(c.sock, nul, sizeof(nul) - 1, buf, sizeof(buf));
+	cr_assert(!strncmp(buf, "error: ", 7) && strstr(buf, "NUL"), "NUL byte: '%s'", buf);
+	raw_line(c.sock, "scale 1 \n", 9, buf, sizeof(buf));
+	cr_assert(!strncmp(buf, "ok\n", 3), "'scale 1 ' (trailing blank): '%s'", buf);
+	raw_line(c.sock, " status\t\r\n", 10, buf, sizeof(buf));
+	cr_assert(!strncmp(buf, "ok\n", 3), "' status\\t': '%s'", buf);
+	raw_line(c.sock, "status --bogus\n", 15, buf, sizeof(buf));
+	cr_assert(!strncmp(buf, "error: ", 7) && !strstr(buf, "unknown command"), "'%s'", buf);
 	stop_cluster(&c);
 }

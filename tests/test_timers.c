@@ -5,15 +5,11 @@
  * 300 workers that all exit at once all get restarted, again and again
  * (with a fixed table of 256 timers some slots were never restarted).
  *
- * The loop is tested in-process: launcher/loop.c (and log.c, which it
- * reports through) are compiled into this suite, as tests/meson.build
- * builds one source per suite.
+ * The loop is tested in-process, linked from the launcher's core library
+ * (a unit suite in tests/meson.build).
  */
 #include "harness.h"
-
-#include "../launcher/log.c"
-#include "../launcher/logline.c"
-#include "../launcher/loop.c"
+#include "loop.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

@@ -179,7 +179,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: rogue_worker MODE (see rogue_worker.c)\n");
 		return 2;
 	}
-	if (!v || (db = strtol(v, &end, 10), *end || end == v || db < 0)) {
+	if (!v || (db = strtol(v, &end, 10), (*end && *end != ':') || end == v || db < 0)) {
 		fprintf(stderr, "rogue: no %s in the environment\n", CLUSTER_ENV_FD);
 		return 2;
 	}

@@ -1,0 +1,115 @@
+/*
+ * test_units.c - the launcher's pure logic, in process, linked from its
+ * core library: option parsing (statuses and values), the --metrics
+ * address parser, the control socket's name per PID namespace, and the
+ * message validation every receiver runs first (shim/protocol.h).
+ */
+#include "harness.h"
+#include "addr.h"
+#include "options.h"
+#include "runtime_dir.h"
+#include "../shim/protocol.h"
+
+#include <criterion/criterion.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+TestSuite(units, .timeout = 30);
+
+/* options_parse on a NULL-terminated word list (argv[0] added). */
+static int parse(struct options *o, const char *const *words)
+{
+	static char *argv[32];      /* o->argv points into it */
+	int argc = 0;
+
+	argv[argc++] = "cluster-run";
+	while (*words && argc < 31)
+		argv[argc++] = (char *)*words++;
+	argv[argc] = NULL;
+	optind = 0;     /* glibc: start over */
+	memset(o, 0, sizeof(*o));
+	return options_parse(o, argc, argv);
+}
+
+Test(units, options_statuses)
+{
+	struct options o;
+
+	cr_assert_eq(parse(&o, (const char *[]){ "-n", "3", "--backlog", "64", "true", NULL }), -1);
+	cr_assert_eq(o.workers, 3);
+	cr_assert_eq(o.backlog, 64);
+	cr_assert_str_eq(o.argv[0], "true");
+	cr_assert_eq(parse(&o, (const char *[]){ "true", NULL }), -1);
+	cr_assert_eq(o.backlog, 0, "the program's backlog by default");
+	cr_assert_eq(parse(&o, (const char *[]){ "--metrics", "[::1]:9100", "true", NULL }), -1);
+	cr_assert_eq(parse(&o, (const char *[]){ "--metrics", ":9100", "true", NULL }), EXIT_USAGE);
+	cr_assert_eq(parse(&o, (const char *[]){ "--backlog", "0", "true", NULL }), EXIT_USAGE);
+	cr_assert_eq(parse(&o, (const char *[]){ "-n", "0", "true", NULL }), EXIT_USAGE);
+	cr_assert_eq(parse(&o, (const char *[]){ "--bogus", "true", NULL }), EXIT_USAGE);
+	cr_assert_eq(parse(&o, (const char *[]){ NULL }), EXIT_USAGE);
+	cr_assert_eq(parse(&o, (const char *[]){ "--", "-n", NULL }), -1);
+	cr_assert_str_eq(o.argv[0], "-n");
+}
+
+Test(units, metrics_addresses)
+{
+	static const char *const good[] = { "127.0.0.1:9100", "0.0.0.0:0", "[::1]:9100",
+					    "[::]:65535" };
+	static const char *const bad[] = { "999.1.1.1:80", ":9100", "[]:9100", "[::1:9100",
+					   "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
+					   "127.0.0.1:80x", "localhost:80", "9100", "" };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		cr_assert_eq(addr_parse(good[i], &ss, &len), 0, "%s", good[i]);
+	cr_assert_eq(addr_parse("[::1]:9100", &ss, &len), 0);
+	cr_assert_eq(ss.ss_family, AF_INET6);
+	cr_assert_eq(len, sizeof(struct sockaddr_in6));
+	cr_assert_eq(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 9100);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(addr_parse(bad[i], &ss, &len), -1, "'%s' accepted", bad[i]);
+}
+
+Test(units, socket_name_per_pid_namespace)
+{
+	char name[64], want[64];
+	struct stat st;
+
+	cr_assert_eq(stat("/proc/self/ns/pid", &st), 0);
+	cr_assert_eq(runtime_socket_name(name, sizeof(name), 1), 0);
+	if (st.st_ino == 0xEFFFFFFCUL)
+		snprintf(want, sizeof(want), "1.sock");
+	else
+		snprintf(want, sizeof(want), "1.ns%lu.sock", (unsigned long)st.st_ino);
+	cr_assert_str_eq(name, want);
+	cr_assert_eq(runtime_socket_name(name, 4, 12345), -1, "a short buffer is an error");
+}
+
+Test(units, message_validation)
+{
+	struct msg_listener m;
+	struct msg_bind b;
+	char raw[sizeof(struct msg_bind) + 8];
+
+	memset(&m, 0, sizeof(m));
+	msg_init(&m, MSG_LISTEN, 0);
+	cr_assert(msg_valid(&m, sizeof(m)));
+	cr_assert(!msg_valid(&m, sizeof(m) - 1), "short");
+	m.hdr.type = 999;
+	cr_assert(!msg_valid(&m, sizeof(m)), "unknown type");
+	memset(&b, 0, sizeof(b));
+	msg_init(&b, MSG_BIND, 0);
+	b.addrlen = sizeof(struct sockaddr_storage);
+	cr_assert(msg_valid(&b, sizeof(b)));
+	b.addrlen = sizeof(struct sockaddr_storage) + 1;
+	cr_assert(!msg_valid(&b, sizeof(b)), "address longer than its buffer");
+	b.addrlen = 0;
+	memcpy(raw, &b, sizeof(b));
+	cr_assert(!msg_valid(raw, sizeof(raw)), "longer than its type");
+}
