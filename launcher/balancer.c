@@ -269,6 +269,8 @@ static void dispatch(struct cluster *c, struct listener *l)
 			l->cursor = at;
 			r->handed++;
 			r->queued_hint++;
+			if (l->ops->handed)
+				l->ops->handed(c, l, w);
 			continue;
 		}
 		if (errno == EPIPE || errno == ECONNRESET) {

@@ -11,6 +11,9 @@ enum policy {
 	POLICY_REUSEPORT,
 	POLICY_LEASTCONN,
 	POLICY_STICKY,
+	POLICY_RANDOM,
+	POLICY_P2C,
+	POLICY_JIQ,
 	POLICY_COUNT
 };
 
@@ -44,6 +47,8 @@ struct options {
 	double listen_timeout;          /* warn when nothing listens after this */
 	int force;              /* run PROGRAM even if the shim cannot reach it */
 	int verbose;
+	int weights[MAX_WORKERS];       /* --weights: per slot, >= 1 */
+	int nweights;                   /* 0: unweighted */
 	char **argv;            /* PROGRAM and its arguments */
 };
 
