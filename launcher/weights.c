@@ -9,7 +9,7 @@
  * it knows there is a connection to give (balancer.c, dispatch), and an
  * unused pick must leave the round as it was.
  *
- * State: one round per listener, allocated on first use (about 10 KiB:
+ * State: one round per listener, allocated on first use (about 12 KiB:
  * MAX_WORKERS slots), kept for the master's life, as listeners are.
  */
 #include "weights.h"
@@ -19,7 +19,9 @@
 
 struct round {
 	int64_t current[MAX_WORKERS];   /* smooth WRR's current weight, by slot */
-	uint16_t part[MAX_WORKERS];     /* the planned round: slots taking part */
+	/* the planned round: slots taking part (a reload can briefly run
+	 * an old and a new worker per slot: room for both) */
+	uint16_t part[2 * MAX_WORKERS];
 	int npart;
 	int64_t total;                  /* their weights' sum */
 	int chosen;                     /* the planned winner's slot, or -1 */
@@ -68,7 +70,8 @@ static int64_t plan_add(struct round *r, const struct cluster *c, const struct w
 {
 	uint32_t wt = weight_of_slot(c, w->slot);
 
-	r->part[r->npart++] = (uint16_t)w->slot;
+	if (r->npart < (int)(sizeof(r->part) / sizeof(r->part[0])))
+		r->part[r->npart++] = (uint16_t)w->slot;
 	r->total += wt;
 	return r->current[w->slot] + wt;
 }
