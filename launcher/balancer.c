@@ -284,6 +284,8 @@ static void dispatch(struct cluster *c, struct listener *l)
 			r->handed++;
 			r->queued_hint++;
 			health_conn_handed(c, w);
+			if (l->ops->handed)
+				l->ops->handed(c, l, w);
 			continue;
 		}
 		if (errno == EPIPE || errno == ECONNRESET) {

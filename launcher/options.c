@@ -26,6 +26,9 @@ static const char usage_text[] =
 "\n"
 "  -n, --workers N        number of workers (default: online CPUs)\n"
 "  -p, --policy P         rr (default) | shared | reuseport | leastconn | sticky\n"
+"                         | random | p2c | jiq\n"
+"      --weights W,W,...  rr, leastconn: slot i weighs the i-th W (a positive\n"
+"                         integer); slots beyond the list weigh 1\n"
 "  -g, --grace SECONDS    stop signal to SIGKILL, and drain limit (default 10)\n"
 "      --stop-signal SIG  signal that stops a worker gracefully (default TERM)\n"
 "      --max-restarts N   give up after N consecutive failures of a worker\n"
@@ -102,6 +105,9 @@ const char *policy_name(enum policy p)
 	case POLICY_REUSEPORT: return "reuseport";
 	case POLICY_LEASTCONN: return "leastconn";
 	case POLICY_STICKY:    return "sticky";
+	case POLICY_RANDOM:    return "random";
+	case POLICY_P2C:       return "p2c";
+	case POLICY_JIQ:       return "jiq";
 	case POLICY_COUNT:     break;
 	}
 	return "?";
@@ -231,6 +237,31 @@ static int check_combinations(const struct options *opt)
 	return -1;
 }
 
+/* "2,1,1": one positive integer per slot, at most MAX_WORKERS of them. */
+static int parse_weights(const char *s, struct options *opt)
+{
+	char buf[16];
+	const char *p = s;
+	int n = 0;
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len >= sizeof(buf) || n >= MAX_WORKERS)
+			return -1;
+		memcpy(buf, p, len);
+		buf[len] = '\0';
+		if (parse_count(buf, 1, 1000000, &opt->weights[n]) < 0)
+			return -1;
+		n++;
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	opt->nweights = n;
+	return 0;
+}
+
 static int bad(const char *what, const char *value)
 {
 	log_warnx("invalid %s: '%s' (see cluster-run --help)", what, value);
@@ -259,7 +290,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
 	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA,
 	       O_LOG_TIME, O_LOG_FORMAT, O_LOG_DIR, O_ENV_FILE, O_MAX_MEMORY,
-	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG };
+	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS };
 	static const struct option longopts[] = {
 		{ "workers", required_argument, NULL, 'n' },
 		{ "policy", required_argument, NULL, 'p' },
@@ -287,11 +318,13 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "max-requests-jitter", required_argument, NULL, O_JITTER },
 		{ "hang-timeout", required_argument, NULL, O_HANG },
 		{ "backlog", required_argument, NULL, O_BACKLOG },
+		{ "weights", required_argument, NULL, O_WEIGHTS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *weights_arg = NULL;
 	int c, ok;
 
 	set_defaults(opt);
@@ -305,7 +338,8 @@ int options_parse(struct options *opt, int argc, char **argv)
 			break;
 		case 'p':
 			if (parse_policy(optarg, &opt->policy) < 0)
-				return bad("policy (rr, shared, reuseport, leastconn, sticky)", optarg);
+				return bad("policy (rr, shared, reuseport, leastconn, sticky, "
+					   "random, p2c, jiq)", optarg);
 			opt->policy_set = 1;
 			break;
 		case O_VIA:
@@ -413,6 +447,12 @@ int options_parse(struct options *opt, int argc, char **argv)
 			if (parse_seconds(optarg, &opt->hang_timeout) < 0 || opt->hang_timeout < 0.1)
 				return bad("hang timeout (seconds, at least 0.1)", optarg);
 			break;
+		case O_WEIGHTS:
+			if (parse_weights(optarg, opt) < 0)
+				return bad("weights (positive integers 1..1000000, comma-separated, "
+					   "at most 1024)", optarg);
+			weights_arg = optarg;
+			break;
 		case 'v':
 			opt->verbose = 1;
 			break;
@@ -431,6 +471,11 @@ int options_parse(struct options *opt, int argc, char **argv)
 				  argv[optind - 1]);
 			return EXIT_USAGE;
 		}
+	}
+	if (weights_arg && opt->policy != POLICY_RR && opt->policy != POLICY_LEASTCONN) {
+		log_warnx("--weights applies to rr and leastconn, not %s (see cluster-run --help)",
+			  policy_name(opt->policy));
+		return EXIT_USAGE;
 	}
 	if (optind >= argc) {
 		log_warnx("no PROGRAM given (usage: cluster-run [OPTIONS] [--] PROGRAM [ARG...])");

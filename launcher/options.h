@@ -13,6 +13,9 @@ enum policy {
 	POLICY_REUSEPORT,
 	POLICY_LEASTCONN,
 	POLICY_STICKY,
+	POLICY_RANDOM,
+	POLICY_P2C,
+	POLICY_JIQ,
 	POLICY_COUNT
 };
 
@@ -64,6 +67,8 @@ struct options {
 	long max_requests_jitter;
 	double hang_timeout;    /* seconds; 0: off */
 	int verbose;
+	int weights[MAX_WORKERS];       /* --weights: per slot, >= 1 */
+	int nweights;                   /* 0: unweighted */
 	char **argv;            /* PROGRAM and its arguments */
 };
 

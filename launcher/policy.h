@@ -8,7 +8,7 @@
  * policy is a new file and one line in policy_ops_of().
  *
  * Two families:
- *   channel policies (rr, leastconn, sticky): the master accepts and hands
+ *   channel policies (rr, leastconn, sticky, random, p2c, jiq): the master accepts and hands
  *     each connection to the worker `pick` names, over the worker's channel
  *     (balancer.c does the handing, the back-pressure and taking back);
  *   socket policies (shared, reuseport): workers accept on the master's
@@ -53,10 +53,15 @@ struct policy_ops {
 	void (*slots_changed)(struct cluster *c, struct listener *l);
 	/* w let go of l (closed it) or is gone; may be NULL. */
 	void (*release)(struct cluster *c, struct worker *w, struct listener *l);
+	/* Channel policies: the connection pick() chose w for was handed to
+	 * w (a pick may go unused when no connection was waiting); may be
+	 * NULL.  For state that must move only per real hand-over, like the
+	 * rotation cursor (weights.c). */
+	void (*handed)(struct cluster *c, struct listener *l, struct worker *w);
 };
 
 extern const struct policy_ops policy_rr, policy_leastconn, policy_sticky,
-	policy_shared, policy_reuseport;
+	policy_shared, policy_reuseport, policy_random, policy_p2c, policy_jiq;
 
 const struct policy_ops *policy_ops_of(enum policy p);
 

@@ -4,9 +4,11 @@
  * to the next in rotation.  Open counts are handed minus closed, the
  * closes counted by the shim on the worker's board (board.c).
  *
- * O(workers) per connection.
+ * O(workers) per connection.  With --weights, open/weight instead
+ * (weights.c).
  */
 #include "cluster.h"
+#include "weights.h"
 
 static struct worker *pick(struct cluster *c, struct listener *l,
 			   const struct conn *conn, unsigned *at)
@@ -16,6 +18,8 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 	unsigned k, n = (unsigned)c->nworkers;
 
 	(void)conn;
+	if (weights_on(c))
+		return weights_leastconn_pick(c, l, at);
 	for (k = 1; k <= n; k++) {
 		unsigned i = (l->cursor + k) % n;
 		struct worker *w = c->workers[i];
@@ -42,4 +46,5 @@ const struct policy_ops policy_leastconn = {
 	.drain = channel_drain,
 	.pending = channel_pending,
 	.release = channel_release,
+	.handed = weights_handed,
 };

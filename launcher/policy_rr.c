@@ -1,14 +1,18 @@
 /*
  * policy_rr.c - round robin (Node's default): the master hands each
  * connection to the next worker that has room on its channel.  An even
- * spread; a full worker is skipped, never waited for.
+ * spread; a full worker is skipped, never waited for.  With --weights,
+ * smooth weighted round robin (weights.c).
  */
 #include "cluster.h"
+#include "weights.h"
 
 static struct worker *pick(struct cluster *c, struct listener *l,
 			   const struct conn *conn, unsigned *at)
 {
 	(void)conn;
+	if (weights_on(c))
+		return weights_rr_pick(c, l, at);
 	return channel_next_with_room(c, l, at);
 }
 
@@ -21,4 +25,5 @@ const struct policy_ops policy_rr = {
 	.drain = channel_drain,
 	.pending = channel_pending,
 	.release = channel_release,
+	.handed = weights_handed,
 };

@@ -131,12 +131,12 @@ Test(cli, long_option_count)
 
 Test(cli, unknown_policy)
 {
-	const char *argv[] = { "-p", "random", "true", NULL };
+	const char *argv[] = { "-p", "roulette", "true", NULL };
 	struct run r;
 
 	run_cr(&r, 10000, NULL, NULL, argv);
-	expect_one_line(&r, 2, "-p random");
-	cr_assert(strstr(r.err, "random"), "the message should name the bad value: %s", r.err);
+	expect_one_line(&r, 2, "-p roulette");
+	cr_assert(strstr(r.err, "roulette"), "the message should name the bad value: %s", r.err);
 }
 
 Test(cli, unknown_options)
