@@ -227,8 +227,8 @@ void helper_serve(const struct helper_opts *o, int conn, int listen_fd,
 	if (o->print_accepted) {
 		char peer_text[128];
 
-		/* one write per line, so threads do not interleave (stdio
-		 * locks the stream around printf) */
+		/* a whole line per printf (stdio locks the stream), flushed
+		 * now: the test reads it while the connection is served */
 		helper_format_peer(peer, peer_len, peer_text, sizeof(peer_text));
 		printf("accepted %s\n", peer_text);
 		fflush(stdout);
