@@ -148,6 +148,21 @@ static int have_workers(void *arg)
 	return 1;
 }
 
+/* Exactly `want` workers, every one "ready" (listening) in cluster-ctl
+ * status: a worker added by TTIN takes connections from then on. */
+static int all_ready(void *arg)
+{
+	struct workers *w = arg;
+	char pid[16];
+	const char *argv[] = { cluster_ctl_path(), "-p", pid, "status", "--json", NULL };
+	static struct run r;
+
+	snprintf(pid, sizeof(pid), "%d", (int)w->cr->pid);
+	run_capture(&r, argv, 5000, NULL, NULL);
+	return count_of(r.out, "{\"slot\":") == w->want &&
+	       count_of(r.out, "\"state\":\"ready\"") == w->want;
+}
+
 struct trial {
 	long ok, failed;
 	long reload_ms[2];              /* HUP to its "reload complete" */
@@ -202,6 +217,8 @@ static void run_trial(const char *policy, const char *const *program, int bound_
 	w.want = 3;
 	cr_assert(wait_until(have_workers, &w, 10000), "%s: no third worker\n%s", policy,
 		  cr->log);
+	cr_assert(wait_until(all_ready, &w, 10000), "%s: the third worker is not ready "
+		  "10 s after the TTIN\n%s", policy, cr->log);
 	wait_more_ok(l, 200);
 
 	t0 = now_ms();
