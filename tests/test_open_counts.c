@@ -10,9 +10,11 @@
  *
  * Each run: two workers, 300 short connections from 4 client threads, every
  * one answered, then `status --json` polled until every worker shows
- * "open":0 (at most 10 s).  Under rr the master also has to have handed
- * them all (so the test is not looking at counters that never move).  The
- * programs are started as in test_real_servers.c (fixed ports from
+ * "open":0 (at most 10 s).  So that the test is not looking at counters
+ * that never move: under rr the master must have handed all 300, and 4 idle
+ * connections held open must show as open (status says OPEN is what the
+ * kernel says the worker's processes hold), then drop to 0 once closed.
+ * The programs are started as in test_real_servers.c (fixed ports from
  * free_port() where they cannot bind 0); a program that is not installed is
  * skipped with a message.
  */
@@ -37,6 +39,7 @@ TestSuite(open_counts, .fini = tmpdir_fini, .timeout = 120);
 
 #define REQUESTS 300
 #define CLIENTS 4
+#define HELD 4                  /* idle connections held open at the end */
 
 static char dir[64];            /* this test's files and control socket */
 
@@ -188,8 +191,47 @@ static int all_closed(void *arg)
 	return st->s.workers == st->workers && st->s.open == 0;
 }
 
+static int shows_held(void *arg)
+{
+	struct settled *st = arg;
+
+	status_of(st->sock, &st->s);
+	return st->s.open >= HELD;
+}
+
+/* Stop cluster-run with TERM, then fail with the message.  A SIGKILL from
+ * the suite's cleanup would orphan the processes a worker forked (nginx's
+ * workers, socat's children), and they would keep cluster-run's stderr
+ * pipe open. */
+static void stop_and_fail(struct cr *cr, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void stop_and_fail(struct cr *cr, const char *fmt, ...)
+{
+	static char msg[LOG_CAP + 20000];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cr_stop(cr, SIGTERM, 20000);
+	cr_assert_fail("%s", msg);
+}
+
+/* Every worker at OPEN 0 within 10 s, or fail saying after what. */
+static void wait_all_closed(struct settled *st, struct cr *cr, const char *policy,
+			    const char *name, const char *after)
+{
+	if (!wait_until(all_closed, st, 10000))
+		stop_and_fail(cr, "%s %s: 10 s after %s, status shows %ld connection(s) "
+			      "still open over %d worker(s):\n%s\n%s", policy, name, after,
+			      st->s.open, st->s.workers, st->s.json, cr->log);
+}
+
 /* Start program (called name in messages; port: the port it will
- * announce, 0 for any) under policy with 2 workers; load it; OPEN must come back to 0. */
+ * announce, 0 for any) under policy with 2 workers and load it: OPEN must
+ * come back to 0.  Then HELD idle connections (no request sent: every
+ * server here waits for one) must show as open, and their close bring
+ * OPEN back to 0 again: the counters move, and follow the kernel. */
 static void open_back_to_zero(const char *name, const char *policy, int port, ask_fn ask,
 			      const char *const *program)
 {
@@ -197,7 +239,7 @@ static void open_back_to_zero(const char *name, const char *policy, int port, as
 	char sock[128];
 	struct settled st = { .workers = 2 };
 	struct cr *cr;
-	int i = 0, got;
+	int i = 0, got, held[HELD], shown;
 
 	if (!dir[0])
 		make_dir();
@@ -219,15 +261,26 @@ static void open_back_to_zero(const char *name, const char *policy, int port, as
 		  "%d:\n%s", port, got, cr->log);
 
 	all_answered(cr, got, ask);
-	if (!wait_until(all_closed, &st, 10000))
-		cr_assert_fail("%s %s: 10 s after the load, status shows %ld connection(s) "
-			       "still open over %d worker(s):\n%s\n%s", policy, name,
-			       st.s.open, st.s.workers, st.s.json, cr->log);
+	wait_all_closed(&st, cr, policy, name, "the load");
 	cr_log_info("%s %s: every worker at OPEN 0 (handed %ld)", policy, name,
 		    st.s.handed);
 	if (!strcmp(policy, "rr"))
 		cr_assert_geq(st.s.handed, REQUESTS, "rr: the master handed only %ld of %d "
 			      "connections:\n%s", st.s.handed, REQUESTS, st.s.json);
+
+	for (i = 0; i < HELD; i++) {
+		held[i] = tcp_connect("127.0.0.1", got, 5000);
+		if (held[i] < 0)
+			stop_and_fail(cr, "connect: %s", strerror(errno));
+	}
+	shown = wait_until(shows_held, &st, 10000);
+	for (i = 0; i < HELD; i++)
+		close(held[i]);
+	if (!shown)
+		stop_and_fail(cr, "%s %s: %d idle connections held for 10 s, status shows "
+			      "%ld open:\n%s\n%s", policy, name, HELD, st.s.open, st.s.json,
+			      cr->log);
+	wait_all_closed(&st, cr, policy, name, "closing the idle connections");
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 20000)), 0, "%s", cr->log);
 }
 
