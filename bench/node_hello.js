@@ -5,7 +5,7 @@
  *
  *   NODE_CLUSTER_SCHED_POLICY=rr|none node node_hello.js \
  *       [--addr A] [--port P] [--workers N] [--work-us N]
- *       [--slow-worker ID --slow-factor F]
+ *       [--slow-worker ID --slow-factor F] [--single]
  *
  * Same responses as hello_server.c (200, "Hello, world!\n", X-Worker), same
  * readiness line per worker (`port=P worker=ID pid=PID` on stdout).  The
@@ -16,6 +16,18 @@
  * It is not a supervisor: a worker that dies is not replaced, the primary
  * then stops everything (a baseline with a missing worker is meaningless).
  * SIGTERM/SIGINT on the primary stops the workers and exits 0.
+ *
+ * The lifecycle scenario's peer: SIGHUP is a rolling restart done the way
+ * Node's documentation suggests, one worker at a time: fork the
+ * replacement, wait until it listens, `disconnect()` the old one (its
+ * server stops accepting and the worker exits once its connections are
+ * done), wait for that exit, go on; then "node_hello: reload complete" on
+ * stderr.  SIGTTOU disconnects the last worker the same way (scale-down).
+ * A replacement keeps its slot's id (NODE_HELLO_SLOT).
+ *
+ * --single: no cluster module, one plain server process whose id is
+ * CLUSTER_WORKER_ID: the Node worker that the lifecycle scenario runs
+ * under cluster-run.
  */
 'use strict';
 
@@ -24,7 +36,7 @@ const http = require('node:http');
 
 function parseArgs(argv) {
   const opts = { addr: '127.0.0.1', port: 0, workers: 2, workUs: 0,
-                 slowWorker: null, slowFactor: 10 };
+                 slowWorker: null, slowFactor: 10, single: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -35,6 +47,7 @@ function parseArgs(argv) {
       case '--work-us': opts.workUs = Number(v); i++; break;
       case '--slow-worker': opts.slowWorker = String(v); i++; break;
       case '--slow-factor': opts.slowFactor = Number(v); i++; break;
+      case '--single': opts.single = true; break;
       default:
         process.stderr.write(`node_hello: unknown argument ${a}\n`);
         process.exit(2);
@@ -66,9 +79,46 @@ function runPrimary(opts) {
     cluster.on('exit', done);
     done();
   };
-  for (let i = 0; i < opts.workers; i++) cluster.fork();
+  const retiring = new Set();      // worker ids disconnected on purpose
+  let changing = false;             // a reload or scale-down in progress
+  const forkSlot = (slot) => {
+    const w = cluster.fork({ NODE_HELLO_SLOT: String(slot) });
+    w.slot = slot;
+    return w;
+  };
+  const retire = (w) => {
+    const gone = new Promise((resolve) => w.once('exit', resolve));
+    retiring.add(w.id);
+    w.disconnect();
+    return gone;
+  };
+  const reload = async () => {
+    for (const old of Object.values(cluster.workers)) {
+      if (stopping) return;
+      const fresh = forkSlot(old.slot);
+      await new Promise((resolve) => fresh.once('listening', resolve));
+      await retire(old);
+    }
+    process.stderr.write('node_hello: reload complete\n');
+  };
+  const scaleDown = async () => {
+    const live = Object.values(cluster.workers);
+    if (live.length > 1) await retire(live[live.length - 1]);
+    process.stderr.write('node_hello: scaled down\n');
+  };
+  const change = (what) => {
+    if (changing || stopping) {
+      process.stderr.write('node_hello: busy, signal ignored\n');
+      return;
+    }
+    changing = true;
+    what().finally(() => { changing = false; });
+  };
+  for (let i = 0; i < opts.workers; i++) forkSlot(i);
+  process.on('SIGHUP', () => change(reload));
+  process.on('SIGTTOU', () => change(scaleDown));
   cluster.on('exit', (worker, codeOrNull, signal) => {
-    if (!stopping) {
+    if (!stopping && !retiring.has(worker.id)) {
       process.stderr.write(`node_hello: worker ${worker.id - 1} exited ` +
                            `(${signal || codeOrNull}); stopping\n`);
       stop(1);
@@ -79,7 +129,8 @@ function runPrimary(opts) {
 }
 
 function runWorker(opts) {
-  const id = String(cluster.worker.id - 1);
+  const id = opts.single ? (process.env.CLUSTER_WORKER_ID || '0')
+    : process.env.NODE_HELLO_SLOT || String(cluster.worker.id - 1);
   let work = opts.workUs;
   if (opts.slowWorker !== null && opts.slowWorker === id) work *= opts.slowFactor;
   const body = 'Hello, world!\n';
@@ -100,5 +151,5 @@ function runWorker(opts) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-if (cluster.isPrimary) runPrimary(opts);
-else runWorker(opts);
+if (opts.single || !cluster.isPrimary) runWorker(opts);
+else runPrimary(opts);

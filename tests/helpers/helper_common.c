@@ -224,6 +224,15 @@ void helper_serve(const struct helper_opts *o, int conn, int listen_fd,
 	char reply[HELPER_REPLY_MAX];
 	int len;
 
+	if (o->print_accepted) {
+		char peer_text[128];
+
+		/* a whole line per printf (stdio locks the stream), flushed
+		 * now: the test reads it while the connection is served */
+		helper_format_peer(peer, peer_len, peer_text, sizeof(peer_text));
+		printf("accepted %s\n", peer_text);
+		fflush(stdout);
+	}
 	if (read_request(conn) < 0) {
 		fprintf(stderr, "%s: read: %s\n", o->prog, strerror(errno));
 		close(conn);

@@ -42,6 +42,7 @@ struct helper_opts {
 	int graceful;
 	int slow_ms;
 	int hold;
+	int print_accepted;      /* "accepted <peer>" on stdout per connection */
 };
 
 /* Program-specific options, given to helper_parse() as a table ending with
@@ -101,8 +102,8 @@ int helper_format_reply(const struct helper_opts *o, char *out, size_t size,
 			const struct sockaddr_storage *peer, socklen_t peer_len,
 			const char *extra);
 
-/* Serve one connection with blocking I/O: read the request, --slow-ms,
- * reply, --hold, close, count (see helper_count_served).  EINTR is retried,
+/* Serve one connection with blocking I/O: --print-accepted, read the
+ * request, --slow-ms, reply, --hold, close, count (see helper_count_served).  EINTR is retried,
  * so a graceful stop finishes the connection in progress. */
 void helper_serve(const struct helper_opts *o, int conn, int listen_fd,
 		  const char *listener, const struct sockaddr_storage *peer,

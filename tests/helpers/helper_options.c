@@ -85,6 +85,7 @@ int helper_parse(struct helper_opts *o, int argc, char **argv,
 		{ "--graceful", HELPER_FLAG, &o->graceful },
 		{ "--slow-ms", HELPER_INT, &o->slow_ms },
 		{ "--hold", HELPER_FLAG, &o->hold },
+		{ "--print-accepted", HELPER_FLAG, &o->print_accepted },
 		{ NULL, 0, NULL },
 	};
 
@@ -100,7 +101,7 @@ int helper_parse(struct helper_opts *o, int argc, char **argv,
 				"[--reuseaddr] [--backlog N] [--crash-after K] "
 				"[--exit-at-start CODE] [--exit-after-bind CODE] "
 				"[--listen-delay-ms MS] [--ignore-term] [--graceful] "
-				"[--slow-ms MS] [--hold]%s\n", o->prog,
+				"[--slow-ms MS] [--hold] [--print-accepted]%s\n", o->prog,
 				extra != NULL ? " [program options]" : "");
 			return -1;
 		}
