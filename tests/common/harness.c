@@ -236,6 +236,19 @@ int cr_ready_port(struct cr *cr, int n, int timeout_ms)
 	return port;
 }
 
+/* What it wrote before it exited: whatever can be read now.  Processes it
+ * forked may hold the pipe open for ever (nginx's workers, socat's
+ * children), so EOF cannot be waited for. */
+static void drain_log(struct cr *cr)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = cr->err_fd, .events = POLLIN };
+
+		if (cr->err_fd < 0 || poll(&pfd, 1, 0) <= 0 || !read_log(cr, 0))
+			return;
+	}
+}
+
 int cr_wait_exit(struct cr *cr, int timeout_ms)
 {
 	long deadline = now_ms() + timeout_ms;
@@ -247,8 +260,7 @@ int cr_wait_exit(struct cr *cr, int timeout_ms)
 		pid_t r = waitpid(cr->pid, &st, WNOHANG);
 		if (r == cr->pid) {
 			cr->status = st;
-			while (read_log(cr, 0) && cr->err_fd >= 0)
-				;
+			drain_log(cr);
 			return st;
 		}
 		if (now_ms() >= deadline)
