@@ -232,7 +232,8 @@ struct census *census_take(struct cluster *c)
 		census_free(cs);
 		return NULL;
 	}
-	qsort(cs->inodes, cs->n, sizeof(*cs->inodes), cmp_ulong);
+	if (cs->n > 1)
+		qsort(cs->inodes, cs->n, sizeof(*cs->inodes), cmp_ulong);
 	return cs;
 }
 
