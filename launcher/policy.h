@@ -65,7 +65,10 @@ extern const struct policy_ops policy_rr, policy_leastconn, policy_sticky,
 
 const struct policy_ops *policy_ops_of(enum policy p);
 
-/* balancer.c: the channel family's shared operations. */
+/* balancer.c: the channel family's shared operations.  A channel policy's
+ * table is its id, name and pick, plus CHANNEL_OPS. */
+#define CHANNEL_OPS .channel = 1, .attach = channel_attach, .drain = channel_drain, \
+	.pending = channel_pending, .release = channel_release
 int channel_attach(struct cluster *c, struct worker *w, struct listener *l);
 void channel_drain(struct cluster *c, struct worker *w, struct listener *l, int give_back);
 unsigned channel_pending(struct cluster *c, struct worker *w, struct listener *l);

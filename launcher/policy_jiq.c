@@ -36,10 +36,6 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 const struct policy_ops policy_jiq = {
 	.id = POLICY_JIQ,
 	.name = "jiq",
-	.channel = 1,
-	.attach = channel_attach,
 	.pick = pick,
-	.drain = channel_drain,
-	.pending = channel_pending,
-	.release = channel_release,
+	CHANNEL_OPS,
 };

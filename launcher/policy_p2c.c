@@ -36,10 +36,6 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 const struct policy_ops policy_p2c = {
 	.id = POLICY_P2C,
 	.name = "p2c",
-	.channel = 1,
-	.attach = channel_attach,
 	.pick = pick,
-	.drain = channel_drain,
-	.pending = channel_pending,
-	.release = channel_release,
+	CHANNEL_OPS,
 };

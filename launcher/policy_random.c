@@ -18,10 +18,6 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 const struct policy_ops policy_random = {
 	.id = POLICY_RANDOM,
 	.name = "random",
-	.channel = 1,
-	.attach = channel_attach,
 	.pick = pick,
-	.drain = channel_drain,
-	.pending = channel_pending,
-	.release = channel_release,
+	CHANNEL_OPS,
 };

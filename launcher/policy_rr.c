@@ -19,11 +19,7 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 const struct policy_ops policy_rr = {
 	.id = POLICY_RR,
 	.name = "rr",
-	.channel = 1,
-	.attach = channel_attach,
 	.pick = pick,
-	.drain = channel_drain,
-	.pending = channel_pending,
-	.release = channel_release,
+	CHANNEL_OPS,
 	.handed = weights_handed,
 };

@@ -83,11 +83,7 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 const struct policy_ops policy_sticky = {
 	.id = POLICY_STICKY,
 	.name = "sticky",
-	.channel = 1,
 	.pick_needs_peer = 1,
-	.attach = channel_attach,
 	.pick = pick,
-	.drain = channel_drain,
-	.pending = channel_pending,
-	.release = channel_release,
+	CHANNEL_OPS,
 };
