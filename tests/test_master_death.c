@@ -14,6 +14,7 @@
  * fork itself.
  */
 #include "harness.h"
+#include "real_programs.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -234,9 +235,8 @@ static int have_nginx(void)
 
 static void nginx(const char *policy)
 {
-	char conf[128], cmd[512];
+	struct real_command c;
 	int port;
-	FILE *f;
 
 	if (!have_nginx())
 		cr_skip_test("nginx is not installed");
@@ -244,20 +244,7 @@ static void nginx(const char *policy)
 	cr_assert(mkdtemp(tmpdir));
 	cr_assert(chmod(tmpdir, 0755) == 0);
 	port = free_port();
-	snprintf(conf, sizeof(conf), "%s/nginx.conf", tmpdir);
-	f = fopen(conf, "w");
-	cr_assert(f);
-	fprintf(f, "daemon off;\nmaster_process on;\nworker_processes 2;\n"
-		"error_log stderr warn;\nevents { worker_connections 64; }\n"
-		"http {\n  access_log off;\n  client_body_temp_path %1$s/body;\n"
-		"  proxy_temp_path %1$s/proxy;\n  fastcgi_temp_path %1$s/fastcgi;\n"
-		"  uwsgi_temp_path %1$s/uwsgi;\n  scgi_temp_path %1$s/scgi;\n"
-		"  server {\n    listen 127.0.0.1:%2$d;\n    location / { return 200 \"ok\\n\"; }\n"
-		"  }\n}\n", tmpdir, port);
-	cr_assert(fclose(f) == 0);
-	snprintf(cmd, sizeof(cmd), "exec nginx -e stderr -p %1$s -c %2$s "
-		 "-g \"pid %1$s/nginx.$CLUSTER_WORKER_ID.pid;\"", tmpdir, conf);
-	kill_master(policy, port, 0, (const char *const[]){ "sh", "-c", cmd, NULL });
+	kill_master(policy, port, 0, real_nginx_command(&c, tmpdir, port));
 }
 
 Test(master_death, prefork_rr) { prefork("rr"); }

@@ -14,11 +14,12 @@
  * that never move: under rr the master must have handed all 300, and 4 idle
  * connections held open must show as open (status says OPEN is what the
  * kernel says the worker's processes hold), then drop to 0 once closed.
- * The programs are started as in test_real_servers.c (fixed ports from
- * free_port() where they cannot bind 0); a program that is not installed is
- * skipped with a message.
+ * The programs are started as in test_real_servers.c, by common/
+ * real_programs.c (fixed ports from free_port() where they cannot bind 0);
+ * a program that is not installed is skipped with a message.
  */
 #include "harness.h"
+#include "real_programs.h"
 #include "tmpdir.h"
 
 #include <criterion/criterion.h>
@@ -43,36 +44,6 @@ TestSuite(open_counts, .fini = tmpdir_fini, .timeout = 120);
 
 static char dir[64];            /* this test's files and control socket */
 
-/* Write dir/name (printf-style content) with the given mode; its path. */
-static const char *write_file(const char *name, mode_t mode, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static const char *write_file(const char *name, mode_t mode, const char *fmt, ...)
-{
-	static char paths[4][256];
-	static int next;
-	char *path = paths[next++ % 4];
-	va_list ap;
-	FILE *f;
-
-	snprintf(path, 256, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	cr_assert(f, "%s: %s", path, strerror(errno));
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-	cr_assert(fclose(f) == 0);
-	cr_assert(chmod(path, mode) == 0);
-	return path;
-}
-
-static void make_subdir(const char *name)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	cr_assert(mkdir(path, 0755) == 0, "%s: %s", path, strerror(errno));
-}
-
 /* A fresh directory; 0755: nginx's workers run as nobody under root. */
 static void make_dir(void)
 {
@@ -83,30 +54,7 @@ static void make_dir(void)
 /* ------------------------------------------------------------------ */
 
 /* One request; its length, or -1. */
-typedef int (*ask_fn)(int port, char *buf, size_t cap);
-
-static int http_ask(int port, char *buf, size_t cap)
-{
-	int n = http_get("127.0.0.1", port, buf, cap, 5000);
-
-	if (n >= 0 && !strstr(buf, " 200 ")) {
-		errno = EPROTO;
-		return -1;
-	}
-	return n;
-}
-
-static int memcached_ask(int port, char *buf, size_t cap)
-{
-	int n = tcp_request("127.0.0.1", port, "version\r\nstats\r\n", buf, cap,
-			    "\r\nEND\r\n", 5000);
-
-	if (n >= 0 && strncmp(buf, "VERSION ", 8)) {
-		errno = EPROTO;
-		return -1;
-	}
-	return n;
-}
+typedef int (*ask_fn)(int port, char *buf, size_t cap, int timeout_ms);
 
 struct load_run {
 	int port;
@@ -124,7 +72,7 @@ static void *run_thread(void *arg)
 	while (atomic_fetch_add(&r->next, 1) < REQUESTS) {
 		int zero = 0;
 
-		if (r->ask(r->port, buf, sizeof(buf)) < 0) {
+		if (r->ask(r->port, buf, sizeof(buf), 5000) < 0) {
 			atomic_compare_exchange_strong(&r->first_errno, &zero,
 						       errno ? errno : -1);
 			atomic_fetch_add(&r->failed, 1);
@@ -313,40 +261,17 @@ static void node(const char *policy)
 Test(open_counts, node_rr) { node("rr"); }
 Test(open_counts, node_shared) { node("shared"); }
 
-/* nginx: each worker an nginx master with two nginx workers; every path it
- * writes in the temp dir, a pid file per worker (see test_real_servers.c). */
+/* nginx: each worker an nginx master with two nginx workers. */
 static void nginx(const char *policy)
 {
-	char cmd[512];
-	const char *conf;
+	struct real_command c;
 	int port;
 
 	if (!have_program("nginx"))
 		cr_skip_test("nginx is not installed");
 	make_dir();
 	port = free_port();
-	conf = write_file("nginx.conf", 0644,
-		"daemon off;\n"
-		"master_process on;\n"
-		"worker_processes 2;\n"
-		"error_log stderr warn;\n"
-		"events { worker_connections 256; }\n"
-		"http {\n"
-		"  access_log off;\n"
-		"  client_body_temp_path %1$s/body;\n"
-		"  proxy_temp_path %1$s/proxy;\n"
-		"  fastcgi_temp_path %1$s/fastcgi;\n"
-		"  uwsgi_temp_path %1$s/uwsgi;\n"
-		"  scgi_temp_path %1$s/scgi;\n"
-		"  server {\n"
-		"    listen 127.0.0.1:%2$d;\n"
-		"    location / { return 200 \"pid=$pid\\n\"; }\n"
-		"  }\n"
-		"}\n", dir, port);
-	snprintf(cmd, sizeof(cmd), "exec nginx -e stderr -p %1$s -c %2$s "
-		 "-g \"pid %1$s/nginx.$CLUSTER_WORKER_ID.pid;\"", dir, conf);
-	open_back_to_zero("nginx", policy, port, http_ask,
-			  (const char *const[]){ "sh", "-c", cmd, NULL });
+	open_back_to_zero("nginx", policy, port, http_ask, real_nginx_command(&c, dir, port));
 }
 
 Test(open_counts, nginx_rr) { nginx("rr"); }
@@ -354,23 +279,15 @@ Test(open_counts, nginx_shared) { nginx("shared"); }
 
 static void lighttpd(const char *policy)
 {
-	const char *conf;
+	struct real_command c;
 	int port;
 
 	if (!have_program("lighttpd"))
 		cr_skip_test("lighttpd is not installed");
 	make_dir();
-	make_subdir("www");
-	write_file("www/index.html", 0644, "ok\n");
 	port = free_port();
-	conf = write_file("lighttpd.conf", 0644,
-		"server.document-root = \"%1$s/www\"\n"
-		"server.bind = \"127.0.0.1\"\n"
-		"server.port = %2$d\n"
-		"server.errorlog = \"/dev/stderr\"\n"
-		"index-file.names = ( \"index.html\" )\n", dir, port);
 	open_back_to_zero("lighttpd", policy, port, http_ask,
-			  (const char *const[]){ "lighttpd", "-D", "-f", conf, NULL });
+			  real_lighttpd_command(&c, dir, port, REAL_PLAIN));
 }
 
 Test(open_counts, lighttpd_rr) { lighttpd("rr"); }
@@ -379,46 +296,33 @@ Test(open_counts, lighttpd_shared) { lighttpd("shared"); }
 /* busybox httpd: a child per connection, which runs the CGI. */
 static void busybox_httpd(const char *policy)
 {
-	char listen[64];
+	struct real_command c;
 	int port;
 
 	if (!have_program("busybox"))
 		cr_skip_test("busybox is not installed");
 	make_dir();
-	make_subdir("cgi-bin");
-	write_file("cgi-bin/index.cgi", 0755,
-		"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'\n");
 	port = free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	open_back_to_zero("busybox httpd", policy, port, http_ask, (const char *const[]){
-		"busybox", "httpd", "-f", "-p", listen, "-h", dir, NULL });
+	open_back_to_zero("busybox httpd", policy, port, http_ask,
+			  real_busybox_httpd_command(&c, dir, port, REAL_PLAIN));
 }
 
 Test(open_counts, busybox_httpd_rr) { busybox_httpd("rr"); }
 Test(open_counts, busybox_httpd_shared) { busybox_httpd("shared"); }
 
 /* socat fork: the listening process forks a child per connection, which
- * reads the request head and answers (see test_real_servers.c). */
+ * reads the request head and answers. */
 static void socat_fork(const char *policy)
 {
-	char listen[128], exec[300];
-	const char *script;
+	struct real_command c;
 	int port;
 
 	if (!have_program("socat"))
 		cr_skip_test("socat is not installed");
 	make_dir();
-	script = write_file("reply.sh", 0755,
-		"#!/bin/sh\n"
-		"while IFS= read -r line; do\n"
-		"  case \"$line\" in ''|\"$(printf '\\r')\") break;; esac\n"
-		"done\n"
-		"printf 'HTTP/1.0 200 OK\\r\\n\\r\\nok\\n'\n");
 	port = free_port();
-	snprintf(listen, sizeof(listen), "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr", port);
-	snprintf(exec, sizeof(exec), "EXEC:%s", script);
 	open_back_to_zero("socat", policy, port, http_ask,
-			  (const char *const[]){ "socat", listen, exec, NULL });
+			  real_socat_fork_command(&c, dir, port, REAL_PLAIN));
 }
 
 Test(open_counts, socat_fork_rr) { socat_fork("rr"); }
@@ -427,16 +331,14 @@ Test(open_counts, socat_fork_shared) { socat_fork("shared"); }
 /* memcached: threads behind one listener; the client closes first. */
 static void memcached(const char *policy)
 {
-	char port_s[16];
+	struct real_command c;
 	int port;
 
 	if (!have_program("memcached"))
 		cr_skip_test("memcached is not installed");
 	port = free_port();
-	snprintf(port_s, sizeof(port_s), "%d", port);
-	open_back_to_zero("memcached", policy, port, memcached_ask, (const char *const[]){
-		"memcached", "-l", "127.0.0.1", "-p", port_s, "-U", "0", "-t", "2",
-		geteuid() == 0 ? "-u" : NULL, "root", NULL });
+	open_back_to_zero("memcached", policy, port, memcached_ask,
+			  real_memcached_command(&c, port));
 }
 
 Test(open_counts, memcached_rr) { memcached("rr"); }

@@ -20,18 +20,17 @@
  * the cluster-run worker's pid; memcached's "STAT pid" is the worker).
  */
 #include "harness.h"
+#include "real_programs.h"
+#include "tmpdir.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,68 +47,15 @@
 
 static char tmpdir[64];
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-/* Stop what the test started before removing the files it was using. */
-static void suite_fini(void)
-{
-	harness_cleanup();
-	if (tmpdir[0])
-		nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	tmpdir[0] = '\0';
-}
-
-TestSuite(real_servers, .fini = suite_fini, .timeout = 120);
+TestSuite(real_servers, .fini = tmpdir_fini, .timeout = 120);
 
 /* A directory for this test's files.  0755: nginx's workers run as nobody
  * when started as root. */
 static const char *make_tmpdir(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cr-real-XXXXXX");
-	cr_assert(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	tmpdir_new(tmpdir, "cr-real");
 	cr_assert(chmod(tmpdir, 0755) == 0);
 	return tmpdir;
-}
-
-/* Write tmpdir/name (printf-style content) with the given mode; its path. */
-static const char *write_file(const char *name, mode_t mode, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static const char *write_file(const char *name, mode_t mode, const char *fmt, ...)
-{
-	static char paths[4][256];
-	static int next;
-	char *path = paths[next++ % 4];
-	va_list ap;
-	FILE *f;
-	int fd;
-
-	snprintf(path, 256, "%s/%s", tmpdir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
-	f = fdopen(fd, "w");
-	cr_assert(f);
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-	cr_assert(fclose(f) == 0);
-	cr_assert(chmod(path, mode) == 0);
-	return path;
-}
-
-static const char *make_subdir(const char *name)
-{
-	static char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	cr_assert(mkdir(path, 0755) == 0, "%s: %s", path, strerror(errno));
-	return path;
 }
 
 /* Whether anything still accepts connections on 127.0.0.1:port. */
@@ -123,22 +69,6 @@ static int port_accepts(int port)
 	return 1;
 }
 
-/* One memcached conversation: "version" and "stats" on a fresh connection,
- * read until the END of the stats.  Returns the length, or -1. */
-static int memcached_ask(int port, char *buf, size_t cap, int timeout_ms)
-{
-	int len = tcp_request("127.0.0.1", port, "version\r\nstats\r\n", buf, cap,
-			      "\r\nEND\r\n", timeout_ms);
-
-	if (len < 0)
-		return -1;
-	if (strncmp(buf, "VERSION ", 8)) {
-		errno = EPROTO;
-		return -1;
-	}
-	return len;
-}
-
 /* What a run talks to, and how it tells which worker answered. */
 struct target {
 	int port;
@@ -149,17 +79,6 @@ struct target {
 	/* Which worker answered, 0..MAX_WORKERS-1, or -1. */
 	int (*worker)(const struct target *t, const char *resp);
 };
-
-static int http_ask(int port, char *buf, size_t cap, int timeout_ms)
-{
-	int n = http_get("127.0.0.1", port, buf, cap, timeout_ms);
-
-	if (n >= 0 && !strstr(buf, " 200 ")) {
-		errno = EPROTO;
-		return -1;
-	}
-	return n;
-}
 
 static int header_worker(const struct target *t, const char *resp)
 {
@@ -378,58 +297,38 @@ static void serve_and_stop(const char *policy, int nworkers, int port,
 }
 
 /* socat: TCP-LISTEN with fork.  The worker (socat's listening process)
- * accepts, forks, and its child runs the reply script.  The script sits in
- * a file because socat's address syntax treats ':' and '\' specially. */
+ * accepts, forks, and its child runs the reply script. */
 static void socat_fork(const char *policy)
 {
 	struct target t = { .ask = http_ask, .worker = header_worker };
-	char listen[128], exec[300];
-	const char *script;
+	struct real_command c;
 	int port;
 
 	if (!have_program("socat"))
 		cr_skip_test("socat is not installed");
 	make_tmpdir();
-	/* Read the request head first: closing with unread data would
-	 * reset the connection under the reply. */
-	script = write_file("reply.sh", 0755,
-		"#!/bin/sh\n"
-		"while IFS= read -r line; do\n"
-		"  case \"$line\" in ''|\"$(printf '\\r')\") break;; esac\n"
-		"done\n"
-		"printf 'HTTP/1.0 200 OK\\r\\nX-Worker: %%s\\r\\n\\r\\nok\\n' "
-		"\"$CLUSTER_WORKER_ID\"\n");
 	port = free_port();
-	snprintf(listen, sizeof(listen), "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr", port);
-	snprintf(exec, sizeof(exec), "EXEC:%s", script);
-	serve_and_stop(policy, 3, port,
-		       (const char *const[]){ "socat", listen, exec, NULL }, &t);
+	serve_and_stop(policy, 3, port, real_socat_fork_command(&c, tmpdir, port, REAL_X_WORKER),
+		       &t);
 }
 
 Test(real_servers, socat_fork_rr) { socat_fork("rr"); }
 Test(real_servers, socat_fork_shared) { socat_fork("shared"); }
 
-/* busybox httpd: forks a child per connection; "/" has no index.html, so
- * the child runs cgi-bin/index.cgi, which names the worker. */
+/* busybox httpd: forks a child per connection, which runs the CGI that
+ * names the worker. */
 static void busybox_httpd(const char *policy)
 {
 	struct target t = { .ask = http_ask, .worker = header_worker };
-	char listen[64];
+	struct real_command c;
 	int port;
 
 	if (!have_program("busybox"))
 		cr_skip_test("busybox is not installed");
 	make_tmpdir();
-	make_subdir("cgi-bin");
-	write_file("cgi-bin/index.cgi", 0755,
-		"#!/bin/sh\n"
-		"printf 'Content-Type: text/plain\\r\\nX-Worker: %%s\\r\\n\\r\\nok\\n' "
-		"\"$CLUSTER_WORKER_ID\"\n");
 	port = free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	serve_and_stop(policy, 3, port,
-		       (const char *const[]){ "busybox", "httpd", "-f", "-p", listen,
-					      "-h", tmpdir, NULL }, &t);
+		       real_busybox_httpd_command(&c, tmpdir, port, REAL_X_WORKER), &t);
 }
 
 Test(real_servers, busybox_httpd_rr) { busybox_httpd("rr"); }
@@ -438,94 +337,56 @@ Test(real_servers, busybox_httpd_shared) { busybox_httpd("shared"); }
 /* nginx: each cluster-run worker is an nginx master with two nginx
  * workers of its own, all sharing the listener the master bound.  nginx
  * cannot read the environment in its config, so the body names the nginx
- * worker's pid, whose process group is the cluster-run worker.  Every path
- * nginx writes is in the temp dir; the pid file is per worker (two nginx
- * masters removing one file is an alert), named through an `sh -c ... exec`
- * wrapper, which must pass the cluster on to the nginx it execs. */
+ * worker's pid, whose process group is the cluster-run worker.  The `sh -c
+ * ... exec` wrapper that names the pid file must pass the cluster on to
+ * the nginx it execs. */
 static void nginx(const char *policy)
 {
 	struct target t = { .ask = http_ask, .worker = body_pid_worker };
-	char cmd[512];
-	const char *conf;
+	struct real_command c;
 	int port;
 
 	if (!have_program("nginx"))
 		cr_skip_test("nginx is not installed");
 	make_tmpdir();
 	port = free_port();
-	conf = write_file("nginx.conf", 0644,
-		"daemon off;\n"
-		"master_process on;\n"
-		"worker_processes 2;\n"
-		"error_log stderr warn;\n"
-		"events { worker_connections 256; }\n"
-		"http {\n"
-		"  access_log off;\n"
-		"  client_body_temp_path %1$s/body;\n"
-		"  proxy_temp_path %1$s/proxy;\n"
-		"  fastcgi_temp_path %1$s/fastcgi;\n"
-		"  uwsgi_temp_path %1$s/uwsgi;\n"
-		"  scgi_temp_path %1$s/scgi;\n"
-		"  server {\n"
-		"    listen 127.0.0.1:%2$d;\n"
-		"    location / { return 200 \"pid=$pid\\n\"; }\n"
-		"  }\n"
-		"}\n", tmpdir, port);
-	snprintf(cmd, sizeof(cmd), "exec nginx -e stderr -p %1$s -c %2$s "
-		 "-g \"pid %1$s/nginx.$CLUSTER_WORKER_ID.pid;\"", tmpdir, conf);
-	serve_and_stop(policy, 2, port, (const char *const[]){ "sh", "-c", cmd, NULL }, &t);
+	serve_and_stop(policy, 2, port, real_nginx_command(&c, tmpdir, port), &t);
 }
 
 Test(real_servers, nginx_rr) { nginx("rr"); }
 Test(real_servers, nginx_shared) { nginx("shared"); }
 
-/* lighttpd in the foreground (-D): one process, one event loop.  Its
- * config can read the environment (env.NAME), so each worker names
- * itself in a response header. */
+/* lighttpd: one process, one event loop; each worker names itself in a
+ * response header. */
 static void lighttpd(const char *policy)
 {
 	struct target t = { .ask = http_ask, .worker = header_worker };
-	const char *conf;
+	struct real_command c;
 	int port;
 
 	if (!have_program("lighttpd"))
 		cr_skip_test("lighttpd is not installed");
 	make_tmpdir();
-	make_subdir("www");
-	write_file("www/index.html", 0644, "ok\n");
 	port = free_port();
-	conf = write_file("lighttpd.conf", 0644,
-		"server.document-root = \"%1$s/www\"\n"
-		"server.bind = \"127.0.0.1\"\n"
-		"server.port = %2$d\n"
-		"server.errorlog = \"/dev/stderr\"\n"
-		"index-file.names = ( \"index.html\" )\n"
-		"server.modules += ( \"mod_setenv\" )\n"
-		"setenv.add-response-header = ( \"X-Worker\" => env.CLUSTER_WORKER_ID )\n",
-		tmpdir, port);
-	serve_and_stop(policy, 3, port,
-		       (const char *const[]){ "lighttpd", "-D", "-f", conf, NULL }, &t);
+	serve_and_stop(policy, 3, port, real_lighttpd_command(&c, tmpdir, port, REAL_X_WORKER),
+		       &t);
 }
 
 Test(real_servers, lighttpd_rr) { lighttpd("rr"); }
 Test(real_servers, lighttpd_shared) { lighttpd("shared"); }
 
-/* memcached: threads (-t 2) behind one listener, text protocol, UDP off.
- * "STAT pid" is the worker itself.  As root it insists on -u. */
+/* memcached: threads behind one listener; "STAT pid" is the worker
+ * itself. */
 static void memcached(const char *policy)
 {
 	struct target t = { .ask = memcached_ask, .worker = stat_pid_worker };
-	char port_s[16];
+	struct real_command c;
 	int port;
 
 	if (!have_program("memcached"))
 		cr_skip_test("memcached is not installed");
 	port = free_port();
-	snprintf(port_s, sizeof(port_s), "%d", port);
-	serve_and_stop(policy, 2, port,
-		       (const char *const[]){ "memcached", "-l", "127.0.0.1", "-p", port_s,
-					      "-U", "0", "-t", "2",
-					      geteuid() == 0 ? "-u" : NULL, "root", NULL }, &t);
+	serve_and_stop(policy, 2, port, real_memcached_command(&c, port), &t);
 }
 
 Test(real_servers, memcached_rr) { memcached("rr"); }
