@@ -81,6 +81,7 @@ static char **build_env(struct cluster *c, int slot, int doorbell)
 		    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKER_ID, slot) < 0 ||
 		    asprintf(&env[k++], "%s=%d", CLUSTER_ENV_WORKERS, c->target) < 0)
 			env[k - 1] = NULL;
+		free(base);
 		return env;
 	}
 	/* fd:inode, so that a program started later from a saved copy of

@@ -194,7 +194,11 @@ Test(systemd, watchdog_and_abstract_socket)
 static void activated(const char *policy, const char *expect_line)
 {
 	char listen_arg[64], port_s[16], buf[4096];
-	const char *before[] = { "systemd-socket-activate", "-l", listen_arg, NULL };
+	/* systemd-socket-activate starts its program with a bare environment:
+	 * pass the sanitizers' settings on (the ASan test setup needs them) */
+	const char *before[] = { "systemd-socket-activate", "-l", listen_arg,
+				 getenv("ASAN_OPTIONS") ? "-E" : NULL, "ASAN_OPTIONS",
+				 "-E", "UBSAN_OPTIONS", NULL };
 	int port = free_port(), i, seen = 0;
 	pid_t pids[8];
 	struct cr *cr;
