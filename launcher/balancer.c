@@ -146,21 +146,28 @@ struct worker *channel_next_with_room(struct cluster *c, struct listener *l, uns
 	return NULL;
 }
 
+/* The pending queue is a ring (l->pending, first at l->headpending): a
+ * push at either end and a pop are O(1), so thousands of connections taken
+ * back after a flood do not cost a memmove each.  Growing unwraps it. */
 static int push_pending(struct listener *l, const struct conn *conn, int front)
 {
 	if (l->npending == l->cappending) {
-		size_t cap = l->cappending ? l->cappending * 2 : 16;
-		struct conn *grown = realloc(l->pending, cap * sizeof(*grown));
+		size_t cap = l->cappending ? l->cappending * 2 : 16, i;
+		struct conn *grown = malloc(cap * sizeof(*grown));
 		if (!grown)
 			return -1;
+		for (i = 0; i < l->npending; i++)
+			grown[i] = l->pending[(l->headpending + i) % l->cappending];
+		free(l->pending);
 		l->pending = grown;
 		l->cappending = cap;
+		l->headpending = 0;
 	}
 	if (front) {
-		memmove(l->pending + 1, l->pending, l->npending * sizeof(*conn));
-		l->pending[0] = *conn;
+		l->headpending = (l->headpending + l->cappending - 1) % l->cappending;
+		l->pending[l->headpending] = *conn;
 	} else {
-		l->pending[l->npending] = *conn;
+		l->pending[(l->headpending + l->npending) % l->cappending] = *conn;
 	}
 	l->npending++;
 	return 0;
@@ -177,8 +184,9 @@ static void keep_pending(struct listener *l, const struct conn *conn)
 
 static void pop_pending(struct listener *l, struct conn *conn)
 {
-	*conn = l->pending[0];
-	memmove(l->pending, l->pending + 1, --l->npending * sizeof(*conn));
+	*conn = l->pending[l->headpending];
+	l->headpending = (l->headpending + 1) % l->cappending;
+	l->npending--;
 }
 
 static void emfile_over(struct loop *loop, void *data)

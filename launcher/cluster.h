@@ -72,8 +72,8 @@ struct listener {
 	int kick;                       /* a worker started listening: dispatch */
 	int watching;                   /* ... with EPOLLIN: accepting */
 	unsigned cursor;                /* rotation position among workers */
-	struct conn *pending;           /* taken back or not yet handed */
-	size_t npending, cappending;
+	struct conn *pending;           /* taken back or not yet handed: a ring */
+	size_t npending, cappending, headpending;
 	uint64_t accepted;
 	int64_t emfile_until;           /* accept paused after EMFILE/ENFILE */
 	int64_t emfile_logged;

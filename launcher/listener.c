@@ -323,7 +323,7 @@ void listener_close_all(struct cluster *c)
 		close(l->fd);
 		socket_file_remove(c, l);
 		for (k = 0; k < (int)l->npending; k++)
-			close(l->pending[k].fd);
+			close(l->pending[(l->headpending + (size_t)k) % l->cappending].fd);
 		free(l->pending);
 		free(l->slot_fds);
 		free(l);
