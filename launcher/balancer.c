@@ -84,6 +84,25 @@ uint64_t worker_open_conns(const struct worker *w)
 	return n;
 }
 
+/* What the board says is still queued: sent, minus read back by us, minus
+ * taken by the worker.  No system call; the worker counts after its
+ * receive returns, so this errs high for a moment, never low.  Without a
+ * board: WINDOW ("ask the kernel"). */
+static unsigned estimate(const struct worker *w, const struct route *r)
+{
+	uint64_t gone, received;
+
+	if (!w->board)
+		return WINDOW;
+	received = board_received(w, r->lid);
+	gone = r->back + received;
+	if (received > r->sent || gone >= r->sent)
+		return 0;       /* a scribbled board: the kernel has the last word */
+	return r->sent - gone > WINDOW ? WINDOW : (unsigned)(r->sent - gone);
+}
+
+/* The kernel's answer: FIONREAD on the worker end is the byte count of
+ * every queued message, and each MSG_CONN has the same size. */
 static unsigned queued(const struct route *r)
 {
 	int bytes = 0;
@@ -109,8 +128,10 @@ static void set_full(struct cluster *c, struct route *r, int full)
 	loop_mod_fd(c->loop, r->chan, full ? EPOLLOUT | EPOLLET : 0);
 }
 
-/* May this route take a connection now?  Measures the queue only when the
- * master's own count says it might be full. */
+/* May this route take a connection now?  Looks at the board only when the
+ * master's own count says it might be full, and asks the kernel only when
+ * the board says it is: "full" must be true, since only the worker taking
+ * one wakes us again (EPOLLOUT, see the file comment). */
 int channel_has_room(struct cluster *c, struct worker *w, struct listener *l)
 {
 	struct route *r = &w->routes[l->id];
@@ -118,6 +139,9 @@ int channel_has_room(struct cluster *c, struct worker *w, struct listener *l)
 	if ((w->state != W_STARTING && w->state != W_READY) || !r->listening ||
 	    r->chan < 0 || r->full || r->draining)
 		return 0;
+	if (r->queued_hint < WINDOW)
+		return 1;
+	r->queued_hint = estimate(w, r);
 	if (r->queued_hint < WINDOW)
 		return 1;
 	r->queued_hint = queued(r);
@@ -290,6 +314,7 @@ static void dispatch(struct cluster *c, struct listener *l)
 			close(conn.fd);
 			l->cursor = at;
 			r->handed++;
+			r->sent++;
 			r->queued_hint++;
 			health_conn_handed(c, w);
 			if (l->ops->handed)
@@ -398,6 +423,8 @@ void balancer_take_back(struct cluster *c, struct worker *w, struct listener *l)
 	if (r->chan_peer < 0)
 		return;
 	while ((n = msg_recv(r->chan_peer, &m, sizeof(m), &fd, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) != 0) {
+		if (n > 0 || errno == EBADMSG || errno == EMFILE)
+			r->back++;      /* one of ours left the channel (estimate()) */
 		if (n < 0) {
 			if (errno == EBADMSG)
 				continue;

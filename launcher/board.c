@@ -73,6 +73,13 @@ uint64_t board_accepted(const struct worker *w, uint32_t lid)
 	return atomic_load(&w->board->l[lid].accepted);
 }
 
+uint64_t board_received(const struct worker *w, uint32_t lid)
+{
+	if (!w->board || lid >= CLUSTER_MAX_LISTENERS)
+		return 0;
+	return atomic_load(&w->board->l[lid].received);
+}
+
 uint64_t board_closed(const struct worker *w, uint32_t lid)
 {
 	if (!w->board || lid >= CLUSTER_MAX_LISTENERS)

@@ -91,6 +91,8 @@ struct route {
 	int chan_peer;          /* worker end, kept: see balancer.c */
 	int full;               /* window full: waiting for EPOLLOUT */
 	unsigned queued_hint;   /* upper bound of conns still queued on chan */
+	uint64_t sent;          /* MSG_CONNs ever sent on this channel */
+	uint64_t back;          /* ... and read back by the master */
 	uint64_t handed;        /* connections sent over the channel */
 	uint64_t closed;        /* ... reported closed one by one (no board) */
 	int draining;           /* told to take no more (policy drain) */
@@ -236,6 +238,7 @@ void board_set_drain(struct worker *w, uint32_t lid);
 unsigned board_in_accept(const struct worker *w, uint32_t lid);
 uint64_t board_accepted(const struct worker *w, uint32_t lid);
 uint64_t board_closed(const struct worker *w, uint32_t lid);
+uint64_t board_received(const struct worker *w, uint32_t lid);
 
 /* census.c: ask the kernel which accepted connections of the cluster's
  * listeners each worker's processes hold (however the program closes its

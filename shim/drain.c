@@ -131,6 +131,14 @@ void drain_note_epoll(int epfd, int op, int fd, const void *event)
 	fdtable_note_epoll(fd, epfd, op, &reg);
 }
 
+void conn_received(uint32_t lid)
+{
+	struct worker_board *b = shim_board();
+
+	if (b && lid < CLUSTER_MAX_LISTENERS)
+		atomic_fetch_add(&b->l[lid].received, 1);
+}
+
 void conn_closed(uint32_t lid)
 {
 	struct worker_board *b = shim_board();

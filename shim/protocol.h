@@ -147,6 +147,9 @@ struct msg_conn {
  *   accepted   connections the app accepted itself (shared, reuseport);
  *   closed     connections the app closed, any policy (no message per
  *              close: the master reads the counter when it needs it);
+ *   received   connections the app took off its channel (rr, leastconn,
+ *              sticky...): the master's estimate of what is still queued
+ *              there, without an ioctl per connection;
  *   in_accept  threads between their look at `drain` and the end of the
  *              accept system call.
  *
@@ -162,6 +165,7 @@ struct msg_conn {
 struct board_counts {
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t closed;
+	_Atomic uint64_t received;
 	_Atomic uint32_t in_accept;
 	uint32_t pad;
 };

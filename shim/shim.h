@@ -91,6 +91,7 @@ void drain_leave(uint32_t lid, int cfd, int token);
 void drain_after_fork(void);
 void drain_note_epoll(int epfd, int op, int fd, const void *ev);
 void conn_closed(uint32_t lid);         /* count it on the board or report it */
+void conn_received(uint32_t lid);       /* one taken off a channel (the board) */
 
 /* log.c */
 void shim_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
