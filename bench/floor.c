@@ -1,0 +1,372 @@
+/*
+ * floor.c - the least a master can do per connection on this kernel.
+ *
+ *   cluster-floor [--addr A] [--port P] [--workers N] [--backlog N]
+ *
+ * The yardstick of issue 12: the master's CPU per handed connection is
+ * compared with this program's.  The master here does what cluster-run's
+ * does on its hot path and nothing else: an epoll loop (like the real
+ * master, balancer.c) woken by the non-blocking listening socket, then
+ * accept4 until EAGAIN, for each connection one sendmsg of one byte with
+ * the fd attached (SCM_RIGHTS) over a SOCK_SEQPACKET channel to the next
+ * receiver in turn (round-robin), and close.  No message comes back: no
+ * close reports, no FIONREAD, no window, no pending queue, no timers.  The
+ * channels are blocking on the master's side, so a full channel stalls the
+ * master (the kernel's back-pressure) instead of costing a retry.
+ *
+ * The receivers are N forked processes, each the worker end of one
+ * channel: recvmsg the fd, read the request, write a fixed "200 OK,
+ * Connection: close" response shaped like hello_server's (with
+ * X-Worker so the load generator counts per receiver), close.  They
+ * block, one connection at a time, which is enough for a "hello" answer
+ * and keeps their code out of the way; their CPU is not the master's and
+ * is not what this program measures.
+ *
+ * What it is not: a server, a policy, or something run-policies loads for
+ * throughput (its conn/s shows, but the figure that matters is the
+ * master's CPU µs per connection, from /proc/PID/stat of this process).
+ * Like hello_server it prints `port=P worker=I pid=PID` once per receiver
+ * when everything listens, and stops on SIGTERM/SIGINT (the receivers die
+ * with it: PR_SET_PDEATHSIG, and a SIGTERM from the master).  On exit it
+ * reports to stderr the connections it handed out and its own CPU time.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 1024
+#define BODY "Hello, world!\n"
+
+struct config {
+	const char *addr;
+	int port;
+	int workers;
+	int backlog;
+};
+
+struct floor_master {
+	int lfd;
+	int epfd;
+	int nworkers;
+	int next;                       /* round-robin cursor */
+	int chan[MAX_WORKERS];          /* master's end of each channel */
+	pid_t pid[MAX_WORKERS];
+	unsigned long long handed;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int signo)
+{
+	(void)signo;
+	stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cluster-floor [--addr A] [--port P] [--workers N] "
+		   "[--backlog N]\n");
+}
+
+static int parse_args(int argc, char **argv, struct config *c)
+{
+	static const struct option opts[] = {
+		{ "addr", required_argument, NULL, 'a' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "workers", required_argument, NULL, 'n' },
+		{ "backlog", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	*c = (struct config){ .addr = "127.0.0.1", .port = 0, .workers = 4,
+			      .backlog = 4096 };
+	int ch;
+	while ((ch = getopt_long(argc, argv, "a:p:n:b:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'a': c->addr = optarg; break;
+		case 'p': c->port = atoi(optarg); break;
+		case 'n': c->workers = atoi(optarg); break;
+		case 'b': c->backlog = atoi(optarg); break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind != argc || c->workers < 1 || c->workers > MAX_WORKERS ||
+	    c->port < 0 || c->port > 65535) {
+		usage(stderr);
+		return 1;
+	}
+	return 0;
+}
+
+static int listen_socket(const struct config *c)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(c->port) };
+	if (inet_pton(AF_INET, c->addr, &sin.sin_addr) != 1) {
+		fprintf(stderr, "cluster-floor: bad address %s\n", c->addr);
+		return -1;
+	}
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		perror("cluster-floor: socket");
+		return -1;
+	}
+	int one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(fd, c->backlog) < 0) {
+		fprintf(stderr, "cluster-floor: %s:%d: %s\n", c->addr, c->port,
+			strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int local_port(int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+		return -1;
+	return ntohs(sin.sin_port);
+}
+
+/* One connection handed over by the master: fd, or -1 when the channel
+ * is gone (the master exited) or the message is not ours. */
+static int receive_conn(int chan)
+{
+	char byte;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	ssize_t n;
+	do {
+		n = recvmsg(chan, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -1;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	return fd;
+}
+
+/* Reads until the end of the request head (the load generator sends a
+ * GET without a body), writes the response, closes.  Errors only cost
+ * that connection. */
+static void answer(int fd, const char *resp, size_t resp_len)
+{
+	char buf[4096];
+	size_t have = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto out;
+		have += (size_t)n;
+		buf[have] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			break;
+		if (have == sizeof(buf) - 1)
+			goto out;
+	}
+	size_t off = 0;
+	while (off < resp_len) {
+		ssize_t n = write(fd, resp + off, resp_len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+out:
+	close(fd);
+}
+
+static void receiver_main(int chan, int id)
+{
+	char resp[256];
+	int len = snprintf(resp, sizeof(resp),
+			   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+			   "Content-Length: %zu\r\nX-Worker: %d\r\n"
+			   "Connection: close\r\n\r\n" BODY, strlen(BODY), id);
+	for (;;) {
+		int fd = receive_conn(chan);
+		if (fd < 0)
+			_exit(0);
+		answer(fd, resp, (size_t)len);
+	}
+}
+
+/* Forks the receivers, each with its end of its own channel.  A child
+ * closes every other descriptor it inherited that matters (the listener,
+ * the master's ends) so that a master's exit reads as EOF. */
+static int spawn_receivers(struct floor_master *m, int want)
+{
+	for (int i = 0; i < want; i++) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+			perror("cluster-floor: socketpair");
+			return 1;
+		}
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("cluster-floor: fork");
+			close(sv[0]);
+			close(sv[1]);
+			return 1;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			signal(SIGTERM, SIG_DFL);
+			signal(SIGINT, SIG_DFL);
+			close(m->lfd);
+			close(sv[0]);
+			for (int j = 0; j < i; j++)
+				close(m->chan[j]);
+			receiver_main(sv[1], i);
+		}
+		close(sv[1]);
+		m->chan[i] = sv[0];
+		m->pid[i] = pid;
+		m->nworkers = i + 1;    /* stop_receivers only sees real children */
+	}
+	return 0;
+}
+
+static int send_conn(int chan, int fd)
+{
+	char byte = 'c';
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+	return sendmsg(chan, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* accept4 until EAGAIN; each connection to the next receiver, then close.
+ * Returns -1 on a stop request (EINTR while blocked in sendmsg). */
+static int dispatch(struct floor_master *m)
+{
+	for (;;) {
+		int fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == ECONNABORTED)
+				return 0;
+			if (errno == EINTR)
+				return stop_requested ? -1 : 0;
+			perror("cluster-floor: accept4");
+			return 0;
+		}
+		if (send_conn(m->chan[m->next], fd) == 0)
+			m->handed++;
+		else if (!(errno == EINTR && stop_requested))
+			fprintf(stderr, "cluster-floor: sendmsg to receiver %d: %s\n",
+				m->next, strerror(errno));
+		close(fd);
+		if (++m->next == m->nworkers)
+			m->next = 0;
+		if (stop_requested)
+			return -1;
+	}
+}
+
+static void run_loop(struct floor_master *m)
+{
+	while (!stop_requested) {
+		struct epoll_event ev;
+		int n = epoll_wait(m->epfd, &ev, 1, -1);
+		if (n < 0 && errno != EINTR) {
+			perror("cluster-floor: epoll_wait");
+			return;
+		}
+		if (n > 0 && dispatch(m) < 0)
+			return;
+	}
+}
+
+static void stop_receivers(struct floor_master *m)
+{
+	for (int i = 0; i < m->nworkers; i++) {
+		close(m->chan[i]);
+		kill(m->pid[i], SIGTERM);
+	}
+	for (int i = 0; i < m->nworkers; i++)
+		while (waitpid(m->pid[i], NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+static void report(const struct floor_master *m)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return;
+	double us = (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
+		    (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
+	fprintf(stderr, "cluster-floor: handed %llu connections, master cpu %.0f us "
+		"(%.2f us/conn, start-up included)\n", m->handed, us,
+		m->handed ? us / (double)m->handed : 0.0);
+}
+
+int main(int argc, char **argv)
+{
+	struct config c;
+	static struct floor_master m;
+	if (parse_args(argc, argv, &c))
+		return 2;
+	struct sigaction sa = { .sa_handler = on_stop };   /* no SA_RESTART */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	m.lfd = listen_socket(&c);
+	if (m.lfd < 0)
+		return 1;
+	if (spawn_receivers(&m, c.workers)) {
+		stop_receivers(&m);
+		return 1;
+	}
+	m.epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = m.lfd };
+	if (m.epfd < 0 || epoll_ctl(m.epfd, EPOLL_CTL_ADD, m.lfd, &ev) < 0) {
+		perror("cluster-floor: epoll");
+		stop_receivers(&m);
+		return 1;
+	}
+	int port = local_port(m.lfd);
+	for (int i = 0; i < m.nworkers; i++)
+		printf("port=%d worker=%d pid=%d\n", port, i, (int)m.pid[i]);
+	fflush(stdout);
+	run_loop(&m);
+	stop_receivers(&m);
+	report(&m);
+	return 0;
+}

@@ -1,0 +1,95 @@
+/*
+ * test_bench_floor.c - cluster-floor does what run-policies counts on: it
+ * announces one port= line per receiver, every connection-per-request
+ * request of cluster-loadgen gets a good response from one of the
+ * receivers (round-robin, so both serve), and it exits 0 on SIGTERM with
+ * its receivers gone.  No timing is asserted: the floor is measured by
+ * run-policies, not tested for speed.
+ *
+ * Paths come from the environment (FLOOR, LOADGEN), set by meson.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pid_t floor_pid;
+static int port;
+static int receiver[2];
+
+static void start_floor(void)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	floor_pid = fork();
+	cr_assert_geq(floor_pid, 0);
+	if (floor_pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execl(getenv("FLOOR"), "cluster-floor", "--workers", "2", "--port", "0",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	FILE *f = fdopen(fds[0], "r");
+	char line[256];
+	for (int i = 0; i < 2; i++) {
+		int id;
+		cr_assert_not_null(fgets(line, sizeof(line), f), "no readiness line");
+		cr_assert_eq(sscanf(line, "port=%d worker=%d pid=%d", &port, &id,
+				    &receiver[i]), 3, "got: %s", line);
+		cr_assert_eq(id, i);
+	}
+	fclose(f);
+}
+
+static void stop_floor(void)
+{
+	int status;
+	kill(floor_pid, SIGTERM);
+	cr_assert_eq(waitpid(floor_pid, &status, 0), floor_pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "floor status 0x%x", status);
+	/* the floor waits for its receivers before exiting */
+	for (int i = 0; i < 2; i++)
+		cr_assert(kill(receiver[i], 0) < 0, "receiver %d outlived the floor", i);
+}
+
+TestSuite(floor, .init = start_floor, .fini = stop_floor, .timeout = 30);
+
+static long value_of(const char *report, const char *key)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\n%s=", key);
+	const char *p = strstr(report, pat);
+	cr_assert_not_null(p, "no %s in report:\n%s", key, report);
+	return strtol(p + strlen(pat), NULL, 10);
+}
+
+Test(floor, connection_per_request)
+{
+	char cmd[512], report[8192];
+	snprintf(cmd, sizeof(cmd), "%s -p %d -d 10 -W 2 -n 300 -c 8 -C",
+		 getenv("LOADGEN"), port);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	size_t n = 1;
+	report[0] = '\n';
+	while (n < sizeof(report) - 1) {
+		size_t got = fread(report + n, 1, sizeof(report) - 1 - n, p);
+		if (got == 0)
+			break;
+		n += got;
+	}
+	report[n] = '\0';
+	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+	cr_assert_eq(value_of(report, "requests"), 300, "%s", report);
+	cr_assert_eq(value_of(report, "errors"), 0, "%s", report);
+	cr_assert_gt(value_of(report, "worker.0"), 0, "%s", report);
+	cr_assert_gt(value_of(report, "worker.1"), 0, "%s", report);
+	cr_assert_eq(value_of(report, "worker.0") + value_of(report, "worker.1"), 300);
+}
