@@ -96,8 +96,10 @@ static unsigned estimate(const struct worker *w, const struct route *r)
 		return WINDOW;
 	received = board_received(w, r->lid);
 	gone = r->back + received;
-	if (received > r->sent || gone >= r->sent)
-		return 0;       /* a scribbled board: the kernel has the last word */
+	if (received > r->sent)
+		return WINDOW;  /* a scribbled board: the kernel has the last word */
+	if (gone >= r->sent)
+		return 0;
 	return r->sent - gone > WINDOW ? WINDOW : (unsigned)(r->sent - gone);
 }
 
@@ -211,6 +213,15 @@ static void pop_pending(struct listener *l, struct conn *conn)
 	*conn = l->pending[l->headpending];
 	l->headpending = (l->headpending + 1) % l->cappending;
 	l->npending--;
+}
+
+static void dispatch_again(struct loop *loop, void *data)
+{
+	struct listener *l = data;
+
+	(void)loop;
+	l->again_timer = 0;
+	dispatch(l->c, l);
 }
 
 static void emfile_over(struct loop *loop, void *data)
@@ -332,6 +343,10 @@ static void dispatch(struct cluster *c, struct listener *l)
 		keep_pending(l, &conn);
 	}
 	watch(c, l, 1);         /* more may be waiting: come back */
+	/* taken-back ones wait in us, not in the backlog: no event would
+	 * bring us back for them */
+	if (l->npending && !l->again_timer)
+		l->again_timer = loop_timer(c->loop, 0, dispatch_again, l);
 }
 
 static void listener_event(struct loop *loop, int fd, uint32_t events, void *data)

@@ -12,6 +12,7 @@
 #include "cluster.h"
 #include "log.h"
 
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -21,10 +22,13 @@ int board_create(struct worker *w)
 	void *p;
 
 	w->board = NULL;
-	w->board_fd = memfd_create("cluster-run-board", MFD_CLOEXEC);
+	w->board_fd = memfd_create("cluster-run-board", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (w->board_fd < 0)
 		return -1;
-	if (ftruncate(w->board_fd, sizeof(struct worker_board)) < 0)
+	/* Sealed at its size: a worker that truncated the file it is given
+	 * would make the master's next read of the mapping a SIGBUS. */
+	if (ftruncate(w->board_fd, sizeof(struct worker_board)) < 0 ||
+	    fcntl(w->board_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		goto fail;
 	p = mmap(NULL, sizeof(struct worker_board), PROT_READ | PROT_WRITE, MAP_SHARED,
 		 w->board_fd, 0);

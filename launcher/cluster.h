@@ -70,8 +70,10 @@ struct listener {
 	int announced;                  /* its line was printed (first listen) */
 	int registered;                 /* fd is in the loop (channel policies) */
 	int kick;                       /* a worker started listening: dispatch */
+	uint64_t again_timer;           /* dispatch more on the next turn */
 	int watching;                   /* ... with EPOLLIN: accepting */
 	unsigned cursor;                /* rotation position among workers */
+	void *policy_data;              /* the policy's own, freed with the listener */
 	struct conn *pending;           /* taken back or not yet handed: a ring */
 	size_t npending, cappending, headpending;
 	uint64_t accepted;

@@ -322,9 +322,14 @@ void listener_close_all(struct cluster *c)
 				close(l->slot_fds[k]);
 		close(l->fd);
 		socket_file_remove(c, l);
+		loop_timer_cancel(c->loop, l->again_timer);
+		if (l->npending)
+			log_warnx("%s: %zu connection(s) waiting for a worker are refused at exit",
+				  l->name, l->npending);
 		for (k = 0; k < (int)l->npending; k++)
 			close(l->pending[(l->headpending + (size_t)k) % l->cappending].fd);
 		free(l->pending);
+		free(l->policy_data);
 		free(l->slot_fds);
 		free(l);
 	}

@@ -161,7 +161,10 @@ static unsigned pending(struct cluster *c, struct worker *w, struct listener *l)
 	unsigned q;
 
 	if (r->drain_deferred) {
-		if ((q = slot_queued(l, w->slot)) > 0)
+		/* scaled back up meanwhile: the slot's new worker takes the queue */
+		if (w->slot < c->target)
+			q = 0;
+		else if ((q = slot_queued(l, w->slot)) > 0)
 			return q;
 		r->drain_deferred = 0;
 		socket_drain(c, w, l, 0);

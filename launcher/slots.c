@@ -548,7 +548,13 @@ static void scale_down(struct cluster *c)
 	for (i = 0; i < c->nworkers; i++)
 		if (c->workers[i]->slot == s->index)
 			worker_retire(c, c->workers[i], 1, c->opt->stop_signal);
-	slot_set(s, leaving_count(s) ? SLOT_DRAINING : SLOT_EMPTY);
+	if (leaving_count(s)) {
+		slot_set(s, SLOT_DRAINING);
+	} else {
+		slot_set(s, SLOT_EMPTY);
+		/* no worker to serve what was steered to it meanwhile */
+		reuseport_close_slots(c, s->index);
+	}
 }
 
 void supervisor_scale(struct cluster *c, int delta)

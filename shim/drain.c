@@ -78,7 +78,8 @@ static void bury_listener(uint32_t lid, struct shim_listener *l)
 	if (!l->drained) {
 		n = fdtable_fds_of(lid, fds, 32);
 		for (i = 0; i < n; i++)
-			bury_listener_fd(fds[i]);
+			if (fdtable_find_checked(fds[i]) == (int)lid)   /* not a reused number */
+				bury_listener_fd(fds[i]);
 		l->drained = 1;
 		shim_debug("listener %u drained: %d fd(s) retired", lid, n);
 	}

@@ -353,6 +353,7 @@ static void map_board(void)
 	if (p == MAP_FAILED)
 		return;
 	if (((struct worker_board *)p)->magic != BOARD_MAGIC ||
+	    ((struct worker_board *)p)->version != CLUSTER_PROTO_VERSION ||
 	    !atomic_compare_exchange_strong(&board, &expect, p))
 		munmap(p, sizeof(struct worker_board));
 }

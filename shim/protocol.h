@@ -43,7 +43,7 @@
 #endif
 #include <stdatomic.h>
 
-#define CLUSTER_PROTO_VERSION 2
+#define CLUSTER_PROTO_VERSION 3
 
 /* Environment passed to workers.  CLUSTER_RUN_FD (and the shim's entry in
  * LD_PRELOAD) are removed by the process that becomes the worker; the two
@@ -160,7 +160,7 @@ struct msg_conn {
  * that listener, and every one it took is in a process's fd table, where
  * the master's census (launcher/census.c) finds it.
  */
-#define BOARD_MAGIC 0x43524231u         /* "CRB1" */
+#define BOARD_MAGIC 0x43524232u         /* "CRB2": the layout below */
 
 struct board_counts {
 	_Atomic uint64_t accepted;
