@@ -111,20 +111,6 @@ static void wait_more_ok(struct drain_load *l, long more)
 
 /* ------------------------------------------------------------------ */
 
-/* Wait until needle occurs at least n times in cluster-run's stderr. */
-static int wait_count(struct cr *cr, const char *needle, int n, int timeout_ms)
-{
-	long deadline = now_ms() + timeout_ms;
-
-	while (count_of(cr->log, needle) < n) {
-		long left = deadline - now_ms();
-		if (left <= 0 || cr_wait_exit(cr, 0) >= 0)
-			return count_of(cr->log, needle) >= n;
-		cr_wait_line(cr, "\001never printed\001", left < 50 ? (int)left : 50);
-	}
-	return 1;
-}
-
 struct workers {
 	struct cr *cr;
 	int want;
@@ -203,7 +189,7 @@ static void run_trial(const char *policy, const char *const *program, int bound_
 	for (int i = 0; i < 2; i++) {
 		t0 = now_ms();
 		cr_assert_eq(kill(cr->pid, SIGHUP), 0);
-		cr_assert(wait_count(cr, "reload complete", i + 1, wait_ms),
+		cr_assert(cr_wait_count(cr, "reload complete", i + 1, wait_ms),
 			  "%s: reload %d not complete %d ms after the HUP\n%s", policy, i + 1,
 			  wait_ms, cr->log);
 		t->reload_ms[i] = now_ms() - t0;

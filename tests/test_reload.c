@@ -26,20 +26,6 @@ TestSuite(reload, .fini = cleanup, .timeout = 60);
 
 static char tmp_dir[64];        /* the test's script directory, if any */
 
-/* Wait until needle occurs at least n times in cluster-run's stderr. */
-static int wait_count(struct cr *cr, const char *needle, int n, int timeout_ms)
-{
-	long deadline = now_ms() + timeout_ms;
-
-	while (count_of(cr->log, needle) < n) {
-		long left = deadline - now_ms();
-		if (left <= 0 || cr_wait_exit(cr, 0) >= 0)
-			return count_of(cr->log, needle) >= n;
-		cr_wait_line(cr, "\001never printed\001", left < 50 ? (int)left : 50);
-	}
-	return 1;
-}
-
 /* CLUSTER_WORKER_ID the process was started with, or -1. */
 struct gen {
 	struct cr *cr;
@@ -100,7 +86,7 @@ static void two_hups(const char *policy, int back_to_back)
 	cr_assert(cr_wait_line(cr, "reloading: replacing 3 workers one at a time", 5000),
 		  "%s", cr->log);
 	if (!back_to_back) {
-		cr_assert(wait_count(cr, "reload complete", 1, 20000), "%s", cr->log);
+		cr_assert(cr_wait_count(cr, "reload complete", 1, 20000), "%s", cr->log);
 		g.old = old;
 		cr_assert(wait_until(all_new, &g, 5000), "not every worker was replaced\n%s",
 			  cr->log);
@@ -110,8 +96,8 @@ static void two_hups(const char *policy, int back_to_back)
 	 * reload included, is of an older generation than the next HUP's. */
 	nmid = cr_children(cr, mid, 8);
 	cr_assert_eq(kill(cr->pid, SIGHUP), 0);
-	cr_assert(wait_count(cr, "reloading: replacing 3 workers", 2, 5000), "%s", cr->log);
-	cr_assert(wait_count(cr, "reload complete", back_to_back ? 1 : 2, 25000),
+	cr_assert(cr_wait_count(cr, "reloading: replacing 3 workers", 2, 5000), "%s", cr->log);
+	cr_assert(cr_wait_count(cr, "reload complete", back_to_back ? 1 : 2, 25000),
 		  "%s", cr->log);
 	g.old = old;
 	cr_assert(wait_until(all_new, &g, 5000), "not every worker was replaced\n%s", cr->log);
@@ -155,8 +141,8 @@ Test(reload, two_hups_event_server_rr)
 	kill(cr->pid, SIGHUP);
 	cr_assert(cr_wait_line(cr, "reloading:", 5000), "%s", cr->log);
 	kill(cr->pid, SIGHUP);
-	cr_assert(wait_count(cr, "reloading:", 2, 5000), "%s", cr->log);
-	cr_assert(wait_count(cr, "reload complete", 1, 25000), "%s", cr->log);
+	cr_assert(cr_wait_count(cr, "reloading:", 2, 5000), "%s", cr->log);
+	cr_assert(cr_wait_count(cr, "reload complete", 1, 25000), "%s", cr->log);
 	cr_assert(wait_until(all_new, &g, 5000), "not every worker was replaced\n%s", cr->log);
 	wait_more_ok(l, 100);
 	load_stop(l, &ok, &failed, per);
@@ -372,7 +358,7 @@ Test(reload, broken_new_generation_aborts_and_old_stay)
 	/* Fixed: the next reload goes through. */
 	write_script(dir, good);
 	cr_assert_eq(kill(cr->pid, SIGHUP), 0);
-	cr_assert(wait_count(cr, "reload complete", 1, 15000), "%s", cr->log);
+	cr_assert(cr_wait_count(cr, "reload complete", 1, 15000), "%s", cr->log);
 	g.cr = cr;
 	g.old = old;
 	cr_assert(wait_until(all_new, &g, 5000), "%s", cr->log);

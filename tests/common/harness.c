@@ -204,6 +204,19 @@ const char *cr_wait_line(struct cr *cr, const char *needle, int timeout_ms)
 	}
 }
 
+int cr_wait_count(struct cr *cr, const char *needle, int n, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+
+	while (count_of(cr->log, needle) < n) {
+		long left = deadline - now_ms();
+		if (left <= 0 || cr_wait_exit(cr, 0) >= 0)
+			return count_of(cr->log, needle) >= n;
+		cr_wait_line(cr, "\001never printed\001", left < 50 ? (int)left : 50);
+	}
+	return 1;
+}
+
 int cr_port(struct cr *cr, int n, int timeout_ms)
 {
 	long deadline = now_ms() + timeout_ms;

@@ -43,6 +43,9 @@ struct cr *cr_start_under(const char *const *before, const char *out_path,
 /* Wait until stderr contains needle (or the process exits, or timeout).
  * Returns a pointer into cr->log, or NULL. */
 const char *cr_wait_line(struct cr *cr, const char *needle, int timeout_ms);
+/* Wait until needle occurs at least n times in its stderr (or it exits,
+ * or timeout).  Whether it did. */
+int cr_wait_count(struct cr *cr, const char *needle, int n, int timeout_ms);
 /* Wait for the n-th (from 0) "ADDR:PORT (tcp)" announcement; its port. */
 int cr_port(struct cr *cr, int n, int timeout_ms);
 /* cr_port(cr, n, ...) and then the "N workers listening" line: from then
