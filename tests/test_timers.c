@@ -224,7 +224,7 @@ static int slots_restarted(int port, unsigned want, char *buf, size_t cap)
 	const char *p;
 	int n = 0;
 
-	if (http_get("127.0.0.1", port, buf, cap, 2000) <= 0)
+	if (http_get("127.0.0.1", port, buf, cap, 5000) <= 0)
 		return -1;
 	for (p = buf; (p = strstr(p, "\ncluster_run_worker_restarts_total{slot=\"")); p++) {
 		int slot;
@@ -239,12 +239,13 @@ static int slots_restarted(int port, unsigned want, char *buf, size_t cap)
 
 /* Every slot's first restart is at once, the next ones after 0.5 s and 1 s:
  * all 300 restart timers are pending at the same moment, twice over. */
-Test(timers, three_hundred_crashing_workers_all_restart, .timeout = 60)
+Test(timers, three_hundred_crashing_workers_all_restart, .timeout = 90)
 {
 	static char buf[262144];
 	char where[32];
 	int port = free_port(), n = -1;
-	int64_t deadline = loop_now_ms() + 15000;       /* ~3 s here */
+	/* ~3 s on a quiet machine; generous for ASan with busy neighbours */
+	int64_t deadline = loop_now_ms() + 45000;
 	struct cr *cr;
 
 	snprintf(where, sizeof(where), "127.0.0.1:%d", port);
