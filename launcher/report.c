@@ -69,11 +69,6 @@ const char *worker_state_name(enum worker_state s)
 	return "?";
 }
 
-static uint64_t worker_handed(const struct worker *w)
-{
-	return worker_taken(w);
-}
-
 static uint64_t worker_open(struct census *cs, struct worker *w)
 {
 	long held = census_held(cs, w);
@@ -157,7 +152,7 @@ void report_text(struct cluster *c, struct buf *b)
 		procstat_read(w->pid, &ps);
 		buf_printf(b, "%-5d %-8d %-9s %8.0fs %8u %10llu %8llu %7.2fs %7.1fMi\n", w->slot,
 			   (int)w->pid, worker_state_name(w->state), uptime_s(w->started_ms),
-			   c->slots[w->slot].restarts, (unsigned long long)worker_handed(w),
+			   c->slots[w->slot].restarts, (unsigned long long)worker_taken(w),
 			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds,
 			   (double)ps.rss_bytes / 1048576.0);
 	}
@@ -233,7 +228,7 @@ void report_json(struct cluster *c, struct buf *b)
 			   "\"cpu_seconds\":%.2f,\"rss_bytes\":%llu}",
 			   i ? "," : "", w->slot, (int)w->pid, worker_state_name(w->state),
 			   uptime_s(w->started_ms), c->slots[w->slot].restarts,
-			   (unsigned long long)worker_handed(w),
+			   (unsigned long long)worker_taken(w),
 			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds, ps.rss_bytes);
 	}
 	buf_printf(b, "],");
@@ -307,7 +302,7 @@ void report_metrics(struct cluster *c, struct buf *b)
 	for (i = 0; i < c->nworkers; i++)
 		buf_printf(b, "cluster_run_connections_handed_total{slot=\"%d\",pid=\"%d\"} %llu\n",
 			   c->workers[i]->slot, (int)c->workers[i]->pid,
-			   (unsigned long long)worker_handed(c->workers[i]));
+			   (unsigned long long)worker_taken(c->workers[i]));
 	buf_printf(b, "# HELP cluster_run_connections_open Connections a worker has open.\n"
 		      "# TYPE cluster_run_connections_open gauge\n");
 	for (i = 0; i < c->nworkers; i++)

@@ -117,11 +117,6 @@ void worker_misbehaved(struct worker *w, const char *why)
 	worker_signal(w, SIGKILL);
 }
 
-static void misbehaved(struct worker *w, const char *why)
-{
-	worker_misbehaved(w, why);
-}
-
 static void remove_peer(struct worker *w, struct peer *p)
 {
 	int i;
@@ -323,7 +318,7 @@ static void peer_event(struct loop *loop, int fd, uint32_t events, void *data)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n < 0 && errno == EBADMSG) {
-			misbehaved(w, "sent an oversized message");
+			worker_misbehaved(w, "sent an oversized message");
 			return;
 		}
 		if (n <= 0) {
@@ -331,7 +326,7 @@ static void peer_event(struct loop *loop, int fd, uint32_t events, void *data)
 			return;
 		}
 		if (worker_handle_message(p, &m, n, got) < 0) {
-			misbehaved(w, "sent a malformed message");
+			worker_misbehaved(w, "sent a malformed message");
 			return;
 		}
 	}
@@ -350,7 +345,7 @@ static void add_peer(struct worker *w, const struct msg_attach *m, int fd)
 	}
 	if (w->npeers >= MAX_PEERS) {
 		close(fd);
-		misbehaved(w, "attached too many processes");
+		worker_misbehaved(w, "attached too many processes");
 		return;
 	}
 	p = calloc(1, sizeof(*p));
@@ -393,7 +388,7 @@ static void doorbell_event(struct loop *loop, int fd, uint32_t events, void *dat
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n < 0 && errno == EBADMSG) {        /* oversized, or too many fds */
-			misbehaved(w, "sent garbage on its doorbell");
+			worker_misbehaved(w, "sent garbage on its doorbell");
 			return;
 		}
 		if (n < 0 && errno == EMFILE) {         /* our fds, not its fault */
@@ -413,7 +408,7 @@ static void doorbell_event(struct loop *loop, int fd, uint32_t events, void *dat
 		w->doorbell_peer.w = w;
 		w->doorbell_peer.pid = w->pid;
 		if (worker_handle_message(&w->doorbell_peer, &m, n, got) < 0) {
-			misbehaved(w, "sent garbage on its doorbell");
+			worker_misbehaved(w, "sent garbage on its doorbell");
 			return;
 		}
 	}

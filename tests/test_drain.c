@@ -111,34 +111,11 @@ static void wait_more_ok(struct drain_load *l, long more)
 
 /* ------------------------------------------------------------------ */
 
-struct workers {
-	struct cr *cr;
-	int want;
-};
-
-/* Exactly `want` live children, one in each slot 0..want-1. */
-static int have_workers(void *arg)
-{
-	struct workers *w = arg;
-	pid_t now[32];
-	int n = cr_children(w->cr, now, 32), i, seen = 0;
-
-	if (n != w->want)
-		return 0;
-	for (i = 0; i < n; i++) {
-		int id = proc_worker_id(now[i]);
-		if (!pid_alive(now[i]) || id < 0 || id >= w->want || (seen & (1 << id)))
-			return 0;
-		seen |= 1 << id;
-	}
-	return 1;
-}
-
 /* Exactly `want` workers, every one "ready" (listening) in cluster-ctl
  * status: a worker added by TTIN takes connections from then on. */
 static int all_ready(void *arg)
 {
-	struct workers *w = arg;
+	struct cr_workers *w = arg;
 	char pid[16];
 	const char *argv[] = { cluster_ctl_path(), "-p", pid, "status", "--json", NULL };
 	static struct run r;
@@ -164,7 +141,7 @@ static void run_trial(const char *policy, const char *const *program, int bound_
 {
 	const char *argv[32];
 	int n = 0, port, wait_ms = bound_ms > 0 ? bound_ms : 25000;
-	struct workers w;
+	struct cr_workers w = { 0 };
 	struct drain_load *l;
 	struct cr *cr;
 	long t0;
@@ -194,14 +171,14 @@ static void run_trial(const char *policy, const char *const *program, int bound_
 			  wait_ms, cr->log);
 		t->reload_ms[i] = now_ms() - t0;
 		w.want = 2;
-		cr_assert(wait_until(have_workers, &w, 5000), "%s", cr->log);
+		cr_assert(wait_until(cr_have_workers, &w, 5000), "%s", cr->log);
 		wait_more_ok(l, 100);
 	}
 
 	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
 	cr_assert(cr_wait_line(cr, "scaling up to 3 workers", 5000), "%s", cr->log);
 	w.want = 3;
-	cr_assert(wait_until(have_workers, &w, 10000), "%s: no third worker\n%s", policy,
+	cr_assert(wait_until(cr_have_workers, &w, 10000), "%s: no third worker\n%s", policy,
 		  cr->log);
 	cr_assert(wait_until(all_ready, &w, 10000), "%s: the third worker is not ready "
 		  "10 s after the TTIN\n%s", policy, cr->log);
@@ -211,7 +188,7 @@ static void run_trial(const char *policy, const char *const *program, int bound_
 	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
 	cr_assert(cr_wait_line(cr, "scaling down to 2 workers", 5000), "%s", cr->log);
 	w.want = 2;
-	cr_assert(wait_until(have_workers, &w, wait_ms),
+	cr_assert(wait_until(cr_have_workers, &w, wait_ms),
 		  "%s: the removed worker still runs %d ms after the TTOU\n%s", policy,
 		  wait_ms, cr->log);
 	t->scale_down_ms = now_ms() - t0;

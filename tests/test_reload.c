@@ -26,34 +26,6 @@ TestSuite(reload, .fini = cleanup, .timeout = 60);
 
 static char tmp_dir[64];        /* the test's script directory, if any */
 
-/* CLUSTER_WORKER_ID the process was started with, or -1. */
-struct gen {
-	struct cr *cr;
-	const pid_t *old;
-	int nold;
-	int want;
-};
-
-/* Exactly `want` live children, none of them from the old set, one per
- * slot 0..want-1. */
-static int all_new(void *arg)
-{
-	struct gen *g = arg;
-	pid_t now[16];
-	int n = cr_children(g->cr, now, 16), i, seen = 0;
-
-	if (n != g->want)
-		return 0;
-	for (i = 0; i < n; i++) {
-		int id = proc_worker_id(now[i]);
-		if (pid_in(g->old, g->nold, now[i]) || !pid_alive(now[i]) ||
-		    id < 0 || id >= g->want)
-			return 0;
-		seen |= 1 << id;
-	}
-	return seen == (1 << g->want) - 1;
-}
-
 static void wait_more_ok(struct load *l, long more)
 {
 	long base = load_ok_so_far(l), deadline = now_ms() + 10000;
@@ -75,7 +47,7 @@ static void two_hups(const char *policy, int back_to_back)
 	pid_t old[8], mid[8];
 	long ok, failed, per[16];
 	struct load *l;
-	struct gen g = { .cr = cr, .nold = 3, .want = 3 };
+	struct cr_workers g = { .cr = cr, .nold = 3, .want = 3 };
 
 	cr_assert(port > 0, "%s", cr->log);
 	cr_assert_eq(cr_children(cr, old, 8), 3);
@@ -88,7 +60,7 @@ static void two_hups(const char *policy, int back_to_back)
 	if (!back_to_back) {
 		cr_assert(cr_wait_count(cr, "reload complete", 1, 20000), "%s", cr->log);
 		g.old = old;
-		cr_assert(wait_until(all_new, &g, 5000), "not every worker was replaced\n%s",
+		cr_assert(wait_until(cr_have_workers, &g, 5000), "not every worker was replaced\n%s",
 			  cr->log);
 		wait_more_ok(l, 100);
 	}
@@ -100,10 +72,10 @@ static void two_hups(const char *policy, int back_to_back)
 	cr_assert(cr_wait_count(cr, "reload complete", back_to_back ? 1 : 2, 25000),
 		  "%s", cr->log);
 	g.old = old;
-	cr_assert(wait_until(all_new, &g, 5000), "not every worker was replaced\n%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &g, 5000), "not every worker was replaced\n%s", cr->log);
 	g.old = mid;
 	g.nold = nmid;
-	cr_assert(wait_until(all_new, &g, 5000), "a worker that was running at the "
+	cr_assert(wait_until(cr_have_workers, &g, 5000), "a worker that was running at the "
 		  "second HUP is still there\n%s", cr->log);
 	for (i = 0; i < 3; i++)
 		cr_assert(!pid_alive(old[i]), "old worker %d still running", (int)old[i]);
@@ -132,7 +104,7 @@ Test(reload, two_hups_event_server_rr)
 	pid_t old[8];
 	long ok, failed, per[16];
 	struct load *l;
-	struct gen g = { .cr = cr, .old = old, .nold = 3, .want = 3 };
+	struct cr_workers g = { .cr = cr, .old = old, .nold = 3, .want = 3 };
 
 	cr_assert(port > 0, "%s", cr->log);
 	cr_assert_eq(cr_children(cr, old, 8), 3);
@@ -143,7 +115,7 @@ Test(reload, two_hups_event_server_rr)
 	kill(cr->pid, SIGHUP);
 	cr_assert(cr_wait_count(cr, "reloading:", 2, 5000), "%s", cr->log);
 	cr_assert(cr_wait_count(cr, "reload complete", 1, 25000), "%s", cr->log);
-	cr_assert(wait_until(all_new, &g, 5000), "not every worker was replaced\n%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &g, 5000), "not every worker was replaced\n%s", cr->log);
 	wait_more_ok(l, 100);
 	load_stop(l, &ok, &failed, per);
 	cr_assert_eq(failed, 0, "%ld of %ld requests failed\n%s", failed, ok + failed, cr->log);
@@ -189,7 +161,7 @@ static void slow_to_listen(const char *policy)
 	pid_t old[8], by_slot[3] = { 0, 0, 0 }, pid;
 	struct spawned s = { .cr = cr };
 	long t_hup, t_spawn, took;
-	struct gen g = { .cr = cr, .nold = 3, .want = 3 };
+	struct cr_workers g = { .cr = cr, .nold = 3, .want = 3 };
 
 	cr_assert(port > 0, "%s", cr->log);
 	cr_assert_eq(cr_children(cr, old, 8), 3);
@@ -237,7 +209,7 @@ static void slow_to_listen(const char *policy)
 	cr_assert_geq(took, 2500, "reload of 3 slow workers took only %ld ms: it did not "
 		      "wait for them to listen\n%s", took, cr->log);
 	g.old = old;
-	cr_assert(wait_until(all_new, &g, 5000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &g, 5000), "%s", cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
 }
 
@@ -322,7 +294,7 @@ Test(reload, broken_new_generation_aborts_and_old_stay)
 	struct cr *cr;
 	int port, i, slot;
 	pid_t old[8], now[8], pid;
-	struct gen g = { .nold = 2, .want = 2 };
+	struct cr_workers g = { .nold = 2, .want = 2 };
 
 	snprintf(script, sizeof(script), "%s/worker.sh", dir);
 	snprintf(good, sizeof(good), "exec %s --graceful\n", helper("blocking_server"));
@@ -361,7 +333,7 @@ Test(reload, broken_new_generation_aborts_and_old_stay)
 	cr_assert(cr_wait_count(cr, "reload complete", 1, 15000), "%s", cr->log);
 	g.cr = cr;
 	g.old = old;
-	cr_assert(wait_until(all_new, &g, 5000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &g, 5000), "%s", cr->log);
 	for (i = 0; i < 4; i++)
 		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
@@ -455,7 +427,7 @@ Test(reload, old_worker_dies_while_replacement_starts)
 	int port = cr_ready_port(cr, 0, 15000), i, rslot, slot;
 	pid_t old[8], victim = 0, pid, now[8];
 	struct spawned s = { .cr = cr };
-	struct gen g = { .cr = cr, .old = old, .nold = 2, .want = 2 };
+	struct cr_workers g = { .cr = cr, .old = old, .nold = 2, .want = 2 };
 
 	cr_assert(port > 0, "%s", cr->log);
 	cr_assert_eq(cr_children(cr, old, 8), 2);
@@ -470,7 +442,7 @@ Test(reload, old_worker_dies_while_replacement_starts)
 	cr_assert(victim, "no old worker in slot %d", rslot);
 	cr_assert_eq(kill(victim, SIGKILL), 0);
 	cr_assert(cr_wait_line(cr, "reload complete", 15000), "%s", cr->log);
-	cr_assert(wait_until(all_new, &g, 3000), "%d workers for 2 slots after the reload:\n%s",
+	cr_assert(wait_until(cr_have_workers, &g, 3000), "%d workers for 2 slots after the reload:\n%s",
 		  cr_children(cr, now, 8), cr->log);
 	for (i = 0; i < 6; i++) {
 		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);

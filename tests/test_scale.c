@@ -16,33 +16,6 @@
 
 TestSuite(scale, .fini = harness_cleanup, .timeout = 60);
 
-/* CLUSTER_WORKER_ID the process was started with, or -1. */
-struct workers {
-	struct cr *cr;
-	int want;
-	pid_t slot_pid[16];     /* out: the live child of each slot */
-};
-
-/* Exactly `want` live children, one in each slot 0..want-1. */
-static int have_workers(void *arg)
-{
-	struct workers *w = arg;
-	pid_t now[32];
-	int n = cr_children(w->cr, now, 32), i, seen = 0;
-
-	if (n != w->want)
-		return 0;
-	memset(w->slot_pid, 0, sizeof(w->slot_pid));
-	for (i = 0; i < n; i++) {
-		int id = proc_worker_id(now[i]);
-		if (!pid_alive(now[i]) || id < 0 || id >= w->want || (seen & (1 << id)))
-			return 0;
-		seen |= 1 << id;
-		w->slot_pid[id] = now[i];
-	}
-	return 1;
-}
-
 /* rr: n sequential requests; how many each slot answered. */
 static void spread(int port, int n, int per[16], struct cr *cr)
 {
@@ -66,18 +39,18 @@ Test(scale, ttin_adds_slot_ttou_removes_it)
 	struct cr *cr = cr_start(NULL, "-n", "3", "-p", "rr", "--grace", "3", "--",
 				 helper("blocking_server"), "--graceful", NULL);
 	int port = cr_ready_port(cr, 0, 10000), per[16], i;
-	struct workers w = { .cr = cr, .want = 3 };
+	struct cr_workers w = { .cr = cr, .want = 3 };
 	pid_t before[3], added;
 	long deadline;
 
 	cr_assert(port > 0, "%s", cr->log);
-	cr_assert(wait_until(have_workers, &w, 5000));
+	cr_assert(wait_until(cr_have_workers, &w, 5000));
 	memcpy(before, w.slot_pid, sizeof(before));
 
 	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
 	cr_assert(cr_wait_line(cr, "scaling up to 4 workers", 5000), "%s", cr->log);
 	w.want = 4;
-	cr_assert(wait_until(have_workers, &w, 5000), "no worker in slot 3\n%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 5000), "no worker in slot 3\n%s", cr->log);
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(w.slot_pid[i], before[i], "slot %d was restarted by TTIN", i);
 	added = w.slot_pid[3];
@@ -94,7 +67,7 @@ Test(scale, ttin_adds_slot_ttou_removes_it)
 	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
 	cr_assert(cr_wait_line(cr, "scaling down to 3 workers", 5000), "%s", cr->log);
 	w.want = 3;
-	cr_assert(wait_until(have_workers, &w, 8000), "slot 3 still there\n%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 8000), "slot 3 still there\n%s", cr->log);
 	cr_assert(!pid_alive(added), "the slot 3 worker is still running");
 	for (i = 0; i < 3; i++)
 		cr_assert_eq(w.slot_pid[i], before[i], "slot %d was restarted by TTOU", i);
@@ -104,7 +77,7 @@ Test(scale, ttin_adds_slot_ttou_removes_it)
 		cr_assert_geq(per[i], 5, "slot %d answered %d of 30", i, per[i]);
 	/* A retirement, not a crash: no restart of slot 3. */
 	cr_assert_eq(cr_wait_exit(cr, 300), -1, "%s", cr->log);
-	cr_assert(!have_workers(&(struct workers){ .cr = cr, .want = 4 }));
+	cr_assert(!cr_have_workers(&(struct cr_workers){ .cr = cr, .want = 4 }));
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
 }
 
@@ -114,7 +87,7 @@ Test(scale, several_steps)
 	struct cr *cr = cr_start(NULL, "-n", "2", "-p", "rr", "--grace", "3", "--",
 				 helper("blocking_server"), "--graceful", NULL);
 	int port = cr_ready_port(cr, 0, 10000);
-	struct workers w = { .cr = cr };
+	struct cr_workers w = { .cr = cr };
 
 	cr_assert(port > 0, "%s", cr->log);
 	kill(cr->pid, SIGTTIN);
@@ -122,13 +95,13 @@ Test(scale, several_steps)
 	kill(cr->pid, SIGTTIN);
 	cr_assert(cr_wait_line(cr, "scaling up to 4 workers", 5000), "%s", cr->log);
 	w.want = 4;
-	cr_assert(wait_until(have_workers, &w, 5000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 5000), "%s", cr->log);
 	kill(cr->pid, SIGTTOU);
 	cr_assert(cr_wait_line(cr, "scaling down to 3 workers", 5000), "%s", cr->log);
 	kill(cr->pid, SIGTTOU);
 	cr_assert(cr_wait_line(cr, "scaling down to 2 workers", 5000), "%s", cr->log);
 	w.want = 2;
-	cr_assert(wait_until(have_workers, &w, 8000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 8000), "%s", cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
 }
 
@@ -138,11 +111,11 @@ Test(scale, never_below_one)
 	struct cr *cr = cr_start(NULL, "-n", "1", "--grace", "3", "--",
 				 helper("blocking_server"), "--graceful", NULL);
 	int port = cr_ready_port(cr, 0, 10000), slot;
-	struct workers w = { .cr = cr, .want = 1 };
+	struct cr_workers w = { .cr = cr, .want = 1 };
 	pid_t first, pid;
 
 	cr_assert(port > 0, "%s", cr->log);
-	cr_assert(wait_until(have_workers, &w, 5000));
+	cr_assert(wait_until(cr_have_workers, &w, 5000));
 	first = w.slot_pid[0];
 	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
 	cr_assert(cr_wait_line(cr, "already at one worker: not scaling down", 5000),
@@ -151,7 +124,7 @@ Test(scale, never_below_one)
 	cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
 	cr_assert_eq(pid, first, "the only worker was replaced");
 	cr_assert_eq(slot, 0);
-	cr_assert(have_workers(&w));
+	cr_assert(cr_have_workers(&w));
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
 }
 
@@ -161,7 +134,7 @@ Test(scale, ttou_twice_from_two)
 	struct cr *cr = cr_start(NULL, "-n", "2", "--grace", "3", "--",
 				 helper("blocking_server"), "--graceful", NULL);
 	int port = cr_ready_port(cr, 0, 10000), slot, i;
-	struct workers w = { .cr = cr, .want = 1 };
+	struct cr_workers w = { .cr = cr, .want = 1 };
 	pid_t pid;
 
 	cr_assert(port > 0, "%s", cr->log);
@@ -169,7 +142,7 @@ Test(scale, ttou_twice_from_two)
 	cr_assert(cr_wait_line(cr, "scaling down to 1 worker", 5000), "%s", cr->log);
 	kill(cr->pid, SIGTTOU);
 	cr_assert(cr_wait_line(cr, "already at one worker", 5000), "%s", cr->log);
-	cr_assert(wait_until(have_workers, &w, 8000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 8000), "%s", cr->log);
 	for (i = 0; i < 4; i++) {
 		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
 		cr_assert_eq(slot, 0);
@@ -184,7 +157,7 @@ static void scale_under_load(const char *policy)
 	struct cr *cr = cr_start(NULL, "-n", "3", "-p", policy, "--grace", "3", "--",
 				 helper("blocking_server"), "--graceful", NULL);
 	int port = cr_ready_port(cr, 0, 10000);
-	struct workers w = { .cr = cr, .want = 4 };
+	struct cr_workers w = { .cr = cr, .want = 4 };
 	long ok, failed, per[16], base, deadline;
 	struct load *l;
 	pid_t added;
@@ -196,7 +169,7 @@ static void scale_under_load(const char *policy)
 		sleep_ms(10);
 	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
 	cr_assert(cr_wait_line(cr, "scaling up to 4 workers", 5000), "%s", cr->log);
-	cr_assert(wait_until(have_workers, &w, 5000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 5000), "%s", cr->log);
 	added = w.slot_pid[3];
 	base = load_ok_so_far(l);
 	deadline = now_ms() + 10000;
@@ -205,7 +178,7 @@ static void scale_under_load(const char *policy)
 	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
 	cr_assert(cr_wait_line(cr, "scaling down to 3 workers", 5000), "%s", cr->log);
 	w.want = 3;
-	cr_assert(wait_until(have_workers, &w, 8000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 8000), "%s", cr->log);
 	cr_assert(!pid_alive(added));
 	base = load_ok_so_far(l);
 	deadline = now_ms() + 10000;
@@ -237,12 +210,12 @@ Test(scale, ttou_during_reload_of_the_removed_slot)
 				 helper("blocking_server"), "--graceful",
 				 "--listen-delay-ms", "800", NULL);
 	int port = cr_ready_port(cr, 0, 15000), slot, n;
-	struct workers w = { .cr = cr, .want = 2 };
+	struct cr_workers w = { .cr = cr, .want = 2 };
 	pid_t old[2], only, pid;
 	long deadline;
 
 	cr_assert(port > 0, "%s", cr->log);
-	cr_assert(wait_until(have_workers, &w, 5000));
+	cr_assert(wait_until(cr_have_workers, &w, 5000));
 	memcpy(old, w.slot_pid, sizeof(old));
 	kill(cr->pid, SIGHUP);
 	/* Slot 0 is replaced first; then slot 1's replacement starts. */
@@ -261,7 +234,7 @@ Test(scale, ttou_during_reload_of_the_removed_slot)
 	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
 	cr_assert(cr_wait_line(cr, "scaling down to 1 worker", 5000), "%s", cr->log);
 	w.want = 1;
-	cr_assert(wait_until(have_workers, &w, 8000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 8000), "%s", cr->log);
 	only = w.slot_pid[0];
 	cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
 	cr_assert_eq(slot, 0);
@@ -284,7 +257,7 @@ Test(scale, ttou_during_reload_of_the_removed_slot)
 			  "(the reload is stuck):\n%s", cr->log);
 		cr_wait_line(cr, "\001never printed\001", 50);
 	}
-	cr_assert(wait_until(have_workers, &w, 5000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 5000), "%s", cr->log);
 	cr_assert_neq(w.slot_pid[0], only, "the remaining worker was not replaced");
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);
 }

@@ -75,32 +75,6 @@ static struct cr *start(const char *prog, int n, const char *policy, int *port)
 	return cr;
 }
 
-struct workers {
-	struct cr *cr;
-	int want;
-	const pid_t *old;
-	int nold;
-};
-
-/* Exactly `want` live children, one per slot, none of them in old. */
-static int have_workers(void *arg)
-{
-	struct workers *w = arg;
-	pid_t now[32];
-	int n = cr_children(w->cr, now, 32), i, seen = 0;
-
-	if (n != w->want)
-		return 0;
-	for (i = 0; i < n; i++) {
-		int id = proc_worker_id(now[i]);
-		if (!pid_alive(now[i]) || id < 0 || id >= w->want || (seen & (1 << id)) ||
-		    (w->old && pid_in(w->old, w->nold, now[i])))
-			return 0;
-		seen |= 1 << id;
-	}
-	return 1;
-}
-
 static void spread_over_all(const char *prog, const char *policy)
 {
 	int port, i, slot, per[16] = { 0 };
@@ -142,7 +116,7 @@ static void reload_and_scale_under_load(const char *prog)
 {
 	int port;
 	struct cr *cr = start(prog, 3, "reuseport", &port);
-	struct workers w = { .cr = cr, .want = 3 };
+	struct cr_workers w = { .cr = cr, .want = 3 };
 	pid_t old[8];
 	long ok, failed, per[16];
 	struct load *l;
@@ -154,18 +128,18 @@ static void reload_and_scale_under_load(const char *prog)
 		w.nold = cr_children(cr, old, 8);
 		w.old = old;
 		cr_assert_eq(kill(cr->pid, SIGHUP), 0);
-		cr_assert(wait_until(have_workers, &w, 30000), "HUP %d: not every worker "
+		cr_assert(wait_until(cr_have_workers, &w, 30000), "HUP %d: not every worker "
 			  "was replaced\n%s", h, cr->log);
 		wait_more_ok(l, 200);
 	}
 	w.old = NULL;
 	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
 	w.want = 4;
-	cr_assert(wait_until(have_workers, &w, 10000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 10000), "%s", cr->log);
 	wait_more_ok(l, 300);
 	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
 	w.want = 3;
-	cr_assert(wait_until(have_workers, &w, 15000), "%s", cr->log);
+	cr_assert(wait_until(cr_have_workers, &w, 15000), "%s", cr->log);
 	wait_more_ok(l, 200);
 	load_stop(l, &ok, &failed, per);
 	cr_log_info("%s: ok %ld failed %ld, per slot %ld %ld %ld %ld", prog, ok, failed,

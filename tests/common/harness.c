@@ -217,6 +217,26 @@ int cr_wait_count(struct cr *cr, const char *needle, int n, int timeout_ms)
 	return 1;
 }
 
+int cr_have_workers(void *arg)
+{
+	struct cr_workers *w = arg;
+	pid_t now[32];
+	int n = cr_children(w->cr, now, 32), i, seen = 0;
+
+	if (n != w->want)
+		return 0;
+	memset(w->slot_pid, 0, sizeof(w->slot_pid));
+	for (i = 0; i < n; i++) {
+		int id = proc_worker_id(now[i]);
+		if (!pid_alive(now[i]) || id < 0 || id >= w->want || id >= 16 ||
+		    (seen & (1 << id)) || (w->old && pid_in(w->old, w->nold, now[i])))
+			return 0;
+		seen |= 1 << id;
+		w->slot_pid[id] = now[i];
+	}
+	return 1;
+}
+
 int cr_port(struct cr *cr, int n, int timeout_ms)
 {
 	long deadline = now_ms() + timeout_ms;

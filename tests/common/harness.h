@@ -46,6 +46,17 @@ const char *cr_wait_line(struct cr *cr, const char *needle, int timeout_ms);
 /* Wait until needle occurs at least n times in its stderr (or it exits,
  * or timeout).  Whether it did. */
 int cr_wait_count(struct cr *cr, const char *needle, int n, int timeout_ms);
+/* For wait_until(cr_have_workers, &w, ms): exactly `want` live children
+ * of cr, one in each slot 0..want-1 (their CLUSTER_WORKER_ID), none of
+ * them among old[0..nold) when old is set.  slot_pid gets each slot's. */
+struct cr_workers {
+	struct cr *cr;
+	int want;
+	const pid_t *old;
+	int nold;
+	pid_t slot_pid[16];     /* out */
+};
+int cr_have_workers(void *arg);
 /* Wait for the n-th (from 0) "ADDR:PORT (tcp)" announcement; its port. */
 int cr_port(struct cr *cr, int n, int timeout_ms);
 /* cr_port(cr, n, ...) and then the "N workers listening" line: from then
