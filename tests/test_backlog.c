@@ -153,14 +153,22 @@ Test(backlog, program_backlog_bounds_the_queue)
 	most = flood(port, fds);
 	cr_assert_leq(most, BACKLOG + 1, "accept queue held %d with a program backlog of %d",
 		      most, BACKLOG);
-	before = handed(cr);
+	/* counted from the clients leaving: while they are still there, a
+	 * slow machine lets their retried SYNs into the room the worker makes */
 	close_all(fds);
+	before = handed(cr);
 	cr_assert_gt(http_get("127.0.0.1", port, buf, sizeof(buf), 60000), 0,
 		     "no answer after the flood: %s\n%s", strerror(errno), cr->log);
 	after = handed(cr);
 	cr_log_info("queue at most %d; %ld connections handed from the clients leaving to the "
 		    "answer (%ld before)", most, after - before, before);
-	cr_assert_leq(after - before, BACKLOG + 1 + WINDOW + 4,
+	/* The accept queue (BACKLOG + 1) and the worker's window, plus what
+	 * completes its handshake from the SYN queue as the accept queue
+	 * drains (the kernel keeps request sockets for clients whose final
+	 * ACK it dropped while the queue was full; their retransmissions get
+	 * in later, closed or not): up to about as many again on a loaded
+	 * machine.  With somaxconn it would be the whole flood. */
+	cr_assert_leq(after - before, 4 * BACKLOG + WINDOW + 4,
 		      "%ld dead connections were served before the fresh one", after - before - 1);
 	cr_assert_eq(cr_stop(cr, SIGTERM, 20000), 0, "%s", cr->log);
 }
