@@ -2,6 +2,7 @@
  * floor.c - the least a master can do per connection on this kernel.
  *
  *   cluster-floor [--addr A] [--port P] [--workers N] [--backlog N]
+ *                 [--acceptors K]
  *
  * The yardstick of issue 12: the master's CPU per handed connection is
  * compared with this program's.  The master here does what cluster-run's
@@ -29,6 +30,16 @@
  * when everything listens, and stops on SIGTERM/SIGINT (the receivers die
  * with it: PR_SET_PDEATHSIG, and a SIGTERM from the master).  On exit it
  * reports to stderr the connections it handed out and its own CPU time.
+ *
+ * --acceptors K (issue 12 item 5, "beyond one master core"): K acceptor
+ * processes instead of one, each with its own SO_REUSEPORT listening
+ * socket on the same port (the kernel spreads connections over them) and
+ * its own channel to every receiver, which polls its K channels.  This is
+ * the way past one master core on a many-core host, measured at its own
+ * floor: each acceptor reports on exit the connections it handed and its
+ * CPU (`acceptor=I handed=N cpu_us=U`), so the cost per connection with K
+ * acceptors can be set against one.  K=1 (the default) is the floor above,
+ * unchanged.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -46,6 +58,7 @@
 #include <unistd.h>
 
 #define MAX_WORKERS 1024
+#define MAX_ACCEPTORS 16
 #define BODY "Hello, world!\n"
 
 struct config {
@@ -53,17 +66,27 @@ struct config {
 	int port;
 	int workers;
 	int backlog;
+	int acceptors;
 };
 
 struct floor_master {
 	int lfd;
 	int epfd;
 	int nworkers;
+	int nacceptors;
+	int me;                         /* which acceptor this process is */
 	int next;                       /* round-robin cursor */
-	int chan[MAX_WORKERS];          /* master's end of each channel */
+	int *chan;                      /* [acceptor][worker]: master's ends */
 	pid_t pid[MAX_WORKERS];
+	pid_t acceptor_pid[MAX_ACCEPTORS];
 	unsigned long long handed;
 };
+
+/* This acceptor's end of the channel to receiver i. */
+static int *chan_of(struct floor_master *m, int a, int i)
+{
+	return &m->chan[(size_t)a * MAX_WORKERS + (size_t)i];
+}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -76,7 +99,7 @@ static void on_stop(int signo)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cluster-floor [--addr A] [--port P] [--workers N] "
-		   "[--backlog N]\n");
+		   "[--backlog N] [--acceptors K]\n");
 }
 
 static int parse_args(int argc, char **argv, struct config *c)
@@ -86,33 +109,36 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "port", required_argument, NULL, 'p' },
 		{ "workers", required_argument, NULL, 'n' },
 		{ "backlog", required_argument, NULL, 'b' },
+		{ "acceptors", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	*c = (struct config){ .addr = "127.0.0.1", .port = 0, .workers = 4,
-			      .backlog = 4096 };
+			      .backlog = 4096, .acceptors = 1 };
 	int ch;
-	while ((ch = getopt_long(argc, argv, "a:p:n:b:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "a:p:n:b:k:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'a': c->addr = optarg; break;
 		case 'p': c->port = atoi(optarg); break;
 		case 'n': c->workers = atoi(optarg); break;
 		case 'b': c->backlog = atoi(optarg); break;
+		case 'k': c->acceptors = atoi(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 1;
 		}
 	}
 	if (optind != argc || c->workers < 1 || c->workers > MAX_WORKERS ||
-	    c->port < 0 || c->port > 65535) {
+	    c->port < 0 || c->port > 65535 || c->acceptors < 1 ||
+	    c->acceptors > MAX_ACCEPTORS) {
 		usage(stderr);
 		return 1;
 	}
 	return 0;
 }
 
-static int listen_socket(const struct config *c)
+static int listen_socket(const struct config *c, int port)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(c->port) };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
 	if (inet_pton(AF_INET, c->addr, &sin.sin_addr) != 1) {
 		fprintf(stderr, "cluster-floor: bad address %s\n", c->addr);
 		return -1;
@@ -124,9 +150,11 @@ static int listen_socket(const struct config *c)
 	}
 	int one = 1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (c->acceptors > 1 &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
 	    listen(fd, c->backlog) < 0) {
-		fprintf(stderr, "cluster-floor: %s:%d: %s\n", c->addr, c->port,
+		fprintf(stderr, "cluster-floor: %s:%d: %s\n", c->addr, port,
 			strerror(errno));
 		close(fd);
 		return -1;
@@ -203,18 +231,38 @@ out:
 	close(fd);
 }
 
-static void receiver_main(int chan, int id)
+/* One channel (one acceptor): block in recvmsg.  Several: poll them. */
+static void receiver_main(const int *chans, int nchans, int id)
 {
 	char resp[256];
+	struct pollfd pfd[MAX_ACCEPTORS];
 	int len = snprintf(resp, sizeof(resp),
 			   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 			   "Content-Length: %zu\r\nX-Worker: %d\r\n"
 			   "Connection: close\r\n\r\n" BODY, strlen(BODY), id);
+	for (int a = 0; a < nchans; a++)
+		pfd[a] = (struct pollfd){ .fd = chans[a], .events = POLLIN };
 	for (;;) {
-		int fd = receive_conn(chan);
-		if (fd < 0)
-			_exit(0);
-		answer(fd, resp, (size_t)len);
+		if (nchans == 1) {
+			int fd = receive_conn(chans[0]);
+			if (fd < 0)
+				_exit(0);
+			answer(fd, resp, (size_t)len);
+			continue;
+		}
+		if (poll(pfd, (nfds_t)nchans, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		for (int a = 0; a < nchans; a++) {
+			if (!pfd[a].revents)
+				continue;
+			int fd = receive_conn(chans[a]);
+			if (fd < 0)
+				_exit(0);       /* an acceptor is gone: so is the floor */
+			answer(fd, resp, (size_t)len);
+		}
 	}
 }
 
@@ -224,16 +272,22 @@ static void receiver_main(int chan, int id)
 static int spawn_receivers(struct floor_master *m, int want)
 {
 	for (int i = 0; i < want; i++) {
-		int sv[2];
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-			perror("cluster-floor: socketpair");
-			return 1;
+		int peer[MAX_ACCEPTORS], sv[2], a;
+		for (a = 0; a < m->nacceptors; a++) {
+			if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+				perror("cluster-floor: socketpair");
+				return 1;
+			}
+			*chan_of(m, a, i) = sv[0];
+			peer[a] = sv[1];
 		}
 		pid_t pid = fork();
 		if (pid < 0) {
 			perror("cluster-floor: fork");
-			close(sv[0]);
-			close(sv[1]);
+			for (a = 0; a < m->nacceptors; a++) {
+				close(*chan_of(m, a, i));
+				close(peer[a]);
+			}
 			return 1;
 		}
 		if (pid == 0) {
@@ -241,13 +295,13 @@ static int spawn_receivers(struct floor_master *m, int want)
 			signal(SIGTERM, SIG_DFL);
 			signal(SIGINT, SIG_DFL);
 			close(m->lfd);
-			close(sv[0]);
-			for (int j = 0; j < i; j++)
-				close(m->chan[j]);
-			receiver_main(sv[1], i);
+			for (a = 0; a < m->nacceptors; a++)
+				for (int j = 0; j <= i; j++)
+					close(*chan_of(m, a, j));
+			receiver_main(peer, m->nacceptors, i);
 		}
-		close(sv[1]);
-		m->chan[i] = sv[0];
+		for (a = 0; a < m->nacceptors; a++)
+			close(peer[a]);
 		m->pid[i] = pid;
 		m->nworkers = i + 1;    /* stop_receivers only sees real children */
 	}
@@ -287,7 +341,7 @@ static int dispatch(struct floor_master *m)
 			perror("cluster-floor: accept4");
 			return 0;
 		}
-		if (send_conn(m->chan[m->next], fd) == 0)
+		if (send_conn(*chan_of(m, m->me, m->next), fd) == 0)
 			m->handed++;
 		else if (!(errno == EINTR && stop_requested))
 			fprintf(stderr, "cluster-floor: sendmsg to receiver %d: %s\n",
@@ -316,8 +370,16 @@ static void run_loop(struct floor_master *m)
 
 static void stop_receivers(struct floor_master *m)
 {
+	for (int a = 1; a < m->nacceptors; a++)
+		if (m->acceptor_pid[a] > 0)
+			kill(m->acceptor_pid[a], SIGTERM);
+	for (int a = 1; a < m->nacceptors; a++)
+		if (m->acceptor_pid[a] > 0)
+			while (waitpid(m->acceptor_pid[a], NULL, 0) < 0 && errno == EINTR)
+				;
 	for (int i = 0; i < m->nworkers; i++) {
-		close(m->chan[i]);
+		for (int a = 0; a < m->nacceptors; a++)
+			close(*chan_of(m, a, i));
 		kill(m->pid[i], SIGTERM);
 	}
 	for (int i = 0; i < m->nworkers; i++)
@@ -332,9 +394,47 @@ static void report(const struct floor_master *m)
 		return;
 	double us = (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
 		    (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
-	fprintf(stderr, "cluster-floor: handed %llu connections, master cpu %.0f us "
-		"(%.2f us/conn, start-up included)\n", m->handed, us,
-		m->handed ? us / (double)m->handed : 0.0);
+	if (m->nacceptors > 1)
+		fprintf(stderr, "acceptor=%d handed=%llu cpu_us=%.0f\n", m->me, m->handed, us);
+	else
+		fprintf(stderr, "cluster-floor: handed %llu connections, master cpu %.0f us "
+			"(%.2f us/conn, start-up included)\n", m->handed, us,
+			m->handed ? us / (double)m->handed : 0.0);
+}
+
+/* Acceptors 1..K-1: forked after the receivers, each with its own
+ * SO_REUSEPORT socket on acceptor 0's port and its own channels; they
+ * run the same loop and die with acceptor 0 (PR_SET_PDEATHSIG). */
+static int spawn_acceptors(struct floor_master *m, const struct config *c, int port)
+{
+	for (int a = 1; a < m->nacceptors; a++) {
+		int lfd = listen_socket(c, port);
+		if (lfd < 0)
+			return 1;
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("cluster-floor: fork");
+			close(lfd);
+			return 1;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			close(m->lfd);
+			close(m->epfd);
+			m->lfd = lfd;
+			m->me = a;
+			m->epfd = epoll_create1(EPOLL_CLOEXEC);
+			struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd };
+			if (m->epfd < 0 || epoll_ctl(m->epfd, EPOLL_CTL_ADD, lfd, &ev) < 0)
+				_exit(1);
+			run_loop(m);
+			report(m);
+			_exit(0);
+		}
+		close(lfd);
+		m->acceptor_pid[a] = pid;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -347,7 +447,13 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	m.lfd = listen_socket(&c);
+	m.nacceptors = c.acceptors;
+	m.chan = calloc((size_t)c.acceptors * MAX_WORKERS, sizeof(*m.chan));
+	if (!m.chan) {
+		perror("cluster-floor: calloc");
+		return 1;
+	}
+	m.lfd = listen_socket(&c, c.port);
 	if (m.lfd < 0)
 		return 1;
 	if (spawn_receivers(&m, c.workers)) {
@@ -362,6 +468,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int port = local_port(m.lfd);
+	if (spawn_acceptors(&m, &c, port)) {
+		stop_receivers(&m);
+		return 1;
+	}
 	for (int i = 0; i < m.nworkers; i++)
 		printf("port=%d worker=%d pid=%d\n", port, i, (int)m.pid[i]);
 	fflush(stdout);
