@@ -14,7 +14,11 @@
  * about one connection of eight on a heap that does not see closes (with
  * 8 workers or fewer every pick builds afresh, as an exact scan would).
  * A pick that finds nobody in an old heap builds a fresh one before it
- * says "nobody" (the master stops accepting on that answer).  A heap entry
+ * says "nobody" (the master stops accepting on that answer).  A pick only
+ * names the top; the heap counts the connection when the balancer really
+ * handed it (handed(), below): the balancer asks before accept, and once
+ * per wake-up accept then says EAGAIN, so a pick counted at once made the
+ * next worker in rotation lose its turn until the next build.  A heap entry
  * names the worker by pointer and place, so a worker freed meanwhile only
  * makes the pick rebuild.
  *
@@ -136,13 +140,26 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 			continue;
 		}
 		*at = top->at;
-		/* dispatch hands it one now (or finds no connection to give:
-		 * counted anyway, the next build corrects it) */
-		top->open++;
-		o->picks++;
-		sift_down(o, 0);
-		return w;
+		return w;       /* counted by handed() if it gets one */
 	}
+}
+
+/* The balancer handed w a connection: the top of the heap (what pick
+ * named) has one more open. */
+static void handed(struct cluster *c, struct listener *l, struct worker *w)
+{
+	struct order *o = l->policy_data;
+
+	weights_handed(c, l, w);
+	if (weights_on(c) || !o || !o->n)
+		return;
+	if (!still_there(c, &o->e[0]) || o->e[0].w != w) {
+		o->picks = o->budget;   /* not what we named: build afresh */
+		return;
+	}
+	o->e[0].open++;
+	o->picks++;
+	sift_down(o, 0);
 }
 
 const struct policy_ops policy_leastconn = {
@@ -150,5 +167,5 @@ const struct policy_ops policy_leastconn = {
 	.name = "leastconn",
 	.pick = pick,
 	CHANNEL_OPS,
-	.handed = weights_handed,
+	.handed = handed,
 };

@@ -2,10 +2,12 @@
  * test_units.c - the launcher's pure logic, in process, linked from its
  * core library: option parsing (statuses and values), the --metrics
  * address parser, the control socket's name per PID namespace, and the
- * message validation every receiver runs first (shim/protocol.h).
+ * message validation every receiver runs first (shim/protocol.h), and
+ * leastconn's choice driven the way the balancer drives it.
  */
 #include "harness.h"
 #include "addr.h"
+#include "cluster.h"
 #include "options.h"
 #include "runtime_dir.h"
 #include "../shim/protocol.h"
@@ -112,4 +114,67 @@ Test(units, message_validation)
 	b.addrlen = 0;
 	memcpy(raw, &b, sizeof(b));
 	cr_assert(!msg_valid(raw, sizeof(raw)), "longer than its type");
+}
+
+/*
+ * leastconn with 32 workers, driven as balancer.c's dispatch drives a
+ * policy: ask for a worker, hand it a connection (cursor, handed count,
+ * ops->handed), and ask once more before accept says EAGAIN, a pick with
+ * no connection to give, as happens once per wake-up.  Each connection
+ * closes before the next, so every worker has nothing open and the tie
+ * goes to the next in rotation after the cursor: that one, every time,
+ * and 10 of 320 each.  The heap used to count the unanswered pick as a
+ * connection, so the worker after each handed one lost its turn until
+ * the heap was rebuilt (even over a long run, but not least-connections).
+ */
+Test(units, leastconn_pick_without_a_connection_skips_nobody)
+{
+	enum { N = 32, CONNS = 320 };
+	static struct worker workers[N];
+	struct worker *list[N];
+	struct options opt;
+	struct cluster c;
+	struct listener l;
+	long per[N] = { 0 };
+	int i;
+
+	memset(&opt, 0, sizeof(opt));
+	memset(&c, 0, sizeof(c));
+	memset(&l, 0, sizeof(l));
+	c.opt = &opt;
+	c.workers = list;
+	c.nworkers = N;
+	l.c = &c;
+	l.ops = &policy_leastconn;
+	for (i = 0; i < N; i++) {
+		struct route *r = &workers[i].routes[0];
+
+		list[i] = &workers[i];
+		workers[i].c = &c;
+		workers[i].slot = i;
+		workers[i].state = W_READY;
+		r->w = &workers[i];
+		r->listening = 1;
+		r->chan = r->chan_peer = 1000 + i;      /* never used: no board, hint 0 */
+	}
+	for (i = 0; i < CONNS; i++) {
+		unsigned at = 0, expect = (l.cursor + 1) % N;
+		struct worker *w = l.ops->pick(&c, &l, NULL, &at);
+		struct route *r;
+
+		cr_assert_not_null(w);
+		cr_assert_eq(at, expect, "connection %d went to worker %u, not %u", i, at,
+			     expect);
+		r = &w->routes[0];
+		l.cursor = at;
+		r->handed++;
+		if (l.ops->handed)
+			l.ops->handed(&c, &l, w);
+		per[w->slot]++;
+		r->closed++;                            /* done before the next */
+		cr_assert_not_null(l.ops->pick(&c, &l, NULL, &at));  /* then EAGAIN */
+	}
+	for (i = 0; i < N; i++)
+		cr_expect_eq(per[i], CONNS / N, "worker %d got %ld of %d", i, per[i], CONNS);
+	free(l.policy_data);
 }
