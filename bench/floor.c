@@ -2,7 +2,7 @@
  * floor.c - the least a master can do per connection on this kernel.
  *
  *   cluster-floor [--addr A] [--port P] [--workers N] [--backlog N]
- *                 [--acceptors K]
+ *                 [--acceptors K] [--receivers blocking|epoll]
  *
  * The yardstick of issue 12: the master's CPU per handed connection is
  * compared with this program's.  The master here does what cluster-run's
@@ -67,6 +67,7 @@ struct config {
 	int workers;
 	int backlog;
 	int acceptors;
+	int epoll_receivers;
 };
 
 struct floor_master {
@@ -74,6 +75,7 @@ struct floor_master {
 	int epfd;
 	int nworkers;
 	int nacceptors;
+	int epoll_receivers;            /* --receivers epoll */
 	int me;                         /* which acceptor this process is */
 	int next;                       /* round-robin cursor */
 	int *chan;                      /* [acceptor][worker]: master's ends */
@@ -99,7 +101,8 @@ static void on_stop(int signo)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cluster-floor [--addr A] [--port P] [--workers N] "
-		   "[--backlog N] [--acceptors K]\n");
+		   "[--backlog N] [--acceptors K]\n"
+		   "                     [--receivers blocking|epoll]\n");
 }
 
 static int parse_args(int argc, char **argv, struct config *c)
@@ -110,19 +113,27 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "workers", required_argument, NULL, 'n' },
 		{ "backlog", required_argument, NULL, 'b' },
 		{ "acceptors", required_argument, NULL, 'k' },
+		{ "receivers", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	*c = (struct config){ .addr = "127.0.0.1", .port = 0, .workers = 4,
 			      .backlog = 4096, .acceptors = 1 };
 	int ch;
-	while ((ch = getopt_long(argc, argv, "a:p:n:b:k:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "a:p:n:b:k:r:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'a': c->addr = optarg; break;
 		case 'p': c->port = atoi(optarg); break;
 		case 'n': c->workers = atoi(optarg); break;
 		case 'b': c->backlog = atoi(optarg); break;
 		case 'k': c->acceptors = atoi(optarg); break;
+		case 'r':
+			if (strcmp(optarg, "epoll") && strcmp(optarg, "blocking")) {
+				usage(stderr);
+				return 1;
+			}
+			c->epoll_receivers = !strcmp(optarg, "epoll");
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 1;
 		}
@@ -172,8 +183,9 @@ static int local_port(int fd)
 }
 
 /* One connection handed over by the master: fd, or -1 when the channel
- * is gone (the master exited) or the message is not ours. */
-static int receive_conn(int chan)
+ * is gone (the master exited) or the message is not ours, -2 when flags
+ * has MSG_DONTWAIT and nothing is queued. */
+static int receive_conn(int chan, int flags)
 {
 	char byte;
 	union {
@@ -185,8 +197,10 @@ static int receive_conn(int chan)
 			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
 	ssize_t n;
 	do {
-		n = recvmsg(chan, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(chan, &mh, MSG_CMSG_CLOEXEC | flags);
 	} while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -2;
 	if (n <= 0)
 		return -1;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
@@ -231,8 +245,114 @@ out:
 	close(fd);
 }
 
-/* One channel (one acceptor): block in recvmsg.  Several: poll them. */
-static void receiver_main(const int *chans, int nchans, int id)
+/*
+ * --receivers epoll: a receiver shaped like hello_server instead, one
+ * epoll loop over its channels and its connections, asleep in epoll_wait
+ * whenever it has nothing to do.  In a closed loop the receivers shape
+ * the arrivals the master sees (how many connections wait per wake-up),
+ * so this is the floor for event-driven workers; the default blocking
+ * receivers are the floor for one-at-a-time ones.
+ */
+#define REQ_MAX 1024
+
+struct pending_req {
+	size_t have;
+	char buf[REQ_MAX];
+};
+
+static struct pending_req **reqs;       /* by fd: a request read in part */
+static int nreqs;
+
+/* Reads what has come of fd's request; answers and closes once the head
+ * is whole.  Returns 0 when fd must wait for more (EPOLLIN). */
+static int serve_nonblocking(int fd, const char *resp, size_t resp_len)
+{
+	if (fd >= nreqs)
+		goto drop;
+	if (!reqs[fd] && !(reqs[fd] = calloc(1, sizeof(**reqs))))
+		goto drop;
+	struct pending_req *q = reqs[fd];
+	for (;;) {
+		ssize_t n = recv(fd, q->buf + q->have, sizeof(q->buf) - 1 - q->have,
+				 MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n <= 0)
+			goto drop;
+		q->have += (size_t)n;
+		q->buf[q->have] = '\0';
+		if (strstr(q->buf, "\r\n\r\n"))
+			break;
+		if (q->have == sizeof(q->buf) - 1)
+			goto drop;
+	}
+	for (size_t off = 0; off < resp_len;) {
+		ssize_t n = write(fd, resp + off, resp_len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+drop:
+	if (fd < nreqs && reqs[fd])
+		reqs[fd]->have = 0;
+	close(fd);      /* also leaves the epoll set */
+	return 1;
+}
+
+static void receiver_epoll_main(const int *chans, int nchans, const char *resp,
+				size_t resp_len)
+{
+	struct epoll_event evs[64];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct rlimit rl;
+
+	nreqs = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1 << 20 ?
+		(int)rl.rlim_cur : 1 << 20;
+	reqs = calloc((size_t)nreqs, sizeof(*reqs));
+	if (ep < 0 || !reqs)
+		_exit(1);
+	for (int a = 0; a < nchans; a++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = -1 - a };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, chans[a], &ev) < 0)
+			_exit(1);
+	}
+	for (;;) {
+		int n = epoll_wait(ep, evs, 64, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			_exit(1);
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd >= 0) {
+				serve_nonblocking(fd, resp, resp_len);
+				continue;
+			}
+			int a = -1 - fd;
+			for (;;) {      /* every connection queued on the channel */
+				int conn = receive_conn(chans[a], MSG_DONTWAIT);
+				if (conn == -2)
+					break;
+				if (conn < 0)
+					_exit(0);       /* the master is gone */
+				if (!serve_nonblocking(conn, resp, resp_len)) {
+					struct epoll_event ev = { .events = EPOLLIN,
+								  .data.fd = conn };
+					if (epoll_ctl(ep, EPOLL_CTL_ADD, conn, &ev) < 0)
+						close(conn);
+				}
+			}
+		}
+	}
+}
+
+/* One channel (one acceptor): block in recvmsg.  Several: poll them.
+ * Or, with --receivers epoll, receiver_epoll_main. */
+static void receiver_main(const int *chans, int nchans, int id, int epoll_mode)
 {
 	char resp[256];
 	struct pollfd pfd[MAX_ACCEPTORS];
@@ -240,11 +360,13 @@ static void receiver_main(const int *chans, int nchans, int id)
 			   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 			   "Content-Length: %zu\r\nX-Worker: %d\r\n"
 			   "Connection: close\r\n\r\n" BODY, strlen(BODY), id);
+	if (epoll_mode)
+		receiver_epoll_main(chans, nchans, resp, (size_t)len);
 	for (int a = 0; a < nchans; a++)
 		pfd[a] = (struct pollfd){ .fd = chans[a], .events = POLLIN };
 	for (;;) {
 		if (nchans == 1) {
-			int fd = receive_conn(chans[0]);
+			int fd = receive_conn(chans[0], 0);
 			if (fd < 0)
 				_exit(0);
 			answer(fd, resp, (size_t)len);
@@ -258,7 +380,7 @@ static void receiver_main(const int *chans, int nchans, int id)
 		for (int a = 0; a < nchans; a++) {
 			if (!pfd[a].revents)
 				continue;
-			int fd = receive_conn(chans[a]);
+			int fd = receive_conn(chans[a], 0);
 			if (fd < 0)
 				_exit(0);       /* an acceptor is gone: so is the floor */
 			answer(fd, resp, (size_t)len);
@@ -298,7 +420,7 @@ static int spawn_receivers(struct floor_master *m, int want)
 			for (a = 0; a < m->nacceptors; a++)
 				for (int j = 0; j <= i; j++)
 					close(*chan_of(m, a, j));
-			receiver_main(peer, m->nacceptors, i);
+			receiver_main(peer, m->nacceptors, i, m->epoll_receivers);
 		}
 		for (a = 0; a < m->nacceptors; a++)
 			close(peer[a]);
@@ -448,6 +570,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	m.nacceptors = c.acceptors;
+	m.epoll_receivers = c.epoll_receivers;
 	m.chan = calloc((size_t)c.acceptors * MAX_WORKERS, sizeof(*m.chan));
 	if (!m.chan) {
 		perror("cluster-floor: calloc");

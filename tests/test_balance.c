@@ -50,4 +50,3 @@ Test(balance, rr_concurrent_clients)
 	for (i = 0; i < 3; i++)
 		cr_expect_leq(per[i] * 100, ok * 40, "worker %d served %ld of %ld", i, per[i], ok);
 }
-
