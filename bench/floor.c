@@ -212,6 +212,20 @@ static int receive_conn(int chan, int flags)
 	return fd;
 }
 
+/* The response, whole; a connection that fails only costs itself. */
+static void write_all(int fd, const char *resp, size_t resp_len)
+{
+	size_t off = 0;
+	while (off < resp_len) {
+		ssize_t n = write(fd, resp + off, resp_len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		off += (size_t)n;
+	}
+}
+
 /* Reads until the end of the request head (the load generator sends a
  * GET without a body), writes the response, closes.  Errors only cost
  * that connection. */
@@ -232,15 +246,7 @@ static void answer(int fd, const char *resp, size_t resp_len)
 		if (have == sizeof(buf) - 1)
 			goto out;
 	}
-	size_t off = 0;
-	while (off < resp_len) {
-		ssize_t n = write(fd, resp + off, resp_len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	write_all(fd, resp, resp_len);
 out:
 	close(fd);
 }
@@ -288,14 +294,7 @@ static int serve_nonblocking(int fd, const char *resp, size_t resp_len)
 		if (q->have == sizeof(q->buf) - 1)
 			goto drop;
 	}
-	for (size_t off = 0; off < resp_len;) {
-		ssize_t n = write(fd, resp + off, resp_len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	write_all(fd, resp, resp_len);
 drop:
 	if (fd < nreqs && reqs[fd])
 		reqs[fd]->have = 0;

@@ -42,16 +42,28 @@ static void start_server(void)
 	fclose(f);
 }
 
+/* Called from each test: Criterion does not fail a test for an assertion
+ * in a suite's .fini. */
 static void stop_server(void)
 {
 	int status;
 	kill(server, SIGTERM);
 	cr_assert_eq(waitpid(server, &status, 0), server);
+	server = 0;
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "server status 0x%x", status);
 }
 
-TestSuite(native, .init = start_server, .fini = stop_server, .timeout = 30);
+/* After a failed test: the server must not outlive it. */
+static void kill_server(void)
+{
+	if (server > 0) {
+		kill(server, SIGKILL);
+		waitpid(server, NULL, 0);
+	}
+}
+
+TestSuite(native, .init = start_server, .fini = kill_server, .timeout = 30);
 
 static long value_of(const char *report, const char *key)
 {
@@ -90,6 +102,7 @@ static void check(const char *args)
 	cr_assert_eq(value_of(report, "worker.0") + value_of(report, "worker.1"), 300);
 	cr_assert_eq(value_of(report, "worker_none"), 0);
 	cr_assert_eq(value_of(report, "workers"), 2);
+	stop_server();
 }
 
 /*
