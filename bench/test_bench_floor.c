@@ -10,6 +10,8 @@
  *
  * Paths come from the environment (FLOOR, LOADGEN), set by meson.
  */
+#include "test_support.h"
+
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -97,44 +99,19 @@ static void stop_floor(void)
 /* After a failed test: the floor must not outlive it. */
 static void kill_floor(void)
 {
-	if (floor_pid > 0) {
-		kill(floor_pid, SIGKILL);
-		waitpid(floor_pid, NULL, 0);
-	}
+	kill_leftover(&floor_pid);
 }
 
 TestSuite(floor, .init = start_floor, .fini = kill_floor, .timeout = 30);
 TestSuite(floor_epoll, .init = start_floor_epoll, .fini = kill_floor, .timeout = 30);
 TestSuite(floor_acceptors, .init = start_floor_acceptors, .fini = kill_floor, .timeout = 30);
 
-static long value_of(const char *report, const char *key)
-{
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\n%s=", key);
-	const char *p = strstr(report, pat);
-	cr_assert_not_null(p, "no %s in report:\n%s", key, report);
-	return strtol(p + strlen(pat), NULL, 10);
-}
-
 /* 300 connection-per-request requests, every one answered, both
  * receivers serving. */
 static void check_connection_per_request(void)
 {
-	char cmd[512], report[8192];
-	snprintf(cmd, sizeof(cmd), "%s -p %d -d 10 -W 2 -n 300 -c 8 -C",
-		 getenv("LOADGEN"), port);
-	FILE *p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	size_t n = 1;
-	report[0] = '\n';
-	while (n < sizeof(report) - 1) {
-		size_t got = fread(report + n, 1, sizeof(report) - 1 - n, p);
-		if (got == 0)
-			break;
-		n += got;
-	}
-	report[n] = '\0';
-	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+	char report[8192];
+	run_loadgen(port, "-n 300 -c 8 -C", report, sizeof(report));
 	cr_assert_eq(value_of(report, "requests"), 300, "%s", report);
 	cr_assert_eq(value_of(report, "errors"), 0, "%s", report);
 	cr_assert_gt(value_of(report, "worker.0"), 0, "%s", report);

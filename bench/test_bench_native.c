@@ -6,6 +6,8 @@
  *
  * Paths come from the environment (HELLO_SERVER, LOADGEN), set by meson.
  */
+#include "test_support.h"
+
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -57,46 +59,15 @@ static void stop_server(void)
 /* After a failed test: the server must not outlive it. */
 static void kill_server(void)
 {
-	if (server > 0) {
-		kill(server, SIGKILL);
-		waitpid(server, NULL, 0);
-	}
+	kill_leftover(&server);
 }
 
 TestSuite(native, .init = start_server, .fini = kill_server, .timeout = 30);
 
-static long value_of(const char *report, const char *key)
-{
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\n%s=", key);
-	const char *p = strstr(report, pat);
-	cr_assert_not_null(p, "no %s in report:\n%s", key, report);
-	return strtol(p + strlen(pat), NULL, 10);
-}
-
-/* Runs the load generator with extra arguments; returns its report. */
-static void run_loadgen(const char *args, char *report, size_t len)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "%s -p %d -d 10 -W 2 %s", getenv("LOADGEN"), port, args);
-	FILE *p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	size_t n = 1;
-	report[0] = '\n';
-	while (n < len - 1) {
-		size_t got = fread(report + n, 1, len - 1 - n, p);
-		if (got == 0)
-			break;
-		n += got;
-	}
-	report[n] = '\0';
-	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
-}
-
 static void check(const char *args)
 {
 	char report[8192];
-	run_loadgen(args, report, sizeof(report));
+	run_loadgen(port, args, report, sizeof(report));
 	cr_assert_eq(value_of(report, "requests"), 300, "%s", report);
 	cr_assert_eq(value_of(report, "errors"), 0, "%s", report);
 	cr_assert_eq(value_of(report, "worker.0") + value_of(report, "worker.1"), 300);
