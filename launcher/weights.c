@@ -76,41 +76,64 @@ static int64_t plan_add(struct round *r, const struct cluster *c, const struct w
 	return r->current[w->slot] + wt;
 }
 
+/* The planned round's winner so far: the highest standing, the first
+ * in rotation on a tie. */
+struct winner {
+	struct worker *w;
+	int64_t standing;
+	unsigned at;
+};
+
+/* w (at position i) takes part in the planned round; it wins so far if
+ * it stands highest. */
+static void consider(struct round *r, const struct cluster *c, struct worker *w,
+		     unsigned i, struct winner *best)
+{
+	int64_t standing = plan_add(r, c, w);
+
+	if (!best->w || standing > best->standing)
+		*best = (struct winner){ .w = w, .standing = standing, .at = i };
+}
+
+/* May w take part: a slot the round can index, with room on its channel. */
+static int eligible(struct cluster *c, struct worker *w, struct listener *l)
+{
+	return w->slot >= 0 && w->slot < MAX_WORKERS && channel_has_room(c, w, l);
+}
+
+/* The round is planned: remember its winner for weights_handed. */
+static struct worker *decide(struct round *r, const struct winner *best, unsigned *at)
+{
+	r->chosen = best->w ? best->w->slot : -1;
+	if (best->w)
+		*at = best->at;
+	return best->w;
+}
+
 struct worker *weights_rr_pick(struct cluster *c, struct listener *l, unsigned *at)
 {
 	struct round *r = round_of(l);
 	unsigned k, n = (unsigned)c->nworkers;
-	struct worker *best = NULL;
-	int64_t best_standing = 0;
+	struct winner best = { 0 };
 
 	if (!r)
 		return channel_next_with_room(c, l, at);        /* out of memory */
 	plan_reset(r);
 	for (k = 1; k <= n; k++) {
 		unsigned i = (l->cursor + k) % n;
-		struct worker *w = c->workers[i];
-		int64_t standing;
 
-		if (w->slot < 0 || w->slot >= MAX_WORKERS || !channel_has_room(c, w, l))
-			continue;
-		standing = plan_add(r, c, w);
-		if (!best || standing > best_standing) {
-			best = w;
-			best_standing = standing;
-			*at = i;
-		}
+		if (eligible(c, c->workers[i], l))
+			consider(r, c, c->workers[i], i, &best);
 	}
-	r->chosen = best ? best->slot : -1;
-	return best;
+	return decide(r, &best, at);
 }
 
 struct worker *weights_leastconn_pick(struct cluster *c, struct listener *l, unsigned *at)
 {
 	struct round *r = round_of(l);
 	unsigned k, n = (unsigned)c->nworkers;
-	struct worker *best = NULL;
+	struct winner best = { 0 };
 	uint64_t low_open = 0, low_wt = 1;
-	int64_t best_standing = 0;
 	int any = 0;
 
 	if (!r)
@@ -120,9 +143,8 @@ struct worker *weights_leastconn_pick(struct cluster *c, struct listener *l, uns
 		unsigned i = (l->cursor + k) % n;
 		struct worker *w = c->workers[i];
 		uint64_t open, wt, lhs, rhs;
-		int64_t standing;
 
-		if (w->slot < 0 || w->slot >= MAX_WORKERS || !channel_has_room(c, w, l))
+		if (!eligible(c, w, l))
 			continue;
 		open = route_open_conns(w, l);
 		wt = weight_of_slot(c, w->slot);
@@ -133,19 +155,13 @@ struct worker *weights_leastconn_pick(struct cluster *c, struct listener *l, uns
 			low_open = open;
 			low_wt = wt;
 			plan_reset(r);
-			best = NULL;
+			best.w = NULL;
 		} else if (lhs > rhs) {
 			continue;
 		}
-		standing = plan_add(r, c, w);
-		if (!best || standing > best_standing) {
-			best = w;
-			best_standing = standing;
-			*at = i;
-		}
+		consider(r, c, w, i, &best);
 	}
-	r->chosen = best ? best->slot : -1;
-	return best;
+	return decide(r, &best, at);
 }
 
 void weights_handed(struct cluster *c, struct listener *l, struct worker *w)
