@@ -170,6 +170,14 @@ static int take_unix(struct cluster *c, struct census *cs, struct nlmsghdr *h)
 	return 0;
 }
 
+/* A sock_diag dump request of len bytes: the header both kinds share. */
+static void dump_header(struct nlmsghdr *h, size_t len)
+{
+	h->nlmsg_len = (uint32_t)len;
+	h->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+}
+
 static int dump_inet(struct cluster *c, struct census *cs, int family)
 {
 	struct {
@@ -178,9 +186,7 @@ static int dump_inet(struct cluster *c, struct census *cs, int family)
 	} req;
 
 	memset(&req, 0, sizeof(req));
-	req.h.nlmsg_len = sizeof(req);
-	req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	dump_header(&req.h, sizeof(req));
 	req.r.sdiag_family = (uint8_t)family;
 	req.r.sdiag_protocol = IPPROTO_TCP;
 	req.r.idiag_states = TCP_HELD_STATES;
@@ -195,9 +201,7 @@ static int dump_unix(struct cluster *c, struct census *cs)
 	} req;
 
 	memset(&req, 0, sizeof(req));
-	req.h.nlmsg_len = sizeof(req);
-	req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	dump_header(&req.h, sizeof(req));
 	req.r.sdiag_family = AF_UNIX;
 	req.r.udiag_states = 1u << 1;   /* ESTABLISHED */
 	req.r.udiag_show = UDIAG_SHOW_NAME;
