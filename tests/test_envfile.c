@@ -56,15 +56,8 @@ struct out {
 static int printed(void *arg)
 {
 	struct out *o = arg;
-	FILE *f = fopen(o->path, "r");
-	size_t n;
 
-	if (!f)
-		return 0;
-	n = fread(o->text, 1, sizeof(o->text) - 1, f);
-	o->text[n] = '\0';
-	fclose(f);
-	return strstr(o->text, "LATER=<") != NULL;
+	return read_file(o->path, o->text, sizeof(o->text)) >= 0 && strstr(o->text, "LATER=<") != NULL;
 }
 
 Test(envfile, systemd_syntax_and_e)

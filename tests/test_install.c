@@ -68,16 +68,11 @@ static void install_into(char *destdir, size_t cap)
 		 ">'%s/install.log' 2>&1", build, destdir, destdir);
 	st = system(cmd);
 	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-		char log[8192] = "";
+		char log[8192];
 		char path[600];
-		FILE *f;
 
 		snprintf(path, sizeof(path), "%s/install.log", destdir);
-		f = fopen(path, "r");
-		if (f) {
-			log[fread(log, 1, sizeof(log) - 1, f)] = '\0';
-			fclose(f);
-		}
+		read_file(path, log, sizeof(log));
 		cr_assert_fail("%s: status 0x%x\n%s", cmd, st, log);
 	}
 	memset(found, 0, sizeof(found));

@@ -28,16 +28,8 @@ struct file_has {
 static int read_has(void *arg)
 {
 	struct file_has *f = arg;
-	FILE *fp = fopen(f->path, "r");
-	size_t n;
 
-	f->text[0] = '\0';
-	if (!fp)
-		return 0;
-	n = fread(f->text, 1, sizeof(f->text) - 1, fp);
-	f->text[n] = '\0';
-	fclose(fp);
-	return strstr(f->text, f->needle) != NULL;
+	return read_file(f->path, f->text, sizeof(f->text)) >= 0 && strstr(f->text, f->needle) != NULL;
 }
 
 static void wait_file(struct file_has *f, const char *dir, const char *name, const char *needle)

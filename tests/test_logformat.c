@@ -29,15 +29,8 @@ struct out {
 static int has(void *arg)
 {
 	struct out *o = arg;
-	FILE *f = fopen(o->path, "r");
-	size_t n;
 
-	if (!f)
-		return 0;
-	n = fread(o->text, 1, sizeof(o->text) - 1, f);
-	o->text[n] = '\0';
-	fclose(f);
-	return count_of(o->text, o->needle) >= o->want;
+	return read_file(o->path, o->text, sizeof(o->text)) >= 0 && count_of(o->text, o->needle) >= o->want;
 }
 
 /* Every line of text matches re. */

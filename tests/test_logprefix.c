@@ -57,12 +57,10 @@ static void cleanup(void)
 
 static void out_read(struct outfile *o)
 {
-	FILE *f = fopen(o->path, "r");
+	long n = read_file(o->path, o->text, OUT_CAP);
 
-	cr_assert(f, "%s: %s", o->path, strerror(errno));
-	o->len = fread(o->text, 1, OUT_CAP - 1, f);
-	o->text[o->len] = '\0';
-	fclose(f);
+	cr_assert(n >= 0, "%s: %s", o->path, strerror(errno));
+	o->len = (size_t)n;
 }
 
 static void out_done(struct outfile *o)

@@ -110,21 +110,9 @@ static int notify_until(const char *want, char *seen, size_t cap, int timeout_ms
 /* Whether a process's environment (as it is now) has NAME=. */
 static int env_has(pid_t pid, const char *name)
 {
-	char path[64], buf[65536];
-	size_t n, off;
-	FILE *f;
+	char buf[65536];
 
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	for (off = 0; off < n; off += strlen(buf + off) + 1)
-		if (!strncmp(buf + off, name, strlen(name)) && buf[off + strlen(name)] == '=')
-			return 1;
-	return 0;
+	return proc_env(pid, name, buf, sizeof(buf), NULL);
 }
 
 Test(systemd, notify_ready_reload_stop_in_order)

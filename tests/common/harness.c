@@ -487,22 +487,42 @@ int pid_in(const pid_t *pids, int n, pid_t pid)
 	return 0;
 }
 
-int proc_worker_id(pid_t pid)
+long read_file(const char *path, char *buf, size_t cap)
 {
-	static const char key[] = "CLUSTER_WORKER_ID=";
-	char path[64], env[65536];
-	size_t n, i;
-	FILE *f;
+	FILE *f = fopen(path, "re");
+	size_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	f = fopen(path, "r");
+	buf[0] = '\0';
 	if (!f)
 		return -1;
-	n = fread(env, 1, sizeof(env) - 1, f);
+	n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
 	fclose(f);
-	env[n] = '\0';
-	for (i = 0; i < n; i += strlen(env + i) + 1)
-		if (!strncmp(env + i, key, sizeof(key) - 1))
-			return atoi(env + i + sizeof(key) - 1);
-	return -1;
+	return (long)n;
+}
+
+int proc_env(pid_t pid, const char *name, char *buf, size_t cap, const char **value)
+{
+	char path[64];
+	size_t len = strlen(name);
+	long n, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	if ((n = read_file(path, buf, cap)) < 0)
+		return -1;
+	for (i = 0; i < n; i += (long)strlen(buf + i) + 1)
+		if (!strncmp(buf + i, name, len) && buf[i + (long)len] == '=') {
+			if (value)
+				*value = buf + i + len + 1;
+			return 1;
+		}
+	return 0;
+}
+
+int proc_worker_id(pid_t pid)
+{
+	char env[65536];
+	const char *v;
+
+	return proc_env(pid, "CLUSTER_WORKER_ID", env, sizeof(env), &v) == 1 ? atoi(v) : -1;
 }

@@ -120,6 +120,13 @@ int count_of(const char *hay, const char *needle);
 int pid_in(const pid_t *pids, int n, pid_t pid);
 /* CLUSTER_WORKER_ID in a process's initial environment, or -1. */
 int proc_worker_id(pid_t pid);
+/* Up to cap-1 bytes of the file at path into buf, NUL-ended; the bytes
+ * read, or -1 (buf "") when it cannot be opened. */
+long read_file(const char *path, char *buf, size_t cap);
+/* Whether pid's environment (as it is now, /proc/PID/environ read into
+ * buf) has NAME=: 1 (and *value, when asked, points at the value in
+ * buf), 0 when it has not, -1 when it cannot be read. */
+int proc_env(pid_t pid, const char *name, char *buf, size_t cap, const char **value);
 /* One GET; the slot (X-Worker) and pid= of the answer.  0, or -1. */
 int request_worker(int port, int *slot, pid_t *pid, int timeout_ms);
 
