@@ -11,7 +11,6 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,22 +25,6 @@
 
 TestSuite(control_flood, .fini = harness_cleanup, .timeout = 120);
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 /* The pid of the cluster-run under prlimit (prlimit execs it: same pid). */
 static int ctl_status(pid_t master, char *out, size_t cap)
@@ -91,7 +74,7 @@ Test(control_flood, idle_metrics_clients)
 	unsetenv("CLUSTER_RUN_WRAPPER");
 	port = cr_ready_port(cr, 0, 20000);
 	cr_assert_gt(port, 0, "%s", cr->log);
-	fds_before = count_fds(cr->pid);
+	fds_before = proc_fds(cr->pid, 0, NULL);
 
 	/* a request every 10 idle clients, while they pile up */
 	for (i = 0; i < IDLE_CLIENTS; i++) {
@@ -102,7 +85,7 @@ Test(control_flood, idle_metrics_clients)
 			ok += http_get("127.0.0.1", port, buf, sizeof(buf), 2000) > 0 &&
 			      strstr(buf, "200 OK") != NULL;
 		}
-		if (i % 100 == 99 && (fds = count_fds(cr->pid)) > fds_peak)
+		if (i % 100 == 99 && (fds = proc_fds(cr->pid, 0, NULL)) > fds_peak)
 			fds_peak = fds;
 	}
 	cr_log_info("%d idle metrics clients connected; the master held %d fds at most "
@@ -117,7 +100,7 @@ Test(control_flood, idle_metrics_clients)
 		     "metrics unanswered during the flood");
 	cr_assert(strstr(buf, "cluster_run_workers"), "%s", buf);
 	cr_assert_eq(ctl_status(cr->pid, buf, sizeof(buf)), 0, "cluster-ctl: %s", buf);
-	fds_after = count_fds(cr->pid);
+	fds_after = proc_fds(cr->pid, 0, NULL);
 	cr_assert_leq(fds_after, fds_before + 2 * 64 + 8,
 		      "the master holds %d fds (%d before the flood)", fds_after, fds_before);
 	for (i = 0; i < IDLE_CLIENTS; i++)

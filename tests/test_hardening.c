@@ -21,7 +21,6 @@
 
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -222,25 +221,6 @@ static void need_no_wrapper(void)
 
 #define LOW_NOFILE 64
 
-/* How many of the master's fds are below the limit (the ones that count). */
-static int fds_below(pid_t pid, int limit)
-{
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.' && atoi(e->d_name) < limit)
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* How long pid was runnable (running or waiting for a CPU), in ms, from
  * /proc/PID/schedstat.  A busy loop is runnable all the time however
  * loaded the machine is; a process that sleeps is not: unlike CPU ticks,
@@ -312,23 +292,6 @@ struct starved {
 };
 
 /* The master's highest open fd, or -1. */
-static int highest_fd(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int top = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.' && atoi(e->d_name) > top)
-			top = atoi(e->d_name);
-	closedir(d);
-	return top;
-}
 
 /* A running cluster whose master has every fd below its limit in use.
  * The limit is set just above what it holds, and the few free numbers
@@ -349,9 +312,10 @@ static void starve(struct starved *s)
 			 "--port", "0", NULL);
 	s->port = cr_ready_port(s->cr, 0, 10000);
 	cr_assert(s->port > 0, "%s", s->cr->log);
-	limit = highest_fd(s->cr->pid) + 1 + 2;
+	cr_assert_geq(proc_fds(s->cr->pid, 0, &limit), 0);
+	limit += 1 + 2;
 	cr_assert(limit > 2 && limit <= LOW_NOFILE, "the master's highest fd is %d", limit - 3);
-	have = fds_below(s->cr->pid, limit);
+	have = proc_fds(s->cr->pid, limit, NULL);
 	cr_assert(limit - have <= 4, "%d free fd numbers below %d: too many holes to fill",
 		  limit - have, limit);
 	low = (struct rlimit){ (rlim_t)limit, (rlim_t)limit };
@@ -365,11 +329,11 @@ static void starve(struct starved *s)
 		s->nfill++;
 		/* one at a time: none may stay pending in the backlog */
 		deadline = now_ms() + 5000;
-		while (fds_below(s->cr->pid, limit) == have && now_ms() < deadline)
+		while (proc_fds(s->cr->pid, limit, NULL) == have && now_ms() < deadline)
 			sleep_ms(2);
-		cr_assert_gt(fds_below(s->cr->pid, limit), have,
+		cr_assert_gt(proc_fds(s->cr->pid, limit, NULL), have,
 			     "the master did not take control connection %d", s->nfill);
-		have = fds_below(s->cr->pid, limit);
+		have = proc_fds(s->cr->pid, limit, NULL);
 	}
 }
 

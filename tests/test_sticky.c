@@ -23,7 +23,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +63,6 @@ static int request_from(const char *src, const char *dst, int port, int *slot, p
 	struct sockaddr_storage from, to;
 	socklen_t flen = sockaddr_of(src, 0, &from), tlen = sockaddr_of(dst, port, &to);
 	char buf[4096], val[32];
-	size_t len = 0;
 	long deadline = now_ms() + 5000;
 	int fd = socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
 
@@ -74,24 +72,8 @@ static int request_from(const char *src, const char *dst, int port, int *slot, p
 	    connect(fd, (struct sockaddr *)&to, tlen) < 0 ||
 	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
 		goto fail;
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-			errno = ETIMEDOUT;
-			goto fail;
-		}
-		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		buf[len + (size_t)n] = '\0';
-		if (n == 0 || (len += (size_t)n) >= sizeof(buf) - 1)
-			break;
-	}
+	if (recv_answer(fd, buf, sizeof(buf), NULL, deadline) < 0)
+		goto fail;
 	close(fd);
 	if (!strstr(buf, " 200 ") || !body_value(buf, "pid", val, sizeof(val))) {
 		errno = EPROTO;

@@ -72,34 +72,6 @@ static int readable(int fd)
 	return poll(&p, 1, 0) > 0;
 }
 
-/* Read fd to EOF (at most until deadline) into buf; its length or -1. */
-static int read_answer(int fd, char *buf, size_t cap, long deadline)
-{
-	size_t len = 0;
-
-	buf[0] = '\0';
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		n = recv(fd, buf + len, cap - 1 - len, 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return (int)len;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (len >= cap - 1)
-			return (int)len;
-	}
-}
 
 static void stop_with_inflight(const char *policy)
 {
@@ -140,7 +112,7 @@ static void stop_with_inflight(const char *policy)
 
 	deadline = t_term + 15000;
 	for (i = 0; i < INFLIGHT; i++) {
-		int len = read_answer(fds[i], buf, sizeof(buf), deadline);
+		int len = recv_answer(fds[i], buf, sizeof(buf), NULL, deadline);
 
 		cr_assert(len >= 0, "%s: request %d of %d in flight at TERM (%d still "
 			  "unanswered then): %s\n%s", policy, i + 1, INFLIGHT, pending,

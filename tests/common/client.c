@@ -68,17 +68,10 @@ fail:
 	return -1;
 }
 
-int tcp_request(const char *host, int port, const char *req, char *buf, size_t cap,
-		const char *until, int timeout_ms)
+int recv_answer(int fd, char *buf, size_t cap, const char *until, long deadline)
 {
-	long deadline = now_ms() + timeout_ms;
-	size_t len = 0, rlen = strlen(req);
-	int fd = tcp_connect(host, port, timeout_ms), err;
+	size_t len = 0;
 
-	if (fd < 0)
-		return -1;
-	if (send(fd, req, rlen, MSG_NOSIGNAL) != (ssize_t)rlen)
-		goto fail;
 	buf[0] = '\0';
 	while (!until || !strstr(buf, until)) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -87,17 +80,17 @@ int tcp_request(const char *host, int port, const char *req, char *buf, size_t c
 
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
 			errno = ETIMEDOUT;
-			goto fail;
+			return -1;
 		}
 		n = recv(fd, buf + len, cap - 1 - len, 0);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n < 0)
-			goto fail;
+			return -1;
 		if (n == 0 || len + (size_t)n >= cap - 1) {
 			if (until) {            /* ended before the terminator */
 				errno = EPROTO;
-				goto fail;
+				return -1;
 			}
 			len += (size_t)n;
 			buf[len] = '\0';
@@ -106,8 +99,23 @@ int tcp_request(const char *host, int port, const char *req, char *buf, size_t c
 		len += (size_t)n;
 		buf[len] = '\0';
 	}
-	close(fd);
 	return (int)len;
+}
+
+int tcp_request(const char *host, int port, const char *req, char *buf, size_t cap,
+		const char *until, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	size_t rlen = strlen(req);
+	int fd = tcp_connect(host, port, timeout_ms), err, len;
+
+	if (fd < 0)
+		return -1;
+	if (send(fd, req, rlen, MSG_NOSIGNAL) != (ssize_t)rlen ||
+	    (len = recv_answer(fd, buf, cap, until, deadline)) < 0)
+		goto fail;
+	close(fd);
+	return len;
 fail:
 	err = errno;
 	close(fd);

@@ -519,6 +519,31 @@ int proc_env(pid_t pid, const char *name, char *buf, size_t cap, const char **va
 	return 0;
 }
 
+int proc_fds(pid_t pid, int below, int *highest)
+{
+	char path[64];
+	struct dirent *e;
+	int n = 0, top = -1;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if (!(d = opendir(path)))
+		return -1;
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+
+		if (e->d_name[0] == '.' || (below > 0 && fd >= below))
+			continue;
+		n++;
+		if (fd > top)
+			top = fd;
+	}
+	closedir(d);
+	if (highest)
+		*highest = top;
+	return n;
+}
+
 int proc_worker_id(pid_t pid)
 {
 	char env[65536];

@@ -78,6 +78,10 @@ int tcp_connect(const char *host, int port, int timeout_ms);
 /* Send req on a fresh connection; read the answer into buf (NUL-ended)
  * until EOF, or until `until` appears when it is not NULL (then an EOF or
  * a full buffer first is EPROTO).  Its length, or -1 with errno. */
+/* Read fd's answer into buf (NUL-ended) until `until` is in it, or, when
+ * until is NULL, until EOF or a full buf; stop at deadline (now_ms()).
+ * Its length, or -1 with errno (ETIMEDOUT; EPROTO: ended before until). */
+int recv_answer(int fd, char *buf, size_t cap, const char *until, long deadline);
 int tcp_request(const char *host, int port, const char *req, char *buf, size_t cap,
 		const char *until, int timeout_ms);
 /* One HTTP/1.0 request; the whole response into buf (NUL-terminated).
@@ -120,6 +124,10 @@ int count_of(const char *hay, const char *needle);
 int pid_in(const pid_t *pids, int n, pid_t pid);
 /* CLUSTER_WORKER_ID in a process's initial environment, or -1. */
 int proc_worker_id(pid_t pid);
+/* How many fds pid has open (only those numbered below `below` when it is
+ * above 0); *highest, when asked, gets the highest number.  -1 when
+ * /proc/PID/fd cannot be read. */
+int proc_fds(pid_t pid, int below, int *highest);
 /* Up to cap-1 bytes of the file at path into buf, NUL-ended; the bytes
  * read, or -1 (buf "") when it cannot be opened. */
 long read_file(const char *path, char *buf, size_t cap);
