@@ -50,7 +50,14 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) SHIM_EXPORT
 long shim_syscall(long number, ...) SHIM_EXPORT(syscall);
 
 /* fd is going away (closed, or replaced by dup2): forget it and tell the
- * master what that means.  Call before the real close, report after. */
+ * master what that means.  Call before the real close; count a
+ * connection's end before it too (count_conn_close), report a listener's
+ * release after.  The count goes first because the real close is what
+ * the peer sees (EOF): a client that reconnects at once must find the
+ * master's open count already lower, or leastconn passes this worker
+ * over for a connection it no longer has.  Counting a close that then
+ * fails costs nothing: a tracked fd is valid, and Linux releases it even
+ * when close reports an error. */
 struct forget {
 	int conn_lid;
 	int listener_lid;
@@ -74,6 +81,13 @@ static struct forget forget_fd(int fd)
 	return f;
 }
 
+static void count_conn_close(struct forget *f)
+{
+	if (f->conn_lid >= 0)
+		conn_closed((uint32_t)f->conn_lid);
+	f->conn_lid = -1;
+}
+
 static void report_forget(struct forget f)
 {
 	if (f.conn_lid >= 0)
@@ -94,6 +108,7 @@ int shim_close(int fd)
 	f = forget_fd(fd);
 	if (f.conn_epfd >= 0)
 		real_epoll_ctl(f.conn_epfd, EPOLL_CTL_DEL, fd, NULL);
+	count_conn_close(&f);
 	r = real_close(fd);
 	saved = errno;
 	report_forget(f);
@@ -184,6 +199,7 @@ static int dup_onto(int oldfd, int newfd, int flags, int is_dup3)
 		shim_move_private_fd(newfd);
 	if (real_fcntl(oldfd, F_GETFD, NULL) >= 0)
 		f = forget_fd(newfd);
+	count_conn_close(&f);
 	r = is_dup3 ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
 	saved = errno;
 	if (r >= 0)
