@@ -32,12 +32,10 @@
 #ifndef LAUNCHER_CLUSTER_H
 #define LAUNCHER_CLUSTER_H
 
-#include "../shim/protocol.h"
-#include "lifecycle.h"
-#include "options.h"
-#include "policy.h"
-#include "program.h"
-#include "spawn.h"
+#include "base/options.h"
+#include "base/program.h"
+#include "base/spawn.h"
+#include "wire/protocol.h"
 
 #include <stdint.h>
 #include <sys/resource.h>
@@ -45,6 +43,10 @@
 
 struct loop;
 struct output;
+struct policy_ops;
+struct control;
+struct lifecycle;
+struct health;
 
 struct conn {                   /* an accepted connection not yet handed out */
 	int fd;
@@ -198,60 +200,6 @@ struct cluster {
 	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
 };
 
-/* listener.c */
-struct listener *listener_for(struct cluster *c, struct worker *w,
-			      const struct msg_bind *req, int *err);
-void listener_announce(struct cluster *c, struct listener *l);
-void listener_close_all(struct cluster *c);
-void listener_set_backlog(struct cluster *c, struct listener *l, int backlog);
-int listener_serves_path(struct cluster *c, const struct msg_bind *req);
-void listeners_slots_changed(struct cluster *c);
-
-/* sockets.c: bind (and listen) as the program would have, at addr.  The
- * fd, or -1 with *err set to the errno the worker's bind() must fail with. */
-int socket_open_listener(const struct msg_bind *req, const struct sockaddr_storage *addr,
-			 socklen_t addrlen, int reuseport, int *err);
-
-/* policy_reuseport.c */
-void reuseport_steer(struct listener *l, int n);
-unsigned reuseport_slot_queued(struct cluster *c, int slot);
-void reuseport_close_slots(struct cluster *c, int slot);
-
-/* socket_file.c */
-void socket_file_adopt(struct cluster *c, const struct listener *l);
-void socket_file_remove(struct cluster *c, const struct listener *l);
-
-/* balancer.c */
-void balancer_kick(struct cluster *c, struct listener *l);
-void balancer_take_back(struct cluster *c, struct worker *w, struct listener *l);
-void balancer_release(struct cluster *c, struct worker *w);
-void balancer_drop_route(struct cluster *c, struct worker *w, struct listener *l);
-void balancer_conn_closed(struct cluster *c, struct worker *w, uint32_t lid);
-void balancer_stop(struct cluster *c);
-uint64_t route_open_conns(const struct worker *w, const struct listener *l);
-uint64_t worker_open_conns(const struct worker *w);
-uint64_t worker_taken(const struct worker *w);
-
-/* board.c: the page a worker shares with the master (protocol.h).  Values
- * read from it are the worker's word, bounded before use. */
-int board_create(struct worker *w);
-void board_free(struct worker *w);
-void board_set_drain(struct worker *w, uint32_t lid);
-unsigned board_in_accept(const struct worker *w, uint32_t lid);
-uint64_t board_accepted(const struct worker *w, uint32_t lid);
-uint64_t board_closed(const struct worker *w, uint32_t lid);
-uint64_t board_received(const struct worker *w, uint32_t lid);
-
-/* census.c: ask the kernel which accepted connections of the cluster's
- * listeners each worker's processes hold (however the program closes its
- * sockets, whichever of its processes holds them).  census_take is one
- * snapshot of the cluster's connections; census_held counts w's, or -1
- * when the kernel cannot tell us. */
-struct census;
-struct census *census_take(struct cluster *c);
-long census_held(struct census *cs, const struct worker *w);
-void census_free(struct census *cs);
-
 /* Any message a worker may send, and room for an oversized one. */
 union any_msg {
 	struct msg_hdr hdr;
@@ -260,66 +208,5 @@ union any_msg {
 	struct msg_listener listener;
 	char raw[512];
 };
-
-/* worker.c */
-int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd);
-struct worker *worker_spawn(struct cluster *c, int slot);
-void worker_signal(struct worker *w, int sig);
-void worker_misbehaved(struct worker *w, const char *why);
-void worker_free(struct cluster *c, struct worker *w);
-struct worker *worker_by_pid(struct cluster *c, pid_t pid);
-int worker_listens_like(const struct worker *w, const struct worker *old);
-struct listener *worker_bind(struct worker *w, const struct msg_bind *m, int *fd, int *err);
-void worker_listening(struct worker *w, struct listener *l);
-
-/* report.c: the cluster's state as text, JSON or Prometheus metrics,
- * appended to a growing buffer. */
-struct buf {
-	char *data;
-	size_t len, cap;
-};
-void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void report_text(struct cluster *c, struct buf *b);
-void report_json(struct cluster *c, struct buf *b);
-void report_metrics(struct cluster *c, struct buf *b);
-const char *worker_state_name(enum worker_state s);
-
-/* probes.c: the --metrics address's answer to one HTTP request */
-void probes_answer(struct cluster *c, const char *request, struct buf *b);
-
-/* procstat.c */
-struct procstat {
-	double cpu_seconds;
-	unsigned long long rss_bytes;
-};
-int procstat_read(pid_t pid, struct procstat *ps);
-
-/* control.c */
-int control_open(struct cluster *c);
-void control_close(struct cluster *c);
-/* Answer the clients waiting for a reload (reload --wait). */
-void control_reload_finished(struct cluster *c, int ok, const char *text);
-
-/* retire.c: take a worker out of service (drain, then sig; see there). */
-void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig);
-void worker_stop(struct cluster *c, struct worker *w, int sig);
-
-/* slots.c: the slot state machine */
-void slots_start(struct cluster *c);
-void slots_worker_listening(struct cluster *c, struct worker *w);
-void slots_worker_exited(struct cluster *c, struct worker *w, int status);
-void slots_step(struct cluster *c);
-int slots_reloading(const struct cluster *c);
-const char *slot_state_name(enum slot_state st);
-void supervisor_reload(struct cluster *c);
-void supervisor_scale(struct cluster *c, int delta);
-int supervisor_scale_to(struct cluster *c, int n);
-void supervisor_stop(struct cluster *c, int sig);
-
-/* supervisor.c */
-int supervisor_start(struct cluster *c);
-void supervisor_finish(struct cluster *c);
-int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
-		       const char *detail, int now);
 
 #endif

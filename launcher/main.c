@@ -8,12 +8,18 @@
  * Only main exits.
  */
 #include "cluster.h"
-#include "guard.h"
-#include "health.h"
-#include "log.h"
-#include "logline.h"
-#include "loop.h"
-#include "shim_path.h"
+#include "base/log.h"
+#include "base/logline.h"
+#include "base/loop.h"
+#include "base/options.h"
+#include "base/program.h"
+#include "base/shim_path.h"
+#include "net/listener.h"
+#include "supervise/guard.h"
+#include "supervise/health.h"
+#include "supervise/lifecycle.h"
+#include "supervise/supervisor.h"
+#include "surface/control.h"
 
 #include <grp.h>
 #include <pwd.h>

@@ -13,7 +13,7 @@
 #ifndef SHIM_H
 #define SHIM_H
 
-#include "protocol.h"
+#include "wire/protocol.h"
 
 #include <stdint.h>
 #include <sys/socket.h>

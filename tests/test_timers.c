@@ -9,7 +9,7 @@
  * (a unit suite in tests/meson.build).
  */
 #include "harness.h"
-#include "loop.h"
+#include "base/loop.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

@@ -6,11 +6,12 @@
  * leastconn's choice driven the way the balancer drives it.
  */
 #include "harness.h"
-#include "addr.h"
+#include "base/addr.h"
 #include "cluster.h"
-#include "options.h"
-#include "runtime_dir.h"
-#include "../shim/protocol.h"
+#include "policy/policy.h"
+#include "base/options.h"
+#include "base/runtime_dir.h"
+#include "wire/protocol.h"
 
 #include <criterion/criterion.h>
 #include <getopt.h>

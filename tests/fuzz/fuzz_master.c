@@ -20,7 +20,9 @@
  *     is the one `meson test` runs.
  */
 #include "cluster.h"
-#include "loop.h"
+#include "net/listener.h"
+#include "supervise/worker.h"
+#include "base/loop.h"
 
 #include <errno.h>
 #include <stdio.h>

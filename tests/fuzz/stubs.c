@@ -3,9 +3,9 @@
  * spawner, the output pipes and the network (see fuzz_master.c).
  */
 #include "cluster.h"
-#include "health.h"
-#include "output.h"
-#include "seccomp.h"
+#include "supervise/health.h"
+#include "base/output.h"
+#include "mechanism/seccomp.h"
 
 #include <errno.h>
 #include <sys/socket.h>

@@ -28,7 +28,7 @@
  *                  master an fd as long as the worker lives
  * Prints "rogue: MODE done" on stderr once the bad thing is sent.
  */
-#include "../../shim/protocol.h"
+#include "wire/protocol.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,262 @@
+/*
+ * logline.c - the format and destination of every line cluster-run writes:
+ * its own messages and its workers' output (see logline.h).
+ *
+ * A line is formatted whole into one buffer and written with one write(),
+ * so lines never mix (output.c hands over whole lines only).  Text lines
+ * are "[TIME ][[slot pid] ]line"; JSON lines are
+ *   {"time":"2026-11-30T14:32:13.123Z","slot":3,"pid":812,
+ *    "stream":"stdout","message":"..."}
+ * with "slot":null and "stream":"master" for cluster-run's own.  Bytes
+ * that are not UTF-8 become U+FFFD, so every line is valid JSON.
+ *
+ * Files under --log-dir are opened O_APPEND on first use and kept open;
+ * logline_reopen() (SIGUSR1) closes and reopens them by name, so after
+ * logrotate renames a file the next line starts the new one.  The master
+ * is the only writer: workers write into pipes, never into the files, so
+ * a reopen needs nothing from them.
+ *
+ * Not here: splitting a worker's output into lines (output.c).
+ */
+#include "base/logline.h"
+#include "base/options.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_CAP (4096 * 6 + 512)       /* a 4 KiB line, every byte escaped */
+
+static struct {
+	int configured;
+	int prefix, time, json;
+	const char *dir;
+	int master_fd;          /* DIR/cluster-run.log, or -1 */
+	int *slot_fds;          /* DIR/worker-N.log, -1 until used */
+	int nslot_fds;
+	char line[LINE_CAP];
+} sink = { .master_fd = -1 };
+
+static int open_log(const char *name)
+{
+	char path[4096];
+
+	if (snprintf(path, sizeof(path), "%s/%s", sink.dir, name) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+}
+
+int logline_configure(const struct options *opt)
+{
+	sink.prefix = opt->log_prefix;
+	sink.time = opt->log_time;
+	sink.json = opt->log_json;
+	sink.dir = opt->log_dir;
+	sink.configured = 1;
+	if (sink.dir && (sink.master_fd = open_log("cluster-run.log")) < 0) {
+		char msg[4200];
+		int n = snprintf(msg, sizeof(msg), "--log-dir %s: %s", sink.dir, strerror(errno));
+
+		sink.dir = NULL;
+		logline_master(msg, n > 0 && n < (int)sizeof(msg) ? (size_t)n : 0);
+		return -1;
+	}
+	return 0;
+}
+
+int logline_pipes_wanted(void)
+{
+	return sink.prefix || sink.time || sink.json || sink.dir;
+}
+
+int logline_structured(void)
+{
+	return sink.time || sink.json || sink.dir;
+}
+
+static size_t put(size_t n, const char *s, size_t len)
+{
+	if (n >= sizeof(sink.line) - 2)
+		return n;
+	if (len > sizeof(sink.line) - 2 - n)
+		len = sizeof(sink.line) - 2 - n;
+	memcpy(sink.line + n, s, len);
+	return n + len;
+}
+
+static size_t put_time(size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+	char t[40];
+	size_t k;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	k = strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
+	k += (size_t)snprintf(t + k, sizeof(t) - k, ".%03ldZ", ts.tv_nsec / 1000000);
+	return put(n, t, k);
+}
+
+/* The length of the valid UTF-8 sequence at s (1..4), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t left)
+{
+	size_t len, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		len = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		len = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > left)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;       /* overlong, out of range, or a surrogate */
+	return len;
+}
+
+static size_t put_json_string(size_t n, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	n = put(n, "\"", 1);
+	while (i < len) {
+		char esc[8];
+		size_t k = utf8_len(p + i, len - i);
+
+		if (k == 0) {
+			n = put(n, "\xef\xbf\xbd", 3);  /* U+FFFD */
+			i++;
+		} else if (k > 1) {
+			n = put(n, s + i, k);
+			i += k;
+		} else if (p[i] == '"' || p[i] == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)p[i++];
+			n = put(n, esc, 2);
+		} else if (p[i] < 0x20 || p[i] == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\u%04x", p[i++]);
+			n = put(n, esc, 6);
+		} else {
+			n = put(n, s + i++, 1);
+		}
+	}
+	return put(n, "\"", 1);
+}
+
+/* The whole line, newline included, in sink.line; its length. */
+static size_t format(int slot, pid_t pid, const char *stream, const char *msg, size_t len)
+{
+	char head[96];
+	size_t n = 0;
+
+	if (sink.json) {
+		n = put(n, "{\"time\":\"", 9);
+		n = put_time(n);
+		if (slot < 0)
+			snprintf(head, sizeof(head), "\",\"slot\":null,\"pid\":%d,\"stream\":\"%s\","
+				 "\"message\":", (int)pid, stream);
+		else
+			snprintf(head, sizeof(head), "\",\"slot\":%d,\"pid\":%d,\"stream\":\"%s\","
+				 "\"message\":", slot, (int)pid, stream);
+		n = put(n, head, strlen(head));
+		n = put_json_string(n, msg, len);
+		n = put(n, "}", 1);
+	} else {
+		if (sink.time) {
+			n = put_time(n);
+			n = put(n, " ", 1);
+		}
+		if (slot < 0)
+			n = put(n, "cluster-run: ", 13);
+		else if (sink.prefix) {
+			snprintf(head, sizeof(head), "[%d %d] ", slot, (int)pid);
+			n = put(n, head, strlen(head));
+		}
+		n = put(n, msg, len);
+	}
+	sink.line[n++] = '\n';
+	return n;
+}
+
+static void write_line(int fd, size_t n)
+{
+	if (write(fd, sink.line, n) < 0) {
+		/* that output is gone: nowhere to say so */
+	}
+}
+
+void logline_master(const char *msg, size_t len)
+{
+	size_t n = format(-1, getpid(), "master", msg, len);
+
+	write_line(STDERR_FILENO, n);
+	if (sink.master_fd >= 0)
+		write_line(sink.master_fd, n);
+}
+
+/* The slot's file, opened on first use; -1 when it cannot be. */
+static int slot_fd(int slot)
+{
+	if (slot >= sink.nslot_fds) {
+		int n = slot + 1, *grown = realloc(sink.slot_fds, (size_t)n * sizeof(*grown));
+		if (!grown)
+			return -1;
+		while (sink.nslot_fds < n)
+			grown[sink.nslot_fds++] = -1;
+		sink.slot_fds = grown;
+	}
+	if (sink.slot_fds[slot] < 0) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "worker-%d.log", slot);
+		sink.slot_fds[slot] = open_log(name);
+	}
+	return sink.slot_fds[slot];
+}
+
+void logline_worker(int slot, pid_t pid, enum log_stream stream, const char *line, size_t len)
+{
+	size_t n = format(slot, pid, stream == LOG_STDOUT ? "stdout" : "stderr", line, len);
+	int fd = sink.dir ? slot_fd(slot) : (int)stream;
+
+	write_line(fd >= 0 ? fd : (int)stream, n);
+}
+
+void logline_reopen(void)
+{
+	int i;
+
+	if (!sink.dir)
+		return;
+	if (sink.master_fd >= 0) {
+		close(sink.master_fd);
+		sink.master_fd = open_log("cluster-run.log");
+	}
+	for (i = 0; i < sink.nslot_fds; i++)
+		if (sink.slot_fds[i] >= 0) {
+			close(sink.slot_fds[i]);
+			sink.slot_fds[i] = -1;  /* reopened by the next line */
+		}
+	logline_master("log files reopened (USR1)", strlen("log files reopened (USR1)"));
+}

@@ -1,0 +1,81 @@
+/*
+ * options.h - the command line, parsed and checked.  Every bad value gets
+ * one line on stderr and exit status 2 (EXIT_USAGE), before anything runs.
+ */
+#ifndef LAUNCHER_OPTIONS_H
+#define LAUNCHER_OPTIONS_H
+
+#include "base/envfile.h"
+
+enum policy {
+	POLICY_RR,
+	POLICY_SHARED,
+	POLICY_REUSEPORT,
+	POLICY_LEASTCONN,
+	POLICY_STICKY,
+	POLICY_RANDOM,
+	POLICY_P2C,
+	POLICY_JIQ,
+	POLICY_COUNT
+};
+
+/* Exit statuses: see README "Exit status". */
+enum {
+	EXIT_STOPPED = 0,       /* stopped on request */
+	EXIT_FAILURE_ = 1,      /* cluster-run itself failed */
+	EXIT_USAGE = 2,         /* bad command line */
+	EXIT_GAVE_UP_CLEAN = 3, /* gave up: workers kept exiting with status 0 */
+	EXIT_CANNOT_EXEC = 126, /* PROGRAM found but cannot be run */
+	EXIT_NOT_FOUND = 127,   /* PROGRAM not found */
+};
+
+/* How workers' binds reach the master (--via): mechanism.c decides. */
+enum via {
+	VIA_AUTO,               /* the shim where it reaches PROGRAM, else seccomp */
+	VIA_SHIM,               /* LD_PRELOAD */
+	VIA_SECCOMP,            /* seccomp user notification (seccomp_notify.c) */
+};
+
+#define MAX_WORKERS 1024
+
+struct options {
+	int workers;
+	enum policy policy;
+	double grace;           /* seconds from stop signal to SIGKILL */
+	int stop_signal;
+	int max_restarts;       /* consecutive failures before ready; 0 = never give up */
+	double backoff_min;     /* first restart delay, seconds */
+	double backoff_max;
+	double min_uptime;      /* a worker up this long resets its backoff */
+	double ready_timeout;   /* rolling restart: wait this long for a listener */
+	int log_prefix;
+	const char *control_path;       /* NULL: the default; "none": off */
+	const char *metrics;            /* ADDR:PORT or NULL */
+	const char *user;               /* USER[:GROUP] to run workers as */
+	int allow_bind;                 /* --user: workers may bind new addresses later */
+	double listen_timeout;          /* warn when nothing listens after this */
+	int backlog;                    /* --backlog; 0: the program's own */
+	int force;              /* run PROGRAM even if the shim cannot reach it */
+	enum via via;           /* --via */
+	int policy_set;         /* -p given: seccomp keeps it or refuses it */
+	int log_time;           /* --log-time: ISO-8601 UTC time on every line */
+	int log_json;           /* --log-format json */
+	const char *log_dir;    /* --log-dir: one file per slot */
+	struct env_list env;    /* --env-file and -e, in order */
+	unsigned long long max_memory;  /* bytes; 0: no limit */
+	long max_requests;      /* connections handed; 0: no limit */
+	long max_requests_jitter;
+	double hang_timeout;    /* seconds; 0: off */
+	int verbose;
+	int weights[MAX_WORKERS];       /* --weights: per slot, >= 1 */
+	int nweights;                   /* 0: unweighted */
+	char **argv;            /* PROGRAM and its arguments */
+};
+
+const char *policy_name(enum policy p);
+const char *via_name(enum via v);
+/* Returns -1 to go on, or the status to exit with now (usage error: 2;
+ * --help, --version: 0). */
+int options_parse(struct options *opt, int argc, char **argv);
+
+#endif

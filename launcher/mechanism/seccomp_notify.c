@@ -1,0 +1,450 @@
+/*
+ * seccomp_notify.c - the master's half of clustering through seccomp user
+ * notification: each seccomp worker's notify fd is in the loop, and each
+ * bind or listen the program makes waits, trapped, until it is answered
+ * here.
+ *
+ * A bind is answered as the shim's MSG_BIND would be (worker_bind: the
+ * listener registry, then the policy's socket), except that the socket is
+ * put into the program by the kernel: SECCOMP_IOCTL_NOTIF_ADDFD with
+ * SETFD replaces the program's socket at its own fd number, keeping its
+ * FD_CLOEXEC.  The request is rebuilt from the program's memory
+ * (process_vm_readv, then NOTIF_ID_VALID: the answer is only trusted if
+ * the call is still the one trapped) and from its socket, duplicated with
+ * pidfd_getfd: type, protocol, the options it set before bind, and
+ * O_NONBLOCK (the socket the program gets takes its O_NONBLOCK: a file
+ * flag, shared with the master's copy and, under shared, every worker).
+ *
+ * What is not ours goes on untouched (SECCOMP_USER_NOTIF_FLAG_CONTINUE):
+ * binds of other families, of port 0 (clients and probes: Go binds
+ * [::1]:0 to learn whether IPv6 works), a socket already bound, anything
+ * we cannot read.  A port-0 socket that then listens is a server after
+ * all: it is clustered at listen() (listen_port_zero).  A listen on a socket we gave is answered 0 without the
+ * kernel's listen: the master's backlog stays the largest there is (the
+ * program's number would shrink every worker's queue).
+ *
+ * One notify fd per worker (its filter was installed in its own child),
+ * so a notification needs no pid lookup to find its worker; req.pid is a
+ * thread, mapped to its process (Tgid) only for pidfd_open.  The master
+ * never blocks here: a notification whose thread was killed meanwhile
+ * makes RECV fail with ENOENT, and every answer is one ioctl.
+ *
+ * Not here: the filter (seccomp_filter.c); which socket a policy gives.
+ */
+#include "cluster.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "mechanism/seccomp.h"
+#include "supervise/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+int seccomp_spawn_prepare(struct cluster *c, struct spawn_args *a, int *sock)
+{
+	int sv[2];
+
+	(void)c;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_warn("seccomp: socketpair");
+		return -1;
+	}
+	a->filter = seccomp_filter_prog();
+	a->notify_sock = sv[1];
+	*sock = sv[0];
+	return 0;
+}
+
+static int recv_fd(int sock)
+{
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int fd = -1;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	if (recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+static void notify_event(struct loop *loop, int fd, uint32_t events, void *data);
+
+int seccomp_spawn_done(struct cluster *c, struct worker *w, int sock)
+{
+	/* the child sent it before exec, and spawn_process waited for exec */
+	w->notify_fd = recv_fd(sock);
+	close(sock);
+	if (w->notify_fd < 0) {
+		log_warnx("worker %d (pid %d): no seccomp notify fd came back; "
+			  "its binds are not clustered", w->slot, (int)w->pid);
+		return -1;
+	}
+	if (loop_add_fd(c->loop, w->notify_fd, EPOLLIN, notify_event, w) < 0) {
+		log_warn("worker %d: seccomp notify fd", w->slot);
+		close(w->notify_fd);
+		w->notify_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static void close_notify(struct worker *w)
+{
+	if (w->notify_fd < 0)
+		return;
+	loop_del_fd(w->c->loop, w->notify_fd);
+	close(w->notify_fd);
+	w->notify_fd = -1;
+}
+
+void seccomp_worker_free(struct cluster *c, struct worker *w)
+{
+	if (c->prog->via == VIA_SECCOMP)
+		seccomp_reuseport_worker_gone(c, w);
+	close_notify(w);
+}
+
+/* Answer: 0 (success), an errno, or "let the kernel run it". */
+static void answer(int nfd, uint64_t id, int err, int cont)
+{
+	struct seccomp_notif_resp resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.id = id;
+	resp.error = cont ? 0 : -err;
+	resp.flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
+	if (ioctl(nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 && errno != ENOENT)
+		log_warn("seccomp: answering a notification");
+}
+
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	FILE *f;
+	pid_t tgid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
+/* The program's fd, duplicated into the master (pidfd_getfd), or -1. */
+static int grab_fd(pid_t tgid, int fd)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0), dup;
+
+	if (pidfd < 0)
+		return -1;
+	dup = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	return dup;
+}
+
+/* Whether the program's fd has FD_CLOEXEC: fdinfo's flags carry O_CLOEXEC. */
+static int fd_cloexec(pid_t tgid, int fd)
+{
+	char path[64], line[128];
+	unsigned long flags = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)tgid, fd);
+	f = fopen(path, "re");
+	if (!f)
+		return 1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "flags: %lo", &flags) == 1)
+			break;
+	fclose(f);
+	return (flags & O_CLOEXEC) != 0;
+}
+
+static int get_int(int fd, int level, int name)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, level, name, &v, &len) < 0)
+		return -1;
+	return v;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* The rest of the request, from the program's socket: 0, or -1 when the
+ * socket is not one to cluster (then the kernel runs the call).  At bind
+ * the socket must not be bound yet (the kernel says EINVAL then). */
+static int describe_socket(int sock, struct msg_bind *m, int at_bind)
+{
+	struct sockaddr_storage now;
+	socklen_t len = sizeof(now);
+
+	m->family = get_int(sock, SOL_SOCKET, SO_DOMAIN);
+	m->type = get_int(sock, SOL_SOCKET, SO_TYPE);
+	m->protocol = get_int(sock, SOL_SOCKET, SO_PROTOCOL);
+	if (m->family != m->addr.ss_family ||
+	    !((m->type == SOCK_STREAM && m->protocol == IPPROTO_TCP) ||
+	      (m->type == SOCK_DGRAM && m->protocol == IPPROTO_UDP)))
+		return -1;
+	if (getsockname(sock, (struct sockaddr *)&now, &len) < 0 ||
+	    (at_bind && port_of(&now) != 0))
+		return -1;
+	if (get_int(sock, SOL_SOCKET, SO_REUSEADDR) > 0)
+		m->opts |= BIND_OPT_REUSEADDR;
+	if (get_int(sock, SOL_SOCKET, SO_REUSEPORT) > 0)
+		m->opts |= BIND_OPT_REUSEPORT;
+	if (get_int(sock, SOL_SOCKET, SO_KEEPALIVE) > 0)
+		m->opts |= BIND_OPT_KEEPALIVE;
+	if (m->type == SOCK_STREAM && get_int(sock, IPPROTO_TCP, TCP_NODELAY) > 0)
+		m->opts |= BIND_OPT_NODELAY;
+	if (m->family == AF_INET6 && get_int(sock, IPPROTO_IPV6, IPV6_V6ONLY) > 0)
+		m->opts |= BIND_OPT_V6ONLY;
+	return 0;
+}
+
+static void set_nonblock(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0 && !!(fl & O_NONBLOCK) != on)
+		fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
+/* Read the sockaddr the program passed; 0 once the notification is known
+ * to be still the same call (NOTIF_ID_VALID after the read). */
+static int read_addr(int nfd, const struct seccomp_notif *req, struct msg_bind *m)
+{
+	uint64_t len = req->data.args[2];
+	struct iovec local = { .iov_base = &m->addr, .iov_len = (size_t)len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)req->data.args[1],
+				.iov_len = (size_t)len };
+	uint64_t id = req->id;
+
+	if (len < sizeof(sa_family_t) || len > sizeof(m->addr))
+		return -1;
+	if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+		return -1;
+	if (ioctl(nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
+		return -1;
+	m->addrlen = (uint32_t)len;
+	return 0;
+}
+
+static struct listener *inject(struct worker *w, const struct seccomp_notif *req,
+			       pid_t tgid, int sock, const struct msg_bind *m);
+
+static void trapped_bind(struct worker *w, const struct seccomp_notif *req)
+{
+	int nfd = w->notify_fd, pfd = (int)req->data.args[0], sock = -1;
+	struct msg_bind m;
+	struct listener *l;
+	pid_t tgid;
+
+	memset(&m, 0, sizeof(m));
+	if (read_addr(nfd, req, &m) < 0 ||
+	    (m.addr.ss_family != AF_INET && m.addr.ss_family != AF_INET6) ||
+	    (m.addr.ss_family == AF_INET && m.addrlen != sizeof(struct sockaddr_in)) ||
+	    (m.addr.ss_family == AF_INET6 && m.addrlen != sizeof(struct sockaddr_in6)) ||
+	    port_of(&m.addr) == 0 ||
+	    (tgid = tgid_of(req->pid)) < 0 || (sock = grab_fd(tgid, pfd)) < 0 ||
+	    describe_socket(sock, &m, 1) < 0) {
+		if (sock >= 0)
+			close(sock);
+		answer(nfd, req->id, 0, 1);
+		return;
+	}
+	l = inject(w, req, tgid, sock, &m);
+	if (l && l->type == SOCK_DGRAM)
+		worker_listening(w, l);
+	if (l)
+		answer(nfd, req->id, 0, 0);
+}
+
+/* Bind m for w and put the socket the policy gives into the program at
+ * the fd number of the trapped call, in place of its own socket (sock, a
+ * copy, closed here).  The listener, or NULL once the call was answered
+ * with the error. */
+static struct listener *inject(struct worker *w, const struct seccomp_notif *req,
+			       pid_t tgid, int sock, const struct msg_bind *m)
+{
+	int nfd = w->notify_fd, pfd = (int)req->data.args[0], give, err;
+	int nonblock = (fcntl(sock, F_GETFL) & O_NONBLOCK) != 0;
+	struct seccomp_notif_addfd addfd;
+	struct listener *l;
+
+	close(sock);
+	l = worker_bind(w, m, &give, &err);
+	if (!l) {
+		answer(nfd, req->id, err, 0);
+		return NULL;
+	}
+	give = seccomp_reuseport_give(w, l, give);
+	set_nonblock(give, nonblock);
+	memset(&addfd, 0, sizeof(addfd));
+	addfd.id = req->id;
+	addfd.flags = SECCOMP_ADDFD_FLAG_SETFD;
+	addfd.srcfd = (uint32_t)give;
+	addfd.newfd = (uint32_t)pfd;
+	addfd.newfd_flags = fd_cloexec(tgid, pfd) ? O_CLOEXEC : 0;
+	if (ioctl(nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) < 0) {
+		err = errno;
+		if (err != ENOENT)      /* ENOENT: the thread is gone */
+			log_warn("worker %d (pid %d): putting %s into its fd %d",
+				 w->slot, (int)tgid, l->name, pfd);
+		answer(nfd, req->id, err == ENOENT ? EINTR : err, 0);
+		return NULL;
+	}
+	return l;
+}
+
+/* Which of our listeners the program's socket is, or NULL. */
+static struct listener *listener_of_socket(struct cluster *c, int sock)
+{
+	struct stat st, ours;
+	int i, k;
+
+	if (fstat(sock, &st) < 0)
+		return NULL;
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+
+		if (fstat(l->fd, &ours) == 0 && ours.st_ino == st.st_ino && ours.st_dev == st.st_dev)
+			return l;
+		for (k = 0; k < l->nslot_fds; k++)
+			if (l->slot_fds[k] >= 0 && fstat(l->slot_fds[k], &ours) == 0 &&
+			    ours.st_ino == st.st_ino && ours.st_dev == st.st_dev)
+				return l;
+		if (seccomp_reuseport_owns(l, &st))
+			return l;
+	}
+	return NULL;
+}
+
+/* A TCP socket the program bound itself listens: it was bound to port 0
+ * (every other bind was ours).  Only now is it known to be a server, not
+ * a client or a probe, so only now does it become the listener ADDR:0
+ * (random the first time, the same for later workers): the master's
+ * socket replaces it, and the program's getsockname() after listen()
+ * sees the port every worker shares.  NULL: not one to cluster (answered
+ * CONTINUE) or failed (answered with the error). */
+static struct listener *listen_port_zero(struct worker *w, const struct seccomp_notif *req,
+					 pid_t tgid, int sock)
+{
+	struct msg_bind m;
+	socklen_t len = sizeof(m.addr);
+
+	memset(&m, 0, sizeof(m));
+	if (getsockname(sock, (struct sockaddr *)&m.addr, &len) < 0 ||
+	    (m.addr.ss_family != AF_INET && m.addr.ss_family != AF_INET6) ||
+	    describe_socket(sock, &m, 0) < 0 || m.type != SOCK_STREAM) {
+		close(sock);
+		answer(w->notify_fd, req->id, 0, 1);
+		return NULL;
+	}
+	m.addrlen = len;
+	if (m.addr.ss_family == AF_INET)
+		((struct sockaddr_in *)&m.addr)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&m.addr)->sin6_port = 0;
+	return inject(w, req, tgid, sock, &m);
+}
+
+static void trapped_listen(struct worker *w, const struct seccomp_notif *req)
+{
+	struct listener *l = NULL;
+	pid_t tgid = tgid_of(req->pid);
+	int sock = tgid < 0 ? -1 : grab_fd(tgid, (int)req->data.args[0]);
+
+	if (sock < 0) {
+		answer(w->notify_fd, req->id, 0, 1);
+		return;
+	}
+	l = listener_of_socket(w->c, sock);
+	if (!l) {
+		if (!(l = listen_port_zero(w, req, tgid, sock)))
+			return;
+	} else {
+		close(sock);
+	}
+	if (!w->routes[l->id].bound) {
+		answer(w->notify_fd, req->id, 0, 1);
+		return;
+	}
+	answer(w->notify_fd, req->id, 0, 0);
+	seccomp_reuseport_listening(w, l);      /* steer first: the old one may go */
+	worker_listening(w, l);
+}
+
+static void notify_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct worker *w = data;
+	struct seccomp_notif req;
+
+	(void)loop;
+	/* RECV blocks when nothing is pending: only after EPOLLIN (a
+	 * notification whose thread died since then fails with ENOENT) */
+	if (!(events & EPOLLIN)) {
+		close_notify(w);        /* no process under the filter left */
+		return;
+	}
+	memset(&req, 0, sizeof(req));
+	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+		if (errno == ENOENT || errno == EINTR)
+			return;         /* that thread was killed meanwhile */
+		log_warn("worker %d (pid %d): seccomp notification", w->slot, (int)w->pid);
+		close_notify(w);
+		return;
+	}
+	if (w->misbehaved) {
+		answer(fd, req.id, 0, 1);
+		return;
+	}
+	switch (req.data.nr) {
+	case __NR_bind:
+		trapped_bind(w, &req);
+		break;
+	case __NR_listen:
+		trapped_listen(w, &req);
+		break;
+	default:
+		answer(fd, req.id, 0, 1);
+		break;
+	}
+}

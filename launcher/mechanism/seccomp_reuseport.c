@@ -1,0 +1,268 @@
+/*
+ * seccomp_reuseport.c - rolling restart and scale-down of seccomp workers
+ * under reuseport, without losing a request.
+ *
+ * The shim stops a retiring worker from accepting; through seccomp the
+ * master cannot, and a Go server dies at once on SIGTERM, taking the
+ * connections it accepted with it.  So the old worker must be starved
+ * first and stopped only once it has nothing left:
+ *   1. a replacement's bind gets a SO_REUSEPORT socket of its own, not
+ *      its slot's (which the old worker still accepts on);
+ *   2. when the replacement listens, steering sends the slot's share to
+ *      that socket (reuseport_group.c: the socket is appended to the
+ *      group, so the slot no longer sits at index = slot);
+ *   3. the old worker is retired: it keeps accepting what is queued on the
+ *      old socket and nothing new arrives there; every 20 ms the master
+ *      checks that the old socket's accept queue is empty (TCP_INFO's
+ *      tcpi_unacked on a listener) and that the worker holds no
+ *      connection of the cluster's (census.c); then, or after
+ *      --grace, the stop signal;
+ *   4. when it is gone, its socket is closed (the group moves its last
+ *      socket into the hole; steering follows) and the replacement's
+ *      socket becomes the slot's.
+ * Scale-down is steps 3 and 4 alone (reuseport.c already steers the
+ * removed slot away).  Under shared nothing can starve one worker: it is
+ * stopped at once, as before (README).
+ *
+ * Replacements in progress are few (one slot at a time, plus scaling), so
+ * they are a short list searched linearly.
+ */
+#include "cluster.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "mechanism/seccomp.h"
+#include "net/census.h"
+#include "net/sockets.h"
+#include "policy/policy.h"
+#include "policy/policy_reuseport.h"
+#include "supervise/retire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DRAIN_CHECK_MS 20
+
+struct pending_socket {         /* a replacement's own socket */
+	const struct listener *l;
+	struct worker *w;
+	int slot;
+	int fd;
+	int live;               /* its worker listens: the slot is steered to it */
+};
+
+static struct pending_socket *pend;
+static int npend;
+
+static struct pending_socket *find(const struct listener *l, const struct worker *w)
+{
+	int i;
+
+	for (i = 0; i < npend; i++)
+		if (pend[i].l == l && pend[i].w == w)
+			return &pend[i];
+	return NULL;
+}
+
+static void drop(struct pending_socket *p)
+{
+	*p = pend[--npend];
+}
+
+static int slot_socket(const struct listener *l, int slot)
+{
+	return slot >= 0 && slot < l->nslot_fds ? l->slot_fds[slot] : -1;
+}
+
+/* Another worker of w's slot holds l: w replaces it. */
+static int replaces_someone(struct worker *w, const struct listener *l)
+{
+	struct cluster *c = w->c;
+	int i;
+
+	for (i = 0; i < c->nworkers; i++) {
+		struct worker *o = c->workers[i];
+		if (o != w && o->slot == w->slot && o->routes[l->id].bound && !find(l, o))
+			return 1;
+	}
+	return 0;
+}
+
+int seccomp_reuseport_give(struct worker *w, struct listener *l, int fd)
+{
+	struct pending_socket *p, *grown;
+	struct msg_bind req;
+	int fresh, err;
+
+	if (l->ops->id != POLICY_REUSEPORT || l->type != SOCK_STREAM ||
+	    fd != slot_socket(l, w->slot) || !replaces_someone(w, l))
+		return fd;
+	if ((p = find(l, w)))
+		return p->fd;
+	memset(&req, 0, sizeof(req));
+	req.family = l->family;
+	req.type = l->type;
+	req.protocol = l->protocol;
+	req.opts = l->opts;
+	fresh = socket_open_listener(&req, &l->addr, l->addrlen, 1, &err);
+	grown = fresh < 0 ? NULL : realloc(pend, (size_t)(npend + 1) * sizeof(*pend));
+	if (!grown) {
+		if (fresh >= 0)
+			close(fresh);
+		log_warnx("%s: no socket of its own for the replacement of worker %d (%s); "
+			  "it shares the old one", l->name, w->slot, strerror(fresh < 0 ? err : ENOMEM));
+		return fd;
+	}
+	pend = grown;
+	pend[npend++] = (struct pending_socket){ .l = l, .w = w, .slot = w->slot, .fd = fresh };
+	reuseport_group_join(l, fresh);
+	return fresh;
+}
+
+void seccomp_reuseport_listening(struct worker *w, struct listener *l)
+{
+	struct pending_socket *p = find(l, w);
+
+	if (!p || p->live)
+		return;
+	p->live = 1;
+	reuseport_steer(l, w->c->target);
+}
+
+int seccomp_reuseport_serving(const struct listener *l, int slot)
+{
+	int i;
+
+	for (i = 0; i < npend; i++)
+		if (pend[i].l == l && pend[i].slot == slot && pend[i].live)
+			return pend[i].fd;
+	return slot_socket(l, slot);
+}
+
+int seccomp_reuseport_owns(const struct listener *l, const struct stat *st)
+{
+	struct stat ours;
+	int i;
+
+	for (i = 0; i < npend; i++)
+		if (pend[i].l == l && fstat(pend[i].fd, &ours) == 0 &&
+		    ours.st_ino == st->st_ino && ours.st_dev == st->st_dev)
+			return 1;
+	return 0;
+}
+
+static void set_nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* w is gone.  Its own pending socket (a replacement that died) is closed;
+ * a replacement of w's slot takes over w's socket's place (step 4). */
+void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w)
+{
+	int i, changed;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		struct pending_socket *p = find(l, w);
+		int k, old, held = p ? p->fd : slot_socket(l, w->slot);
+
+		changed = 0;
+		/* A blocking program made its socket blocking (seccomp_notify.c),
+		 * and the master's accept in close_slot_socket must not block. */
+		if (l->ops->id == POLICY_REUSEPORT && l->type == SOCK_STREAM && held >= 0 &&
+		    w->routes[l->id].bound)
+			set_nonblocking(held);
+		if (p) {
+			close(p->fd);
+			reuseport_group_leave(l, p->fd);
+			drop(p);
+			changed = 1;
+		} else if (w->routes[l->id].bound) {
+			for (k = 0; k < npend; k++)
+				if (pend[k].l == l && pend[k].slot == w->slot)
+					break;
+			if (k < npend && (old = slot_socket(l, w->slot)) >= 0) {
+				/* l->fd first: the group model checks it */
+				if (l->fd == old)
+					l->fd = pend[k].fd;
+				l->slot_fds[w->slot] = pend[k].fd;
+				close(old);
+				reuseport_group_leave(l, old);
+				drop(&pend[k]);
+				changed = 1;
+			}
+		}
+		if (changed)
+			reuseport_steer(l, c->target);
+	}
+}
+
+/* What w still has: connections queued on the socket it accepts on, plus
+ * connections it accepted and holds (census.c). */
+static unsigned still_held(struct cluster *c, struct worker *w)
+{
+	struct census *cs;
+	unsigned n = 0;
+	long held;
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		struct pending_socket *p = find(l, w);
+		int fd = p ? p->fd : slot_socket(l, w->slot);
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+
+		if (l->ops->id != POLICY_REUSEPORT || l->type != SOCK_STREAM ||
+		    !w->routes[l->id].bound || fd < 0)
+			continue;
+		/* On a listening socket tcpi_unacked is the accept queue. */
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+			n += ti.tcpi_unacked;
+	}
+	if (n)
+		return n;       /* the census only once the queues are empty */
+	cs = census_take(c);
+	held = census_held(cs, w);
+	census_free(cs);
+	return held > 0 ? (unsigned)held : 0;
+}
+
+static void drain_check(struct loop *loop, void *data)
+{
+	struct worker *w = data;
+	struct cluster *c = w->c;
+	int64_t waited = loop_now_ms() - w->drain_started;
+	unsigned held;
+
+	(void)loop;
+	w->drain_timer = 0;
+	held = still_held(c, w);
+	if (held == 0 || waited >= (int64_t)(c->opt->grace * 1000.0)) {
+		if (held)
+			log_debug("worker %d (pid %d): %u connection(s) still there after %gs; "
+				  "stopping it", w->slot, (int)w->pid, held, c->opt->grace);
+		worker_stop(c, w, w->stop_sig);
+		return;
+	}
+	w->drain_timer = loop_timer(c->loop, DRAIN_CHECK_MS, drain_check, w);
+}
+
+int seccomp_drain(struct cluster *c, struct worker *w)
+{
+	if (c->prog->via != VIA_SECCOMP || c->opt->policy != POLICY_REUSEPORT ||
+	    w->state != W_DRAINING)
+		return 0;
+	drain_check(c->loop, w);
+	return 1;
+}

@@ -1,0 +1,22 @@
+/*
+ * board.h - see board.c.
+ */
+#ifndef LAUNCHER_NET_BOARD_H
+#define LAUNCHER_NET_BOARD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct worker;
+
+/* board.c: the page a worker shares with the master (protocol.h).  Values
+ * read from it are the worker's word, bounded before use. */
+int board_create(struct worker *w);
+void board_free(struct worker *w);
+void board_set_drain(struct worker *w, uint32_t lid);
+unsigned board_in_accept(const struct worker *w, uint32_t lid);
+uint64_t board_accepted(const struct worker *w, uint32_t lid);
+uint64_t board_closed(const struct worker *w, uint32_t lid);
+uint64_t board_received(const struct worker *w, uint32_t lid);
+
+#endif

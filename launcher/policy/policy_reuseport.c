@@ -1,0 +1,235 @@
+/*
+ * policy_reuseport.c - the reuseport policy: one SO_REUSEPORT listening
+ * socket per worker slot, made and kept by the master; workers accept on
+ * their slot's socket themselves.
+ *
+ * Every slot's socket is created in slot order, so slot i's socket is at
+ * index i of the kernel's reuseport group.  A classic BPF program on the
+ * group picks one of the first `target` sockets at random; on scale-down
+ * the removed slot's socket thus stops getting new connections while its
+ * worker drains what is queued on it (reuseport_slot_queued), and sockets
+ * are closed from the top only, so the kernel never moves one into a hole
+ * and index = slot keeps holding.  A restarted worker gets its slot's
+ * socket back, queue included.
+ *
+ * Draining: a retiring worker of a slot that stays (reload) stops
+ * accepting at once: its replacement shares the slot's socket and takes
+ * the queue.  A worker of a removed slot (scale-down) first accepts what
+ * is queued on its socket, which gets nothing new, and only then stops
+ * accepting (drain_deferred).  The shim does the stopping (board.c,
+ * shim/drain.c).
+ *
+ * Not here: the listener registry (listener.c); when workers are retired
+ * (supervisor.c).
+ */
+#include "policy/policy_reuseport.h"
+#include "cluster.h"
+#include "base/log.h"
+#include "mechanism/seccomp.h"
+#include "net/sockets.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Random choice among the first n sockets of the reuseport group. */
+void reuseport_steer(struct listener *l, int n)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)(n > 0 ? n : 1)),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog;
+
+	memset(&prog, 0, sizeof(prog));   /* padding after len goes to the kernel */
+	prog.len = 3;
+	prog.filter = code;
+
+	/* TCP only: a random choice per datagram would split UDP flows */
+	if (l->type != SOCK_STREAM)
+		return;
+	if (reuseport_group_steer(l, n) == 0)
+		return;         /* not in slot order (seccomp reload) */
+	if (setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
+		log_warn("%s: steering the reuseport group", l->name);
+}
+
+static int grow(struct listener *l, int slot)
+{
+	int n = slot + 8, i;
+	int *grown;
+
+	if (slot < l->nslot_fds)
+		return 0;
+	grown = realloc(l->slot_fds, (size_t)n * sizeof(*grown));
+	if (!grown)
+		return -1;
+	for (i = l->nslot_fds; i < n; i++)
+		grown[i] = -1;
+	l->slot_fds = grown;
+	l->nslot_fds = n;
+	return 0;
+}
+
+static int slot_fd(struct listener *l, int slot)
+{
+	struct msg_bind req;
+	int err, i;
+
+	if (grow(l, slot) < 0)
+		return -1;
+	if (l->slot_fds[0] < 0)
+		l->slot_fds[0] = l->fd;         /* slot 0's is the first one bound */
+	/* Create every missing socket up to slot, in order: group index = slot. */
+	memset(&req, 0, sizeof(req));
+	req.family = l->family;
+	req.type = l->type;
+	req.protocol = l->protocol;
+	req.opts = l->opts;
+	for (i = 0; i <= slot; i++) {
+		if (l->slot_fds[i] >= 0)
+			continue;
+		l->slot_fds[i] = socket_open_listener(&req, &l->addr, l->addrlen, 1, &err);
+		if (l->slot_fds[i] < 0) {
+			errno = err;
+			log_warn("%s: socket for worker %d", l->name, i);
+			return -1;
+		}
+		reuseport_group_join(l, l->slot_fds[i]);
+	}
+	return l->slot_fds[slot];
+}
+
+static void slots_changed(struct cluster *c, struct listener *l)
+{
+	slot_fd(l, c->target - 1);
+	reuseport_steer(l, c->target);
+}
+
+/* The accept queue of slot's socket of l (TCP_INFO's tcpi_unacked is the
+ * accept queue on a listening socket). */
+static unsigned slot_queued(struct listener *l, int slot)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (l->type != SOCK_STREAM || slot >= l->nslot_fds || l->slot_fds[slot] < 0)
+		return 0;
+	if (getsockopt(l->slot_fds[slot], IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return 0;
+	return ti.tcpi_unacked;
+}
+
+/* Connections queued on slot's sockets, every reuseport listener (the
+ * hang check, health.c). */
+unsigned reuseport_slot_queued(struct cluster *c, int slot)
+{
+	unsigned n = 0;
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i]->ops == &policy_reuseport)
+			n += slot_queued(c->listeners[i], slot);
+	return n;
+}
+
+static int attach(struct cluster *c, struct worker *w, struct listener *l)
+{
+	(void)c;
+	return slot_fd(l, w->slot);
+}
+
+static void drain(struct cluster *c, struct worker *w, struct listener *l, int give_back)
+{
+	struct route *r = &w->routes[l->id];
+
+	/* a removed slot's queue has nobody else to go to */
+	if (give_back && w->slot >= c->target && l->type == SOCK_STREAM) {
+		r->draining = 1;
+		r->drain_deferred = 1;
+		return;
+	}
+	socket_drain(c, w, l, give_back);
+}
+
+static unsigned pending(struct cluster *c, struct worker *w, struct listener *l)
+{
+	struct route *r = &w->routes[l->id];
+	unsigned q;
+
+	if (r->drain_deferred) {
+		/* scaled back up meanwhile: the slot's new worker takes the queue */
+		if (w->slot < c->target)
+			q = 0;
+		else if ((q = slot_queued(l, w->slot)) > 0)
+			return q;
+		r->drain_deferred = 0;
+		socket_drain(c, w, l, 0);
+	}
+	return socket_pending(c, w, l);
+}
+
+const struct policy_ops policy_reuseport = {
+	.id = POLICY_REUSEPORT,
+	.name = "reuseport",
+	.attach = attach,
+	.drain = drain,
+	.pending = pending,
+	.slots_changed = slots_changed,
+};
+
+/* Close slot's socket of l, refusing what is still queued on it. */
+static void close_slot_socket(struct listener *l, int slot)
+{
+	int fd = l->slot_fds[slot], conn, lost = 0;
+
+	while (l->type == SOCK_STREAM && (conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		close(conn);
+		lost++;
+	}
+	if (lost)
+		log_warnx("%s: %d connection(s) queued on removed worker %d were refused",
+			  l->name, lost, slot);
+	close(fd);
+	reuseport_group_leave(l, fd);
+	l->slot_fds[slot] = -1;
+}
+
+/* The kernel fills the hole a closed socket leaves in a reuseport group
+ * with the group's last socket (reuseport_detach_sock), so closing any but
+ * the last would put another slot's socket at the wrong index, where
+ * reuseport_steer() counts on index = slot.  Sockets therefore only ever go from the
+ * top: every socket beyond the target that no worker uses (a draining one,
+ * a replacement) is closed, from the highest down, stopping at the first
+ * one still in use.  A slot whose worker leaves while a higher one still
+ * works keeps its socket until that one is gone too; `slot`, the slot
+ * that just became free, is where the caller noticed, not a limit.
+ * O(workers + slots) per listener. */
+void reuseport_close_slots(struct cluster *c, int slot)
+{
+	unsigned char used[MAX_WORKERS] = { 0 };
+	int i, k;
+
+	(void)slot;
+	for (i = 0; i < c->nworkers; i++)
+		if (c->workers[i]->slot >= 0 && c->workers[i]->slot < MAX_WORKERS)
+			used[c->workers[i]->slot] = 1;
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+
+		/* slot 0's socket is l->fd, and the target is at least 1 */
+		for (k = l->nslot_fds - 1; k > 0 && k >= c->target; k--) {
+			if (l->slot_fds[k] < 0)
+				continue;
+			if (k >= MAX_WORKERS || used[k])
+				break;
+			close_slot_socket(l, k);
+		}
+	}
+}

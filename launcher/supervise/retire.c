@@ -1,0 +1,140 @@
+/*
+ * retire.c - taking a worker out of service without losing a connection,
+ * under every policy and whatever the program does on SIGTERM:
+ *
+ *   1. it gets no new connections: each listener's policy drains it (the
+ *      channel policies stop handing it any and take back what is queued
+ *      on it; under shared and reuseport the shim stops the app
+ *      accepting: board.c, shim/drain.c);
+ *   2. we wait until nothing is on its way to it and the kernel says its
+ *      processes hold none of the cluster's connections (census.c), at
+ *      most --grace seconds;
+ *   3. the stop signal; SIGKILL if it is still there --grace seconds later.
+ *
+ * A rolling restart, a scale-down and a stop all go through here; a stop
+ * leaves what is queued on a worker for it to finish (nobody else would).
+ * Not here: which worker to retire and what comes after (slots.c).
+ */
+#include "supervise/retire.h"
+#include "cluster.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "mechanism/seccomp.h"
+#include "net/census.h"
+#include "policy/balancer.h"
+#include "policy/policy.h"
+#include "supervise/worker.h"
+
+#include <signal.h>
+
+#define DRAIN_POLL_MS 25        /* how often a draining worker is looked at */
+
+static int64_t grace_ms(const struct cluster *c)
+{
+	return (int64_t)(c->opt->grace * 1000.0 + 0.5);
+}
+
+static void kill_now(struct loop *loop, void *data)
+{
+	struct worker *w = data;
+
+	(void)loop;
+	w->kill_timer = 0;
+	log_warnx("worker %d (pid %d): still running %gs after the stop signal; killing it",
+		  w->slot, (int)w->pid, w->c->opt->grace);
+	worker_signal(w, SIGKILL);
+}
+
+void worker_stop(struct cluster *c, struct worker *w, int sig)
+{
+	loop_timer_cancel(c->loop, w->drain_timer);
+	w->drain_timer = 0;
+	w->state = W_STOPPING;
+	worker_signal(w, sig);
+	if (!w->kill_timer)
+		w->kill_timer = loop_timer(c->loop, grace_ms(c), kill_now, w);
+}
+
+/* Connections still on their way to w, by its listeners' policies. */
+static unsigned pending_for(struct cluster *c, struct worker *w)
+{
+	unsigned n = 0;
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		if (w->routes[i].draining)
+			n += l->ops->pending(c, w, l);
+	}
+	return n;
+}
+
+/* The census costs a dump of the machine's connections: workers draining
+ * together (a stop, a scale-down by several) share one, instead of one
+ * dump each.  A census is good for w only if it was taken after w was
+ * first seen with nothing on its way (drain_quiet_seq): from then on w
+ * cannot take a new connection, so every one it has is in the census.
+ * Census numbers only grow; a fresh one is taken when needed. */
+static long held_now(struct cluster *c, struct worker *w)
+{
+	static struct census *cached;
+	static unsigned long seq;       /* of `cached` */
+
+	if (!w->drain_quiet_seq)
+		w->drain_quiet_seq = seq + 1;
+	if (!cached || seq < w->drain_quiet_seq) {
+		census_free(cached);
+		cached = census_take(c);
+		seq++;
+	}
+	return census_held(cached, w);
+}
+
+/* Step 2 of the file comment, every DRAIN_POLL_MS.  The census is taken
+ * only once nothing is on its way any more. */
+static void drain_check(struct loop *loop, void *data)
+{
+	struct worker *w = data;
+	struct cluster *c = w->c;
+	long held;
+
+	(void)loop;
+	w->drain_timer = 0;
+	if (loop_now_ms() - w->drain_started >= grace_ms(c)) {
+		log_debug("worker %d (pid %d): still busy after %gs; stopping it",
+			  w->slot, (int)w->pid, c->opt->grace);
+		worker_stop(c, w, w->stop_sig);
+		return;
+	}
+	if (pending_for(c, w) == 0) {
+		held = held_now(c, w);
+		if (held < 0)   /* the kernel will not tell: the shim's count */
+			held = (long)worker_open_conns(w);
+		if (held == 0) {
+			worker_stop(c, w, w->stop_sig);
+			return;
+		}
+	}
+	w->drain_timer = loop_timer(c->loop, DRAIN_POLL_MS, drain_check, w);
+}
+
+void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig)
+{
+	int i;
+
+	if (w->state == W_DRAINING || w->state == W_STOPPING) {
+		w->stop_sig = sig;      /* already leaving: the same end */
+		return;
+	}
+	w->state = W_DRAINING;
+	w->stop_sig = sig;
+	w->drain_started = loop_now_ms();
+	if (seccomp_drain(c, w))
+		return;         /* seccomp_reuseport.c: starve it, then stop it */
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		if (w->routes[i].bound)
+			l->ops->drain(c, w, l, give_back);
+	}
+	drain_check(c->loop, w);
+}

@@ -1,0 +1,17 @@
+/*
+ * retire.h - see retire.c.
+ */
+#ifndef LAUNCHER_SUPERVISE_RETIRE_H
+#define LAUNCHER_SUPERVISE_RETIRE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct cluster;
+struct worker;
+
+/* retire.c: take a worker out of service (drain, then sig; see there). */
+void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig);
+void worker_stop(struct cluster *c, struct worker *w, int sig);
+
+#endif

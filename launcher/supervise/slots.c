@@ -1,0 +1,635 @@
+/*
+ * slots.c - the workers' lifecycle as one state machine per slot: start,
+ * restart with backoff, give up on a crash loop, rolling restart, scaling,
+ * graceful stop.
+ *
+ * A slot is a stable worker position (CLUSTER_WORKER_ID).  Its states:
+ *
+ *   EMPTY      no worker and none coming (beyond the target, given up, or
+ *              stopped)
+ *   BACKOFF    its worker exited; the restart timer is running
+ *   STARTING   its worker runs but does not listen yet
+ *   ACTIVE     its worker listens
+ *   REPLACING  rolling restart: the active worker serves while its
+ *              replacement (next) starts, or while a failed replacement's
+ *              retry waits on the timer
+ *   DRAINING   removed by a scale-down: its workers are leaving
+ *   STOPPING   the cluster is stopping: its workers are leaving
+ *
+ * Every change goes through slot_set(), which marks the cluster so that
+ * the loop's before-sleep pass (slots_step) advances the rolling restart
+ * and says when every worker listens, once per turn: handlers never call
+ * back up into a half-done transition.  A worker the slot no longer
+ * counts on (the old one after a replacement took over, a removed slot's)
+ * is *leaving*: retire.c drains and stops it, and the rolling restart
+ * waits until it has gone before it replaces the next slot.
+ *
+ * Restart policy (pm2 and Einhorn style): a worker that dies after a long
+ * run (--min-uptime) is restarted at once; one that dies quickly waits
+ * backoff_min, then twice as long each time, up to backoff_max.  A slot
+ * whose workers exit --max-restarts times in a row before ever listening is
+ * a crash loop: cluster-run stops everything and exits with that worker's
+ * status.  During a rolling restart the same failures of a replacement
+ * abort the reload and keep the old workers instead.
+ */
+#include "supervise/slots.h"
+#include "cluster.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "net/listener.h"
+#include "policy/balancer.h"
+#include "policy/policy.h"
+#include "policy/policy_reuseport.h"
+#include "supervise/health.h"
+#include "supervise/lifecycle.h"
+#include "supervise/retire.h"
+#include "supervise/supervisor.h"
+#include "supervise/worker.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static void fill(struct slot *s);
+
+static int64_t secs_ms(double s)
+{
+	return (int64_t)(s * 1000.0 + 0.5);
+}
+
+const char *slot_state_name(enum slot_state st)
+{
+	switch (st) {
+	case SLOT_EMPTY:     return "empty";
+	case SLOT_BACKOFF:   return "backoff";
+	case SLOT_STARTING:  return "starting";
+	case SLOT_ACTIVE:    return "active";
+	case SLOT_REPLACING: return "replacing";
+	case SLOT_DRAINING:  return "draining";
+	case SLOT_STOPPING:  return "stopping";
+	}
+	return "?";
+}
+
+static void slot_set(struct slot *s, enum slot_state to)
+{
+	if (s->state != to)
+		log_debug("slot %d: %s -> %s", s->index, slot_state_name(s->state),
+			  slot_state_name(to));
+	s->state = to;
+	s->c->slots_dirty = 1;
+}
+
+static void cancel_timers(struct slot *s)
+{
+	loop_timer_cancel(s->c->loop, s->timer);
+	loop_timer_cancel(s->c->loop, s->ready_timer);
+	s->timer = s->ready_timer = 0;
+}
+
+/* "exited with status 1" / "killed by signal 9 (Killed)" */
+static void describe_status(int st, char *buf, size_t len)
+{
+	if (WIFEXITED(st))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
+	else
+		snprintf(buf, len, "ended (wait status 0x%x)", st);
+}
+
+/* A shell's convention: the program's status, or 128+N for signal N. */
+static int status_code(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st) ? WEXITSTATUS(st) : EXIT_GAVE_UP_CLEAN;
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return EXIT_FAILURE_;
+}
+
+/* Workers of slot s other than its active one and its replacement. */
+static int leaving_count(const struct slot *s)
+{
+	const struct cluster *c = s->c;
+	int i, n = 0;
+
+	for (i = 0; i < c->nworkers; i++) {
+		const struct worker *w = c->workers[i];
+		if (w->slot == s->index && w != s->active && w != s->next)
+			n++;
+	}
+	return n;
+}
+
+static void restart_due(struct loop *loop, void *data);
+static void retry_replacement(struct loop *loop, void *data);
+
+static int64_t next_delay(struct cluster *c, struct slot *s, int64_t uptime_ms)
+{
+	int64_t d;
+	int k;
+
+	if (uptime_ms >= secs_ms(c->opt->min_uptime))
+		s->backoff_step = 0;
+	if (s->backoff_step++ == 0)
+		return 0;
+	d = secs_ms(c->opt->backoff_min);
+	for (k = 1; k < s->backoff_step - 1 && d < secs_ms(c->opt->backoff_max); k++)
+		d *= 2;
+	return d < secs_ms(c->opt->backoff_max) ? d : secs_ms(c->opt->backoff_max);
+}
+
+static void give_up(struct cluster *c, struct slot *s, const char *how)
+{
+	log_warnx("worker %d keeps exiting before it listens (last: %s); "
+		  "giving up after %d attempts", s->index, how, s->failures);
+	c->exit_status = status_code(s->last_status);
+	supervisor_stop(c, SIGTERM);
+}
+
+/* The slot's worker exited unasked (or never started): restart after the
+ * backoff, or give up on a crash loop. */
+static void restart_later(struct slot *s, int ever_ready, int64_t uptime, const char *how)
+{
+	struct cluster *c = s->c;
+	int64_t delay;
+
+	if (!ever_ready)
+		s->failures++;
+	if (c->opt->max_restarts && s->failures >= c->opt->max_restarts) {
+		slot_set(s, SLOT_EMPTY);
+		give_up(c, s, how);
+		return;
+	}
+	delay = uptime < 0 ? secs_ms(c->opt->backoff_max) : next_delay(c, s, uptime);
+	if (delay)
+		log_debug("worker %d: restart in %lld ms", s->index, (long long)delay);
+	s->timer = loop_timer(c->loop, delay, restart_due, s);
+	slot_set(s, SLOT_BACKOFF);
+}
+
+static void fill(struct slot *s)
+{
+	struct cluster *c = s->c;
+	struct worker *w;
+
+	if (c->stopping || s->index >= c->target || s->active)
+		return;
+	w = worker_spawn(c, s->index);
+	if (w && s->ever_filled)
+		s->restarts++;
+	s->ever_filled = 1;
+	if (!w) {
+		log_warn("worker %d: cannot start %s", s->index, c->prog->path);
+		s->last_status = EXIT_CANNOT_EXEC << 8;
+		restart_later(s, 0, -1, "could not be started");
+		return;
+	}
+	s->active = w;
+	slot_set(s, SLOT_STARTING);
+}
+
+static void restart_due(struct loop *loop, void *data)
+{
+	struct slot *s = data;
+
+	(void)loop;
+	s->timer = 0;
+	if (s->state == SLOT_BACKOFF)
+		fill(s);
+}
+
+/* The replacement listens where the old worker did (or --ready-timeout
+ * passed): it becomes the slot's worker, and the old one leaves. */
+static void hand_over(struct slot *s)
+{
+	struct cluster *c = s->c;
+	struct worker *old = s->active, *nw = s->next;
+
+	loop_timer_cancel(c->loop, s->ready_timer);
+	s->ready_timer = 0;
+	s->next = NULL;
+	s->active = nw;
+	log_event("worker %d: pid %d listens and replaces pid %d", s->index, (int)nw->pid,
+		  (int)old->pid);
+	worker_retire(c, old, 1, c->opt->stop_signal);
+	slot_set(s, nw->state == W_READY ? SLOT_ACTIVE : SLOT_STARTING);
+}
+
+static void ready_timeout(struct loop *loop, void *data)
+{
+	struct slot *s = data;
+
+	(void)loop;
+	s->ready_timer = 0;
+	if (s->state != SLOT_REPLACING || !s->next)
+		return;
+	log_warnx("worker %d (pid %d): not listening on every address after %gs; "
+		  "replacing the old worker anyway", s->index, (int)s->next->pid,
+		  s->c->opt->ready_timeout);
+	hand_over(s);
+}
+
+static void spawn_replacement(struct slot *s)
+{
+	struct cluster *c = s->c;
+	struct worker *nw = worker_spawn(c, s->index);
+
+	if (!nw) {
+		log_warn("reload: cannot start worker %d; keeping the old one", s->index);
+		s->active->generation = c->generation;
+		slot_set(s, SLOT_ACTIVE);
+		return;
+	}
+	s->next = nw;
+	s->ready_timer = loop_timer(c->loop, secs_ms(c->opt->ready_timeout), ready_timeout, s);
+	slot_set(s, SLOT_REPLACING);
+}
+
+static void retry_replacement(struct loop *loop, void *data)
+{
+	struct slot *s = data;
+
+	(void)loop;
+	s->timer = 0;
+	if (s->state == SLOT_REPLACING && !s->next && !s->c->stopping)
+		spawn_replacement(s);
+}
+
+/* The new generation does not start: keep the running workers, as if
+ * they were the new generation, and forget the failed attempts. */
+static void abort_roll(struct cluster *c, struct slot *failed, const char *how)
+{
+	int i;
+
+	log_warnx("reload aborted: the new worker %d keeps exiting before it "
+		  "listens (last: %s); the running workers stay", failed->index, how);
+	lifecycle_reload_aborted(c, failed->index, how);
+	for (i = 0; i < c->nworkers; i++)
+		c->workers[i]->generation = c->generation;
+	for (i = 0; i < c->target; i++) {
+		struct slot *s = &c->slots[i];
+
+		s->failures = 0;
+		if (s->state == SLOT_REPLACING && !s->next) {
+			cancel_timers(s);
+			slot_set(s, SLOT_ACTIVE);
+		}
+	}
+	c->rolled = c->generation;
+}
+
+static void replacement_failed(struct slot *s, int st, const char *how)
+{
+	struct cluster *c = s->c;
+
+	s->last_status = st;
+	s->failures++;
+	if (c->opt->max_restarts && s->failures >= c->opt->max_restarts) {
+		abort_roll(c, s, how);
+		return;
+	}
+	s->timer = loop_timer(c->loop, next_delay(c, s, 0), retry_replacement, s);
+}
+
+void slots_worker_listening(struct cluster *c, struct worker *w)
+{
+	struct slot *s = &c->slots[w->slot];
+
+	if (w->state != W_STARTING)
+		return;
+	if (w == s->next && s->state == SLOT_REPLACING) {
+		if (!worker_listens_like(w, s->active))
+			return;
+		w->state = W_READY;
+		w->ever_ready = 1;
+		s->failures = 0;
+		hand_over(s);
+	} else if (w == s->active && s->state == SLOT_STARTING) {
+		if (!worker_listens_like(w, NULL))
+			return;
+		w->state = W_READY;
+		w->ever_ready = 1;
+		s->failures = 0;
+		slot_set(s, SLOT_ACTIVE);
+	} else {
+		return;
+	}
+	loop_timer_cancel(c->loop, c->quiet_timer);
+	c->quiet_timer = 0;
+}
+
+void slots_worker_exited(struct cluster *c, struct worker *w, int st)
+{
+	struct slot *s = &c->slots[w->slot];
+	int retiring = w->state == W_DRAINING || w->state == W_STOPPING;
+	int was_active = w == s->active, was_next = w == s->next;
+	int ever_ready = w->ever_ready;
+	int64_t uptime = loop_now_ms() - w->started_ms;
+	char how[96];
+
+	describe_status(st, how, sizeof(how));
+	if (w->state == W_STOPPING && WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL)
+		snprintf(how, sizeof(how), "stopped by signal %d (%s), as asked", WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
+	if (!retiring)
+		log_warnx("worker %d (pid %d) %s", w->slot, (int)w->pid, how);
+	else if (c->opt->verbose)
+		log_warnx("worker %d (pid %d) %s (retired)", w->slot, (int)w->pid, how);
+	if (!retiring && !c->stopping)
+		health_note_exit(c, w, how);
+	worker_free(c, w);
+	c->slots_dirty = 1;
+	if (was_next) {                         /* a replacement that never listened */
+		s->next = NULL;
+		loop_timer_cancel(c->loop, s->ready_timer);
+		s->ready_timer = 0;
+		if (!c->stopping && s->state == SLOT_REPLACING)
+			replacement_failed(s, st, how);
+	} else if (was_active) {
+		s->active = NULL;
+		if (c->stopping || s->index >= c->target) {
+			/* leaving anyway */
+		} else if (s->state == SLOT_REPLACING && s->next) {
+			/* the old one died while its replacement starts: the
+			 * replacement is the slot's worker now (no second one) */
+			s->active = s->next;
+			s->next = NULL;
+			loop_timer_cancel(c->loop, s->ready_timer);
+			s->ready_timer = 0;
+			slot_set(s, SLOT_STARTING);
+		} else {
+			cancel_timers(s);
+			s->last_status = st;
+			restart_later(s, ever_ready, uptime, how);
+		}
+	}
+	if ((s->state == SLOT_DRAINING || s->state == SLOT_STOPPING) && !s->active &&
+	    leaving_count(s) == 0)
+		slot_set(s, SLOT_EMPTY);
+	if (s->index >= c->target && leaving_count(s) == 0)
+		reuseport_close_slots(c, s->index);
+}
+
+/* Rolling restart, one slot at a time: the lowest active slot still
+ * running an older generation gets a replacement once no slot is being
+ * replaced and the last replaced worker has gone. */
+static void roll_step(struct cluster *c)
+{
+	int i;
+
+	if (c->stopping || c->rolled >= c->generation)
+		return;
+	for (i = 0; i < c->target; i++)
+		if (c->slots[i].state == SLOT_REPLACING || leaving_count(&c->slots[i]))
+			return;
+	for (i = 0; i < c->target; i++) {
+		struct slot *s = &c->slots[i];
+		if (s->state == SLOT_ACTIVE && s->active->generation < c->generation) {
+			spawn_replacement(s);
+			return;
+		}
+	}
+	c->rolled = c->generation;
+	log_warnx("reload complete: %d worker%s of the new generation listening",
+		  c->target, c->target == 1 ? "" : "s");
+	lifecycle_reload_complete(c);
+}
+
+/* Say once when the whole first generation listens: users (and tests)
+ * know from then on that every worker takes connections. */
+static void announce_ready(struct cluster *c)
+{
+	int i;
+
+	if (c->started_up)
+		return;
+	for (i = 0; i < c->target; i++)
+		if (c->slots[i].state != SLOT_ACTIVE)
+			return;
+	c->started_up = 1;
+	log_warnx("%d worker%s listening", c->target, c->target == 1 ? "" : "s");
+	lifecycle_ready(c);
+}
+
+void slots_step(struct cluster *c)
+{
+	if (!c->slots_dirty)
+		return;
+	c->slots_dirty = 0;
+	roll_step(c);
+	announce_ready(c);
+}
+
+int slots_reloading(const struct cluster *c)
+{
+	return c->rolled < c->generation;
+}
+
+void slots_start(struct cluster *c)
+{
+	int i;
+
+	c->target = c->opt->workers;
+	for (i = 0; i < c->target; i++)
+		c->slots[i] = (struct slot){ .c = c, .index = i };
+	for (i = 0; i < c->target && !c->stopping; i++)
+		fill(&c->slots[i]);
+}
+
+/* Any slot being replaced, or with a worker still leaving? */
+static int replacing_anywhere(const struct cluster *c)
+{
+	int i;
+
+	for (i = 0; i < c->target; i++)
+		if (c->slots[i].state == SLOT_REPLACING || leaving_count(&c->slots[i]))
+			return 1;
+	return 0;
+}
+
+/* A hung worker out of service at once: no more connections, what is
+ * queued for it handed to others, the stop signal and SIGCONT (a stopped
+ * process must be able to act on it), SIGKILL --grace later. */
+static void stop_hung(struct cluster *c, struct worker *w)
+{
+	int i;
+
+	w->state = W_DRAINING;
+	for (i = 0; i < c->nlisteners; i++)
+		if (w->routes[i].bound)
+			c->listeners[i]->ops->drain(c, w, c->listeners[i], 1);
+	worker_stop(c, w, c->opt->stop_signal);
+	worker_signal(w, SIGCONT);
+}
+
+/* health.c: replace w by a new worker in its slot.  Not now (memory,
+ * requests): the slot goes through the same replacing step as a reload
+ * (the new worker starts; once it listens, w is drained and stopped).
+ * Now (hung): w is taken out at once (stop_hung) and the slot refilled
+ * right away, without a backoff.  One at a time, shared with rolling
+ * restarts: while a reload or another replacement is under way, or when
+ * w is not its slot's active, listening worker, -1 and nothing done (the
+ * caller asks again); except that a hung worker is still taken out, and
+ * its slot restarted when it exits as after a crash.  -1 also while
+ * stopping.  0 when under way. */
+int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
+		       const char *detail, int now)
+{
+	struct slot *s = &c->slots[w->slot];
+
+	if (c->stopping || w->state != W_READY)
+		return -1;
+	if (slots_reloading(c) || replacing_anywhere(c) || s->active != w ||
+	    s->state != SLOT_ACTIVE) {
+		if (!now)
+			return -1;
+		log_warnx("worker %d (pid %d): stopping it (%s: %s); a new one starts when it "
+			  "has exited", w->slot, (int)w->pid, reason, detail);
+		stop_hung(c, w);
+		return 0;
+	}
+	log_warnx("worker %d (pid %d): replacing it (%s: %s)", w->slot, (int)w->pid,
+		  reason, detail);
+	if (now) {                      /* fill() counts the restart */
+		stop_hung(c, w);
+		s->active = NULL;
+		slot_set(s, SLOT_BACKOFF);      /* refilled at once, below */
+		fill(s);
+		return 0;
+	}
+	s->restarts++;
+	spawn_replacement(s);
+	return s->state == SLOT_REPLACING ? 0 : -1;
+}
+
+void supervisor_reload(struct cluster *c)
+{
+	if (c->stopping)
+		return;
+	/* a reload that finished in this turn of the loop says so first (a
+	 * HUP read with the SIGCHLD of its last old worker) */
+	slots_step(c);
+	c->generation++;
+	c->slots_dirty = 1;
+	lifecycle_reload_started(c);
+	log_warnx("reloading: replacing %d worker%s one at a time", c->target,
+		  c->target == 1 ? "" : "s");
+}
+
+static void scale_up(struct cluster *c)
+{
+	struct slot *s;
+
+	if (c->target >= MAX_WORKERS) {
+		log_warnx("already at %d workers, the most there can be", MAX_WORKERS);
+		return;
+	}
+	s = &c->slots[c->target];
+	/* a slot used before had its timers cancelled when it was removed;
+	 * its leaving workers, if any, still find it by index */
+	*s = (struct slot){ .c = c, .index = c->target };
+	c->target++;
+	log_warnx("scaling up to %d workers", c->target);
+	listeners_slots_changed(c);
+	fill(s);
+}
+
+static void scale_down(struct cluster *c)
+{
+	struct slot *s;
+	int i;
+
+	if (c->target <= 1) {
+		log_warnx("already at one worker: not scaling down");
+		return;
+	}
+	c->target--;
+	s = &c->slots[c->target];
+	log_warnx("scaling down to %d worker%s", c->target, c->target == 1 ? "" : "s");
+	listeners_slots_changed(c);
+	cancel_timers(s);
+	s->active = s->next = NULL;
+	for (i = 0; i < c->nworkers; i++)
+		if (c->workers[i]->slot == s->index)
+			worker_retire(c, c->workers[i], 1, c->opt->stop_signal);
+	if (leaving_count(s)) {
+		slot_set(s, SLOT_DRAINING);
+	} else {
+		slot_set(s, SLOT_EMPTY);
+		/* no worker to serve what was steered to it meanwhile */
+		reuseport_close_slots(c, s->index);
+	}
+}
+
+void supervisor_scale(struct cluster *c, int delta)
+{
+	if (c->stopping)
+		return;
+	if (delta > 0)
+		scale_up(c);
+	else
+		scale_down(c);
+}
+
+/* cluster-ctl scale N: one step at a time, as TTIN/TTOU would. */
+int supervisor_scale_to(struct cluster *c, int n)
+{
+	if (n < 1 || n > MAX_WORKERS || c->stopping)
+		return -1;
+	while (c->target < n)
+		scale_up(c);
+	while (c->target > n)
+		scale_down(c);
+	return 0;
+}
+
+static void kill_all(struct cluster *c)
+{
+	int i;
+
+	c->killed = 1;
+	for (i = 0; i < c->nworkers; i++)
+		worker_signal(c->workers[i], SIGKILL);
+}
+
+/* Graceful stop: every worker stops taking connections, finishes the
+ * ones it accepted (at most --grace), then gets the stop signal (TERM:
+ * --stop-signal; INT and QUIT as they are) and SIGKILL --grace later.
+ * Only connections still in the kernel's backlog are refused.  A second
+ * stop signal kills at once.  The loop ends in the before-sleep pass once
+ * no worker is left. */
+void supervisor_stop(struct cluster *c, int sig)
+{
+	int i, fwd = sig == SIGTERM ? c->opt->stop_signal : sig;
+
+	if (c->stopping) {
+		if (!c->killed && (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)) {
+			log_warnx("second stop signal: killing the workers now");
+			kill_all(c);
+		}
+		return;
+	}
+	c->stopping = 1;
+	lifecycle_stopping(c);
+	balancer_stop(c);
+	loop_timer_cancel(c->loop, c->quiet_timer);
+	c->quiet_timer = 0;
+	for (i = 0; i < c->target; i++) {
+		struct slot *s = &c->slots[i];
+		cancel_timers(s);
+		slot_set(s, s->active || s->next || leaving_count(s) ? SLOT_STOPPING : SLOT_EMPTY);
+	}
+	for (i = 0; i < c->nworkers; i++) {
+		struct worker *w = c->workers[i];
+
+		if (w->state == W_STOPPING)
+			worker_signal(w, fwd);
+		else
+			worker_retire(c, w, 0, fwd);
+	}
+}

@@ -1,0 +1,27 @@
+/*
+ * slots.h - see slots.c.
+ */
+#ifndef LAUNCHER_SUPERVISE_SLOTS_H
+#define LAUNCHER_SUPERVISE_SLOTS_H
+
+#include <stdint.h>
+#include "cluster.h"
+
+#include <sys/types.h>
+
+struct cluster;
+struct worker;
+
+/* slots.c: the slot state machine */
+void slots_start(struct cluster *c);
+void slots_worker_listening(struct cluster *c, struct worker *w);
+void slots_worker_exited(struct cluster *c, struct worker *w, int status);
+void slots_step(struct cluster *c);
+int slots_reloading(const struct cluster *c);
+const char *slot_state_name(enum slot_state st);
+void supervisor_reload(struct cluster *c);
+void supervisor_scale(struct cluster *c, int delta);
+int supervisor_scale_to(struct cluster *c, int n);
+void supervisor_stop(struct cluster *c, int sig);
+
+#endif

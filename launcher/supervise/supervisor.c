@@ -1,0 +1,214 @@
+/*
+ * supervisor.c - the process side of supervision: signals, reaping, the
+ * loop's before-sleep pass, and PID 1 / subreaper duties.  What happens
+ * to slots and workers is slots.c's (the state machine) and retire.c's.
+ *
+ * Signals arrive through a signalfd into the one loop; nothing runs in a
+ * signal handler.  Children are reaped with waitpid(-1, WNOHANG) until none
+ * is left, which also reaps orphans adopted as PID 1 or as a subreaper.
+ *
+ * The before-sleep pass runs once per turn of the loop: it applies what
+ * handlers only marked (a worker that started listening, a listener with
+ * connections to hand out), then lets the slots advance (slots_step), and
+ * ends the loop once a stop has no worker left.  So message handlers never
+ * call back up into the supervisor halfway through their own work.
+ */
+#include "supervise/supervisor.h"
+#include "cluster.h"
+#include "base/log.h"
+#include "base/logline.h"
+#include "base/loop.h"
+#include "mechanism/seccomp.h"
+#include "policy/balancer.h"
+#include "supervise/health.h"
+#include "supervise/slots.h"
+#include "supervise/worker.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int64_t secs_ms(double s)
+{
+	return (int64_t)(s * 1000.0 + 0.5);
+}
+
+static void reap(struct cluster *c)
+{
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		struct worker *w = worker_by_pid(c, pid);
+		if (w)
+			slots_worker_exited(c, w, st);
+		/* else: an adopted orphan, reaped so it leaves no zombie */
+	}
+}
+
+/* Orphans a worker left behind (double-forked daemons reparented to us as
+ * subreaper or PID 1) do not outlive cluster-run either. */
+static void kill_adopted(void)
+{
+	char path[64], buf[4096];
+	FILE *f;
+	pid_t pid;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fscanf(f, "%d", &pid) == 1) {
+		kill(pid, SIGKILL);
+		n++;
+	}
+	fclose(f);
+	(void)buf;
+	while (n-- > 0 && waitpid(-1, NULL, 0) > 0)
+		;
+}
+
+void supervisor_finish(struct cluster *c)
+{
+	kill_adopted();
+	loop_stop(c->loop);
+}
+
+/* See the file comment. */
+static void before_sleep(struct loop *loop, void *data)
+{
+	struct cluster *c = data;
+	int i;
+
+	(void)loop;
+	for (i = 0; i < c->nworkers; i++) {
+		struct worker *w = c->workers[i];
+		if (w->heard_listen) {
+			w->heard_listen = 0;
+			slots_worker_listening(c, w);
+		}
+	}
+	for (i = 0; i < c->nlisteners; i++) {
+		struct listener *l = c->listeners[i];
+		if (l->kick) {
+			l->kick = 0;
+			balancer_kick(c, l);
+		}
+	}
+	slots_step(c);
+	if (c->stopping && c->nworkers == 0)
+		supervisor_finish(c);
+}
+
+static void forward(struct cluster *c, int sig)
+{
+	int i;
+
+	for (i = 0; i < c->nworkers; i++)
+		worker_signal(c->workers[i], sig);
+}
+
+static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct cluster *c = data;
+	struct signalfd_siginfo si;
+
+	(void)loop;
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(c);
+			break;
+		case SIGTERM:
+		case SIGINT:
+		case SIGQUIT:
+			supervisor_stop(c, (int)si.ssi_signo);
+			break;
+		case SIGHUP:
+			supervisor_reload(c);
+			break;
+		case SIGTTIN:
+			supervisor_scale(c, +1);
+			break;
+		case SIGTTOU:
+			supervisor_scale(c, -1);
+			break;
+		case SIGUSR1:   /* --log-dir: reopen ours; the workers' own too */
+			logline_reopen();
+			forward(c, (int)si.ssi_signo);
+			break;
+		default:
+			forward(c, (int)si.ssi_signo);
+			break;
+		}
+	}
+}
+
+static void quiet_warning(struct loop *loop, void *data)
+{
+	struct cluster *c = data;
+	int i, attached = 0;
+
+	(void)loop;
+	c->quiet_timer = 0;
+	for (i = 0; i < c->nworkers; i++)
+		attached |= c->workers[i]->attached;
+	if (attached)
+		log_warnx("no worker is listening after %gs (it bound an address but "
+			  "never called listen()); still waiting", c->opt->listen_timeout);
+	else
+		log_warnx("no worker has bound an address after %gs: is %s a server? "
+			  "(io_uring programs cannot be clustered; raw socket system calls "
+			  "need --via seccomp; see README)",
+			  c->opt->listen_timeout, c->prog->path);
+}
+
+static int setup_signals(struct cluster *c)
+{
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP,
+				    SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH };
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	c->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (c->sigfd < 0)
+		return -1;
+	return loop_add_fd(c->loop, c->sigfd, EPOLLIN, signal_event, c);
+}
+
+int supervisor_start(struct cluster *c)
+{
+	if (setup_signals(c) < 0) {
+		log_warn("signals");
+		return -1;
+	}
+	/* Orphans of our workers come to us, not to init, so they are
+	 * reaped and cannot outlive us (PID 1 gets them anyway). */
+	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warn("PR_SET_CHILD_SUBREAPER");
+	c->started_ms = loop_now_ms();
+	loop_set_before_sleep(c->loop, before_sleep, c);
+	slots_start(c);
+	c->quiet_timer = loop_timer(c->loop, secs_ms(c->opt->listen_timeout), quiet_warning, c);
+	if (health_start(c) < 0) {
+		log_warn("health checks");
+		return -1;
+	}
+	return 0;
+}

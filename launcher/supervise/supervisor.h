@@ -1,0 +1,19 @@
+/*
+ * supervisor.h - see supervisor.c.
+ */
+#ifndef LAUNCHER_SUPERVISE_SUPERVISOR_H
+#define LAUNCHER_SUPERVISE_SUPERVISOR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct cluster;
+struct worker;
+
+/* supervisor.c */
+int supervisor_start(struct cluster *c);
+void supervisor_finish(struct cluster *c);
+int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
+		       const char *detail, int now);
+
+#endif

@@ -1,0 +1,683 @@
+/*
+ * control.c - the master's control socket and its metrics endpoint.
+ *
+ * Control: a unix stream socket in a private runtime directory (see
+ * runtime_dir.c), mode 0600, path printed at start; --control PATH moves
+ * it, --control none turns it off.  Only our own user or root may talk to
+ * it: SO_PEERCRED is checked on every connection, on top of the file mode.
+ * The protocol is one line in, text out, then close:
+ *
+ *   status | status --json | reload [--wait] | scale N [--wait] | stop |
+ *   signal SIG
+ *   -> "ok\n" + body, or "error: why\n"
+ *
+ * --wait keeps the client until the reload or the scaling has finished
+ * (lifecycle.c calls control_reload_finished; scaling is checked every
+ * WAIT_CHECK_MS): a waiting client has no timeout here, it has its own
+ * (cluster-ctl --timeout), and it leaves by closing.
+ *
+ * Metrics (--metrics ADDR:PORT): a minimal HTTP/1.0 endpoint: /ready and
+ * /live for probes, the Prometheus text format (report.c) for any other
+ * path (probes.c).
+ *
+ * Clients cannot starve the data path of fds: each kind (control, metrics)
+ * has at most client_cap() connections at once, a fraction of the fd limit
+ * (the rest is the data path's reserve); one more arriving closes the
+ * oldest of its kind that has not sent its request yet (idle ones are what
+ * a flood is made of), or is refused when all are busy answering.  If the
+ * process is out of fds anyway (the data path took them), the listeners
+ * pause for a moment and the backlog keeps the clients.
+ *
+ * A client has a few seconds (CLIENT_TIMEOUT_MS, from accept) to send its
+ * line and read the answer.  The answer is written without blocking: what
+ * the socket takes now, the rest on EPOLLOUT.  A status of a large cluster
+ * can be bigger than the socket buffer, and a client that does not read
+ * must cost the loop nothing but its timer.
+ */
+#include "surface/control.h"
+#include "cluster.h"
+#include "base/addr.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "base/runtime_dir.h"
+#include "supervise/lifecycle.h"
+#include "supervise/slots.h"
+#include "supervise/worker.h"
+#include "surface/probes.h"
+#include "surface/report.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CLIENT_TIMEOUT_MS 5000
+#define REQUEST_MAX 512
+#define WAIT_CHECK_MS 100
+
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_SCALE };
+#define CLIENTS_MAX 64          /* per kind, whatever the fd limit */
+
+struct client;
+
+struct control {
+	struct cluster *c;
+	int fd;
+	int metrics_fd;
+	int paused;             /* out of fds: not watching for a moment */
+	int nclients[2];        /* connected now, control [0] and metrics [1] */
+	struct client *clients; /* connected now, newest first: control_close ends them */
+	uint64_t wait_timer;    /* checks scale --wait clients */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+struct client {
+	struct control *ctl;
+	struct client *prev, *next;
+	int fd;
+	int metrics;
+	enum wait_kind waiting; /* no answer yet: --wait */
+	int64_t wait_started;
+	uint64_t timer;
+	size_t len;
+	char buf[REQUEST_MAX];
+	struct buf reply;       /* the answer, once the request is in */
+	size_t sent;            /* ... how much of it the socket took */
+};
+
+static void client_close(struct client *cl)
+{
+	struct control *ctl = cl->ctl;
+
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		ctl->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	ctl->nclients[cl->metrics]--;
+	loop_del_fd(ctl->c->loop, cl->fd);
+	loop_timer_cancel(ctl->c->loop, cl->timer);
+	close(cl->fd);
+	free(cl->reply.data);
+	free(cl);
+}
+
+static void client_timeout(struct loop *loop, void *data)
+{
+	struct client *cl = data;
+
+	(void)loop;
+	cl->timer = 0;
+	client_close(cl);
+}
+
+/* Write what the socket takes of the answer.  1 when the client is done
+ * with (all sent, or it went away), 0 when the rest waits for EPOLLOUT. */
+static int send_some(struct client *cl)
+{
+	while (cl->sent < cl->reply.len) {
+		ssize_t n = send(cl->fd, cl->reply.data + cl->sent, cl->reply.len - cl->sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n <= 0)
+			return 1;
+		cl->sent += (size_t)n;
+	}
+	return 1;
+}
+
+/* The answer a waiting client gets, into its reply. */
+static void wait_reply(struct client *cl, int ok, const char *text)
+{
+	struct cluster *c = cl->ctl->c;
+
+	cl->waiting = WAIT_NONE;
+	if (ok)
+		buf_printf(&cl->reply, "ok\n%s in %.1fs: %d worker%s listening\n", text,
+			   (double)(loop_now_ms() - cl->wait_started) / 1000.0, c->target,
+			   c->target == 1 ? "" : "s");
+	else
+		buf_printf(&cl->reply, "error: %s\n", text);
+}
+
+static void finish_wait(struct client *cl, int ok, const char *text)
+{
+	wait_reply(cl, ok, text);
+	if (send_some(cl) || loop_mod_fd(cl->ctl->c->loop, cl->fd, EPOLLOUT) < 0)
+		client_close(cl);
+}
+
+void control_reload_finished(struct cluster *c, int ok, const char *text)
+{
+	struct client *cl, *next;
+
+	if (!c->control)
+		return;
+	for (cl = c->control->clients; cl; cl = next) {
+		next = cl->next;
+		if (cl->waiting == WAIT_RELOAD)
+			finish_wait(cl, ok, text);
+	}
+}
+
+/* scale --wait: done when every slot listens and no extra worker is left. */
+static void check_scale_waiters(struct loop *loop, void *data)
+{
+	struct control *ctl = data;
+	struct client *cl, *next;
+	int left = 0;
+
+	ctl->wait_timer = 0;
+	for (cl = ctl->clients; cl; cl = next) {
+		next = cl->next;
+		if (cl->waiting != WAIT_SCALE)
+			continue;
+		if (ctl->c->stopping)
+			finish_wait(cl, 0, "cluster-run is stopping");
+		else if (lifecycle_settled(ctl->c))
+			finish_wait(cl, 1, "scaled");
+		else
+			left++;
+	}
+	if (left)
+		ctl->wait_timer = loop_timer(loop, WAIT_CHECK_MS, check_scale_waiters, ctl);
+}
+
+static int signal_number(const char *s)
+{
+	static const struct { const char *name; int sig; } names[] = {
+		{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "HUP", SIGHUP },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "KILL", SIGKILL },
+		{ "WINCH", SIGWINCH }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
+		{ "TSTP", SIGTSTP }, { "ALRM", SIGALRM }, { "PIPE", SIGPIPE },
+	};
+	char *end;
+	long n;
+	size_t i;
+
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i].name))
+			return names[i].sig;
+	n = strtol(s, &end, 10);
+	return *end || end == s || n < 1 || n > SIGRTMAX ? -1 : (int)n;
+}
+
+/* cluster-ctl signal SIG: to every worker's process group.  HUP is
+ * cluster-run's own (rolling restart), so it is refused, not forwarded. */
+static void signal_workers(struct cluster *c, const char *arg, struct buf *b)
+{
+	int sig = signal_number(arg), i;
+
+	if (sig < 0) {
+		buf_printf(b, "error: '%s' is not a signal (TERM, USR1, 10...)\n", arg);
+		return;
+	}
+	if (sig == SIGHUP) {
+		buf_printf(b, "error: HUP is cluster-run's own (a rolling restart): "
+			      "use cluster-ctl reload\n");
+		return;
+	}
+	for (i = 0; i < c->nworkers; i++)
+		worker_signal(c->workers[i], sig);
+	buf_printf(b, "ok\nsent %s to %d worker%s\n", strsignal(sig), c->nworkers,
+		   c->nworkers == 1 ? "" : "s");
+}
+
+static void start_wait(struct client *cl, enum wait_kind kind)
+{
+	cl->waiting = kind;
+	cl->wait_started = loop_now_ms();
+	if (kind == WAIT_SCALE && !cl->ctl->wait_timer)
+		cl->ctl->wait_timer = loop_timer(cl->ctl->c->loop, 0, check_scale_waiters,
+						 cl->ctl);
+}
+
+/* "ARG --wait" -> ARG, and whether --wait was there. */
+static int strip_wait(char *arg)
+{
+	size_t n = strlen(arg);
+
+	if (!strcmp(arg, "--wait")) {
+		arg[0] = '\0';
+		return 1;
+	}
+	if (n > 7 && !strcmp(arg + n - 7, " --wait")) {
+		arg[n - 7] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+/* One command line; the answer goes into cl->reply, or later (--wait). */
+static void run_command(struct client *cl, char *line, struct buf *b)
+{
+	struct cluster *c = cl->ctl->c;
+	char *arg, *end = line + strlen(line);
+	int wait;
+
+	/* blanks around the command and its argument do not matter */
+	while (end > line && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	line += strspn(line, " \t");
+	arg = line + strcspn(line, " \t");
+	if (*arg)
+		*arg++ = '\0';
+	arg += strspn(arg, " \t");
+	wait = strip_wait(arg);
+	if (wait && strcmp(line, "reload") && strcmp(line, "scale")) {
+		buf_printf(b, "error: --wait goes with reload and scale\n");
+		return;
+	}
+	if (!strcmp(line, "status") && *arg && strcmp(arg, "--json") && strcmp(arg, "json")) {
+		buf_printf(b, "error: status takes --json or nothing, not '%s'\n", arg);
+	} else if (!strcmp(line, "status")) {
+		buf_printf(b, "ok\n");
+		if (*arg)
+			report_json(c, b);
+		else
+			report_text(c, b);
+	} else if ((!strcmp(line, "reload") || !strcmp(line, "stop")) && *arg) {
+		buf_printf(b, "error: %s takes no argument\n", line);
+	} else if (!strcmp(line, "reload")) {
+		if (c->stopping) {
+			buf_printf(b, "error: stopping\n");
+			return;
+		}
+		supervisor_reload(c);
+		if (!wait) {
+			buf_printf(b, "ok\nreloading %d worker%s\n", c->target,
+				   c->target == 1 ? "" : "s");
+			return;
+		}
+		start_wait(cl, WAIT_RELOAD);
+		if (lifecycle_last_reload(c)->outcome != RELOAD_RUNNING) {  /* nothing to do */
+			const struct reload_record *r = lifecycle_last_reload(c);
+			wait_reply(cl, r->outcome == RELOAD_COMPLETE, r->outcome ==
+				   RELOAD_COMPLETE ? "reload complete" : r->why);
+		}
+	} else if (!strcmp(line, "scale")) {
+		char *end;
+		long n = strtol(arg, &end, 10);
+
+		if (*end || end == arg || n < 1 || n > MAX_WORKERS) {
+			buf_printf(b, "error: scale takes a worker count from 1 to %d\n", MAX_WORKERS);
+			return;
+		}
+		if (supervisor_scale_to(c, (int)n) < 0) {
+			buf_printf(b, "error: stopping\n");
+			return;
+		}
+		if (wait)
+			start_wait(cl, WAIT_SCALE);
+		else
+			buf_printf(b, "ok\nscaling to %ld worker%s\n", n, n == 1 ? "" : "s");
+	} else if (!strcmp(line, "signal") && *arg) {
+		signal_workers(c, arg, b);
+	} else if (!strcmp(line, "stop")) {
+		buf_printf(b, "ok\nstopping\n");
+		supervisor_stop(c, SIGTERM);
+	} else {
+		buf_printf(b, "error: unknown command '%s' (status [--json], reload [--wait], "
+			   "scale N [--wait], signal SIG, stop)\n",
+			   line);
+	}
+}
+
+/* The request is in: answer it.  No more reading from here on: the fd
+ * waits for EPOLLOUT only, so a client that keeps sending cannot make us
+ * spin, and the timer set at accept still ends a client that never reads. */
+static void answer(struct loop *loop, struct client *cl, char *nl)
+{
+	struct buf *b = &cl->reply;
+
+	if (cl->metrics) {
+		probes_answer(cl->ctl->c, cl->buf, b);
+	} else if (!nl) {
+		buf_printf(b, "error: command too long\n");
+	} else {
+		*nl = '\0';
+		if (nl > cl->buf && nl[-1] == '\r')
+			nl[-1] = '\0';
+		run_command(cl, cl->buf, b);
+		if (cl->waiting) {      /* answered later: keep only HUP/ERR */
+			loop_timer_cancel(loop, cl->timer);
+			cl->timer = 0;
+			if (loop_mod_fd(loop, cl->fd, 0) < 0)
+				client_close(cl);
+			return;
+		}
+	}
+	if (send_some(cl) || loop_mod_fd(loop, cl->fd, EPOLLOUT) < 0)
+		client_close(cl);
+}
+
+static void answer_error(struct loop *loop, struct client *cl, const char *why)
+{
+	buf_printf(&cl->reply, "%s", why);
+	if (send_some(cl) || loop_mod_fd(loop, cl->fd, EPOLLOUT) < 0)
+		client_close(cl);
+}
+
+static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct client *cl = data;
+	ssize_t n;
+	char *nl;
+
+	(void)events;
+	if (cl->waiting) {              /* it went away, or says more: it is done */
+		client_close(cl);
+		return;
+	}
+	if (cl->reply.data) {           /* EPOLLOUT (or HUP/ERR) while answering */
+		if (send_some(cl))
+			client_close(cl);
+		return;
+	}
+	n = read(fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len);
+	if (n <= 0) {
+		if (n < 0 && errno == EAGAIN)
+			return;
+		client_close(cl);
+		return;
+	}
+	cl->len += (size_t)n;
+	cl->buf[cl->len] = '\0';
+	nl = memchr(cl->buf, '\n', cl->len);
+	if (!cl->metrics && memchr(cl->buf, '\0', nl ? (size_t)(nl - cl->buf) : cl->len)) {
+		answer_error(loop, cl, "error: a NUL byte in the command\n");
+		return;
+	}
+	if (!nl && cl->len < sizeof(cl->buf) - 1)
+		return;         /* wait for the whole line */
+	answer(loop, cl, nl);
+}
+
+/* Same user or root only: the socket's mode says so, the kernel's word on
+ * who connected makes sure. */
+static int peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return 0;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static void accept_event(struct loop *loop, int fd, uint32_t events, void *data);
+
+/* Out of fds: the listener stays readable, so stop watching it for a while
+ * instead of spinning (the backlog keeps the client). */
+static void resume_accepting(struct loop *loop, void *data)
+{
+	struct control *ctl = data;
+
+	if (ctl->fd >= 0)
+		loop_mod_fd(loop, ctl->fd, EPOLLIN);
+	if (ctl->metrics_fd >= 0)
+		loop_mod_fd(loop, ctl->metrics_fd, EPOLLIN);
+	ctl->paused = 0;
+}
+
+/* How many clients of one kind at once: an eighth of the fd limit (at
+ * least 4), so that both kinds together never take more than a quarter of
+ * what the listeners, channels and connections in flight need. */
+static int client_cap(const struct cluster *c)
+{
+	rlim_t lim;
+	struct rlimit now;
+
+	lim = getrlimit(RLIMIT_NOFILE, &now) == 0 ? now.rlim_cur : c->nofile.rlim_cur;
+	if (lim == RLIM_INFINITY || lim / 8 >= CLIENTS_MAX)
+		return CLIENTS_MAX;
+	return lim / 8 > 4 ? (int)(lim / 8) : 4;
+}
+
+/* Make room for a new client of this kind: end the oldest one still
+ * waiting for its request.  0 when there is room now. */
+static int make_room(struct control *ctl, int metrics)
+{
+	struct client *cl, *oldest = NULL;
+
+	if (ctl->nclients[metrics] < client_cap(ctl->c))
+		return 0;
+	for (cl = ctl->clients; cl; cl = cl->next)
+		if (cl->metrics == metrics && !cl->reply.data && cl->waiting == WAIT_NONE)
+			oldest = cl;
+	if (!oldest)
+		return -1;
+	client_close(oldest);
+	return 0;
+}
+
+static void refuse(int cfd, const char *why)
+{
+	/* a fresh socket's empty buffer takes these few bytes at once; if
+	 * not, the refusal is the close alone */
+	if (send(cfd, why, strlen(why), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* nothing more to tell it */
+	}
+	close(cfd);
+}
+
+static void accept_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct control *ctl = data;
+	int metrics = fd == ctl->metrics_fd;
+
+	(void)events;
+	for (;;) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct client *cl;
+
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
+			    !ctl->paused) {
+				loop_mod_fd(loop, fd, 0);
+				ctl->paused = 1;
+				loop_timer(loop, 200, resume_accepting, ctl);
+			}
+			return;
+		}
+		if (!metrics && !peer_allowed(cfd)) {
+			refuse(cfd, "error: permission denied\n");
+			continue;
+		}
+		if (make_room(ctl, metrics) < 0) {
+			refuse(cfd, metrics ? "HTTP/1.0 503 Service Unavailable\r\n\r\n"
+					    : "error: too many clients\n");
+			continue;
+		}
+		cl = calloc(1, sizeof(*cl));
+		if (!cl || loop_add_fd(loop, cfd, EPOLLIN, client_event, cl) < 0) {
+			free(cl);
+			close(cfd);
+			continue;
+		}
+		cl->ctl = ctl;
+		cl->fd = cfd;
+		cl->metrics = metrics;
+		ctl->nclients[metrics]++;
+		cl->next = ctl->clients;
+		if (cl->next)
+			cl->next->prev = cl;
+		ctl->clients = cl;
+		cl->timer = loop_timer(loop, CLIENT_TIMEOUT_MS, client_timeout, cl);
+	}
+}
+
+/* A socket file at path: refuse when a live master answers there, remove it
+ * when it is a stale one. */
+static int claim_path(const char *path)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_warnx("control socket %s: a file that is not a socket is in the way", path);
+		return -1;
+	}
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	r = connect(fd, (struct sockaddr *)&un, sizeof(un));
+	close(fd);
+	if (r == 0) {
+		log_warnx("control socket %s is in use by another cluster-run "
+			  "(use --control PATH or --control none)", path);
+		return -1;
+	}
+	unlink(path);
+	return 0;
+}
+
+/* Masters killed outright leave their PID.sock behind in the private
+ * runtime directory: remove those whose pid is gone (the directory is ours
+ * and private, so nobody else's files are there). */
+static void clear_dead_sockets(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	d = opendir(dir);
+	if (!d)
+		return;
+	/* Only names of our own PID namespace: a pid means nothing across
+	 * namespaces, and containers may share the directory. */
+	while ((e = readdir(d))) {
+		char *end, mine[64];
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (pid > 0 && runtime_socket_name(mine, sizeof(mine), (pid_t)pid) == 0 &&
+		    !strcmp(e->d_name, mine) && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
+
+static int open_control(struct control *ctl, const char *want)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	char refused[sizeof(un.sun_path)];
+	mode_t old;
+	int r;
+
+	if (want)
+		r = snprintf(ctl->path, sizeof(ctl->path), "%s", want) < (int)sizeof(ctl->path) ? 0 : -1;
+	else
+		r = runtime_socket(ctl->path, sizeof(ctl->path), getpid(), 1);
+	if (r < 0) {
+		log_warn("control socket directory%s", errno == EPERM ? " (not private to us)" : "");
+		return -1;
+	}
+	if (!want && runtime_dir_refused(refused, sizeof(refused)))
+		log_warnx("%s is not a private directory of ours (another user made it?): "
+			  "not used", refused);
+	if (!want)
+		clear_dead_sockets(ctl->path);
+	if (claim_path(ctl->path) < 0)
+		return -1;
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", ctl->path);
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	old = umask(077);
+	r = ctl->fd < 0 ? -1 : bind(ctl->fd, (struct sockaddr *)&un, sizeof(un));
+	umask(old);
+	if (r < 0 || listen(ctl->fd, 16) < 0) {
+		log_warn("control socket %s", ctl->path);
+		return -1;
+	}
+	log_warnx("control socket %s", ctl->path);
+	return 0;
+}
+
+static int open_metrics(struct control *ctl, const char *where)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1;
+
+	if (addr_parse(where, &ss, &len) < 0) {
+		log_warnx("--metrics %s: want ADDR:PORT (127.0.0.1:9100, [::1]:9100)", where);
+		return -1;
+	}
+	ctl->metrics_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ctl->metrics_fd < 0 ||
+	    setsockopt(ctl->metrics_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(ctl->metrics_fd, (struct sockaddr *)&ss, len) < 0 ||
+	    listen(ctl->metrics_fd, 16) < 0) {
+		log_warn("--metrics %s", where);
+		return -1;
+	}
+	log_warnx("metrics on http://%s/metrics", where);
+	return 0;
+}
+
+int control_open(struct cluster *c)
+{
+	struct control *ctl = calloc(1, sizeof(*ctl));
+	const char *want = c->opt->control_path;
+
+	if (!ctl)
+		return -1;
+	ctl->c = c;
+	ctl->fd = ctl->metrics_fd = -1;
+	c->control = ctl;
+	if (!(want && !strcmp(want, "none")) &&
+	    (open_control(ctl, want) < 0 ||
+	     loop_add_fd(c->loop, ctl->fd, EPOLLIN, accept_event, ctl) < 0))
+		return -1;
+	if (c->opt->metrics &&
+	    (open_metrics(ctl, c->opt->metrics) < 0 ||
+	     loop_add_fd(c->loop, ctl->metrics_fd, EPOLLIN, accept_event, ctl) < 0))
+		return -1;
+	return 0;
+}
+
+void control_close(struct cluster *c)
+{
+	struct control *ctl = c->control;
+
+	if (!ctl)
+		return;
+	/* "stop" ends the loop: an answer still being written is cut short */
+	while (ctl->clients)
+		client_close(ctl->clients);
+	loop_timer_cancel(c->loop, ctl->wait_timer);
+	if (ctl->fd >= 0) {
+		loop_del_fd(c->loop, ctl->fd);
+		close(ctl->fd);
+		unlink(ctl->path);
+	}
+	if (ctl->metrics_fd >= 0) {
+		loop_del_fd(c->loop, ctl->metrics_fd);
+		close(ctl->metrics_fd);
+	}
+	free(ctl);
+	c->control = NULL;
+}

@@ -1,0 +1,294 @@
+/*
+ * ctl.c - cluster-ctl: talk to a running cluster-run through its control
+ * socket (control.c).
+ *
+ *   cluster-ctl [-s SOCKET | -p MASTER_PID] [-t SECONDS] COMMAND
+ *   COMMAND: status [--json] | reload [--wait] | scale N [--wait] |
+ *            signal SIG | stop
+ *
+ * Without -s or -p it uses the only control socket in the runtime
+ * directory, and says so when there are none or several (listing them).
+ * The command is checked here before anything is sent.  With --wait the
+ * master answers when the reload or scaling has finished; -t bounds the
+ * wait (the reload goes on regardless).  Exit status: 0 when the master
+ * answered ok, 1 when it answered an error (an aborted reload) or cannot
+ * be reached, 2 for a bad command line, 3 when -t ran out first.
+ */
+#include "base/runtime_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CLUSTER_RUN_VERSION
+#define CLUSTER_RUN_VERSION "unknown"
+#endif
+#define MAX_WORKERS 1024        /* as options.h */
+
+static const char usage[] =
+	"usage: cluster-ctl [-s SOCKET | -p MASTER_PID] [-t SECONDS] COMMAND\n"
+	"  status [--json]     workers, listeners, last reload\n"
+	"  reload [--wait]     rolling restart; --wait: until it completes or is aborted\n"
+	"  scale N [--wait]    N workers; --wait: until they all listen\n"
+	"  signal SIG          send SIG to every worker (not HUP: that is reload)\n"
+	"  stop                graceful stop\n"
+	"  -t SECONDS          give up waiting after SECONDS (exit status 3)\n"
+	"       cluster-ctl -h | --help | -V | --version\n";
+
+#define EXIT_TIMED_OUT 3
+
+static long long deadline_ms = -1;      /* -t: when to give up reading */
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* read(), bounded by -t: -2 when the time ran out. */
+static ssize_t read_until_deadline(int fd, char *buf, size_t len)
+{
+	while (deadline_ms >= 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long long left = deadline_ms - mono_ms();
+		int r;
+
+		if (left <= 0)
+			return -2;
+		r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+	return read(fd, buf, len);
+}
+
+static int fail(const char *fmt, const char *arg, int status)
+{
+	fprintf(stderr, "cluster-ctl: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return status;
+}
+
+static int live(const char *path)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Every live master in dir, one line each: its socket and pid. */
+static void list_sockets(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char cand[sizeof(((struct sockaddr_un *)0)->sun_path)];
+		size_t n = strlen(e->d_name);
+
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".sock") ||
+		    snprintf(cand, sizeof(cand), "%s/%s", dir, e->d_name) >= (int)sizeof(cand) ||
+		    !live(cand))
+			continue;
+		fprintf(stderr, "cluster-ctl:   %s (pid %ld)\n", cand, strtol(e->d_name, NULL, 10));
+	}
+	closedir(d);
+}
+
+/* The only live *.sock in the runtime directory (a master killed with
+ * SIGKILL leaves its file behind: those do not count). */
+static int only_socket(char *path, size_t len)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path) - 16];
+	struct dirent *e;
+	int found = 0;
+	DIR *d;
+
+	if (runtime_dir(dir, sizeof(dir), 0) < 0 || !(d = opendir(dir)))
+		return fail("no cluster-run is running (no %s); use -s or -p",
+			    "runtime directory", 1);
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char cand[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+		if (n <= 5 || strcmp(e->d_name + n - 5, ".sock") || strlen(dir) + 1 + n >= len ||
+		    strlen(dir) + 1 + n >= sizeof(cand))
+			continue;
+		memcpy(cand, dir, strlen(dir));
+		cand[strlen(dir)] = '/';
+		memcpy(cand + strlen(dir) + 1, e->d_name, n + 1);
+		if (!live(cand))
+			continue;
+		found++;
+		memcpy(path, cand, strlen(cand) + 1);
+	}
+	closedir(d);
+	if (found == 1)
+		return -1;
+	if (found)
+		list_sockets(dir);
+	return fail(found ? "several cluster-run masters are running (above); use -p PID or -s SOCKET%s"
+			  : "no cluster-run is running%s (use -s or -p)", "", 1);
+}
+
+/* Usage errors in COMMAND, found before asking anyone: status 2. */
+static int check_command(int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	int wait = argc >= 2 && !strcmp(argv[argc - 1], "--wait");
+	char *end;
+	long n;
+
+	if (!strcmp(cmd, "status") && (argc == 1 || (argc == 2 && !strcmp(argv[1], "--json"))))
+		return 0;
+	if (!strcmp(cmd, "reload") && argc == 1 + wait)
+		return 0;
+	if (!strcmp(cmd, "stop") && argc == 1)
+		return 0;
+	if (!strcmp(cmd, "signal") && argc == 2)
+		return 0;
+	if (!strcmp(cmd, "scale") && argc == 2 + wait) {
+		n = strtol(argv[1], &end, 10);
+		if (*end || end == argv[1] || n < 1 || n > MAX_WORKERS) {
+			fprintf(stderr, "cluster-ctl: scale takes a worker count from 1 to %d, not '%s'\n",
+				MAX_WORKERS, argv[1]);
+			return 2;
+		}
+		return 0;
+	}
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "reload") || !strcmp(cmd, "stop") ||
+	    !strcmp(cmd, "scale") || !strcmp(cmd, "signal"))
+		fprintf(stderr, "cluster-ctl: bad arguments to '%s'\n", cmd);
+	else
+		fprintf(stderr, "cluster-ctl: unknown command '%s'\n", cmd);
+	fputs(usage, stderr);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	char path[sizeof(un.sun_path)] = "", line[256], buf[8192];
+	const char *status_line_end;
+	size_t len = 0;
+	ssize_t n;
+	int c, fd, i, r;
+
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:s:p:t:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't': {
+			char *end;
+			double s = strtod(optarg, &end);
+			if (*end || end == optarg || !(s > 0) || s > 86400 * 7)
+				return fail("-t takes seconds, more than 0: '%s'", optarg, 2);
+			deadline_ms = (long long)(s * 1000.0);
+			break;
+		}
+		case 's':
+			if (snprintf(path, sizeof(path), "%s", optarg) >= (int)sizeof(path))
+				return fail("socket path too long: %s", optarg, 2);
+			break;
+		case 'p': {
+			char *end;
+			long pid = strtol(optarg, &end, 10);
+			if (*end || pid <= 0)
+				return fail("not a pid: '%s'", optarg, 2);
+			if (runtime_socket(path, sizeof(path), (pid_t)pid, 0) < 0)
+				return fail("no runtime directory for cluster-run (%s)", strerror(errno), 1);
+			break;
+		}
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			printf("cluster-ctl %s\n", CLUSTER_RUN_VERSION);
+			return 0;
+		case ':':
+			fprintf(stderr, "cluster-ctl: option '%s' needs a value\n", argv[optind - 1]);
+			fputs(usage, stderr);
+			return 2;
+		default:
+			fprintf(stderr, "cluster-ctl: unknown option '%s'\n", argv[optind - 1]);
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (deadline_ms >= 0)
+		deadline_ms += mono_ms();
+	if ((r = check_command(argc - optind, argv + optind)) != 0)
+		return r;
+	if (!path[0] && (r = only_socket(path, sizeof(path))) >= 0)
+		return r;
+	line[0] = '\0';
+	for (i = optind; i < argc; i++) {
+		size_t used = strlen(line);
+		if (snprintf(line + used, sizeof(line) - used, "%s%s", i > optind ? " " : "",
+			     argv[i]) >= (int)(sizeof(line) - used))
+			return fail("command too long%s", "", 2);
+	}
+	strcat(line, "\n");
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
+		fprintf(stderr, "cluster-ctl: cannot reach cluster-run at %s: %s\n", path,
+			strerror(errno));
+		return 1;
+	}
+	/* A master that refuses us answers and closes at once: the send may
+	 * fail (no SIGPIPE, please), the answer is still there to read. */
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 && errno != EPIPE &&
+	    errno != ECONNRESET)
+		return fail("sending: %s", strerror(errno), 1);
+	/* "ok\n" or "error: ...\n", then the body */
+	while ((n = read_until_deadline(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (!(status_line_end = strchr(buf, '\n')) && len < sizeof(buf) - 1)
+			continue;
+		break;
+	}
+	buf[len] = '\0';
+	if (n == -2) {
+		fprintf(stderr, "cluster-ctl: timed out waiting for cluster-run; it goes on\n");
+		return EXIT_TIMED_OUT;
+	}
+	if (!strncmp(buf, "ok\n", 3)) {
+		fwrite(buf + 3, 1, len - 3, stdout);
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			fwrite(buf, 1, (size_t)n, stdout);
+		return 0;
+	}
+	fprintf(stderr, "cluster-ctl: %s", len ? buf : "no answer\n");
+	return 1;
+}

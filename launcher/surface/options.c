@@ -1,0 +1,487 @@
+/*
+ * options.c - command-line parsing.  Options stop at the first non-option
+ * word (PROGRAM), so options after PROGRAM belong to PROGRAM.
+ */
+#include "base/addr.h"
+#include "base/envfile.h"
+#include "base/log.h"
+#include "base/options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef CLUSTER_RUN_VERSION
+#define CLUSTER_RUN_VERSION "unknown"
+#endif
+
+static const char usage_text[] =
+"usage: cluster-run [OPTIONS] [--] PROGRAM [ARG...]\n"
+"Run N copies of an unmodified server PROGRAM sharing its listening sockets.\n"
+"\n"
+"  -n, --workers N        number of workers (default: online CPUs)\n"
+"  -p, --policy P         rr (default) | shared | reuseport | leastconn | sticky\n"
+"                         | random | p2c | jiq\n"
+"      --weights W,W,...  rr, leastconn: slot i weighs the i-th W (a positive\n"
+"                         integer); slots beyond the list weigh 1\n"
+"  -g, --grace SECONDS    stop signal to SIGKILL, and drain limit (default 10)\n"
+"      --stop-signal SIG  signal that stops a worker gracefully (default TERM)\n"
+"      --max-restarts N   give up after N consecutive failures of a worker\n"
+"                         before it listens (default 5; 0 = never)\n"
+"      --backoff MIN:MAX  restart delay bounds in seconds (default 0.1:10)\n"
+"      --min-uptime S     a worker up S seconds resets its backoff (default 10)\n"
+"      --ready-timeout S  reload: wait S seconds for a new worker to listen\n"
+"                         (default 30)\n"
+"      --log-prefix       prefix each line a worker writes with [slot pid]\n"
+"      --listen-timeout S warn when no worker listens after S seconds\n"
+"                         (default 10)\n"
+"      --backlog N        listen backlog of TCP listeners (default: the\n"
+"                         program's own, as without cluster-run)\n"
+"      --control PATH     control socket for cluster-ctl (default: in a\n"
+"                         private runtime directory; 'none': no socket)\n"
+"      --metrics ADDR:PORT  serve Prometheus metrics over HTTP there\n"
+"      --user USER[:GROUP]  run workers as USER (cluster-run started as root\n"
+"                         binds for them, ports below 1024 included)\n"
+"      --allow-bind       with --user: workers may bind new addresses after\n"
+"                         start-up (default: only what the first ones bound)\n"
+"      --via M            how binds reach the master: shim (LD_PRELOAD),\n"
+"                         seccomp (static and Go binaries) or auto (default)\n"
+"      --log-time         ISO-8601 UTC time (ms) on every line, master's\n"
+"                         and workers'\n"
+"      --log-format F     text (default) | json: one object per line\n"
+"      --log-dir DIR      workers' output in DIR/worker-SLOT.log, the\n"
+"                         master's in DIR/cluster-run.log too; USR1 reopens\n"
+"  -e KEY=VALUE           set a variable in the workers' environment\n"
+"      --env-file FILE    variables from FILE (systemd EnvironmentFile= syntax)\n"
+"      --max-memory SIZE  replace a worker whose RSS stays above SIZE\n"
+"                         (K, M, G suffixes)\n"
+"      --max-requests N   replace a worker after N connections\n"
+"      --max-requests-jitter J  ... plus a random 0..J per worker\n"
+"      --hang-timeout S   replace a worker that takes none of its queued\n"
+"                         connections for S seconds (rr, leastconn, reuseport)\n"
+"      --force            run PROGRAM even if it cannot be clustered\n"
+"                         (setuid; static or Go with --via shim)\n"
+"  -v, --verbose          say more about what happens\n"
+"  -h, --help             this text\n"
+"  -V, --version          the version\n"
+"\n"
+"Signals: TERM/INT stop (twice: at once), HUP rolling restart,\n"
+"TTIN/TTOU one worker more/less, USR1/USR2 forwarded to workers\n"
+"(with --log-dir, USR1 also reopens the log files).\n";
+
+const char *via_name(enum via v)
+{
+	switch (v) {
+	case VIA_AUTO:    return "auto";
+	case VIA_SHIM:    return "shim";
+	case VIA_SECCOMP: return "seccomp";
+	}
+	return "?";
+}
+
+static int parse_via(const char *s, enum via *v)
+{
+	if (!strcmp(s, "auto"))
+		*v = VIA_AUTO;
+	else if (!strcmp(s, "shim"))
+		*v = VIA_SHIM;
+	else if (!strcmp(s, "seccomp"))
+		*v = VIA_SECCOMP;
+	else
+		return -1;
+	return 0;
+}
+
+const char *policy_name(enum policy p)
+{
+	switch (p) {
+	case POLICY_RR:        return "rr";
+	case POLICY_SHARED:    return "shared";
+	case POLICY_REUSEPORT: return "reuseport";
+	case POLICY_LEASTCONN: return "leastconn";
+	case POLICY_STICKY:    return "sticky";
+	case POLICY_RANDOM:    return "random";
+	case POLICY_P2C:       return "p2c";
+	case POLICY_JIQ:       return "jiq";
+	case POLICY_COUNT:     break;
+	}
+	return "?";
+}
+
+static int parse_policy(const char *s, enum policy *p)
+{
+	int i;
+
+	for (i = 0; i < POLICY_COUNT; i++)
+		if (!strcmp(s, policy_name((enum policy)i))) {
+			*p = (enum policy)i;
+			return 0;
+		}
+	return -1;
+}
+
+static int parse_count(const char *s, long min, long max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 86400)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_signal(const char *s, int *out)
+{
+	static const struct { const char *name; int sig; } names[] = {
+		{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+		{ "HUP", SIGHUP }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+		{ "KILL", SIGKILL }, { "WINCH", SIGWINCH },
+	};
+	size_t i;
+
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i].name)) {
+			*out = names[i].sig;
+			return 0;
+		}
+	return parse_count(s, 1, SIGRTMAX, out);
+}
+
+static int parse_backoff(const char *s, struct options *opt)
+{
+	char buf[64], *colon;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	colon = strchr(buf, ':');
+	if (!colon)
+		return -1;
+	*colon = '\0';
+	if (parse_seconds(buf, &opt->backoff_min) < 0 ||
+	    parse_seconds(colon + 1, &opt->backoff_max) < 0 ||
+	    opt->backoff_min > opt->backoff_max)
+		return -1;
+	return 0;
+}
+
+/* "64M", "1.5G", "512k", "1048576": bytes, powers of 1024. */
+static int parse_size(const char *s, unsigned long long *out)
+{
+	char *end;
+	double v, mult = 1;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v <= 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': mult = 1024.0; end++; break;
+	case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	}
+	if (mult > 1 && *end == 'i')
+		end++;
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end || v * mult > 1e18 || v * mult < 4096)
+		return -1;
+	*out = (unsigned long long)(v * mult);
+	return 0;
+}
+
+static long parse_long(const char *s, long min, long max, int *ok)
+{
+	int v;
+
+	*ok = parse_count(s, min, max, &v) == 0;
+	return v;
+}
+
+/* Options that only mean something under some policies. */
+static int check_combinations(const struct options *opt)
+{
+	if (opt->policy == POLICY_SHARED && opt->hang_timeout > 0) {
+		log_warnx("--hang-timeout needs policy rr, leastconn or reuseport (under shared "
+			  "every worker waits on one queue: the master cannot see which one "
+			  "stopped accepting)");
+		return EXIT_USAGE;
+	}
+	if (opt->max_requests_jitter && !opt->max_requests) {
+		log_warnx("--max-requests-jitter needs --max-requests");
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* "2,1,1": one positive integer per slot, at most MAX_WORKERS of them. */
+static int parse_weights(const char *s, struct options *opt)
+{
+	char buf[16];
+	const char *p = s;
+	int n = 0;
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len >= sizeof(buf) || n >= MAX_WORKERS)
+			return -1;
+		memcpy(buf, p, len);
+		buf[len] = '\0';
+		if (parse_count(buf, 1, 1000000, &opt->weights[n]) < 0)
+			return -1;
+		n++;
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	opt->nweights = n;
+	return 0;
+}
+
+static int bad(const char *what, const char *value)
+{
+	log_warnx("invalid %s: '%s' (see cluster-run --help)", what, value);
+	return EXIT_USAGE;
+}
+
+static void set_defaults(struct options *opt)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(opt, 0, sizeof(*opt));
+	opt->workers = cpus > 0 ? (int)(cpus > MAX_WORKERS ? MAX_WORKERS : cpus) : 1;
+	opt->policy = POLICY_RR;
+	opt->grace = 10;
+	opt->stop_signal = SIGTERM;
+	opt->max_restarts = 5;
+	opt->backoff_min = 0.1;
+	opt->backoff_max = 10;
+	opt->min_uptime = 10;
+	opt->ready_timeout = 30;
+	opt->listen_timeout = 10;
+}
+
+int options_parse(struct options *opt, int argc, char **argv)
+{
+	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
+	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA,
+	       O_LOG_TIME, O_LOG_FORMAT, O_LOG_DIR, O_ENV_FILE, O_MAX_MEMORY,
+	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS };
+	static const struct option longopts[] = {
+		{ "workers", required_argument, NULL, 'n' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "grace", required_argument, NULL, 'g' },
+		{ "stop-signal", required_argument, NULL, O_STOP },
+		{ "max-restarts", required_argument, NULL, O_MAXR },
+		{ "backoff", required_argument, NULL, O_BACKOFF },
+		{ "min-uptime", required_argument, NULL, O_UPTIME },
+		{ "ready-timeout", required_argument, NULL, O_READY },
+		{ "log-prefix", no_argument, NULL, O_PREFIX },
+		{ "force", no_argument, NULL, O_STATIC },
+		{ "via", required_argument, NULL, O_VIA },
+		{ "control", required_argument, NULL, O_CONTROL },
+		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "user", required_argument, NULL, O_USER },
+		{ "allow-bind", no_argument, NULL, O_ALLOW_BIND },
+		{ "listen-timeout", required_argument, NULL, O_LISTEN_TIMEOUT },
+		{ "log-time", no_argument, NULL, O_LOG_TIME },
+		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
+		{ "log-dir", required_argument, NULL, O_LOG_DIR },
+		{ "env", required_argument, NULL, 'e' },
+		{ "env-file", required_argument, NULL, O_ENV_FILE },
+		{ "max-memory", required_argument, NULL, O_MAX_MEMORY },
+		{ "max-requests", required_argument, NULL, O_MAX_REQUESTS },
+		{ "max-requests-jitter", required_argument, NULL, O_JITTER },
+		{ "hang-timeout", required_argument, NULL, O_HANG },
+		{ "backlog", required_argument, NULL, O_BACKLOG },
+		{ "weights", required_argument, NULL, O_WEIGHTS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *weights_arg = NULL;
+	int c, ok;
+
+	set_defaults(opt);
+	opterr = 0;
+	/* '+': stop at PROGRAM; ':' first: report missing arguments ourselves. */
+	while ((c = getopt_long(argc, argv, "+:n:p:g:e:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (parse_count(optarg, 1, MAX_WORKERS, &opt->workers) < 0)
+				return bad("worker count (1..1024)", optarg);
+			break;
+		case 'p':
+			if (parse_policy(optarg, &opt->policy) < 0)
+				return bad("policy (rr, shared, reuseport, leastconn, sticky, "
+					   "random, p2c, jiq)", optarg);
+			opt->policy_set = 1;
+			break;
+		case O_VIA:
+			if (parse_via(optarg, &opt->via) < 0)
+				return bad("mechanism (shim, seccomp, auto)", optarg);
+			break;
+		case 'g':
+			if (parse_seconds(optarg, &opt->grace) < 0)
+				return bad("grace period", optarg);
+			break;
+		case O_STOP:
+			if (parse_signal(optarg, &opt->stop_signal) < 0)
+				return bad("stop signal", optarg);
+			break;
+		case O_MAXR:
+			if (parse_count(optarg, 0, 1000000, &opt->max_restarts) < 0)
+				return bad("restart limit", optarg);
+			break;
+		case O_BACKOFF:
+			if (parse_backoff(optarg, opt) < 0)
+				return bad("backoff (MIN:MAX seconds)", optarg);
+			break;
+		case O_UPTIME:
+			if (parse_seconds(optarg, &opt->min_uptime) < 0)
+				return bad("minimum uptime", optarg);
+			break;
+		case O_READY:
+			if (parse_seconds(optarg, &opt->ready_timeout) < 0)
+				return bad("ready timeout", optarg);
+			break;
+		case O_PREFIX:
+			opt->log_prefix = 1;
+			break;
+		case O_STATIC:
+			opt->force = 1;
+			break;
+		case O_CONTROL:
+			if (!*optarg)
+				return bad("control socket path", optarg);
+			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+				return bad("control socket path (107 bytes at most)", optarg);
+			opt->control_path = optarg;
+			break;
+		case O_METRICS: {
+			struct sockaddr_storage ss;
+			socklen_t len;
+
+			if (addr_parse(optarg, &ss, &len) < 0)
+				return bad("metrics address (IPv4:PORT or [IPv6]:PORT)", optarg);
+			opt->metrics = optarg;
+			break;
+		}
+		case O_BACKLOG:
+			if (parse_count(optarg, 1, 1 << 20, &opt->backlog) < 0)
+				return bad("backlog (1..1048576)", optarg);
+			break;
+		case O_USER:
+			if (!*optarg)
+				return bad("user", optarg);
+			opt->user = optarg;
+			break;
+		case O_ALLOW_BIND:
+			opt->allow_bind = 1;
+			break;
+		case O_LISTEN_TIMEOUT:
+			if (parse_seconds(optarg, &opt->listen_timeout) < 0)
+				return bad("listen timeout", optarg);
+			break;
+		case O_LOG_TIME:
+			opt->log_time = 1;
+			break;
+		case O_LOG_FORMAT:
+			if (strcmp(optarg, "text") && strcmp(optarg, "json"))
+				return bad("log format (text, json)", optarg);
+			opt->log_json = !strcmp(optarg, "json");
+			break;
+		case O_LOG_DIR:
+			if (!*optarg)
+				return bad("log directory", optarg);
+			opt->log_dir = optarg;
+			break;
+		case 'e':
+			if (env_list_add(&opt->env, optarg) < 0)
+				return EXIT_USAGE;
+			break;
+		case O_ENV_FILE:
+			if (env_list_load(&opt->env, optarg) < 0)
+				return EXIT_USAGE;
+			break;
+		case O_MAX_MEMORY:
+			if (parse_size(optarg, &opt->max_memory) < 0)
+				return bad("memory size (at least 4K; K, M, G suffixes)", optarg);
+			break;
+		case O_MAX_REQUESTS:
+			opt->max_requests = parse_long(optarg, 1, 1000000000, &ok);
+			if (!ok)
+				return bad("request count", optarg);
+			break;
+		case O_JITTER:
+			opt->max_requests_jitter = parse_long(optarg, 0, 1000000000, &ok);
+			if (!ok)
+				return bad("request jitter", optarg);
+			break;
+		case O_HANG:
+			if (parse_seconds(optarg, &opt->hang_timeout) < 0 || opt->hang_timeout < 0.1)
+				return bad("hang timeout (seconds, at least 0.1)", optarg);
+			break;
+		case O_WEIGHTS:
+			if (parse_weights(optarg, opt) < 0)
+				return bad("weights (positive integers 1..1000000, comma-separated, "
+					   "at most 1024)", optarg);
+			weights_arg = optarg;
+			break;
+		case 'v':
+			opt->verbose = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_STOPPED;
+		case 'V':
+			printf("cluster-run %s\n", CLUSTER_RUN_VERSION);
+			return EXIT_STOPPED;
+		case ':':
+			log_warnx("option '%s' needs a value (see cluster-run --help)",
+				  argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			log_warnx("unknown option '%s' (see cluster-run --help)",
+				  argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (weights_arg && opt->policy != POLICY_RR && opt->policy != POLICY_LEASTCONN) {
+		log_warnx("--weights applies to rr and leastconn, not %s (see cluster-run --help)",
+			  policy_name(opt->policy));
+		return EXIT_USAGE;
+	}
+	if (optind >= argc) {
+		log_warnx("no PROGRAM given (usage: cluster-run [OPTIONS] [--] PROGRAM [ARG...])");
+		return EXIT_USAGE;
+	}
+	opt->argv = argv + optind;
+	return check_combinations(opt);
+}

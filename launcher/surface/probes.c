@@ -1,0 +1,78 @@
+/*
+ * probes.c - the HTTP answers of the --metrics address: /ready and /live
+ * for Kubernetes probes and load balancer health checks, and the
+ * Prometheus metrics (report.c) for every other path, as before.
+ *
+ *   /ready   200 when every slot has a listening worker; 503 before the
+ *            first generation listens, while a slot is empty (a crashed
+ *            worker waiting for its restart) and from the stop signal on,
+ *            so a balancer stops sending before the workers go.
+ *   /live    200 as long as the master's loop answers at all.
+ *
+ * HTTP/1.0, one answer, then close (control.c writes and closes).  HEAD
+ * gets the headers only.
+ *
+ * Not here: the sockets and clients (control.c), the state (lifecycle.c).
+ */
+#include "surface/probes.h"
+#include "cluster.h"
+#include "supervise/lifecycle.h"
+#include "surface/report.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* "GET /ready?x HTTP/1.1" -> path "/ready" into out; whether it was HEAD. */
+static int request_path(const char *req, char *out, size_t cap)
+{
+	const char *sp = strchr(req, ' '), *p;
+	size_t n;
+
+	out[0] = '\0';
+	if (!sp)
+		return 0;
+	p = sp + 1;
+	n = strcspn(p, " ?\r\n");
+	if (n < cap) {
+		memcpy(out, p, n);
+		out[n] = '\0';
+	}
+	return !strncasecmp(req, "HEAD ", 5);
+}
+
+static void plain(struct buf *b, int code, const char *reason, const char *body, int head)
+{
+	buf_printf(b, "HTTP/1.0 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+		      "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
+		   code, reason, strlen(body), head ? "" : body);
+}
+
+void probes_answer(struct cluster *c, const char *request, struct buf *b)
+{
+	char path[64], body[128];
+	int head = request_path(request, path, sizeof(path));
+
+	if (!strcmp(path, "/live") || !strcmp(path, "/livez")) {
+		plain(b, 200, "OK", "live\n", head);
+	} else if (!strcmp(path, "/ready") || !strcmp(path, "/readyz")) {
+		int ready = 0, i;
+
+		for (i = 0; i < c->target; i++)
+			ready += c->slots[i].active && c->slots[i].active->state == W_READY;
+		if (lifecycle_all_ready(c)) {
+			snprintf(body, sizeof(body), "ready: %d/%d workers listening\n", ready,
+				 c->target);
+			plain(b, 200, "OK", body, head);
+		} else {
+			snprintf(body, sizeof(body), "not ready: %s%d/%d workers listening\n",
+				 c->stopping ? "stopping, " : "", c->stopping ? 0 : ready, c->target);
+			plain(b, 503, "Service Unavailable", body, head);
+		}
+	} else {
+		buf_printf(b, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			      "Connection: close\r\n\r\n");
+		if (!head)
+			report_metrics(c, b);
+	}
+}
