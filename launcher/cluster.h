@@ -43,10 +43,52 @@
 
 struct loop;
 struct output;
-struct policy_ops;
 struct control;
 struct lifecycle;
 struct health;
+struct sd_listen;
+
+/* A connection-scheduling policy: one table of operations, one file per
+ * policy (policy/policy_*.c, listed in policy/policy.c).  Each listener
+ * carries the table of its policy after fallbacks; the rest of the master
+ * calls the table and never tests which policy it has. */
+struct cluster;
+struct worker;
+struct listener;
+struct conn;
+struct policy_ops {
+	enum policy id;
+	const char *name;
+	int channel;            /* the master hands out connections */
+	int pick_needs_peer;    /* pick() must see the connection (sticky) */
+
+	/* The fd worker w's bind() of l gets (a channel end or a socket), or
+	 * -1 with errno. */
+	int (*attach)(struct cluster *c, struct worker *w, struct listener *l);
+	/* Channel policies: who takes conn now, or NULL when nobody can (then
+	 * the master stops accepting until a worker has room).  conn is NULL
+	 * when the peer is not known yet (pick_needs_peer == 0 only).  *at is
+	 * the worker's index in c->workers, for the rotation cursor. */
+	struct worker *(*pick)(struct cluster *c, struct listener *l,
+			       const struct conn *conn, unsigned *at);
+	/* Stop giving w new connections from l.  give_back: hand what is
+	 * already queued for w to other workers (a retirement); 0: leave it
+	 * for w to finish (a stop, where nobody else will take it). */
+	void (*drain)(struct cluster *c, struct worker *w, struct listener *l, int give_back);
+	/* Connections of l still on their way to w (queued on its channel or
+	 * its slot's socket, or being accepted right now).  A drained worker
+	 * is stopped only once this is 0 everywhere. */
+	unsigned (*pending)(struct cluster *c, struct worker *w, struct listener *l);
+	/* The number of slots changed (c->target); may be NULL. */
+	void (*slots_changed)(struct cluster *c, struct listener *l);
+	/* w let go of l (closed it) or is gone; may be NULL. */
+	void (*release)(struct cluster *c, struct worker *w, struct listener *l);
+	/* Channel policies: the connection pick() chose w for was handed to
+	 * w (a pick may go unused when no connection was waiting); may be
+	 * NULL.  For state that must move only per real hand-over, like the
+	 * rotation cursor (weights.c). */
+	void (*handed)(struct cluster *c, struct listener *l, struct worker *w);
+};
 
 struct conn {                   /* an accepted connection not yet handed out */
 	int fd;
@@ -197,16 +239,9 @@ struct cluster {
 	int64_t started_ms;
 	struct control *control;        /* control socket and metrics (control.c) */
 	struct lifecycle *life;         /* systemd, reload record, waiters (lifecycle.c) */
+	struct sd_listen *inherited;    /* systemd's sockets (LISTEN_FDS): lifecycle.c's */
 	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
 };
 
-/* Any message a worker may send, and room for an oversized one. */
-union any_msg {
-	struct msg_hdr hdr;
-	struct msg_attach attach;
-	struct msg_bind bind;
-	struct msg_listener listener;
-	char raw[512];
-};
 
 #endif

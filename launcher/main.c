@@ -14,12 +14,15 @@
 #include "base/options.h"
 #include "base/program.h"
 #include "base/shim_path.h"
+#include "mechanism/mechanism.h"
 #include "net/listener.h"
+#include "policy/policy.h"
 #include "supervise/guard.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
 #include "supervise/supervisor.h"
 #include "surface/control.h"
+#include "surface/options.h"
 
 #include <grp.h>
 #include <pwd.h>

@@ -10,6 +10,7 @@
 #include "cluster.h"
 #include "policy/policy.h"
 #include "base/options.h"
+#include "surface/options.h"
 #include "base/runtime_dir.h"
 #include "wire/protocol.h"
 

@@ -72,10 +72,4 @@ struct options {
 	char **argv;            /* PROGRAM and its arguments */
 };
 
-const char *policy_name(enum policy p);
-const char *via_name(enum via v);
-/* Returns -1 to go on, or the status to exit with now (usage error: 2;
- * --help, --version: 0). */
-int options_parse(struct options *opt, int argc, char **argv);
-
 #endif

@@ -26,10 +26,6 @@ int program_check(struct program *prog, const char *argv0, int force);
  * EXIT_CANNOT_EXEC, or -1 with a warning when force. */
 int program_refuse(const char *path, const char *why, int force);
 
-/* mechanism.c: the shim or seccomp for this program (--via), the kernel
- * features seccomp needs, and the policies it allows.  -1 to go on, else
- * the exit status after one line on stderr. */
-int mechanism_choose(struct options *opt, struct program *prog);
 
 struct creds;
 /* With --user: whether that user may execute it.  -1 when it may (or

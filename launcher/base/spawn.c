@@ -13,7 +13,7 @@
  * child writes errno to a CLOEXEC pipe; EOF on that pipe means exec worked.
  */
 #include "base/spawn.h"
-#include "mechanism/seccomp.h"
+#include "mechanism/seccomp_filter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -106,4 +106,11 @@ pid_t spawn_process(const struct spawn_args *a)
 		return -1;
 	}
 	return pid;
+}
+
+void spawn_signal(pid_t pid, int sig)
+{
+	/* The group is the worker's pid (setpgid in the child, above). */
+	if (kill(-pid, sig) < 0 && errno == ESRCH)
+		kill(pid, sig);
 }

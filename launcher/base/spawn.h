@@ -35,5 +35,9 @@ struct spawn_args {
 /* fork+exec.  Returns the pid, or -1 with errno: the exec error when the
  * program could not be executed, reported through a CLOEXEC pipe. */
 pid_t spawn_process(const struct spawn_args *a);
+/* sig to the process group a spawned process leads (a wrapper script's
+ * server, a prefork server's children), or to the process alone when it
+ * has left its group. */
+void spawn_signal(pid_t pid, int sig);
 
 #endif

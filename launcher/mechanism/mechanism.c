@@ -14,10 +14,12 @@
  *
  * Not here: the filter and the kernel probe (seccomp_filter.c).
  */
+#include "mechanism/mechanism.h"
 #include "base/log.h"
 #include "base/options.h"
 #include "base/program.h"
-#include "mechanism/seccomp.h"
+#include "mechanism/seccomp_filter.h"
+#include "policy/policy.h"
 
 int mechanism_choose(struct options *opt, struct program *prog)
 {
@@ -52,4 +54,14 @@ int mechanism_choose(struct options *opt, struct program *prog)
 		return EXIT_CANNOT_EXEC;
 	}
 	return -1;
+}
+
+const char *via_name(enum via v)
+{
+	switch (v) {
+	case VIA_AUTO:    return "auto";
+	case VIA_SHIM:    return "shim";
+	case VIA_SECCOMP: return "seccomp";
+	}
+	return "?";
 }

@@ -17,8 +17,8 @@
  *
  * Not here: answering the notifications (seccomp_notify.c).
  */
-#include "mechanism/seccomp.h"
 
+#include "mechanism/seccomp_filter.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>

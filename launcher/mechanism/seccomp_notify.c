@@ -34,7 +34,9 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
-#include "mechanism/seccomp.h"
+#include "mechanism/attach.h"
+#include "mechanism/seccomp_filter.h"
+#include "mechanism/seccomp_reuseport.h"
 #include "supervise/worker.h"
 
 #include <errno.h>

@@ -30,11 +30,11 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
-#include "mechanism/seccomp.h"
 #include "net/census.h"
 #include "net/sockets.h"
 #include "policy/policy.h"
 #include "policy/policy_reuseport.h"
+#include "policy/reuseport_group.h"
 #include "supervise/retire.h"
 
 #include <errno.h>

@@ -113,7 +113,7 @@ static int same_key(const struct listener *l, const struct msg_bind *req)
 	}
 }
 
-static const char *kind_name(const struct listener *l)
+const char *listener_kind(const struct listener *l)
 {
 	if (l->family == AF_UNIX)
 		return "unix";
@@ -142,23 +142,6 @@ static void describe(struct listener *l)
 	}
 }
 
-static enum policy effective_policy(struct cluster *c, const struct msg_bind *req,
-				    const char **why)
-{
-	enum policy p = c->opt->policy;
-
-	*why = NULL;
-	if (req->type == SOCK_DGRAM && policy_ops_of(p)->channel) {
-		*why = "datagrams cannot be handed out";
-		return POLICY_SHARED;
-	}
-	if (req->family == AF_UNIX && p == POLICY_REUSEPORT) {
-		*why = "unix sockets have no SO_REUSEPORT";
-		return POLICY_SHARED;
-	}
-	return p;
-}
-
 /* The program prints its own bind error, but not always the address: name
  * it, once per address in a row (a crash loop would repeat it). */
 static void bind_failed(struct cluster *c, const struct msg_bind *req, int err)
@@ -179,10 +162,9 @@ static void bind_failed(struct cluster *c, const struct msg_bind *req, int err)
 	log_warnx("cannot bind %s: %s", tmp.name, strerror(err));
 }
 
-static struct listener *create(struct cluster *c, const struct msg_bind *req, int *err)
+struct listener *listener_create(struct cluster *c, const struct msg_bind *req,
+				 int per_slot, int *plain, int *err)
 {
-	const char *why;
-	enum policy policy = effective_policy(c, req, &why);
 	struct listener *l;
 	int fd, inherited;
 
@@ -201,10 +183,10 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 		*err = EMFILE;
 		return NULL;
 	}
-	inherited = (fd = sd_listen_take(c, req, &policy, &why)) >= 0;     /* systemd's */
+	*plain = 0;
+	inherited = (fd = sd_listen_take(c, req, plain)) >= 0;     /* systemd's */
 	if (!inherited)
-		fd = socket_open_listener(req, &req->addr, req->addrlen,
-					  policy == POLICY_REUSEPORT, err);
+		fd = socket_open_listener(req, &req->addr, req->addrlen, per_slot, err);
 	if (fd < 0) {
 		bind_failed(c, req, *err);
 		return NULL;
@@ -231,21 +213,15 @@ static struct listener *create(struct cluster *c, const struct msg_bind *req, in
 		free(l);
 		return NULL;
 	}
-	l->ops = policy_ops_of(policy);
 	describe(l);
 	if (!inherited)
 		socket_file_adopt(c, l);
 	c->listeners[c->nlisteners++] = l;
-	if (l->ops->slots_changed)
-		l->ops->slots_changed(c, l);
-	if (why)
-		log_warnx("%s: policy %s instead of %s: %s", l->name, policy_name(policy),
-			  policy_name(c->opt->policy), why);
 	return l;
 }
 
-struct listener *listener_for(struct cluster *c, struct worker *w,
-			      const struct msg_bind *req, int *err)
+struct listener *listener_find(struct cluster *c, struct worker *w,
+			       const struct msg_bind *req, int *err)
 {
 	int zero = req_port(&req->addr) == 0, i;
 	struct listener *l = NULL;
@@ -273,8 +249,6 @@ struct listener *listener_for(struct cluster *c, struct worker *w,
 		*err = EADDRINUSE;      /* as a second bind in one program is */
 		return NULL;
 	}
-	if (!l)
-		l = create(c, req, err);
 	return l;
 }
 
@@ -290,28 +264,6 @@ int listener_serves_path(struct cluster *c, const struct msg_bind *req)
 		if (same_key(c->listeners[i], req))
 			return 1;
 	return 0;
-}
-
-/* Said when a worker first listens (a datagram socket: when it binds), not
- * at bind: a client's bind before connect is not a listener to announce. */
-void listener_announce(struct cluster *c, struct listener *l)
-{
-	if (l->announced)
-		return;
-	l->announced = 1;
-	log_warnx("%s (%s) shared by %d worker%s, policy %s, via %s", l->name, kind_name(l),
-		  c->target, c->target == 1 ? "" : "s", l->ops->name, via_name(c->prog->via));
-}
-
-void listeners_slots_changed(struct cluster *c)
-{
-	int i;
-
-	for (i = 0; i < c->nlisteners; i++) {
-		struct listener *l = c->listeners[i];
-		if (l->ops->slots_changed)
-			l->ops->slots_changed(c, l);
-	}
 }
 
 void listener_close_all(struct cluster *c)

@@ -1,23 +1,32 @@
 /*
- * listener.h - see listener.c.
+ * listener.h - the registry of addresses the master has bound (listener.c).
+ * It binds and finds; which policy a listener gets is decided above it
+ * (mechanism/attach.c), and the listener only carries the answer.
  */
 #ifndef LAUNCHER_NET_LISTENER_H
 #define LAUNCHER_NET_LISTENER_H
-
-#include <sys/types.h>
 
 struct cluster;
 struct worker;
 struct listener;
 struct msg_bind;
 
-/* listener.c */
-struct listener *listener_for(struct cluster *c, struct worker *w,
-			      const struct msg_bind *req, int *err);
-void listener_announce(struct cluster *c, struct listener *l);
+/* The listener w's bind of req names: an existing one, or NULL.  NULL
+ * with *err 0: none yet (listener_create makes it); with *err set: the
+ * errno w's bind() fails with (an invalid request, a second bind of the
+ * same address by one worker). */
+struct listener *listener_find(struct cluster *c, struct worker *w,
+			       const struct msg_bind *req, int *err);
+/* Bind req for the cluster (or take systemd's socket for it): per_slot
+ * asks for SO_REUSEPORT (one socket per slot follows); *plain says the
+ * inherited socket has none.  The listener, without its policy (l->ops
+ * is the caller's to set), or NULL with *err. */
+struct listener *listener_create(struct cluster *c, const struct msg_bind *req,
+				 int per_slot, int *plain, int *err);
+/* "tcp", "udp" or "unix", for the announcement. */
+const char *listener_kind(const struct listener *l);
 void listener_close_all(struct cluster *c);
 void listener_set_backlog(struct cluster *c, struct listener *l, int backlog);
 int listener_serves_path(struct cluster *c, const struct msg_bind *req);
-void listeners_slots_changed(struct cluster *c);
 
 #endif

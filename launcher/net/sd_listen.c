@@ -32,7 +32,6 @@
 #include "net/sd_listen.h"
 #include "cluster.h"
 #include "base/log.h"
-#include "supervise/lifecycle.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -186,10 +185,9 @@ static int matches(const struct inherited_socket *s, const struct msg_bind *req)
 	return wildcard(&req->addr) || wildcard(&s->addr) || same_addr(&s->addr, &req->addr);
 }
 
-int sd_listen_take(struct cluster *c, const struct msg_bind *req, enum policy *policy,
-		   const char **why)
+int sd_listen_take(struct cluster *c, const struct msg_bind *req, int *plain)
 {
-	struct sd_listen *s = lifecycle_sockets(c);
+	struct sd_listen *s = c->inherited;
 	int i;
 
 	for (i = 0; s && i < s->n; i++) {
@@ -197,11 +195,7 @@ int sd_listen_take(struct cluster *c, const struct msg_bind *req, enum policy *p
 
 		if (k->used || !matches(k, req))
 			continue;
-		if (*policy == POLICY_REUSEPORT && !k->reuseport) {
-			*policy = POLICY_SHARED;
-			*why = "the inherited socket has no SO_REUSEPORT (ReusePort=yes "
-			       "in the .socket unit)";
-		}
+		*plain = !k->reuseport;
 		/* Stream listeners are the master's to poll (rr) and shared
 		 * by every worker (shared): non-blocking, as the master's own
 		 * are; the largest backlog, as for the master's own. */
@@ -221,7 +215,7 @@ int sd_listen_take(struct cluster *c, const struct msg_bind *req, enum policy *p
 
 int sd_listen_serves_path(struct cluster *c, const struct msg_bind *req)
 {
-	struct sd_listen *s = lifecycle_sockets(c);
+	struct sd_listen *s = c->inherited;
 	int i;
 
 	for (i = 0; s && i < s->n; i++)

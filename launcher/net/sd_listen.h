@@ -5,8 +5,6 @@
 #ifndef LAUNCHER_SD_LISTEN_H
 #define LAUNCHER_SD_LISTEN_H
 
-#include "base/options.h"
-
 #include <sys/socket.h>
 
 struct cluster;
@@ -32,10 +30,9 @@ struct sd_listen {
  * (logged) when the variables are there but wrong. */
 int sd_listen_collect(struct sd_listen *s);
 /* An inherited socket for this bind request: its fd, or -1 when none
- * matches.  May change *policy (reuseport on a socket without
- * SO_REUSEPORT falls back to shared) and set *why to say why. */
-int sd_listen_take(struct cluster *c, const struct msg_bind *req, enum policy *policy,
-		   const char **why);
+ * matches.  *plain is set when it has no SO_REUSEPORT (the caller's
+ * per-slot policy then falls back to one shared socket). */
+int sd_listen_take(struct cluster *c, const struct msg_bind *req, int *plain);
 /* Whether an inherited unix socket has this path: a worker's unlink()
  * before its bind must not remove systemd's socket file. */
 int sd_listen_serves_path(struct cluster *c, const struct msg_bind *req);

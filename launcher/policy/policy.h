@@ -19,51 +19,27 @@
 #ifndef LAUNCHER_POLICY_H
 #define LAUNCHER_POLICY_H
 
-#include "base/options.h"
+#include "cluster.h"
 
 struct cluster;
 struct worker;
 struct listener;
 struct conn;
 
-struct policy_ops {
-	enum policy id;
-	const char *name;
-	int channel;            /* the master hands out connections */
-	int pick_needs_peer;    /* pick() must see the connection (sticky) */
-
-	/* The fd worker w's bind() of l gets (a channel end or a socket), or
-	 * -1 with errno. */
-	int (*attach)(struct cluster *c, struct worker *w, struct listener *l);
-	/* Channel policies: who takes conn now, or NULL when nobody can (then
-	 * the master stops accepting until a worker has room).  conn is NULL
-	 * when the peer is not known yet (pick_needs_peer == 0 only).  *at is
-	 * the worker's index in c->workers, for the rotation cursor. */
-	struct worker *(*pick)(struct cluster *c, struct listener *l,
-			       const struct conn *conn, unsigned *at);
-	/* Stop giving w new connections from l.  give_back: hand what is
-	 * already queued for w to other workers (a retirement); 0: leave it
-	 * for w to finish (a stop, where nobody else will take it). */
-	void (*drain)(struct cluster *c, struct worker *w, struct listener *l, int give_back);
-	/* Connections of l still on their way to w (queued on its channel or
-	 * its slot's socket, or being accepted right now).  A drained worker
-	 * is stopped only once this is 0 everywhere. */
-	unsigned (*pending)(struct cluster *c, struct worker *w, struct listener *l);
-	/* The number of slots changed (c->target); may be NULL. */
-	void (*slots_changed)(struct cluster *c, struct listener *l);
-	/* w let go of l (closed it) or is gone; may be NULL. */
-	void (*release)(struct cluster *c, struct worker *w, struct listener *l);
-	/* Channel policies: the connection pick() chose w for was handed to
-	 * w (a pick may go unused when no connection was waiting); may be
-	 * NULL.  For state that must move only per real hand-over, like the
-	 * rotation cursor (weights.c). */
-	void (*handed)(struct cluster *c, struct listener *l, struct worker *w);
-};
 
 extern const struct policy_ops policy_rr, policy_leastconn, policy_sticky,
 	policy_shared, policy_reuseport, policy_random, policy_p2c, policy_jiq;
 
 const struct policy_ops *policy_ops_of(enum policy p);
+const char *policy_name(enum policy p);
+/* The policy a new listener for req gets when `asked` is wanted: datagrams
+ * cannot be handed out (a channel policy falls back to shared, as in
+ * Node), unix sockets have no SO_REUSEPORT (reuseport falls back to
+ * shared).  *why says why, or is NULL when asked is kept. */
+const struct policy_ops *policy_for_bind(const struct policy_ops *asked,
+					 const struct msg_bind *req, const char **why);
+/* The number of slots changed (c->target): every listener's policy hears. */
+void policies_slots_changed(struct cluster *c);
 
 /* balancer.c: the channel family's shared operations.  A channel policy's
  * table is its id, name and pick, plus CHANNEL_OPS. */

@@ -25,9 +25,9 @@
 #include "policy/policy_reuseport.h"
 #include "cluster.h"
 #include "base/log.h"
-#include "mechanism/seccomp.h"
 #include "net/sockets.h"
 #include "policy/policy.h"
+#include "policy/reuseport_group.h"
 
 #include <errno.h>
 #include <linux/filter.h>

@@ -23,7 +23,7 @@
  */
 #include "cluster.h"
 #include "base/log.h"
-#include "mechanism/seccomp.h"
+#include "mechanism/seccomp_reuseport.h"
 #include "policy/policy_reuseport.h"
 
 #include <errno.h>

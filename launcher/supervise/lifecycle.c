@@ -22,6 +22,7 @@
 #include "base/options.h"
 #include "base/sd_notify.h"
 #include "net/sd_listen.h"
+#include "policy/policy.h"
 #include "surface/control.h"
 
 #include <stdio.h>
@@ -93,10 +94,6 @@ const struct reload_record *lifecycle_last_reload(const struct cluster *c)
 	return &life(c)->reload;
 }
 
-struct sd_listen *lifecycle_sockets(struct cluster *c)
-{
-	return c->life ? &life(c)->sockets : NULL;
-}
 
 /* STATUS= for `systemctl status`: sent when it changes. */
 static void send_status(struct cluster *c)
@@ -137,6 +134,7 @@ int lifecycle_open(struct cluster *c)
 		return -1;
 	}
 	c->life = lc;
+	c->inherited = &lc->sockets;
 	if (sd_notify_open(&lc->notify) < 0 || sd_listen_collect(&lc->sockets) < 0)
 		return -1;
 	return 0;
@@ -150,6 +148,7 @@ void lifecycle_close(struct cluster *c)
 		return;
 	loop_timer_cancel(c->loop, lc->status_timer);
 	sd_notify_close(&lc->notify, c->loop);
+	c->inherited = NULL;
 	sd_listen_close(&lc->sockets);
 	free(lc);
 	c->life = NULL;

@@ -47,7 +47,6 @@ int lifecycle_all_ready(const struct cluster *c);       /* /ready */
 int lifecycle_settled(const struct cluster *c);         /* scale --wait */
 const struct reload_record *lifecycle_last_reload(const struct cluster *c);
 const char *reload_outcome_name(enum reload_outcome o);
-struct sd_listen *lifecycle_sockets(struct cluster *c);
 unsigned lifecycle_restarts(const struct cluster *c);
 
 #endif

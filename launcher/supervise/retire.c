@@ -19,7 +19,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
-#include "mechanism/seccomp.h"
+#include "mechanism/seccomp_reuseport.h"
 #include "net/census.h"
 #include "policy/balancer.h"
 #include "policy/policy.h"

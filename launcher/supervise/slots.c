@@ -535,7 +535,7 @@ static void scale_up(struct cluster *c)
 	*s = (struct slot){ .c = c, .index = c->target };
 	c->target++;
 	log_warnx("scaling up to %d workers", c->target);
-	listeners_slots_changed(c);
+	policies_slots_changed(c);
 	fill(s);
 }
 
@@ -551,7 +551,7 @@ static void scale_down(struct cluster *c)
 	c->target--;
 	s = &c->slots[c->target];
 	log_warnx("scaling down to %d worker%s", c->target, c->target == 1 ? "" : "s");
-	listeners_slots_changed(c);
+	policies_slots_changed(c);
 	cancel_timers(s);
 	s->active = s->next = NULL;
 	for (i = 0; i < c->nworkers; i++)

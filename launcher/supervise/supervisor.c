@@ -18,7 +18,6 @@
 #include "base/log.h"
 #include "base/logline.h"
 #include "base/loop.h"
-#include "mechanism/seccomp.h"
 #include "policy/balancer.h"
 #include "supervise/health.h"
 #include "supervise/slots.h"

@@ -6,6 +6,7 @@
 #include "base/envfile.h"
 #include "base/log.h"
 #include "base/options.h"
+#include "policy/policy.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -75,16 +76,6 @@ static const char usage_text[] =
 "TTIN/TTOU one worker more/less, USR1/USR2 forwarded to workers\n"
 "(with --log-dir, USR1 also reopens the log files).\n";
 
-const char *via_name(enum via v)
-{
-	switch (v) {
-	case VIA_AUTO:    return "auto";
-	case VIA_SHIM:    return "shim";
-	case VIA_SECCOMP: return "seccomp";
-	}
-	return "?";
-}
-
 static int parse_via(const char *s, enum via *v)
 {
 	if (!strcmp(s, "auto"))
@@ -98,21 +89,6 @@ static int parse_via(const char *s, enum via *v)
 	return 0;
 }
 
-const char *policy_name(enum policy p)
-{
-	switch (p) {
-	case POLICY_RR:        return "rr";
-	case POLICY_SHARED:    return "shared";
-	case POLICY_REUSEPORT: return "reuseport";
-	case POLICY_LEASTCONN: return "leastconn";
-	case POLICY_STICKY:    return "sticky";
-	case POLICY_RANDOM:    return "random";
-	case POLICY_P2C:       return "p2c";
-	case POLICY_JIQ:       return "jiq";
-	case POLICY_COUNT:     break;
-	}
-	return "?";
-}
 
 static int parse_policy(const char *s, enum policy *p)
 {

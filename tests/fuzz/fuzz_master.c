@@ -20,6 +20,7 @@
  *     is the one `meson test` runs.
  */
 #include "cluster.h"
+#include "mechanism/shim_peer.h"
 #include "net/listener.h"
 #include "supervise/worker.h"
 #include "base/loop.h"

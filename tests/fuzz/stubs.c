@@ -5,15 +5,15 @@
 #include "cluster.h"
 #include "supervise/health.h"
 #include "base/output.h"
-#include "mechanism/seccomp.h"
+#include "base/spawn.h"
+#include "mechanism/mechanism.h"
+#include "mechanism/seccomp_notify.h"
+#include "supervise/retire.h"
 
 #include <errno.h>
 #include <sys/socket.h>
 
 extern int fuzz_misbehaved;
-
-/* no service manager here: no inherited sockets (sd_listen.c) */
-struct sd_listen *lifecycle_sockets(struct cluster *c) { (void)c; return NULL; }
 
 void health_conn_handed(struct cluster *c, struct worker *w) { (void)c; (void)w; }
 
@@ -24,6 +24,11 @@ struct output *output_new(struct loop *loop, int slot, int *out_w, int *err_w)
 }
 void output_set_pid(struct output *o, pid_t pid) { (void)o; (void)pid; }
 void output_free(struct output *o) { (void)o; }
+
+void spawn_signal(pid_t pid, int sig) { (void)pid; (void)sig; }
+
+/* mechanism.c is not linked: every fuzzed worker is a shim worker */
+const char *via_name(enum via v) { (void)v; return "shim"; }
 
 pid_t spawn_process(const struct spawn_args *a)
 {

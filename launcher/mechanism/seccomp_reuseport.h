@@ -1,0 +1,30 @@
+/*
+ * seccomp_reuseport.h - rolling restart and scale-down of seccomp workers
+ * under reuseport (seccomp_reuseport.c).
+ */
+#ifndef LAUNCHER_MECHANISM_SECCOMP_REUSEPORT_H
+#define LAUNCHER_MECHANISM_SECCOMP_REUSEPORT_H
+
+struct cluster;
+struct worker;
+struct listener;
+
+/* seccomp_reuseport.c: rolling restart and scale-down under reuseport */
+/* The socket to put into w for l, given what the policy gave (fd): a
+ * replacement gets one of its own. */
+int seccomp_reuseport_give(struct worker *w, struct listener *l, int fd);
+/* w listens on l: steer its slot to w's own socket, if it has one. */
+void seccomp_reuseport_listening(struct worker *w, struct listener *l);
+/* The socket serving slot of l now (steering's target). */
+int seccomp_reuseport_serving(const struct listener *l, int slot);
+/* Whether st is a socket of l that this module made. */
+struct stat;
+int seccomp_reuseport_owns(const struct listener *l, const struct stat *st);
+/* w is gone: close or promote the sockets it leaves. */
+void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w);
+/* Retire w (W_DRAINING) the seccomp way: 1 when taken in charge (w gets
+ * its stop signal, worker_stop, when it has nothing left), 0 to retire it
+ * as usual. */
+int seccomp_drain(struct cluster *c, struct worker *w);
+
+#endif
