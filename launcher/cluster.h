@@ -210,6 +210,18 @@ struct slot {
 	int ever_filled;
 };
 
+/* News that travels up a layer at run time.  The lower layer calls the
+ * hook when it is set; the layer that wants the news sets it once at start
+ * (README, "Design: layers").  A hook is NULL when nobody listens. */
+struct cluster_hooks {
+	/* policy/balancer.c handed w a connection: health.c counts it for
+	 * --max-requests. */
+	void (*conn_handed)(struct cluster *c, struct worker *w);
+	/* supervise/lifecycle.c: a reload finished (ok or not; text says
+	 * how): control.c answers the clients of `reload --wait`. */
+	void (*reload_finished)(struct cluster *c, int ok, const char *text);
+};
+
 struct cluster {
 	struct options *opt;
 	struct program *prog;
@@ -241,6 +253,7 @@ struct cluster {
 	struct lifecycle *life;         /* systemd, reload record, waiters (lifecycle.c) */
 	struct sd_listen *inherited;    /* systemd's sockets (LISTEN_FDS): lifecycle.c's */
 	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
+	struct cluster_hooks hooks;
 };
 
 

@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	log_set_debug(opt.verbose);
-	if (logline_configure(&opt) < 0)
+	if (logline_configure(opt.log_prefix, opt.log_time, opt.log_json, opt.log_dir) < 0)
 		return EXIT_USAGE;
 	status = program_check(&prog, opt.argv[0], opt.force);
 	if (status >= 0)

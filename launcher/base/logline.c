@@ -19,7 +19,6 @@
  * Not here: splitting a worker's output into lines (output.c).
  */
 #include "base/logline.h"
-#include "base/options.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,12 +52,12 @@ static int open_log(const char *name)
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
 }
 
-int logline_configure(const struct options *opt)
+int logline_configure(int prefix, int time, int json, const char *dir)
 {
-	sink.prefix = opt->log_prefix;
-	sink.time = opt->log_time;
-	sink.json = opt->log_json;
-	sink.dir = opt->log_dir;
+	sink.prefix = prefix;
+	sink.time = time;
+	sink.json = json;
+	sink.dir = dir;
 	sink.configured = 1;
 	if (sink.dir && (sink.master_fd = open_log("cluster-run.log")) < 0) {
 		char msg[4200];

@@ -11,12 +11,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct options;
 
 enum log_stream { LOG_STDOUT = 1, LOG_STDERR = 2 };
 
 /* Once, after the options: -1 (logged) when --log-dir cannot be used. */
-int logline_configure(const struct options *opt);
+int logline_configure(int prefix, int time, int json, const char *dir);
 /* Whether workers' output must go through the master's pipes. */
 int logline_pipes_wanted(void);
 /* Whether a log option is on: lifecycle events are then always logged. */

@@ -11,7 +11,6 @@
  */
 #include "base/shim_path.h"
 #include "base/log.h"
-#include "shim_path.h"
 #include "wire/protocol.h"
 
 #include <libgen.h>

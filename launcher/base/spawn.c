@@ -8,12 +8,11 @@
  * what the master changed for itself (signal mask and dispositions, the
  * fd limit), makes the doorbell inheritable, and execs.  A seccomp worker
  * installs its filter last, just before exec, and sends the master its
- * notify fd (seccomp_filter.c: prctl, seccomp, sendmsg and close, all
- * system calls).  If exec fails the
+ * notify fd: a->child_last, handed in by the mechanism (seccomp_notify.c;
+ * prctl, seccomp, sendmsg and close, all system calls).  If exec fails the
  * child writes errno to a CLOEXEC pipe; EOF on that pipe means exec worked.
  */
 #include "base/spawn.h"
-#include "mechanism/seccomp_filter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +67,7 @@ static void child(const struct spawn_args *a, int errfd, pid_t parent)
 	fl = a->keep_fd >= 0 ? fcntl(a->keep_fd, F_GETFD) : 0;
 	if (fl < 0 || (a->keep_fd >= 0 && fcntl(a->keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0))
 		child_write_errno(errfd);
-	if (a->filter && seccomp_child_install(a->filter, a->notify_sock) < 0)
+	if (a->child_last && a->child_last(a) < 0)
 		child_write_errno(errfd);
 	execve(a->path, a->argv, a->envp);
 	child_write_errno(errfd);

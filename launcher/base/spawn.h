@@ -30,6 +30,10 @@ struct spawn_args {
 	 * over notify_sock (seccomp_filter.c).  NULL: the shim's way. */
 	const struct sock_fprog *filter;
 	int notify_sock;
+	/* Called in the child last, just before exec (async-signal-safe
+	 * only): the mechanism's own step, here the filter's installation.
+	 * 0, or -1 with errno: the exec is not attempted.  May be NULL. */
+	int (*child_last)(const struct spawn_args *a);
 };
 
 /* fork+exec.  Returns the pid, or -1 with errno: the exec error when the

@@ -37,7 +37,6 @@
 #include "mechanism/attach.h"
 #include "mechanism/seccomp_filter.h"
 #include "mechanism/seccomp_reuseport.h"
-#include "supervise/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +54,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* In the child, just before exec (spawn.c): async-signal-safe. */
+static int child_install(const struct spawn_args *a)
+{
+	return seccomp_child_install(a->filter, a->notify_sock);
+}
+
 int seccomp_spawn_prepare(struct cluster *c, struct spawn_args *a, int *sock)
 {
 	int sv[2];
@@ -65,6 +70,7 @@ int seccomp_spawn_prepare(struct cluster *c, struct spawn_args *a, int *sock)
 		return -1;
 	}
 	a->filter = seccomp_filter_prog();
+	a->child_last = child_install;
 	a->notify_sock = sv[1];
 	*sock = sv[0];
 	return 0;

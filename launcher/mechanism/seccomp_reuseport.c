@@ -132,17 +132,10 @@ void seccomp_reuseport_listening(struct worker *w, struct listener *l)
 	if (!p || p->live)
 		return;
 	p->live = 1;
-	reuseport_steer(l, w->c->target);
-}
-
-int seccomp_reuseport_serving(const struct listener *l, int slot)
-{
-	int i;
-
-	for (i = 0; i < npend; i++)
-		if (pend[i].l == l && pend[i].slot == slot && pend[i].live)
-			return pend[i].fd;
-	return slot_socket(l, slot);
+	if (reuseport_group_serve(l, p->slot, p->fd) < 0)
+		log_warnx("%s: out of memory: worker %d's share stays on the old socket",
+			  l->name, p->slot);
+	reuseport_group_steer(l, w->c->target);
 }
 
 int seccomp_reuseport_owns(const struct listener *l, const struct stat *st)
@@ -183,6 +176,8 @@ void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w)
 		    w->routes[l->id].bound)
 			set_nonblocking(held);
 		if (p) {
+			if (p->live)
+				reuseport_group_serve(l, p->slot, -1);
 			close(p->fd);
 			reuseport_group_leave(l, p->fd);
 			drop(p);
@@ -196,6 +191,7 @@ void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w)
 				if (l->fd == old)
 					l->fd = pend[k].fd;
 				l->slot_fds[w->slot] = pend[k].fd;
+				reuseport_group_serve(l, w->slot, -1);  /* its own now */
 				close(old);
 				reuseport_group_leave(l, old);
 				drop(&pend[k]);
@@ -203,7 +199,7 @@ void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w)
 			}
 		}
 		if (changed)
-			reuseport_steer(l, c->target);
+			reuseport_group_steer(l, c->target);
 	}
 }
 

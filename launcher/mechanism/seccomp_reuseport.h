@@ -15,8 +15,6 @@ struct listener;
 int seccomp_reuseport_give(struct worker *w, struct listener *l, int fd);
 /* w listens on l: steer its slot to w's own socket, if it has one. */
 void seccomp_reuseport_listening(struct worker *w, struct listener *l);
-/* The socket serving slot of l now (steering's target). */
-int seccomp_reuseport_serving(const struct listener *l, int slot);
 /* Whether st is a socket of l that this module made. */
 struct stat;
 int seccomp_reuseport_owns(const struct listener *l, const struct stat *st);

@@ -35,7 +35,6 @@
 #include "net/sd_listen.h"
 #include "net/socket_file.h"
 #include "net/sockets.h"
-#include "policy/policy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -37,7 +37,6 @@
 #include "base/loop.h"
 #include "net/board.h"
 #include "policy/policy.h"
-#include "supervise/health.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -330,7 +329,8 @@ static void dispatch(struct cluster *c, struct listener *l)
 			r->handed++;
 			r->sent++;
 			r->queued_hint++;
-			health_conn_handed(c, w);
+			if (c->hooks.conn_handed)
+				c->hooks.conn_handed(c, w);
 			if (l->ops->handed)
 				l->ops->handed(c, l, w);
 			continue;

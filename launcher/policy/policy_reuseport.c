@@ -37,29 +37,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Random choice among the first n sockets of the reuseport group. */
-void reuseport_steer(struct listener *l, int n)
-{
-	struct sock_filter code[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
-		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)(n > 0 ? n : 1)),
-		BPF_STMT(BPF_RET | BPF_A, 0),
-	};
-	struct sock_fprog prog;
-
-	memset(&prog, 0, sizeof(prog));   /* padding after len goes to the kernel */
-	prog.len = 3;
-	prog.filter = code;
-
-	/* TCP only: a random choice per datagram would split UDP flows */
-	if (l->type != SOCK_STREAM)
-		return;
-	if (reuseport_group_steer(l, n) == 0)
-		return;         /* not in slot order (seccomp reload) */
-	if (setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
-		log_warn("%s: steering the reuseport group", l->name);
-}
-
 static int grow(struct listener *l, int slot)
 {
 	int n = slot + 8, i;
@@ -109,7 +86,7 @@ static int slot_fd(struct listener *l, int slot)
 static void slots_changed(struct cluster *c, struct listener *l)
 {
 	slot_fd(l, c->target - 1);
-	reuseport_steer(l, c->target);
+	reuseport_group_steer(l, c->target);
 }
 
 /* The accept queue of slot's socket of l (TCP_INFO's tcpi_unacked is the
@@ -204,7 +181,7 @@ static void close_slot_socket(struct listener *l, int slot)
 /* The kernel fills the hole a closed socket leaves in a reuseport group
  * with the group's last socket (reuseport_detach_sock), so closing any but
  * the last would put another slot's socket at the wrong index, where
- * reuseport_steer() counts on index = slot.  Sockets therefore only ever go from the
+ * the in-order steering counts on index = slot.  Sockets therefore only ever go from the
  * top: every socket beyond the target that no worker uses (a draining one,
  * a replacement) is closed, from the highest down, stopping at the first
  * one still in use.  A slot whose worker leaves while a higher one still

@@ -10,7 +10,6 @@ struct cluster;
 struct listener;
 
 /* policy_reuseport.c */
-void reuseport_steer(struct listener *l, int n);
 unsigned reuseport_slot_queued(struct cluster *c, int slot);
 void reuseport_close_slots(struct cluster *c, int slot);
 

@@ -1,30 +1,29 @@
 /*
  * reuseport_group.c - the kernel's order of a reuseport group, modelled,
- * so steering can name a slot's socket wherever it sits in the group.
+ * and the steering program that names each slot's socket wherever it sits.
  *
  * A classic BPF program on a reuseport group returns an index into the
  * group's socket array.  A socket joins at the end when it listens; one
  * that leaves is replaced by the group's last socket
- * (reuseport_detach_sock).  reuseport.c keeps index = slot by creating in
- * slot order and closing from the top, and the seccomp rolling restart
- * (seccomp_reuseport.c) breaks that on purpose: the replacement gets a
- * socket of its own, appended, and the old one leaves from the middle.
- * So the order is followed here, join by join and leave by leave, and the
- * steering program maps slot i to its socket's index with a table of
- * jumps (2 instructions a slot; BPF_MAXINSNS allows 2046 slots).  While
- * the order is slot order, the short random-modulo program of reuseport.c
- * is used as before.
+ * (reuseport_detach_sock).  policy_reuseport.c keeps index = slot by
+ * creating in slot order and closing from the top, and the seccomp rolling
+ * restart (mechanism/seccomp_reuseport.c) breaks that on purpose: the
+ * replacement gets a socket of its own, appended, and the old one leaves
+ * from the middle.  So the order is followed here, join by join and leave
+ * by leave, and the steering program maps slot i to its socket's index
+ * with a table of jumps (2 instructions a slot; BPF_MAXINSNS allows 2046
+ * slots).  While the order is slot order, a short random-modulo program
+ * does it.
+ *
+ * Which socket serves a slot is l->slot_fds[slot] unless the layer above
+ * named another (reuseport_group_serve: a seccomp replacement's own); the
+ * steering reads that table and calls nobody above it.
  *
  * The model lives beside struct listener (a table by listener id, checked
  * against the listener it was made for) so that cluster.h needs no field.
- *
- * Not here: which socket serves a slot (seccomp_reuseport.c picks a
- * replacement's own socket over l->slot_fds).
  */
 #include "cluster.h"
 #include "base/log.h"
-#include "mechanism/seccomp_reuseport.h"
-#include "policy/policy_reuseport.h"
 
 #include <errno.h>
 #include <linux/filter.h>
@@ -36,9 +35,13 @@ struct rp_group {
 	const struct listener *l;       /* the listener this model is for */
 	int *fds;                       /* the kernel's order */
 	int n, cap;
+	int *serving;                   /* by slot: a socket other than its own, or -1 */
+	int nserving;
 };
 
 static int index_of(const struct rp_group *g, int fd);
+static void steer(struct listener *l, int n);
+static int steer_by_table(struct listener *l, int n);
 
 static struct rp_group groups[CLUSTER_MAX_LISTENERS];
 
@@ -55,6 +58,7 @@ static struct rp_group *group_of(const struct listener *l)
 	if (g->l != l || g->n == 0 || index_of(g, l->fd) < 0) {
 		g->l = l;
 		g->n = 0;
+		g->nserving = 0;
 		if (!g->fds) {
 			g->cap = 16;
 			g->fds = calloc((size_t)g->cap, sizeof(*g->fds));
@@ -100,7 +104,7 @@ void reuseport_group_leave(const struct listener *l, int fd)
 			g->fds[i] = g->fds[--g->n];     /* as the kernel does */
 			/* the moved socket's slot has a new index */
 			if (l->c && i < g->n)
-				reuseport_steer((struct listener *)l, l->c->target);
+				steer((struct listener *)l, l->c->target);
 			return;
 		}
 }
@@ -115,9 +119,72 @@ static int index_of(const struct rp_group *g, int fd)
 	return -1;
 }
 
-/* Steer among the sockets serving slots 0..n-1.  0 when done here, -1 when
- * the group is in slot order (reuseport.c's program does it). */
-int reuseport_group_steer(struct listener *l, int n)
+/* The socket that serves slot of l: the one reuseport_group_serve named
+ * (a seccomp replacement's own, seccomp_reuseport.c), else the slot's. */
+static int serving(const struct rp_group *g, const struct listener *l, int slot)
+{
+	if (slot < g->nserving && g->serving[slot] >= 0)
+		return g->serving[slot];
+	return slot >= 0 && slot < l->nslot_fds ? l->slot_fds[slot] : -1;
+}
+
+int reuseport_group_serve(const struct listener *l, int slot, int fd)
+{
+	struct rp_group *g = group_of(l);
+	int *grown, i;
+
+	if (!g || slot < 0 || slot >= MAX_WORKERS)
+		return -1;
+	if (slot >= g->nserving) {
+		if (fd < 0)
+			return 0;
+		grown = realloc(g->serving, (size_t)(slot + 1) * sizeof(*grown));
+		if (!grown)
+			return -1;
+		for (i = g->nserving; i <= slot; i++)
+			grown[i] = -1;
+		g->serving = grown;
+		g->nserving = slot + 1;
+	}
+	g->serving[slot] = fd;
+	return 0;
+}
+
+/* Random choice among the first n sockets of the group: the short program,
+ * for a group in slot order (index = slot). */
+static void steer_in_order(struct listener *l, int n)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)(n > 0 ? n : 1)),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog;
+
+	memset(&prog, 0, sizeof(prog));   /* padding after len goes to the kernel */
+	prog.len = 3;
+	prog.filter = code;
+	if (setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
+		log_warn("%s: steering the reuseport group", l->name);
+}
+
+void reuseport_group_steer(struct listener *l, int n)
+{
+	/* TCP only: a random choice per datagram would split UDP flows */
+	if (l->type != SOCK_STREAM)
+		return;
+	if (steer_by_table(l, n) < 0)
+		steer_in_order(l, n);
+}
+
+static void steer(struct listener *l, int n)
+{
+	reuseport_group_steer(l, n);
+}
+
+/* Steer among the sockets serving slots 0..n-1 with a table of jumps.  0
+ * when done here, -1 when the group is in slot order (steer_in_order). */
+static int steer_by_table(struct listener *l, int n)
 {
 	struct rp_group *g = group_of(l);
 	struct sock_filter *code;
@@ -127,7 +194,7 @@ int reuseport_group_steer(struct listener *l, int n)
 	if (!g || n < 1 || n > MAX_WORKERS || l->type != SOCK_STREAM)
 		return -1;
 	for (i = 0; i < n; i++) {
-		idx[i] = index_of(g, seccomp_reuseport_serving(l, i));
+		idx[i] = index_of(g, serving(g, l, i));
 		if (idx[i] < 0)
 			idx[i] = i;
 		identity &= idx[i] == i;

@@ -23,7 +23,8 @@
  *       reuseport: see check_hang_slot (queue length and idle processes).
  *       shared: one queue for every worker, nothing to tell them apart.
  *
- * Replacements go through supervisor_replace(), one slot at a time and
+ * Replacements go through the replace callback that health_start was
+ * handed (slots.c's supervisor_replace), one slot at a time and
  * never during a reload, so capacity stays at N-1 or more; recycling
  * waits for the new worker to listen before the old one drains, a hung
  * worker is drained and stopped at once.  A decision that cannot be
@@ -35,12 +36,11 @@
  */
 #include "supervise/health.h"
 #include "cluster.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/loop.h"
 #include "policy/balancer.h"
 #include "policy/policy_reuseport.h"
-#include "supervise/supervisor.h"
-#include "surface/report.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -81,6 +81,7 @@ struct restart_note {
 
 struct health {
 	struct cluster *c;
+	health_replace_fn *replace;     /* handed in by health_start */
 	uint64_t timer;
 	uint64_t soon;          /* a check asked for by health_conn_handed */
 	unsigned ticks;
@@ -247,7 +248,7 @@ static void scan_groups(struct health *h, int memory, int activity)
 static int replace(struct health *h, struct worker *w, struct watch *s,
 		   enum health_reason why, const char *detail)
 {
-	if (supervisor_replace(h->c, w, reason_names[why], detail, why == HEALTH_HANG) < 0)
+	if (h->replace(h->c, w, reason_names[why], detail, why == HEALTH_HANG) < 0)
 		return -1;
 	s->asked = 1;
 	note(h, w, why, detail);
@@ -452,7 +453,7 @@ void health_conn_handed(struct cluster *c, struct worker *w)
 		h->soon = loop_timer(c->loop, 0, check_soon, h);
 }
 
-int health_start(struct cluster *c)
+int health_start(struct cluster *c, health_replace_fn *replace)
 {
 	const struct options *o = c->opt;
 
@@ -460,6 +461,8 @@ int health_start(struct cluster *c)
 	if (!c->health)
 		return -1;
 	c->health->c = c;
+	c->health->replace = replace;
+	c->hooks.conn_handed = health_conn_handed;
 	srandom((unsigned)(getpid() ^ wall_ms()));
 	if (o->max_memory || o->max_requests || o->hang_timeout > 0)
 		c->health->timer = loop_timer(c->loop, TICK_MS, tick, c->health);

@@ -18,12 +18,20 @@ enum health_reason {
 	HEALTH_NREASONS,
 };
 
+/* How health asks for a worker to be replaced (slots.c's
+ * supervisor_replace, handed in by supervisor.c): 0 when it will be, -1
+ * when it cannot be now (then health asks again later).  now: stop it at
+ * once (hung) rather than start its replacement first. */
+typedef int health_replace_fn(struct cluster *c, struct worker *w, const char *reason,
+			      const char *detail, int now);
+
 /* Once at start, after the loop exists.  -1 when out of memory. */
-int health_start(struct cluster *c);
+int health_start(struct cluster *c, health_replace_fn *replace);
 void health_free(struct cluster *c);
 /* A worker exited unasked: remember it (how: "exited with status 1"). */
 void health_note_exit(struct cluster *c, const struct worker *w, const char *how);
-/* balancer.c handed w a connection (--max-requests). */
+/* balancer.c handed w a connection (--max-requests); reached through
+ * c->hooks.conn_handed, which health_start sets. */
 void health_conn_handed(struct cluster *c, struct worker *w);
 /* The last restarts and their reasons, for report.c. */
 void health_report_text(struct cluster *c, struct buf *b);

@@ -23,7 +23,6 @@
 #include "base/sd_notify.h"
 #include "net/sd_listen.h"
 #include "policy/policy.h"
-#include "surface/control.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,8 +199,9 @@ static void reload_finished(struct cluster *c, enum reload_outcome o, const char
 		r->complete++;
 	else if (o == RELOAD_ABORTED)
 		r->aborted++;
-	control_reload_finished(c, o == RELOAD_COMPLETE, o == RELOAD_COMPLETE ?
-				"reload complete" : r->why);
+	if (c->hooks.reload_finished)
+		c->hooks.reload_finished(c, o == RELOAD_COMPLETE,
+					 o == RELOAD_COMPLETE ? "reload complete" : r->why);
 }
 
 void lifecycle_reload_complete(struct cluster *c)

@@ -43,7 +43,6 @@
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
 #include "supervise/retire.h"
-#include "supervise/supervisor.h"
 #include "supervise/worker.h"
 
 #include <signal.h>

@@ -23,5 +23,8 @@ void supervisor_reload(struct cluster *c);
 void supervisor_scale(struct cluster *c, int delta);
 int supervisor_scale_to(struct cluster *c, int n);
 void supervisor_stop(struct cluster *c, int sig);
+/* Replace w (health.c's reasons: memory, requests, hang): see slots.c. */
+int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
+		       const char *detail, int now);
 
 #endif

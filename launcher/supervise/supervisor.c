@@ -205,7 +205,7 @@ int supervisor_start(struct cluster *c)
 	loop_set_before_sleep(c->loop, before_sleep, c);
 	slots_start(c);
 	c->quiet_timer = loop_timer(c->loop, secs_ms(c->opt->listen_timeout), quiet_warning, c);
-	if (health_start(c) < 0) {
+	if (health_start(c, supervisor_replace) < 0) {
 		log_warn("health checks");
 		return -1;
 	}

@@ -13,7 +13,5 @@ struct worker;
 /* supervisor.c */
 int supervisor_start(struct cluster *c);
 void supervisor_finish(struct cluster *c);
-int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
-		       const char *detail, int now);
 
 #endif

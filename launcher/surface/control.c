@@ -12,7 +12,7 @@
  *   -> "ok\n" + body, or "error: why\n"
  *
  * --wait keeps the client until the reload or the scaling has finished
- * (lifecycle.c calls control_reload_finished; scaling is checked every
+ * (lifecycle.c calls reload_finished through c->hooks; scaling is checked every
  * WAIT_CHECK_MS): a waiting client has no timeout here, it has its own
  * (cluster-ctl --timeout), and it leaves by closing.
  *
@@ -37,6 +37,7 @@
 #include "surface/control.h"
 #include "cluster.h"
 #include "base/addr.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/runtime_dir.h"
@@ -162,7 +163,7 @@ static void finish_wait(struct client *cl, int ok, const char *text)
 		client_close(cl);
 }
 
-void control_reload_finished(struct cluster *c, int ok, const char *text)
+static void reload_finished(struct cluster *c, int ok, const char *text)
 {
 	struct client *cl, *next;
 
@@ -648,6 +649,7 @@ int control_open(struct cluster *c)
 	ctl->c = c;
 	ctl->fd = ctl->metrics_fd = -1;
 	c->control = ctl;
+	c->hooks.reload_finished = reload_finished;
 	if (!(want && !strcmp(want, "none")) &&
 	    (open_control(ctl, want) < 0 ||
 	     loop_add_fd(c->loop, ctl->fd, EPOLLIN, accept_event, ctl) < 0))

@@ -11,7 +11,5 @@ struct cluster;
 /* control.c */
 int control_open(struct cluster *c);
 void control_close(struct cluster *c);
-/* Answer the clients waiting for a reload (reload --wait). */
-void control_reload_finished(struct cluster *c, int ok, const char *text);
 
 #endif

@@ -16,6 +16,7 @@
  */
 #include "surface/probes.h"
 #include "cluster.h"
+#include "base/buf.h"
 #include "supervise/lifecycle.h"
 #include "surface/report.h"
 

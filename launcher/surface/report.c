@@ -17,6 +17,7 @@
  */
 #include "surface/report.h"
 #include "cluster.h"
+#include "base/buf.h"
 #include "base/loop.h"
 #include "base/options.h"
 #include "base/procstat.h"
@@ -34,37 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void buf_printf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		size_t room = b->cap - b->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(b->data ? b->data + b->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		{
-			size_t cap = b->cap ? b->cap * 2 : 4096;
-			char *grown;
-
-			while (cap - b->len <= (size_t)n)
-				cap *= 2;
-			grown = realloc(b->data, cap);
-			if (!grown)
-				return;
-			b->data = grown;
-			b->cap = cap;
-		}
-	}
-}
 
 const char *worker_state_name(enum worker_state s)
 {

@@ -3,7 +3,6 @@
  * spawner, the output pipes and the network (see fuzz_master.c).
  */
 #include "cluster.h"
-#include "supervise/health.h"
 #include "base/output.h"
 #include "base/spawn.h"
 #include "mechanism/mechanism.h"
@@ -15,7 +14,6 @@
 
 extern int fuzz_misbehaved;
 
-void health_conn_handed(struct cluster *c, struct worker *w) { (void)c; (void)w; }
 
 struct output *output_new(struct loop *loop, int slot, int *out_w, int *err_w)
 {
