@@ -2,10 +2,11 @@
  * program.c - resolve PROGRAM through PATH and look inside it.
  *
  * What cannot be clustered is refused up front, in one line, rather than
- * discovered as N workers fighting over a port (DESIGN.md 3.13): a
+ * discovered as N workers fighting over a port (README, "What is
+ * intercepted, and what cannot be"): a
  * setuid/setgid file (the loader drops LD_PRELOAD in secure mode, and
  * seccomp's no_new_privs would drop its privileges); --force runs it
- * anyway.  What the shim cannot reach is noted for mechanism.c, which
+ * anyway.  What the shim cannot reach is noted for mechanism/mechanism.c, which
  * clusters it through seccomp instead:
  *   - a statically linked ELF (no PT_INTERP): the dynamic loader never runs,
  *     so LD_PRELOAD is ignored;

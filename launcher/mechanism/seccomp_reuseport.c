@@ -20,7 +20,7 @@
  *   4. when it is gone, its socket is closed (the group moves its last
  *      socket into the hole; steering follows) and the replacement's
  *      socket becomes the slot's.
- * Scale-down is steps 3 and 4 alone (reuseport.c already steers the
+ * Scale-down is steps 3 and 4 alone (policy/policy_reuseport.c already steers the
  * removed slot away).  Under shared nothing can starve one worker: it is
  * stopped at once, as before (README).
  *

@@ -20,8 +20,9 @@
  * have no SO_REUSEPORT, so reuseport falls back to shared for them.  The
  * announcement line says so.
  *
- * Each listener gets the table of its policy after those fallbacks
- * (policy.h); nothing else in the master looks at --policy.
+ * Each listener carries the table of its policy after those fallbacks
+ * (policy/policy.c's policy_for_bind, applied by mechanism/attach.c, one
+ * layer up); nothing here knows one policy from another.
  *
  * Not here: opening sockets (sockets.c); who gets the connections
  * (policy_*.c, balancer.c); what happens to a unix socket's file

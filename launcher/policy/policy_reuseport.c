@@ -19,8 +19,9 @@
  * accepting (drain_deferred).  The shim does the stopping (board.c,
  * shim/drain.c).
  *
- * Not here: the listener registry (listener.c); when workers are retired
- * (supervisor.c).
+ * Not here: the listener registry (net/listener.c); the steering program
+ * (reuseport_group.c); when workers are retired (supervise/slots.c,
+ * supervise/retire.c).
  */
 #include "policy/policy_reuseport.h"
 #include "cluster.h"

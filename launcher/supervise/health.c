@@ -31,8 +31,9 @@
  * carried out now (another replacement under way) is simply taken again
  * on the next tick.
  *
- * Not here: how a worker is replaced (supervisor.c), how connections move
- * (balancer.c).
+ * Not here: how a worker is replaced (slots.c's supervisor_replace, handed
+ * in as a callback: health sits below slots), how connections move
+ * (policy/balancer.c).
  */
 #include "supervise/health.h"
 #include "cluster.h"

@@ -1,5 +1,6 @@
 /*
- * supervisor.h - see supervisor.c.
+ * supervisor.h - start and finish supervision: signals, reaping, the
+ * loop's before-sleep pass (supervisor.c).
  */
 #ifndef LAUNCHER_SUPERVISE_SUPERVISOR_H
 #define LAUNCHER_SUPERVISE_SUPERVISOR_H

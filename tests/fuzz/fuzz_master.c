@@ -1,9 +1,10 @@
 /*
  * fuzz_master.c - fuzz what the master does with bytes from a worker.
  *
- * A worker is untrusted input (DESIGN.md 1).  This drives the real message
- * dispatch (worker.c), listener registry (listener.c) and balancer
- * (balancer.c) with sequences of fuzzed messages from two fake workers,
+ * A worker is untrusted input (README, "Design").  This drives the real
+ * message dispatch (launcher/mechanism/shim_peer.c), bind handling
+ * (mechanism/attach.c), listener registry (net/listener.c) and balancer
+ * (policy/balancer.c) with sequences of fuzzed messages from two fake workers,
  * each with two processes, and checks that the master neither crashes nor
  * leaks, whatever arrives.  stubs.c stands in for the supervisor, the
  * process spawner and the network: bind() and listen() are interposed so
