@@ -39,8 +39,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -220,15 +218,11 @@ static unsigned still_held(struct cluster *c, struct worker *w)
 		struct listener *l = c->listeners[i];
 		struct pending_socket *p = find(l, w);
 		int fd = p ? p->fd : slot_socket(l, w->slot);
-		struct tcp_info ti;
-		socklen_t len = sizeof(ti);
 
 		if (l->ops->id != POLICY_REUSEPORT || l->type != SOCK_STREAM ||
 		    !w->routes[l->id].bound || fd < 0)
 			continue;
-		/* On a listening socket tcpi_unacked is the accept queue. */
-		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
-			n += ti.tcpi_unacked;
+		n += socket_accept_queue(fd);
 	}
 	if (n)
 		return n;       /* the census only once the queues are empty */
