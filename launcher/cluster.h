@@ -47,6 +47,7 @@ struct policy_ops;
 struct control;
 struct lifecycle;
 struct health;
+struct census;
 
 struct conn {                   /* an accepted connection not yet handed out */
 	int fd;
@@ -198,6 +199,7 @@ struct cluster {
 	struct control *control;        /* control socket and metrics (control.c) */
 	struct lifecycle *life;         /* systemd, reload record, waiters (lifecycle.c) */
 	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
+	struct census *census;          /* the last snapshot, shared (census.c) */
 };
 
 /* Any message a worker may send, and room for an oversized one. */

@@ -14,6 +14,7 @@
 #include "base/options.h"
 #include "base/program.h"
 #include "base/shim_path.h"
+#include "net/census.h"
 #include "net/listener.h"
 #include "supervise/guard.h"
 #include "supervise/health.h"
@@ -128,6 +129,7 @@ int main(int argc, char **argv)
 	listener_close_all(&c);
 	lifecycle_close(&c);
 	health_free(&c);
+	census_close(&c);
 	loop_free(c.loop);
 	free(c.workers);
 	return c.exit_status;

@@ -226,9 +226,8 @@ static unsigned still_held(struct cluster *c, struct worker *w)
 	}
 	if (n)
 		return n;       /* the census only once the queues are empty */
-	cs = census_take(c);
+	cs = census_fresh(c);
 	held = census_held(cs, w);
-	census_free(cs);
 	return held > 0 ? (unsigned)held : 0;
 }
 

@@ -19,7 +19,11 @@
  *
  * It costs a dump of the machine's connected sockets and a walk of the
  * worker's fd tables, so it runs while workers drain (every few tens of
- * milliseconds) and for status, never per connection.
+ * milliseconds) and for status, never per connection.  One dump serves
+ * every caller of a turn of the loop (c->census): a scrape, a status
+ * request and the drain checks that fall in the same turn share it, and a
+ * drain keeps using an older one while it is good for it (census_since).
+ * The walk of fd tables is per worker asked about, at each call.
  *
  * Not counted: connections a worker's process passed to an unrelated
  * process (SCM_RIGHTS), and descendants that left the tree (a daemon that
@@ -28,6 +32,7 @@
 #include "net/census.h"
 #include "cluster.h"
 #include "base/log.h"
+#include "base/loop.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,6 +52,9 @@
 struct census {
 	unsigned long *inodes;          /* sorted */
 	size_t n, cap;
+	unsigned long seq;              /* dumps taken so far, this one included */
+	uint64_t turn;                  /* of the loop, when it was taken */
+	int ok;                         /* the kernel answered */
 };
 
 /* TCP states a connection accepted from a listener can be in while a
@@ -216,13 +224,13 @@ static int cmp_ulong(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-struct census *census_take(struct cluster *c)
+/* A new dump into cs, whose array is reused.  0, or -1 when the kernel
+ * would not answer. */
+static int take(struct cluster *c, struct census *cs)
 {
-	struct census *cs = calloc(1, sizeof(*cs));
 	int i, inet = 0, inet6 = 0, un = 0;
 
-	if (!cs)
-		return NULL;
+	cs->n = 0;
 	for (i = 0; i < c->nlisteners; i++) {
 		const struct listener *l = c->listeners[i];
 		if (l->type != SOCK_STREAM)
@@ -233,21 +241,58 @@ struct census *census_take(struct cluster *c)
 	}
 	if ((inet && dump_inet(c, cs, AF_INET) < 0) ||
 	    (inet6 && dump_inet(c, cs, AF_INET6) < 0) ||
-	    (un && dump_unix(c, cs) < 0)) {
-		census_free(cs);
-		return NULL;
-	}
+	    (un && dump_unix(c, cs) < 0))
+		return -1;
 	if (cs->n > 1)
 		qsort(cs->inodes, cs->n, sizeof(*cs->inodes), cmp_ulong);
-	return cs;
+	return 0;
 }
 
-void census_free(struct census *cs)
+/* The last census if it is this turn's and numbered mark or later, or,
+ * with any_age, if it is good and numbered mark or later; else a new one.
+ * A failed census is kept for its turn only, so that every caller of the
+ * turn does not ask again a kernel that just said no. */
+static struct census *get(struct cluster *c, unsigned long mark, int any_age)
 {
-	if (!cs)
+	struct census *cs = c->census;
+	uint64_t turn = loop_turn(c->loop);
+
+	if (cs && cs->seq >= mark && cs->seq) {
+		if (cs->turn == turn)
+			return cs->ok ? cs : NULL;
+		if (any_age && cs->ok)
+			return cs;
+	}
+	if (!cs && !(cs = c->census = calloc(1, sizeof(*cs))))
+		return NULL;
+	cs->seq++;
+	cs->turn = turn;
+	cs->ok = take(c, cs) == 0;
+	return cs->ok ? cs : NULL;
+}
+
+struct census *census_fresh(struct cluster *c)
+{
+	return get(c, 0, 0);
+}
+
+struct census *census_since(struct cluster *c, unsigned long mark)
+{
+	return get(c, mark, 1);
+}
+
+unsigned long census_next_mark(const struct cluster *c)
+{
+	return c->census ? c->census->seq + 1 : 1;
+}
+
+void census_close(struct cluster *c)
+{
+	if (!c->census)
 		return;
-	free(cs->inodes);
-	free(cs);
+	free(c->census->inodes);
+	free(c->census);
+	c->census = NULL;
 }
 
 /* Sockets of ours among pid's fds; -1 when its fds cannot be read. */
@@ -321,7 +366,7 @@ static long held_by_tree(const struct census *cs, pid_t pid, int depth)
 	return total;
 }
 
-long census_held(struct census *cs, const struct worker *w)
+long census_held(const struct census *cs, const struct worker *w)
 {
 	if (!cs)
 		return -1;

@@ -70,24 +70,20 @@ static unsigned pending_for(struct cluster *c, struct worker *w)
 }
 
 /* The census costs a dump of the machine's connections: workers draining
- * together (a stop, a scale-down by several) share one, instead of one
- * dump each.  A census is good for w only if it was taken after w was
- * first seen with nothing on its way (drain_quiet_seq): from then on w
- * cannot take a new connection, so every one it has is in the census.
- * Census numbers only grow; a fresh one is taken when needed. */
+ * together (a stop, a scale-down by several) and the status requests and
+ * scrapes of the same turn share one (census.c), and a draining worker
+ * keeps using one while it is good for it.  A census is good for w if it
+ * was taken after w was first seen with nothing on its way
+ * (drain_quiet_seq, a census mark): from then on w cannot take a new
+ * connection, so every one it has is in the census, and only the walk of
+ * its fd tables has to be redone.  The shared snapshot keeps that: a
+ * census numbered below the mark, even this turn's, is never used for w,
+ * and a newer one replaces it. */
 static long held_now(struct cluster *c, struct worker *w)
 {
-	static struct census *cached;
-	static unsigned long seq;       /* of `cached` */
-
 	if (!w->drain_quiet_seq)
-		w->drain_quiet_seq = seq + 1;
-	if (!cached || seq < w->drain_quiet_seq) {
-		census_free(cached);
-		cached = census_take(c);
-		seq++;
-	}
-	return census_held(cached, w);
+		w->drain_quiet_seq = census_next_mark(c);
+	return census_held(census_since(c, w->drain_quiet_seq), w);
 }
 
 /* Step 2 of the file comment, every DRAIN_POLL_MS.  The census is taken
