@@ -10,7 +10,7 @@
  *                     loop, each trapped bind/listen answered there
  *   seccomp_reuseport.c  rolling restart under reuseport: the replacement
  *                     gets a socket of its own, steering follows, the old
- *                     worker is stopped once it holds nothing
+ *                     worker's queue is waited for (by retire.c)
  *   reuseport_group.c the kernel's order of a reuseport group, and steering
  *                     by slot whatever that order
  */
@@ -59,10 +59,10 @@ struct stat;
 int seccomp_reuseport_owns(const struct listener *l, const struct stat *st);
 /* w is gone: close or promote the sockets it leaves. */
 void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w);
-/* Retire w (W_DRAINING) the seccomp way: 1 when taken in charge (w gets
- * its stop signal, worker_stop, when it has nothing left), 0 to retire it
- * as usual. */
-int seccomp_drain(struct cluster *c, struct worker *w);
+/* Connections queued on the sockets w accepts on, which a retiring
+ * seccomp worker must accept before its stop signal (retire.c asks); 0
+ * for a worker of the shim. */
+unsigned seccomp_reuseport_queued(struct cluster *c, struct worker *w);
 
 /* reuseport_group.c: the kernel's order of a reuseport group */
 void reuseport_group_join(const struct listener *l, int fd);
