@@ -89,6 +89,7 @@ struct policy_ops {
 	 * rotation cursor (weights.c). */
 	void (*handed)(struct cluster *c, struct listener *l, struct worker *w);
 };
+struct census;
 
 struct conn {                   /* an accepted connection not yet handed out */
 	int fd;
@@ -254,6 +255,7 @@ struct cluster {
 	struct sd_listen *inherited;    /* systemd's sockets (LISTEN_FDS): lifecycle.c's */
 	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
 	struct cluster_hooks hooks;
+	struct census *census;          /* the last snapshot, shared (census.c) */
 };
 
 

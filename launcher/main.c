@@ -15,6 +15,7 @@
 #include "base/program.h"
 #include "base/shim_path.h"
 #include "mechanism/mechanism.h"
+#include "net/census.h"
 #include "net/listener.h"
 #include "policy/policy.h"
 #include "supervise/guard.h"
@@ -131,6 +132,7 @@ int main(int argc, char **argv)
 	listener_close_all(&c);
 	lifecycle_close(&c);
 	health_free(&c);
+	census_close(&c);
 	loop_free(c.loop);
 	free(c.workers);
 	return c.exit_status;

@@ -49,6 +49,7 @@ struct loop {
 	uint64_t next_timer;
 	timer_handler *before_sleep;    /* once per turn, before epoll_wait */
 	void *before_sleep_data;
+	uint64_t turn;                  /* turns begun (loop_turn) */
 };
 
 int64_t loop_now_ms(void)
@@ -260,6 +261,7 @@ void loop_run(struct loop *loop)
 	while (!loop->stop) {
 		int n, i;
 
+		loop->turn++;
 		if (loop->before_sleep)
 			loop->before_sleep(loop, loop->before_sleep_data);
 		if (loop->stop)
@@ -290,6 +292,11 @@ void loop_set_before_sleep(struct loop *loop, timer_handler *cb, void *data)
 {
 	loop->before_sleep = cb;
 	loop->before_sleep_data = data;
+}
+
+uint64_t loop_turn(const struct loop *loop)
+{
+	return loop->turn;
 }
 
 void loop_stop(struct loop *loop)

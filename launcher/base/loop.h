@@ -30,6 +30,11 @@ void loop_run(struct loop *loop);
  * not the same: it runs after the events of this turn, not before sleep. */
 void loop_set_before_sleep(struct loop *loop, timer_handler *cb, void *data);
 void loop_stop(struct loop *loop);
+/* Which turn of the loop this is: before-sleep pass, events, timers.  It
+ * changes only between turns, so what was computed under one number can
+ * be shared by every handler of that turn (census.c's snapshot).  0 before
+ * loop_run. */
+uint64_t loop_turn(const struct loop *loop);
 int64_t loop_now_ms(void);
 
 #endif

@@ -11,11 +11,11 @@
  *   2. when the replacement listens, steering sends the slot's share to
  *      that socket (reuseport_group.c: the socket is appended to the
  *      group, so the slot no longer sits at index = slot);
- *   3. the old worker is retired: it keeps accepting what is queued on the
- *      old socket and nothing new arrives there; every 20 ms the master
- *      checks that the old socket's accept queue is empty (TCP_INFO's
- *      tcpi_unacked on a listener) and that the worker holds no
- *      connection of the cluster's (census.c); then, or after
+ *   3. the old worker is retired (retire.c, the one drain for both
+ *      mechanisms): it keeps accepting what is queued on the old socket
+ *      and nothing new arrives there; the drain waits until that socket's
+ *      accept queue is empty (seccomp_reuseport_queued) and the worker
+ *      holds no connection of the cluster's (census.c); then, or after
  *      --grace, the stop signal;
  *   4. when it is gone, its socket is closed (the group moves its last
  *      socket into the hole; steering follows) and the replacement's
@@ -26,28 +26,26 @@
  *
  * Replacements in progress are few (one slot at a time, plus scaling), so
  * they are a short list searched linearly.
+ *
+ * Not here: the drain loop and the stop signal (supervise/retire.c, a
+ * layer above, which asks this file what is queued).  Nothing here calls
+ * up into supervise/.
  */
+#include "mechanism/seccomp_reuseport.h"
 #include "cluster.h"
 #include "base/log.h"
-#include "base/loop.h"
-#include "net/census.h"
 #include "net/sockets.h"
 #include "policy/policy.h"
 #include "policy/policy_reuseport.h"
 #include "policy/reuseport_group.h"
-#include "supervise/retire.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define DRAIN_CHECK_MS 20
 
 struct pending_socket {         /* a replacement's own socket */
 	const struct listener *l;
@@ -203,62 +201,26 @@ void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w)
 	}
 }
 
-/* What w still has: connections queued on the socket it accepts on, plus
- * connections it accepted and holds (census.c). */
-static unsigned still_held(struct cluster *c, struct worker *w)
+/* Connections queued on the sockets w accepts on (step 3): retire.c waits
+ * until there are none before it asks the census.  Only for a seccomp
+ * worker: a shim worker stops accepting at once, and what is queued on its
+ * slot's socket is its replacement's to take (policy_reuseport.c). */
+unsigned seccomp_reuseport_queued(struct cluster *c, struct worker *w)
 {
-	struct census *cs;
 	unsigned n = 0;
-	long held;
 	int i;
 
+	if (c->prog->via != VIA_SECCOMP)
+		return 0;
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		struct pending_socket *p = find(l, w);
 		int fd = p ? p->fd : slot_socket(l, w->slot);
-		struct tcp_info ti;
-		socklen_t len = sizeof(ti);
 
 		if (l->ops->id != POLICY_REUSEPORT || l->type != SOCK_STREAM ||
 		    !w->routes[l->id].bound || fd < 0)
 			continue;
-		/* On a listening socket tcpi_unacked is the accept queue. */
-		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
-			n += ti.tcpi_unacked;
+		n += socket_accept_queue(fd);
 	}
-	if (n)
-		return n;       /* the census only once the queues are empty */
-	cs = census_take(c);
-	held = census_held(cs, w);
-	census_free(cs);
-	return held > 0 ? (unsigned)held : 0;
-}
-
-static void drain_check(struct loop *loop, void *data)
-{
-	struct worker *w = data;
-	struct cluster *c = w->c;
-	int64_t waited = loop_now_ms() - w->drain_started;
-	unsigned held;
-
-	(void)loop;
-	w->drain_timer = 0;
-	held = still_held(c, w);
-	if (held == 0 || waited >= (int64_t)(c->opt->grace * 1000.0)) {
-		if (held)
-			log_debug("worker %d (pid %d): %u connection(s) still there after %gs; "
-				  "stopping it", w->slot, (int)w->pid, held, c->opt->grace);
-		worker_stop(c, w, w->stop_sig);
-		return;
-	}
-	w->drain_timer = loop_timer(c->loop, DRAIN_CHECK_MS, drain_check, w);
-}
-
-int seccomp_drain(struct cluster *c, struct worker *w)
-{
-	if (c->prog->via != VIA_SECCOMP || c->opt->policy != POLICY_REUSEPORT ||
-	    w->state != W_DRAINING)
-		return 0;
-	drain_check(c->loop, w);
-	return 1;
+	return n;
 }

@@ -20,9 +20,9 @@ struct stat;
 int seccomp_reuseport_owns(const struct listener *l, const struct stat *st);
 /* w is gone: close or promote the sockets it leaves. */
 void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w);
-/* Retire w (W_DRAINING) the seccomp way: 1 when taken in charge (w gets
- * its stop signal, worker_stop, when it has nothing left), 0 to retire it
- * as usual. */
-int seccomp_drain(struct cluster *c, struct worker *w);
+/* Connections queued on the sockets w accepts on, which a retiring
+ * seccomp worker must accept before its stop signal (retire.c asks); 0
+ * for a worker of the shim. */
+unsigned seccomp_reuseport_queued(struct cluster *c, struct worker *w);
 
 #endif

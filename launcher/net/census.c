@@ -10,16 +10,25 @@
  * the connection's end.  The kernel knows the truth:
  *
  *   1. the cluster's connections: sock_diag dumps of TCP (IPv4, IPv6)
- *      sockets whose local port is a listener's, in any connected state,
+ *      sockets whose local port is a listener's, in any connected state
+ *      (the kernel filters by port),
  *      and of unix stream sockets named like a listener (an accepted unix
  *      socket carries its listener's name), as a sorted set of inodes;
  *   2. a worker's sockets: /proc/PID/fd of the worker's process and its
  *      descendants (/proc/PID/task/TID/children), "socket:[INODE]" links;
  *   3. what the worker holds is the size of the intersection.
  *
- * It costs a dump of the machine's connected sockets and a walk of the
+ * It costs a dump of the cluster's connections and a walk of the
  * worker's fd tables, so it runs while workers drain (every few tens of
- * milliseconds) and for status, never per connection.
+ * milliseconds) and for status, never per connection.  The kernel still
+ * walks every TCP socket of the machine for a dump, but a filter on the
+ * listeners' ports (census_inet_request) keeps the others out of the
+ * answer: thousands of the host's own connections, and the client ends of
+ * connections made from this host, are never copied to us.  One dump serves
+ * every caller of a turn of the loop (c->census): a scrape, a status
+ * request and the drain checks that fall in the same turn share it, and a
+ * drain keeps using an older one while it is good for it (census_since).
+ * The walk of fd tables is per worker asked about, at each call.
  *
  * Not counted: connections a worker's process passed to an unrelated
  * process (SCM_RIGHTS), and descendants that left the tree (a daemon that
@@ -28,6 +37,7 @@
 #include "net/census.h"
 #include "cluster.h"
 #include "base/log.h"
+#include "base/loop.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,6 +57,9 @@
 struct census {
 	unsigned long *inodes;          /* sorted */
 	size_t n, cap;
+	unsigned long seq;              /* dumps taken so far, this one included */
+	uint64_t turn;                  /* of the loop, when it was taken */
+	int ok;                         /* the kernel answered */
 };
 
 /* TCP states a connection accepted from a listener can be in while a
@@ -72,25 +85,27 @@ static int add_inode(struct census *cs, unsigned long ino)
 	return 0;
 }
 
-static int listens_on_port(struct cluster *c, int family, uint16_t port)
+/* The local port of a TCP listener of the family, in network order; 0
+ * for any other listener. */
+static uint16_t tcp_port(const struct listener *l, int family)
+{
+	if (l->type != SOCK_STREAM || l->family != family)
+		return 0;
+	return family == AF_INET ? ((const struct sockaddr_in *)&l->addr)->sin_port
+				 : ((const struct sockaddr_in6 *)&l->addr)->sin6_port;
+}
+
+static int listens_on_port(const struct cluster *c, int family, uint16_t port)
 {
 	int i;
 
-	for (i = 0; i < c->nlisteners; i++) {
-		const struct listener *l = c->listeners[i];
-		uint16_t lp;
-
-		if (l->type != SOCK_STREAM || l->family != family)
-			continue;
-		lp = family == AF_INET ? ((const struct sockaddr_in *)&l->addr)->sin_port
-				       : ((const struct sockaddr_in6 *)&l->addr)->sin6_port;
-		if (lp == port)
+	for (i = 0; i < c->nlisteners; i++)
+		if (port && tcp_port(c->listeners[i], family) == port)
 			return 1;
-	}
 	return 0;
 }
 
-static int listens_on_path(struct cluster *c, const char *name, size_t len)
+static int listens_on_path(const struct cluster *c, const char *name, size_t len)
 {
 	int i;
 
@@ -101,7 +116,7 @@ static int listens_on_path(struct cluster *c, const char *name, size_t len)
 
 		if (l->family != AF_UNIX)
 			continue;
-		if (a->sun_path[0])     /* a path: the kernel's name has no NUL */
+		if (a->sun_path[0])     /* a path: up to its NUL, if it has one */
 			n = strnlen(a->sun_path, n);
 		if (n == len && !memcmp(a->sun_path, name, len))
 			return 1;
@@ -109,14 +124,83 @@ static int listens_on_path(struct cluster *c, const char *name, size_t len)
 	return 0;
 }
 
-/* One sock_diag dump: send req, feed every answer to take().  0 or -1. */
-static int dump(const void *req, size_t len,
-		int (*take)(struct cluster *, struct census *, struct nlmsghdr *),
-		struct cluster *c, struct census *cs)
+/* The kernel's name of a unix socket (UNIX_DIAG_NAME) as listens_on_path
+ * compares it: a path without the NUL that ends it (Linux 6.x reports
+ * the NUL, older kernels the name as the program bound it, with or
+ * without), an abstract name (leading NUL) byte for byte. */
+static size_t unix_name_len(const char *name, size_t len)
+{
+	return len && name[0] ? strnlen(name, len) : len;
+}
+
+/* The kernel filters what it dumps (its own check stays below: the
+ * filter is what makes a dump cheap, the check what makes it right). */
+static int take_inet(const struct cluster *c, struct census *cs, int family,
+		     const struct nlmsghdr *h)
+{
+	const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->idiag_family != family)
+		return 0;
+	if (listens_on_port(c, m->idiag_family, m->id.idiag_sport))
+		return add_inode(cs, m->idiag_inode);
+	return 0;
+}
+
+static int take_unix(const struct cluster *c, struct census *cs, const struct nlmsghdr *h)
+{
+	const struct unix_diag_msg *m = NLMSG_DATA(h);
+	const struct rtattr *a;
+	long rem;       /* signed: RTA_NEXT past a bad length goes below 0 */
+
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return 0;
+	rem = (long)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+	for (a = (const struct rtattr *)(m + 1); RTA_OK(a, rem); a = RTA_NEXT(a, rem))
+		if (a->rta_type == UNIX_DIAG_NAME &&
+		    listens_on_path(c, RTA_DATA(a), unix_name_len(RTA_DATA(a), RTA_PAYLOAD(a))))
+			return add_inode(cs, m->udiag_ino);
+	return 0;
+}
+
+static int cmp_ulong(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int census_parse(struct census *cs, const struct cluster *c, int family,
+		 const void *buf, size_t len)
+{
+	const struct nlmsghdr *h;
+	long rem = (long)len;   /* signed: see take_unix */
+
+	for (h = buf; NLMSG_OK(h, rem); h = NLMSG_NEXT(h, rem)) {
+		if (h->nlmsg_type == NLMSG_DONE) {
+			/* a dump that failed half-way ends with its errno */
+			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) &&
+			    *(const int *)NLMSG_DATA(h) < 0)
+				return -1;
+			if (cs->n > 1)
+				qsort(cs->inodes, cs->n, sizeof(*cs->inodes), cmp_ulong);
+			return 1;
+		}
+		if (h->nlmsg_type == NLMSG_ERROR)
+			return -1;
+		if ((family == AF_UNIX ? take_unix(c, cs, h) : take_inet(c, cs, family, h)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One sock_diag dump: send req, parse every answer.  0 or -1. */
+static int dump(const void *req, size_t len, const struct cluster *c, struct census *cs,
+		int family)
 {
 	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
 	char buf[32768];
-	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), ret = -1;
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), r = -1;
 
 	if (fd < 0)
 		return -1;
@@ -124,51 +208,15 @@ static int dump(const void *req, size_t len,
 		goto out;
 	for (;;) {
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		struct nlmsghdr *h;
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			goto out;
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_DONE) {
-				ret = 0;
-				goto out;
-			}
-			if (h->nlmsg_type == NLMSG_ERROR || take(c, cs, h) < 0)
-				goto out;
-		}
+		if (n <= 0 || (r = census_parse(cs, c, family, buf, (size_t)n)) != 0)
+			break;
 	}
 out:
 	close(fd);
-	return ret;
-}
-
-static int take_inet(struct cluster *c, struct census *cs, struct nlmsghdr *h)
-{
-	const struct inet_diag_msg *m = NLMSG_DATA(h);
-
-	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
-		return 0;
-	if (listens_on_port(c, m->idiag_family, m->id.idiag_sport))
-		return add_inode(cs, m->idiag_inode);
-	return 0;
-}
-
-static int take_unix(struct cluster *c, struct census *cs, struct nlmsghdr *h)
-{
-	const struct unix_diag_msg *m = NLMSG_DATA(h);
-	size_t rem;
-	struct rtattr *a;
-
-	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
-		return 0;
-	rem = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
-	for (a = (struct rtattr *)(m + 1); RTA_OK(a, rem); a = RTA_NEXT(a, rem))
-		if (a->rta_type == UNIX_DIAG_NAME &&
-		    listens_on_path(c, RTA_DATA(a), RTA_PAYLOAD(a)))
-			return add_inode(cs, m->udiag_ino);
-	return 0;
+	return r > 0 ? 0 : -1;
 }
 
 /* A sock_diag dump request of len bytes: the header both kinds share. */
@@ -179,22 +227,95 @@ static void dump_header(struct nlmsghdr *h, size_t len)
 	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 }
 
-static int dump_inet(struct cluster *c, struct census *cs, int family)
+/* Appends "local port == port" to the filter at bc: the kernel's
+ * bytecode runs each op and moves on by `yes` bytes when it holds, by `no`
+ * when not; the program accepts a socket by reaching its very end, rejects
+ * it by jumping 4 bytes past it.  S_GE and S_LE, not S_EQ, which is Linux
+ * 4.16's: an older kernel refuses the whole dump for an op it does not
+ * know.  The port operand is an op of its own, in host order.  No jump
+ * ever goes backwards, so the kernel's audit walks this in one pass. */
+static size_t port_equals(struct inet_diag_bc_op *bc, uint16_t port)
 {
-	struct {
-		struct nlmsghdr h;
-		struct inet_diag_req_v2 r;
-	} req;
-
-	memset(&req, 0, sizeof(req));
-	dump_header(&req.h, sizeof(req));
-	req.r.sdiag_family = (uint8_t)family;
-	req.r.sdiag_protocol = IPPROTO_TCP;
-	req.r.idiag_states = TCP_HELD_STATES;
-	return dump(&req, sizeof(req), take_inet, c, cs);
+	/* GE's no skips LE too: 16 bytes of its own and LE's, + 4 = reject */
+	bc[0] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_GE, 8, 20 };
+	bc[1] = (struct inet_diag_bc_op){ 0, 0, port };
+	bc[2] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_LE, 8, 12 };
+	bc[3] = (struct inet_diag_bc_op){ 0, 0, port };
+	return 4 * sizeof(*bc);
 }
 
-static int dump_unix(struct cluster *c, struct census *cs)
+/* "port a or port b or ...", as ss(8) compiles an or: each test is
+ * followed by a JMP that its match lands on and that jumps to the end
+ * (accept); a failed test's "reject" lands just past that JMP, on the next
+ * test.  The last test has no JMP: its reject is the program's.  Returns
+ * the program's length, 20 bytes a port less 4. */
+static size_t port_filter(struct inet_diag_bc_op *bc, const uint16_t *ports, int n)
+{
+	size_t len = 0, each = 4 * sizeof(*bc) + sizeof(*bc);
+	size_t total = n * each - sizeof(*bc);
+	int i;
+
+	for (i = 0; i < n; i++) {
+		len += port_equals(bc + len / sizeof(*bc), ports[i]);
+		if (i == n - 1)
+			break;
+		/* the JMP's own 4 bytes plus everything after it */
+		bc[len / sizeof(*bc)] = (struct inet_diag_bc_op){
+			INET_DIAG_BC_JMP, 4, (unsigned short)(total - len) };
+		len += sizeof(*bc);
+	}
+	return len;
+}
+
+size_t census_inet_request(const struct cluster *c, int family, void *buf, size_t cap)
+{
+	struct inet_diag_req_v2 r;
+	struct nlmsghdr h;
+	struct rtattr a;
+	uint16_t ports[CLUSTER_MAX_LISTENERS];
+	int i, k, n = 0;
+	size_t bclen, len;
+	char *p = buf;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		uint16_t port = ntohs(tcp_port(c->listeners[i], family));
+		for (k = 0; k < n && ports[k] != port; k++)
+			;
+		if (port && k == n)
+			ports[n++] = port;
+	}
+	bclen = n ? n * 5 * sizeof(struct inet_diag_bc_op) - sizeof(struct inet_diag_bc_op) : 0;
+	len = NLMSG_LENGTH(sizeof(r)) + (n ? RTA_SPACE(bclen) : 0);
+	if (len > cap)
+		return 0;
+	memset(buf, 0, len);
+	memset(&h, 0, sizeof(h));
+	dump_header(&h, len);
+	memset(&r, 0, sizeof(r));
+	r.sdiag_family = (uint8_t)family;
+	r.sdiag_protocol = IPPROTO_TCP;
+	r.idiag_states = TCP_HELD_STATES;
+	memcpy(p, &h, sizeof(h));
+	memcpy(p + NLMSG_HDRLEN, &r, sizeof(r));
+	if (n) {
+		a.rta_type = INET_DIAG_REQ_BYTECODE;
+		a.rta_len = (unsigned short)RTA_LENGTH(bclen);
+		memcpy(p + NLMSG_LENGTH(sizeof(r)), &a, sizeof(a));
+		port_filter((struct inet_diag_bc_op *)(p + NLMSG_LENGTH(sizeof(r)) + RTA_LENGTH(0)),
+			    ports, n);
+	}
+	return len;
+}
+
+static int dump_inet(const struct cluster *c, struct census *cs, int family)
+{
+	char req[CENSUS_REQUEST_MAX] __attribute__((aligned(NLMSG_ALIGNTO)));
+	size_t len = census_inet_request(c, family, req, sizeof(req));
+
+	return len ? dump(req, len, c, cs, family) : -1;
+}
+
+static int dump_unix(const struct cluster *c, struct census *cs)
 {
 	struct {
 		struct nlmsghdr h;
@@ -206,23 +327,34 @@ static int dump_unix(struct cluster *c, struct census *cs)
 	req.r.sdiag_family = AF_UNIX;
 	req.r.udiag_states = 1u << 1;   /* ESTABLISHED */
 	req.r.udiag_show = UDIAG_SHOW_NAME;
-	return dump(&req, sizeof(req), take_unix, c, cs);
+	return dump(&req, sizeof(req), c, cs, AF_UNIX);
 }
 
-static int cmp_ulong(const void *a, const void *b)
+struct census *census_new(void)
 {
-	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
-
-	return x < y ? -1 : x > y;
+	return calloc(1, sizeof(struct census));
 }
 
-struct census *census_take(struct cluster *c)
+void census_free(struct census *cs)
 {
-	struct census *cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return;
+	free(cs->inodes);
+	free(cs);
+}
+
+int census_has(const struct census *cs, unsigned long ino)
+{
+	return cs && cs->n && bsearch(&ino, cs->inodes, cs->n, sizeof(ino), cmp_ulong);
+}
+
+/* A new dump into cs, whose array is reused.  0, or -1 when the kernel
+ * would not answer. */
+static int take(struct cluster *c, struct census *cs)
+{
 	int i, inet = 0, inet6 = 0, un = 0;
 
-	if (!cs)
-		return NULL;
+	cs->n = 0;
 	for (i = 0; i < c->nlisteners; i++) {
 		const struct listener *l = c->listeners[i];
 		if (l->type != SOCK_STREAM)
@@ -233,21 +365,53 @@ struct census *census_take(struct cluster *c)
 	}
 	if ((inet && dump_inet(c, cs, AF_INET) < 0) ||
 	    (inet6 && dump_inet(c, cs, AF_INET6) < 0) ||
-	    (un && dump_unix(c, cs) < 0)) {
-		census_free(cs);
-		return NULL;
-	}
-	if (cs->n > 1)
-		qsort(cs->inodes, cs->n, sizeof(*cs->inodes), cmp_ulong);
-	return cs;
+	    (un && dump_unix(c, cs) < 0))
+		return -1;
+	return 0;
 }
 
-void census_free(struct census *cs)
+/* The last census if it is this turn's and numbered mark or later, or,
+ * with any_age, if it is good and numbered mark or later; else a new one.
+ * A failed census is kept for its turn only, so that every caller of the
+ * turn does not ask again a kernel that just said no. */
+static struct census *get(struct cluster *c, unsigned long mark, int any_age)
 {
-	if (!cs)
-		return;
-	free(cs->inodes);
-	free(cs);
+	struct census *cs = c->census;
+	uint64_t turn = loop_turn(c->loop);
+
+	if (cs && cs->seq >= mark && cs->seq) {
+		if (cs->turn == turn)
+			return cs->ok ? cs : NULL;
+		if (any_age && cs->ok)
+			return cs;
+	}
+	if (!cs && !(cs = c->census = census_new()))
+		return NULL;
+	cs->seq++;
+	cs->turn = turn;
+	cs->ok = take(c, cs) == 0;
+	return cs->ok ? cs : NULL;
+}
+
+struct census *census_fresh(struct cluster *c)
+{
+	return get(c, 0, 0);
+}
+
+struct census *census_since(struct cluster *c, unsigned long mark)
+{
+	return get(c, mark, 1);
+}
+
+unsigned long census_next_mark(const struct cluster *c)
+{
+	return c->census ? c->census->seq + 1 : 1;
+}
+
+void census_close(struct cluster *c)
+{
+	census_free(c->census);
+	c->census = NULL;
 }
 
 /* Sockets of ours among pid's fds; -1 when its fds cannot be read. */
@@ -274,8 +438,7 @@ static long held_by(const struct census *cs, pid_t pid)
 			continue;
 		link[len] = '\0';
 		ino = strtoul(link + 8, NULL, 10);
-		if (bsearch(&ino, cs->inodes, cs->n, sizeof(ino), cmp_ulong))
-			n++;
+		n += census_has(cs, ino);
 	}
 	closedir(d);
 	return n;
@@ -321,7 +484,7 @@ static long held_by_tree(const struct census *cs, pid_t pid, int depth)
 	return total;
 }
 
-long census_held(struct census *cs, const struct worker *w)
+long census_held(const struct census *cs, const struct worker *w)
 {
 	if (!cs)
 		return -1;

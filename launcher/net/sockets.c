@@ -3,7 +3,9 @@
  * the options it set before bind() (forwarded by the shim), its umask for
  * a unix socket's file, and listen() for stream sockets.  Used by the
  * registry (listener.c) for an address's first socket and by the
- * reuseport policy for every slot's own.
+ * reuseport policy for every slot's own.  And the one question asked of
+ * such a socket later: how many connections wait in its accept queue
+ * (the reuseport policy's scale-down, seccomp_reuseport.c's drain).
  */
 #include "net/sockets.h"
 #include "cluster.h"
@@ -65,3 +67,17 @@ int socket_open_listener(const struct msg_bind *req, const struct sockaddr_stora
 	return fd;
 }
 
+
+/* TCP_INFO on a listening socket reports the accept queue's length in
+ * tcpi_unacked (and its limit in tcpi_sacked): one system call, no lock
+ * on the queue.  Half-open connections (SYN_RECV) are not in it: they
+ * are not in the accept queue until their handshake completes. */
+unsigned socket_accept_queue(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return 0;
+	return ti.tcpi_unacked;
+}

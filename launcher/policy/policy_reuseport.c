@@ -32,8 +32,6 @@
 
 #include <errno.h>
 #include <linux/filter.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -90,18 +88,12 @@ static void slots_changed(struct cluster *c, struct listener *l)
 	reuseport_group_steer(l, c->target);
 }
 
-/* The accept queue of slot's socket of l (TCP_INFO's tcpi_unacked is the
- * accept queue on a listening socket). */
+/* The accept queue of slot's socket of l. */
 static unsigned slot_queued(struct listener *l, int slot)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-
-	if (l->type != SOCK_STREAM || slot >= l->nslot_fds || l->slot_fds[slot] < 0)
+	if (l->type != SOCK_STREAM || slot >= l->nslot_fds)
 		return 0;
-	if (getsockopt(l->slot_fds[slot], IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-		return 0;
-	return ti.tcpi_unacked;
+	return socket_accept_queue(l->slot_fds[slot]);
 }
 
 /* Connections queued on slot's sockets, every reuseport listener (the

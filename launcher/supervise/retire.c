@@ -5,11 +5,18 @@
  *   1. it gets no new connections: each listener's policy drains it (the
  *      channel policies stop handing it any and take back what is queued
  *      on it; under shared and reuseport the shim stops the app
- *      accepting: board.c, shim/drain.c);
- *   2. we wait until nothing is on its way to it and the kernel says its
- *      processes hold none of the cluster's connections (census.c), at
- *      most --grace seconds;
+ *      accepting: board.c, shim/drain.c; through seccomp under reuseport
+ *      steering already sends its slot's connections elsewhere:
+ *      seccomp_reuseport.c);
+ *   2. we wait until nothing is on its way to it (what its policies hold
+ *      for it, and a seccomp worker's own accept queue) and the kernel
+ *      says its processes hold none of the cluster's connections
+ *      (census.c), at most --grace seconds;
  *   3. the stop signal; SIGKILL if it is still there --grace seconds later.
+ *
+ * This is the only drain loop, for both mechanisms: a mechanism below is
+ * asked what is still queued (seccomp_reuseport_queued), never handed
+ * the worker to stop.
  *
  * A rolling restart, a scale-down and a stop all go through here; a stop
  * leaves what is queued on a worker for it to finish (nobody else would).
@@ -55,7 +62,10 @@ void worker_stop(struct cluster *c, struct worker *w, int sig)
 		w->kill_timer = loop_timer(c->loop, grace_ms(c), kill_now, w);
 }
 
-/* Connections still on their way to w, by its listeners' policies. */
+/* Connections still on their way to w: by its listeners' policies, and
+ * for a seccomp worker under reuseport the accept queue of the socket it
+ * accepts on, which it empties itself (it cannot be stopped from
+ * accepting; nothing new arrives there once steering moved on). */
 static unsigned pending_for(struct cluster *c, struct worker *w)
 {
 	unsigned n = 0;
@@ -66,28 +76,38 @@ static unsigned pending_for(struct cluster *c, struct worker *w)
 		if (w->routes[i].draining)
 			n += l->ops->pending(c, w, l);
 	}
-	return n;
+	return n + seccomp_reuseport_queued(c, w);
+}
+
+/* Whether nothing can reach w any more once nothing is on its way: the
+ * shim stops the app accepting, a channel policy stops handing it
+ * connections.  Through seccomp nothing keeps a program from accepting
+ * what reaches its socket: under reuseport steering sends new connections
+ * elsewhere, but not at a stop, nor for a replacement that got no socket
+ * of its own; under shared nothing does. */
+static int cut_off(const struct worker *w)
+{
+	return w->c->prog->via != VIA_SECCOMP;
 }
 
 /* The census costs a dump of the machine's connections: workers draining
- * together (a stop, a scale-down by several) share one, instead of one
- * dump each.  A census is good for w only if it was taken after w was
- * first seen with nothing on its way (drain_quiet_seq): from then on w
- * cannot take a new connection, so every one it has is in the census.
- * Census numbers only grow; a fresh one is taken when needed. */
+ * together (a stop, a scale-down by several) and the status requests and
+ * scrapes of the same turn share one (census.c), and a draining worker
+ * keeps using one while it is good for it.  A census is good for w if it
+ * was taken after w was first seen with nothing on its way
+ * (drain_quiet_seq, a census mark): from then on w cannot take a new
+ * connection, so every one it has is in the census, and only the walk of
+ * its fd tables has to be redone.  A worker that is not cut off (seccomp)
+ * gets this turn's census at every check instead.  The shared snapshot keeps that: a
+ * census numbered below the mark, even this turn's, is never used for w,
+ * and a newer one replaces it. */
 static long held_now(struct cluster *c, struct worker *w)
 {
-	static struct census *cached;
-	static unsigned long seq;       /* of `cached` */
-
+	if (!cut_off(w))        /* it may have taken one since: this turn's */
+		return census_held(census_fresh(c), w);
 	if (!w->drain_quiet_seq)
-		w->drain_quiet_seq = seq + 1;
-	if (!cached || seq < w->drain_quiet_seq) {
-		census_free(cached);
-		cached = census_take(c);
-		seq++;
-	}
-	return census_held(cached, w);
+		w->drain_quiet_seq = census_next_mark(c);
+	return census_held(census_since(c, w->drain_quiet_seq), w);
 }
 
 /* Step 2 of the file comment, every DRAIN_POLL_MS.  The census is taken
@@ -108,7 +128,12 @@ static void drain_check(struct loop *loop, void *data)
 	}
 	if (pending_for(c, w) == 0) {
 		held = held_now(c, w);
-		if (held < 0)   /* the kernel will not tell: the shim's count */
+		/* A failed census (no sock_diag here, fd tables we may not
+		 * read): what the shim counted open, the only word left.  A
+		 * seccomp worker has no shim and so counts nothing: it is
+		 * stopped once nothing is on its way, as if the census had
+		 * found nothing.  The one rule for both mechanisms. */
+		if (held < 0)
 			held = (long)worker_open_conns(w);
 		if (held == 0) {
 			worker_stop(c, w, w->stop_sig);
@@ -129,8 +154,11 @@ void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig)
 	w->state = W_DRAINING;
 	w->stop_sig = sig;
 	w->drain_started = loop_now_ms();
-	if (seccomp_drain(c, w))
-		return;         /* seccomp_reuseport.c: starve it, then stop it */
+	/* A seccomp worker too, though no shim reads its board: its drain
+	 * bits are never read, the in_accept count socket_pending reads is
+	 * never raised (0), and a reuseport scale-down waits for its slot's
+	 * queue, which pending_for waits for anyway.  slots.c's stop_hung
+	 * drains seccomp workers the same way. */
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		if (w->routes[i].bound)

@@ -9,7 +9,9 @@
  * counted by its shim on its board).  "open" is what the kernel says the
  * worker's processes hold (census.c) plus what is still queued for it, so
  * it is right however the program closes its sockets; when the kernel
- * cannot tell, the shim's count (handed minus closed).
+ * cannot tell, the shim's count (handed minus closed).  The census is the
+ * loop turn's (census_fresh): a status request and a scrape in the same
+ * turn share one dump, and a report never sees one from an earlier turn.
  *
  * CPU seconds and RSS are the worker's own process, read from /proc at
  * each report (procstat.c); the last reload's outcome comes from
@@ -47,7 +49,7 @@ const char *worker_state_name(enum worker_state s)
 	return "?";
 }
 
-static uint64_t worker_open(struct census *cs, struct worker *w)
+static uint64_t worker_open(const struct census *cs, struct worker *w)
 {
 	long held = census_held(cs, w);
 	uint64_t queued = 0;
@@ -106,7 +108,7 @@ static void args_text(struct cluster *c, struct buf *b)
 
 void report_text(struct cluster *c, struct buf *b)
 {
-	struct census *cs = census_take(c);
+	struct census *cs = census_fresh(c);
 	int i;
 
 	buf_printf(b, "cluster-run pid %d, %s, policy %s, %d worker%s (target %d), up %.0fs%s\n",
@@ -134,7 +136,6 @@ void report_text(struct cluster *c, struct buf *b)
 			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds,
 			   (double)ps.rss_bytes / 1048576.0);
 	}
-	census_free(cs);
 	health_report_text(c, b);
 }
 
@@ -156,7 +157,7 @@ static void json_string(struct buf *b, const char *s)
 
 void report_json(struct cluster *c, struct buf *b)
 {
-	struct census *cs = census_take(c);
+	struct census *cs = census_fresh(c);
 	int i;
 
 	const struct reload_record *r = lifecycle_last_reload(c);
@@ -212,7 +213,6 @@ void report_json(struct cluster *c, struct buf *b)
 	buf_printf(b, "],");
 	health_report_json(c, b);
 	buf_printf(b, "}\n");
-	census_free(cs);
 }
 
 /* Readiness, reloads, restarts and what each worker costs. */
@@ -258,7 +258,7 @@ static void metrics_deploy(struct cluster *c, struct buf *b)
 
 void report_metrics(struct cluster *c, struct buf *b)
 {
-	struct census *cs = census_take(c);
+	struct census *cs = census_fresh(c);
 	int i;
 
 	buf_printf(b, "# HELP cluster_run_workers Workers wanted.\n"
@@ -287,7 +287,6 @@ void report_metrics(struct cluster *c, struct buf *b)
 		buf_printf(b, "cluster_run_connections_open{slot=\"%d\",pid=\"%d\"} %llu\n",
 			   c->workers[i]->slot, (int)c->workers[i]->pid,
 			   (unsigned long long)worker_open(cs, c->workers[i]));
-	census_free(cs);
 	metrics_deploy(c, b);
 	buf_printf(b, "# HELP cluster_run_accepted_total Connections the master accepted.\n"
 		      "# TYPE cluster_run_accepted_total counter\n");

@@ -69,6 +69,3 @@ int seccomp_spawn_done(struct cluster *c, struct worker *w, int sock)
 	return -1;
 }
 void seccomp_worker_free(struct cluster *c, struct worker *w) { (void)c; (void)w; }
-
-/* retire.c is not linked: a drained seccomp worker is not stopped here */
-void worker_stop(struct cluster *c, struct worker *w, int sig) { (void)c; (void)w; (void)sig; }
