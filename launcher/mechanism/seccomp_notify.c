@@ -41,7 +41,6 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,16 +225,7 @@ static int describe_socket(int sock, struct msg_bind *m, int at_bind)
 	if (getsockname(sock, (struct sockaddr *)&now, &len) < 0 ||
 	    (at_bind && port_of(&now) != 0))
 		return -1;
-	if (get_int(sock, SOL_SOCKET, SO_REUSEADDR) > 0)
-		m->opts |= BIND_OPT_REUSEADDR;
-	if (get_int(sock, SOL_SOCKET, SO_REUSEPORT) > 0)
-		m->opts |= BIND_OPT_REUSEPORT;
-	if (get_int(sock, SOL_SOCKET, SO_KEEPALIVE) > 0)
-		m->opts |= BIND_OPT_KEEPALIVE;
-	if (m->type == SOCK_STREAM && get_int(sock, IPPROTO_TCP, TCP_NODELAY) > 0)
-		m->opts |= BIND_OPT_NODELAY;
-	if (m->family == AF_INET6 && get_int(sock, IPPROTO_IPV6, IPV6_V6ONLY) > 0)
-		m->opts |= BIND_OPT_V6ONLY;
+	m->opts = bindopt_read(sock, m->family, m->type);
 	return 0;
 }
 
