@@ -234,9 +234,11 @@ static inline void msg_init(void *msg, uint16_t type, uint32_t seq)
 	h->seq = seq;
 }
 
-/* fdpass.c: the fd-passing helpers both sides link (no hooks inside).
+/* fdpass.c: the fd-passing helpers both sides link (no hooks inside), for
+ * any message (the launcher's seccomp hand-over sends one byte with them).
  * msg_send: one message, with fd attached when fd >= 0.  Returns 0 or -1
  * with errno (EAGAIN/EWOULDBLOCK with MSG_DONTWAIT when the peer is full).
+ * Async-signal-safe: fine between fork and exec.
  * msg_recv: one message into buf (cap bytes); *fd gets the attached fd or
  * -1 (extra fds are closed).  Returns the byte count, 0 at EOF, -1 with
  * errno: EBADMSG for an oversized message or too many fds (dropped),
