@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -158,16 +157,7 @@ static int clusterable(int fd, const struct sockaddr *addr, socklen_t len,
 	req->addrlen = family == AF_INET ? sizeof(struct sockaddr_in)
 					 : sizeof(struct sockaddr_in6);
 	memcpy(&req->addr, addr, req->addrlen);
-	if (sockopt_int(fd, SOL_SOCKET, SO_REUSEADDR) > 0)
-		req->opts |= BIND_OPT_REUSEADDR;
-	if (sockopt_int(fd, SOL_SOCKET, SO_REUSEPORT) > 0)
-		req->opts |= BIND_OPT_REUSEPORT;
-	if (sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE) > 0)
-		req->opts |= BIND_OPT_KEEPALIVE;
-	if (type == SOCK_STREAM && sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY) > 0)
-		req->opts |= BIND_OPT_NODELAY;
-	if (family == AF_INET6 && sockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY) > 0)
-		req->opts |= BIND_OPT_V6ONLY;
+	req->opts = bindopt_read(fd, family, type);
 	return 1;
 }
 
@@ -536,9 +526,12 @@ static int put_int(void *val, socklen_t *len, int v)
 int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	struct shim_listener *l = channel_of(fd);
+	uint32_t bit;
 
 	if (!l)
 		return real_getsockopt(fd, level, name, val, len);
+	if ((bit = bindopt_bit(level, name)))
+		return put_int(val, len, !!(l->opts & bit));
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_TYPE:      return put_int(val, len, l->type);
@@ -546,15 +539,8 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		case SO_PROTOCOL:  return put_int(val, len, l->protocol);
 		case SO_ACCEPTCONN: return put_int(val, len, l->listening && !l->shut);
 		case SO_ERROR:     return put_int(val, len, 0);
-		case SO_REUSEADDR: return put_int(val, len, !!(l->opts & BIND_OPT_REUSEADDR));
-		case SO_REUSEPORT: return put_int(val, len, !!(l->opts & BIND_OPT_REUSEPORT));
-		case SO_KEEPALIVE: return put_int(val, len, !!(l->opts & BIND_OPT_KEEPALIVE));
 		default:           break;
 		}
-	} else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
-		return put_int(val, len, !!(l->opts & BIND_OPT_NODELAY));
-	} else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
-		return put_int(val, len, !!(l->opts & BIND_OPT_V6ONLY));
 	} else if (level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6) {
 		errno = ENOPROTOOPT;
 		return -1;
@@ -568,7 +554,7 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct shim_listener *l = channel_of(fd);
-	uint32_t bit = 0;
+	uint32_t bit;
 	int on;
 
 	if (!l)
@@ -576,14 +562,9 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 	if (level != SOL_SOCKET && level != IPPROTO_TCP && level != IPPROTO_IP &&
 	    level != IPPROTO_IPV6)
 		return real_setsockopt(fd, level, name, val, len);
-	if (level == SOL_SOCKET && name == SO_REUSEADDR)
-		bit = BIND_OPT_REUSEADDR;
-	else if (level == SOL_SOCKET && name == SO_REUSEPORT)
-		bit = BIND_OPT_REUSEPORT;
-	else if (level == SOL_SOCKET && name == SO_KEEPALIVE)
-		bit = BIND_OPT_KEEPALIVE;
-	else if (level == IPPROTO_TCP && name == TCP_NODELAY)
-		bit = BIND_OPT_NODELAY;
+	/* IPV6_V6ONLY is fixed once bound (the kernel refuses to change it):
+	 * getsockopt goes on answering what the socket was bound with. */
+	bit = bindopt_bit(level, name) & ~BIND_OPT_V6ONLY;
 	if (bit && val && len >= sizeof(int)) {
 		memcpy(&on, val, sizeof(int));
 		if (on)
@@ -626,7 +607,7 @@ int shim_shutdown(int fd, int how)
  * connect fails with EADDRINUSE (README, limits). */
 static int give_back(int fd, uint32_t lid, const struct shim_listener *l)
 {
-	int fdflags = real_fcntl(fd, F_GETFD, NULL), last, nfd, nb, on = 1;
+	int fdflags = real_fcntl(fd, F_GETFD, NULL), last, nfd, nb;
 
 	nb = l->emulate_nonblock ? l->app_nonblock
 				 : !!(real_fcntl(fd, F_GETFL, NULL) & O_NONBLOCK);
@@ -636,18 +617,9 @@ static int give_back(int fd, uint32_t lid, const struct shim_listener *l)
 		     l->protocol);
 	if (nfd < 0)
 		return -1;
-	if (l->opts & BIND_OPT_REUSEADDR)
-		real_setsockopt(nfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (l->opts & BIND_OPT_REUSEPORT)
-		real_setsockopt(nfd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
-	if (l->opts & BIND_OPT_KEEPALIVE)
-		real_setsockopt(nfd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	if (l->opts & BIND_OPT_NODELAY)
-		real_setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	if (l->family == AF_INET6) {
-		int v6 = !!(l->opts & BIND_OPT_V6ONLY);
-		real_setsockopt(nfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6));
-	}
+	/* Best effort: an option that cannot be set is left at the kernel's
+	 * default; the bind below is what must succeed. */
+	(void)bindopt_apply(nfd, l->family, SOCK_STREAM, l->opts);
 	if (real_bind(nfd, (const struct sockaddr *)&l->req, l->reqlen) < 0 ||
 	    real_dup3(nfd, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
 		int saved = errno;

@@ -17,8 +17,8 @@
  *
  * Not here: answering the notifications (seccomp_notify.c).
  */
-
 #include "mechanism/seccomp_filter.h"
+#include "wire/protocol.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -80,34 +80,9 @@ static int install(const struct sock_fprog *prog)
 	return fd;
 }
 
-/* sendmsg is async-signal-safe; msg_send (fdpass.c) is not promised to be. */
-static int send_fd(int sock, int fd)
-{
-	char byte = 'n';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr mh;
-	struct cmsghdr *cm;
-
-	memset(&mh, 0, sizeof(mh));
-	memset(&u, 0, sizeof(u));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
-}
-
 int seccomp_child_install(const struct sock_fprog *prog, int sock)
 {
+	const char byte = 'n';  /* the fd needs a message to ride on */
 	int fd, err;
 
 	if (!prog) {
@@ -119,8 +94,9 @@ int seccomp_child_install(const struct sock_fprog *prog, int sock)
 	fd = install(prog);
 	if (fd < 0)
 		return -1;
-	/* the notify fd must never reach the program: sent, then closed */
-	err = send_fd(sock, fd) < 0 ? errno : 0;
+	/* the notify fd must never reach the program: sent, then closed
+	 * (msg_send is async-signal-safe: fdpass.c) */
+	err = msg_send(sock, &byte, 1, fd, 0) < 0 ? errno : 0;
 	close(fd);
 	close(sock);
 	errno = err;

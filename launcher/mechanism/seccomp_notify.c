@@ -42,7 +42,6 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,30 +75,19 @@ int seccomp_spawn_prepare(struct cluster *c, struct spawn_args *a, int *sock)
 	return 0;
 }
 
-static int recv_fd(int sock)
+/* The notify fd the child sent with its one byte (seccomp_filter.c), or
+ * -1: nothing came, or something else than that message did. */
+static int recv_notify_fd(int sock)
 {
 	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr mh;
-	struct cmsghdr *cm;
-	int fd = -1;
+	int fd;
+	ssize_t n = msg_recv(sock, &byte, 1, &fd, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
-	if (recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
-		return -1;
-	cm = CMSG_FIRSTHDR(&mh);
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
+	if (n == 1)
+		return fd;
+	if (fd >= 0)            /* an empty message with an fd */
+		close(fd);
+	return -1;
 }
 
 static void notify_event(struct loop *loop, int fd, uint32_t events, void *data);
@@ -107,7 +95,7 @@ static void notify_event(struct loop *loop, int fd, uint32_t events, void *data)
 int seccomp_spawn_done(struct cluster *c, struct worker *w, int sock)
 {
 	/* the child sent it before exec, and spawn_process waited for exec */
-	w->notify_fd = recv_fd(sock);
+	w->notify_fd = recv_notify_fd(sock);
 	close(sock);
 	if (w->notify_fd < 0) {
 		log_warnx("worker %d (pid %d): no seccomp notify fd came back; "
@@ -234,16 +222,7 @@ static int describe_socket(int sock, struct msg_bind *m, int at_bind)
 	if (getsockname(sock, (struct sockaddr *)&now, &len) < 0 ||
 	    (at_bind && port_of(&now) != 0))
 		return -1;
-	if (get_int(sock, SOL_SOCKET, SO_REUSEADDR) > 0)
-		m->opts |= BIND_OPT_REUSEADDR;
-	if (get_int(sock, SOL_SOCKET, SO_REUSEPORT) > 0)
-		m->opts |= BIND_OPT_REUSEPORT;
-	if (get_int(sock, SOL_SOCKET, SO_KEEPALIVE) > 0)
-		m->opts |= BIND_OPT_KEEPALIVE;
-	if (m->type == SOCK_STREAM && get_int(sock, IPPROTO_TCP, TCP_NODELAY) > 0)
-		m->opts |= BIND_OPT_NODELAY;
-	if (m->family == AF_INET6 && get_int(sock, IPPROTO_IPV6, IPV6_V6ONLY) > 0)
-		m->opts |= BIND_OPT_V6ONLY;
+	m->opts = bindopt_read(sock, m->family, m->type);
 	return 0;
 }
 

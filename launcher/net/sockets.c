@@ -1,34 +1,27 @@
 /*
  * sockets.c - open a listening socket as the program would have opened it:
- * the options it set before bind() (forwarded by the shim), its umask for
- * a unix socket's file, and listen() for stream sockets.  Used by the
- * registry (listener.c) for an address's first socket and by the
- * reuseport policy for every slot's own.  And the one question asked of
- * such a socket later: how many connections wait in its accept queue
- * (the reuseport policy's scale-down, seccomp_reuseport.c's drain).
+ * the options it set before bind() (forwarded by the shim, set with the
+ * wire's bindopt_apply), its umask for a unix socket's file, and listen()
+ * for stream sockets.  Used by the registry (listener.c) for an address's
+ * first socket and by the reuseport policy for every slot's own.  And the
+ * one question asked of such a socket later: how many connections wait in
+ * its accept queue (the reuseport policy's scale-down, a retiring seccomp
+ * worker's drain).
  */
 #include "net/sockets.h"
 #include "cluster.h"
 #include "base/log.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void set_flag(int fd, int level, int name, int on)
-{
-	if (setsockopt(fd, level, name, &on, sizeof(on)) < 0)
-		log_debug("setsockopt(%d, %d): %s", level, name, strerror(errno));
-}
 
 int socket_open_listener(const struct msg_bind *req, const struct sockaddr_storage *addr,
 			 socklen_t addrlen, int reuseport, int *err)
 {
 	/* Datagram sockets stay blocking: their O_NONBLOCK is the program's
-	 * (see hooks_socket.c); the master never reads from them. */
+	 * (see the shim's hooks_socket.c); the master never reads from them. */
 	int nb = req->type == SOCK_STREAM ? SOCK_NONBLOCK : 0;
 	int fd = socket(req->family, req->type | nb | SOCK_CLOEXEC, req->protocol);
 	int r;
@@ -37,17 +30,10 @@ int socket_open_listener(const struct msg_bind *req, const struct sockaddr_stora
 		*err = errno;
 		return -1;
 	}
-	if (req->family != AF_UNIX) {
-		set_flag(fd, SOL_SOCKET, SO_REUSEADDR, !!(req->opts & BIND_OPT_REUSEADDR));
-		if (reuseport || (req->opts & BIND_OPT_REUSEPORT))
-			set_flag(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-		if (req->opts & BIND_OPT_KEEPALIVE)
-			set_flag(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
-		if (req->type == SOCK_STREAM && (req->opts & BIND_OPT_NODELAY))
-			set_flag(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-		if (req->family == AF_INET6)
-			set_flag(fd, IPPROTO_IPV6, IPV6_V6ONLY, !!(req->opts & BIND_OPT_V6ONLY));
-	}
+	/* an option that cannot be set is not worth failing the bind for */
+	if (bindopt_apply(fd, req->family, req->type,
+			  req->opts | (reuseport ? BIND_OPT_REUSEPORT : 0)) < 0)
+		log_debug("setting the program's socket options: %s", strerror(errno));
 	if (req->family == AF_UNIX) {
 		/* the socket file gets the program's permissions, not ours */
 		mode_t old = umask((mode_t)(req->umask & 0777));

@@ -1,12 +1,21 @@
 /*
- * fdpass.c - send and receive one protocol message with an optional fd.
+ * fdpass.c - send and receive one message with an optional fd
+ * (SCM_RIGHTS): the only code in the project that builds or parses that
+ * control message.
  *
  * Linked into both the shim and the launcher; it calls sendmsg/recvmsg,
  * which the shim does not hook, so it is safe inside hooks (no malloc, no
- * stdio).  It knows nothing about message contents: callers validate with
- * msg_valid() from protocol.h.
+ * stdio).  msg_send is async-signal-safe (sendmsg, memset, memcpy): the
+ * launcher's child sends its seccomp notify fd with it between fork and
+ * exec (seccomp_filter.c).  It knows nothing about message contents:
+ * callers validate with msg_valid() from protocol.h.
  */
 #include "wire/protocol.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 /* In the shim, close() is our own hook: the helpers must not re-enter it
  * (it may take locks its caller holds). */
@@ -14,11 +23,6 @@
 #include "real.h"
 #define close real_close
 #endif
-
-#include <errno.h>
-#include <string.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 int msg_send(int sock, const void *msg, size_t len, int fd, int flags)
 {

@@ -92,7 +92,7 @@ struct msg_attach {
 };
 
 /* Options the app set on its socket before bind(), forwarded so the
- * master's socket behaves as the app's would have. */
+ * master's socket behaves as the app's would have (bindopt.c, below). */
 #define BIND_OPT_REUSEADDR  0x01u
 #define BIND_OPT_REUSEPORT  0x02u
 #define BIND_OPT_V6ONLY     0x04u
@@ -234,9 +234,11 @@ static inline void msg_init(void *msg, uint16_t type, uint32_t seq)
 	h->seq = seq;
 }
 
-/* fdpass.c: the fd-passing helpers both sides link (no hooks inside).
+/* fdpass.c: the fd-passing helpers both sides link (no hooks inside), for
+ * any message (the launcher's seccomp hand-over sends one byte with them).
  * msg_send: one message, with fd attached when fd >= 0.  Returns 0 or -1
  * with errno (EAGAIN/EWOULDBLOCK with MSG_DONTWAIT when the peer is full).
+ * Async-signal-safe: fine between fork and exec.
  * msg_recv: one message into buf (cap bytes); *fd gets the attached fd or
  * -1 (extra fds are closed).  Returns the byte count, 0 at EOF, -1 with
  * errno: EBADMSG for an oversized message or too many fds (dropped),
@@ -245,5 +247,18 @@ static inline void msg_init(void *msg, uint16_t type, uint32_t seq)
  * (MSG_DONTWAIT, MSG_CMSG_CLOEXEC, MSG_PEEK). */
 int msg_send(int sock, const void *msg, size_t len, int fd, int flags);
 ssize_t msg_recv(int sock, void *buf, size_t cap, int *fd, int flags);
+
+/* bindopt.c: BIND_OPT_* and the socket options they stand for, for a
+ * socket of family and type (SO_DOMAIN, SO_TYPE): none for AF_UNIX,
+ * IPV6_V6ONLY only for AF_INET6, TCP_NODELAY only for SOCK_STREAM.
+ * bindopt_read: the bits of the options set on fd (one that cannot be read
+ * counts as off).  bindopt_apply: set fd's options to what opts says, off
+ * ones included; 0, or -1 with the errno of the first that failed (the
+ * others are set all the same).  bindopt_bit: the bit for (level, name),
+ * 0 when that option is not one of them.  In the shim they reach the
+ * socket itself, not the getsockopt/setsockopt hooks. */
+uint32_t bindopt_read(int fd, int family, int type);
+int bindopt_apply(int fd, int family, int type, uint32_t opts);
+uint32_t bindopt_bit(int level, int name);
 
 #endif
