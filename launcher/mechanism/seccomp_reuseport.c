@@ -100,7 +100,7 @@ int seccomp_reuseport_give(struct worker *w, struct listener *l, int fd)
 	struct msg_bind req;
 	int fresh, err;
 
-	if (l->ops->id != POLICY_REUSEPORT || l->type != SOCK_STREAM ||
+	if (!l->ops->per_slot_sockets || l->type != SOCK_STREAM ||
 	    fd != slot_socket(l, w->slot) || !replaces_someone(w, l))
 		return fd;
 	if ((p = find(l, w)))
@@ -179,7 +179,7 @@ void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w)
 		changed = 0;
 		/* A blocking program made its socket blocking (seccomp_notify.c),
 		 * and the master's accept in close_slot_socket must not block. */
-		if (l->ops->id == POLICY_REUSEPORT && l->type == SOCK_STREAM && held >= 0 &&
+		if (l->ops->per_slot_sockets && l->type == SOCK_STREAM && held >= 0 &&
 		    w->routes[l->id].bound)
 			set_nonblocking(held);
 		if (p) {
@@ -223,7 +223,7 @@ static unsigned still_held(struct cluster *c, struct worker *w)
 		struct tcp_info ti;
 		socklen_t len = sizeof(ti);
 
-		if (l->ops->id != POLICY_REUSEPORT || l->type != SOCK_STREAM ||
+		if (!l->ops->per_slot_sockets || l->type != SOCK_STREAM ||
 		    !w->routes[l->id].bound || fd < 0)
 			continue;
 		/* On a listening socket tcpi_unacked is the accept queue. */
@@ -258,9 +258,13 @@ static void drain_check(struct loop *loop, void *data)
 	w->drain_timer = loop_timer(c->loop, DRAIN_CHECK_MS, drain_check, w);
 }
 
+/* Asks the asked-for policy, not each listener's: a worker is retired one
+ * way whatever it listens on, and a listener that fell back to shared (a
+ * unix socket) has no queue of its own to starve, while the census that
+ * still_held() takes covers its connections too. */
 int seccomp_drain(struct cluster *c, struct worker *w)
 {
-	if (c->prog->via != VIA_SECCOMP || c->opt->policy != POLICY_REUSEPORT ||
+	if (c->prog->via != VIA_SECCOMP || !c->opt->policy->per_slot_sockets ||
 	    w->state != W_DRAINING)
 		return 0;
 	drain_check(c->loop, w);
