@@ -57,10 +57,15 @@ struct worker;
 struct listener;
 struct conn;
 struct policy_ops {
-	enum policy id;
-	const char *name;
-	int channel;            /* the master hands out connections */
+	const char *name;       /* -p NAME, and every line that names it */
+	const char *help;       /* its line under Policies in --help */
+	/* Capabilities: the rest of the master asks these, never the name. */
+	int channel;            /* the master hands out connections (so not
+				 * through seccomp, which never sees accept) */
 	int pick_needs_peer;    /* pick() must see the connection (sticky) */
+	int per_slot_sockets;   /* a socket per slot in l->slot_fds, the
+				 * slot's index in a reuseport group */
+	int takes_weights;      /* --weights steers its picks (weights.c) */
 
 	/* The fd worker w's bind() of l gets (a channel end or a socket), or
 	 * -1 with errno. */

@@ -17,7 +17,6 @@
 #include "mechanism/mechanism.h"
 #include "net/census.h"
 #include "net/listener.h"
-#include "policy/policy.h"
 #include "supervise/guard.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
@@ -121,7 +120,7 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE_;
 	}
 	log_event("starting %d worker%s of %s, policy %s, via %s, shim %s", opt.workers,
-		  opt.workers == 1 ? "" : "s", prog.path, policy_name(opt.policy),
+		  opt.workers == 1 ? "" : "s", prog.path, opt.policy->name,
 		  via_name(prog.via), c.shim_path);
 	if (guard_start(&c) < 0 || control_open(&c) < 0)
 		return EXIT_FAILURE_;

@@ -147,7 +147,7 @@ Test(units, leastconn_pick_without_a_connection_skips_nobody)
 	c.workers = list;
 	c.nworkers = N;
 	l.c = &c;
-	l.ops = &policy_leastconn;
+	l.ops = policy_by_name("leastconn");
 	for (i = 0; i < N; i++) {
 		struct route *r = &workers[i].routes[0];
 

@@ -7,17 +7,7 @@
 
 #include "base/envfile.h"
 
-enum policy {
-	POLICY_RR,
-	POLICY_SHARED,
-	POLICY_REUSEPORT,
-	POLICY_LEASTCONN,
-	POLICY_STICKY,
-	POLICY_RANDOM,
-	POLICY_P2C,
-	POLICY_JIQ,
-	POLICY_COUNT
-};
+struct policy_ops;              /* cluster.h; the table is policy/policy.c */
 
 /* Exit statuses: see README "Exit status". */
 enum {
@@ -40,7 +30,7 @@ enum via {
 
 struct options {
 	int workers;
-	enum policy policy;
+	const struct policy_ops *policy;        /* as asked (-p) or the default */
 	double grace;           /* seconds from stop signal to SIGKILL */
 	int stop_signal;
 	int max_restarts;       /* consecutive failures before ready; 0 = never give up */

@@ -27,20 +27,17 @@
 /* A new listener for m, with its policy. */
 static struct listener *create(struct cluster *c, const struct msg_bind *m, int *err)
 {
-	const struct policy_ops *asked = policy_ops_of(c->opt->policy), *ops;
+	const struct policy_ops *asked = c->opt->policy, *ops;
 	const char *why;
 	struct listener *l;
 	int plain;
 
 	ops = policy_for_bind(asked, m, &why);
-	l = listener_create(c, m, ops == &policy_reuseport, &plain, err);
+	l = listener_create(c, m, ops->per_slot_sockets, &plain, err);
 	if (!l)
 		return NULL;
-	if (plain && ops == &policy_reuseport) {
-		ops = &policy_shared;
-		why = "the inherited socket has no SO_REUSEPORT (ReusePort=yes in the "
-		      ".socket unit)";
-	}
+	if (plain)
+		ops = policy_for_plain_socket(ops, &why);
 	l->ops = ops;
 	if (ops->slots_changed)
 		ops->slots_changed(c, l);

@@ -6,20 +6,27 @@
  *
  * Under seccomp the master only sees bind and listen, never accept: the
  * program accepts on the socket it was given.  So only the policies that
- * give a real listening socket work: reuseport (the default for seccomp:
- * one socket per worker, an even spread and a socket's O_NONBLOCK owned by
- * one program) and shared.  rr and leastconn need the master to hand over
- * each connection into the program's accept, which only the shim can do:
- * refused in one line.
+ * give a real listening socket work, those without `channel` (today
+ * reuseport, seccomp's default in policy_default(), and shared).  The
+ * channel policies need the master to hand over each connection into the
+ * program's accept, which only the shim can do: refused in one line.
  *
  * Not here: the filter and the kernel probe (seccomp_filter.c).
  */
 #include "mechanism/mechanism.h"
+#include "cluster.h"
 #include "base/log.h"
 #include "base/options.h"
 #include "base/program.h"
 #include "mechanism/seccomp_filter.h"
 #include "policy/policy.h"
+
+/* Policies whose workers accept on a real socket: the ones seccomp can
+ * serve, as it puts a socket into the program, never a connection. */
+static int gives_a_socket(const struct policy_ops *ops)
+{
+	return !ops->channel;
+}
 
 int mechanism_choose(struct options *opt, struct program *prog)
 {
@@ -40,11 +47,13 @@ int mechanism_choose(struct options *opt, struct program *prog)
 		return EXIT_CANNOT_EXEC;
 	}
 	if (!opt->policy_set) {
-		opt->policy = POLICY_REUSEPORT;
-	} else if (opt->policy != POLICY_REUSEPORT && opt->policy != POLICY_SHARED) {
+		opt->policy = policy_default(1);
+	} else if (opt->policy->channel) {
+		char names[256];
+
 		log_warnx("policy %s needs the shim (the master hands connections into "
-			  "accept); through seccomp use -p reuseport or -p shared",
-			  policy_name(opt->policy));
+			  "accept); through seccomp use policy %s", opt->policy->name,
+			  policy_list(names, sizeof(names), gives_a_socket, "or"));
 		return EXIT_USAGE;
 	}
 	lacks = seccomp_kernel_lacks();

@@ -98,7 +98,7 @@ int seccomp_reuseport_give(struct worker *w, struct listener *l, int fd)
 	struct msg_bind req;
 	int fresh, err;
 
-	if (l->ops->id != POLICY_REUSEPORT || l->type != SOCK_STREAM ||
+	if (!l->ops->per_slot_sockets || l->type != SOCK_STREAM ||
 	    fd != slot_socket(l, w->slot) || !replaces_someone(w, l))
 		return fd;
 	if ((p = find(l, w)))
@@ -170,7 +170,7 @@ void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w)
 		changed = 0;
 		/* A blocking program made its socket blocking (seccomp_notify.c),
 		 * and the master's accept in close_slot_socket must not block. */
-		if (l->ops->id == POLICY_REUSEPORT && l->type == SOCK_STREAM && held >= 0 &&
+		if (l->ops->per_slot_sockets && l->type == SOCK_STREAM && held >= 0 &&
 		    w->routes[l->id].bound)
 			set_nonblocking(held);
 		if (p) {
@@ -217,7 +217,7 @@ unsigned seccomp_reuseport_queued(struct cluster *c, struct worker *w)
 		struct pending_socket *p = find(l, w);
 		int fd = p ? p->fd : slot_socket(l, w->slot);
 
-		if (l->ops->id != POLICY_REUSEPORT || l->type != SOCK_STREAM ||
+		if (!l->ops->per_slot_sockets || l->type != SOCK_STREAM ||
 		    !w->routes[l->id].bound || fd < 0)
 			continue;
 		n += socket_accept_queue(fd);

@@ -1,25 +1,85 @@
 /*
- * policy.c - the table of policies (policy.h): one line per policy file.
+ * policy.c - the registry of policies: one table of their operations, in
+ * the order users see them, and what the rest of the master asks about
+ * policies as a whole (by name, the default, the fallbacks by kind, lists
+ * for --help and error lines).
+ *
+ * Not here: what any one policy does (policy_*.c); which policy a
+ * listener has is decided once, at its creation (mechanism/attach.c), and
+ * then only its table is asked.
  */
 #include "policy/policy.h"
 #include "cluster.h"
 
+#include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 
-const struct policy_ops *policy_ops_of(enum policy p)
+/* Every policy, in the order --help and error lines list them.  Adding one
+ * is its file (policy_NAME.c defining `const struct policy_ops policy_NAME`,
+ * in launcher/meson.build) and its line here.  X(NAME) declares the table
+ * and fills it from the same line, so the two cannot disagree. */
+#define POLICIES(X) \
+	X(rr) \
+	X(shared) \
+	X(reuseport) \
+	X(leastconn) \
+	X(sticky) \
+	X(random) \
+	X(p2c) \
+	X(jiq)
+
+#define DECLARE(name) extern const struct policy_ops policy_##name;
+#define ENTRY(name) &policy_##name,
+POLICIES(DECLARE)
+const struct policy_ops *const policy_table[] = { POLICIES(ENTRY) NULL };
+
+const struct policy_ops *policy_by_name(const char *name)
 {
-	switch (p) {
-	case POLICY_RR:        return &policy_rr;
-	case POLICY_SHARED:    return &policy_shared;
-	case POLICY_REUSEPORT: return &policy_reuseport;
-	case POLICY_LEASTCONN: return &policy_leastconn;
-	case POLICY_STICKY:    return &policy_sticky;
-	case POLICY_RANDOM:    return &policy_random;
-	case POLICY_P2C:       return &policy_p2c;
-	case POLICY_JIQ:       return &policy_jiq;
-	case POLICY_COUNT:     break;
+	const struct policy_ops *const *p;
+
+	for (p = policy_table; *p; p++)
+		if (!strcmp((*p)->name, name))
+			return *p;
+	return NULL;
+}
+
+/* rr is Node's default.  Through seccomp the master never sees accept, so
+ * it cannot hand connections out; reuseport gives an even spread with a
+ * socket per worker, whose O_NONBLOCK is one program's own (README). */
+const struct policy_ops *policy_default(int through_seccomp)
+{
+	return through_seccomp ? &policy_reuseport : &policy_rr;
+}
+
+/* A channel policy keeps each worker's queue on its channel; a per-slot one
+ * on its slot's socket; otherwise every worker accepts from one queue. */
+int policy_queue_per_worker(const struct policy_ops *ops)
+{
+	return ops->channel || ops->per_slot_sockets;
+}
+
+const char *policy_list(char *buf, size_t cap, int (*which)(const struct policy_ops *),
+			const char *conj)
+{
+	const struct policy_ops *const *p;
+	size_t len = 0;
+	int n = 0, k = 0;
+
+	for (p = policy_table; *p; p++)
+		n += !which || which(*p);
+	buf[0] = '\0';
+	for (p = policy_table; *p && len < cap; p++) {
+		if (which && !which(*p))
+			continue;
+		if (k > 0)
+			len += (size_t)snprintf(buf + len, cap - len, conj && k == n - 1 ? " %s " : "%s",
+						conj && k == n - 1 ? conj : ", ");
+		if (len < cap)
+			len += (size_t)snprintf(buf + len, cap - len, "%s", (*p)->name);
+		k++;
 	}
-	return &policy_rr;
+	return buf;
 }
 
 const struct policy_ops *policy_for_bind(const struct policy_ops *asked,
@@ -30,11 +90,19 @@ const struct policy_ops *policy_for_bind(const struct policy_ops *asked,
 		*why = "datagrams cannot be handed out";
 		return &policy_shared;
 	}
-	if (req->family == AF_UNIX && asked == &policy_reuseport) {
+	if (req->family == AF_UNIX && asked->per_slot_sockets) {
 		*why = "unix sockets have no SO_REUSEPORT";
 		return &policy_shared;
 	}
 	return asked;
+}
+
+const struct policy_ops *policy_for_plain_socket(const struct policy_ops *ops, const char **why)
+{
+	if (!ops->per_slot_sockets)
+		return ops;
+	*why = "the inherited socket has no SO_REUSEPORT (ReusePort=yes in the .socket unit)";
+	return &policy_shared;
 }
 
 void policies_slots_changed(struct cluster *c)
@@ -46,9 +114,4 @@ void policies_slots_changed(struct cluster *c)
 		if (l->ops->slots_changed)
 			l->ops->slots_changed(c, l);
 	}
-}
-
-const char *policy_name(enum policy p)
-{
-	return policy_ops_of(p)->name;
 }

@@ -3,9 +3,11 @@
  * operations per policy, one file per policy (policy_*.c).
  *
  * Each listener has the policy that applies to it after fallbacks (UDP
- * under rr is shared; unix under reuseport is shared: listener.c), and the
- * rest of the master asks that listener's table, never --policy.  Adding a
- * policy is a new file and one line in policy_ops_of().
+ * under rr is shared; unix under reuseport is shared: policy_for_bind),
+ * and the rest of the master asks that listener's table, never --policy,
+ * and never which policy it is: it asks the table's capabilities
+ * (channel, per_slot_sockets, takes_weights: cluster.h).  Adding a policy
+ * is a new file and one line in policy.c's table.
  *
  * Two families:
  *   channel policies (rr, leastconn, sticky, random, p2c, jiq): the master accepts and hands
@@ -27,22 +29,35 @@ struct listener;
 struct conn;
 
 
-extern const struct policy_ops policy_rr, policy_leastconn, policy_sticky,
-	policy_shared, policy_reuseport, policy_random, policy_p2c, policy_jiq;
-
-const struct policy_ops *policy_ops_of(enum policy p);
-const char *policy_name(enum policy p);
+/* Every policy, in the order users see them, then NULL (policy.c). */
+extern const struct policy_ops *const policy_table[];
+/* The policy called name (-p), or NULL. */
+const struct policy_ops *policy_by_name(const char *name);
+/* The policy without -p: through seccomp, or through the shim. */
+const struct policy_ops *policy_default(int through_seccomp);
+/* Whether each worker has a queue of its own the master can measure (its
+ * channel, or its slot's socket): what --hang-timeout needs (health.c). */
+int policy_queue_per_worker(const struct policy_ops *ops);
+/* The names of the policies `which` keeps (every one when NULL), in table
+ * order, into buf: "a, b, c", or "a, b or c" when conj is "or".  For
+ * --help and error lines; returns buf. */
+const char *policy_list(char *buf, size_t cap, int (*which)(const struct policy_ops *),
+			const char *conj);
 /* The policy a new listener for req gets when `asked` is wanted: datagrams
  * cannot be handed out (a channel policy falls back to shared, as in
  * Node), unix sockets have no SO_REUSEPORT (reuseport falls back to
  * shared).  *why says why, or is NULL when asked is kept. */
 const struct policy_ops *policy_for_bind(const struct policy_ops *asked,
 					 const struct msg_bind *req, const char **why);
+/* The policy of a listener whose socket systemd handed over without
+ * SO_REUSEPORT, when ops was meant for it: a policy with a socket per slot
+ * falls back to shared (*why says why); any other is kept. */
+const struct policy_ops *policy_for_plain_socket(const struct policy_ops *ops, const char **why);
 /* The number of slots changed (c->target): every listener's policy hears. */
 void policies_slots_changed(struct cluster *c);
 
 /* balancer.c: the channel family's shared operations.  A channel policy's
- * table is its id, name and pick, plus CHANNEL_OPS. */
+ * table is its name, help and pick, plus CHANNEL_OPS. */
 #define CHANNEL_OPS .channel = 1, .attach = channel_attach, .drain = channel_drain, \
 	.pending = channel_pending, .release = channel_release
 int channel_attach(struct cluster *c, struct worker *w, struct listener *l);

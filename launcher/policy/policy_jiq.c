@@ -36,8 +36,8 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 }
 
 const struct policy_ops policy_jiq = {
-	.id = POLICY_JIQ,
 	.name = "jiq",
+	.help = "like rr, to an idle worker if any, else in turn",
 	.pick = pick,
 	CHANNEL_OPS,
 };

@@ -165,8 +165,9 @@ static void handed(struct cluster *c, struct listener *l, struct worker *w)
 }
 
 const struct policy_ops policy_leastconn = {
-	.id = POLICY_LEASTCONN,
 	.name = "leastconn",
+	.help = "like rr, to the worker with the fewest open connections",
+	.takes_weights = 1,
 	.pick = pick,
 	CHANNEL_OPS,
 	.handed = handed,

@@ -36,8 +36,8 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 }
 
 const struct policy_ops policy_p2c = {
-	.id = POLICY_P2C,
 	.name = "p2c",
+	.help = "like rr, to the less busy of two drawn at random",
 	.pick = pick,
 	CHANNEL_OPS,
 };

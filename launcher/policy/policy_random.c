@@ -17,8 +17,8 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 }
 
 const struct policy_ops policy_random = {
-	.id = POLICY_RANDOM,
 	.name = "random",
+	.help = "like rr, to a worker drawn at random",
 	.pick = pick,
 	CHANNEL_OPS,
 };

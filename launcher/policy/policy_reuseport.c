@@ -104,7 +104,7 @@ unsigned reuseport_slot_queued(struct cluster *c, int slot)
 	int i;
 
 	for (i = 0; i < c->nlisteners; i++)
-		if (c->listeners[i]->ops == &policy_reuseport)
+		if (c->listeners[i]->ops->per_slot_sockets)
 			n += slot_queued(c->listeners[i], slot);
 	return n;
 }
@@ -146,8 +146,9 @@ static unsigned pending(struct cluster *c, struct worker *w, struct listener *l)
 }
 
 const struct policy_ops policy_reuseport = {
-	.id = POLICY_REUSEPORT,
 	.name = "reuseport",
+	.help = "one SO_REUSEPORT socket per slot",
+	.per_slot_sockets = 1,
 	.attach = attach,
 	.drain = drain,
 	.pending = pending,

@@ -18,8 +18,9 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 }
 
 const struct policy_ops policy_rr = {
-	.id = POLICY_RR,
 	.name = "rr",
+	.help = "the master hands each connection to the next worker",
+	.takes_weights = 1,
 	.pick = pick,
 	CHANNEL_OPS,
 	.handed = weights_handed,

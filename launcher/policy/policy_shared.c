@@ -40,8 +40,8 @@ static int attach(struct cluster *c, struct worker *w, struct listener *l)
 }
 
 const struct policy_ops policy_shared = {
-	.id = POLICY_SHARED,
 	.name = "shared",
+	.help = "one socket: every worker accepts on it",
 	.attach = attach,
 	.drain = socket_drain,
 	.pending = socket_pending,

@@ -82,8 +82,8 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 }
 
 const struct policy_ops policy_sticky = {
-	.id = POLICY_STICKY,
 	.name = "sticky",
+	.help = "like rr, one client address to one slot",
 	.pick_needs_peer = 1,
 	.pick = pick,
 	CHANNEL_OPS,

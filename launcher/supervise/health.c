@@ -367,10 +367,24 @@ static int watched(struct cluster *c, struct worker *w)
 	return c->slots[w->slot].active == w && w->state == W_READY;
 }
 
+/* Which hang check fits, by the listeners' policies after fallbacks: a
+ * socket per slot is seen by its queue (check_hang_slot), a channel by
+ * what the worker takes from it (check_hang).  A cluster has one asked-for
+ * policy, so its listeners have that one or shared: never both kinds. */
+static int queues_per_slot(const struct cluster *c)
+{
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i]->ops->per_slot_sockets)
+			return 1;
+	return 0;
+}
+
 static void check_all(struct health *h, int scanned)
 {
 	struct cluster *c = h->c;
-	int i;
+	int i, per_slot = c->opt->hang_timeout > 0 && queues_per_slot(c);
 
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
@@ -381,7 +395,7 @@ static void check_all(struct health *h, int scanned)
 		s = watch_of(h, w);
 		if (s->asked)
 			continue;
-		if (c->opt->hang_timeout > 0 && c->opt->policy == POLICY_REUSEPORT)
+		if (per_slot)
 			check_hang_slot(h, w, s, scanned);
 		else if (c->opt->hang_timeout > 0)
 			check_hang(h, w, s);
@@ -397,7 +411,7 @@ static int slots_need_scan(struct health *h)
 	struct cluster *c = h->c;
 	int i, need = 0;
 
-	if (!(c->opt->hang_timeout > 0) || c->opt->policy != POLICY_REUSEPORT)
+	if (!(c->opt->hang_timeout > 0) || !queues_per_slot(c))
 		return 0;
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];

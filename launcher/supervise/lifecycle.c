@@ -104,7 +104,7 @@ static void send_status(struct cluster *c)
 	if (!sd_notify_enabled(&lc->notify))
 		return;
 	snprintf(now, sizeof(now), "%d/%d workers ready, policy %s, %u restart%s%s%s%s",
-		 ready_count(c), c->target, policy_name(c->opt->policy), lifecycle_restarts(c),
+		 ready_count(c), c->target, c->opt->policy->name, lifecycle_restarts(c),
 		 lifecycle_restarts(c) == 1 ? "" : "s",
 		 c->stopping ? ", stopping" : r->outcome == RELOAD_RUNNING ? ", reloading" : "",
 		 r->outcome == RELOAD_COMPLETE || r->outcome == RELOAD_ABORTED ? ", last reload " : "",

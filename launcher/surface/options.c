@@ -2,6 +2,7 @@
  * options.c - command-line parsing.  Options stop at the first non-option
  * word (PROGRAM), so options after PROGRAM belong to PROGRAM.
  */
+#include "cluster.h"
 #include "base/addr.h"
 #include "base/envfile.h"
 #include "base/log.h"
@@ -22,15 +23,16 @@
 #define CLUSTER_RUN_VERSION "unknown"
 #endif
 
-static const char usage_text[] =
+/* --help is these texts with generated entries between them: whatever
+ * names policies (-p, --weights, --hang-timeout, Policies) comes from the
+ * policies' table (policy.c), so a new policy shows up on its own. */
+static const char usage_head[] =
 "usage: cluster-run [OPTIONS] [--] PROGRAM [ARG...]\n"
 "Run N copies of an unmodified server PROGRAM sharing its listening sockets.\n"
 "\n"
-"  -n, --workers N        number of workers (default: online CPUs)\n"
-"  -p, --policy P         rr (default) | shared | reuseport | leastconn | sticky\n"
-"                         | random | p2c | jiq\n"
-"      --weights W,W,...  rr, leastconn: slot i weighs the i-th W (a positive\n"
-"                         integer); slots beyond the list weigh 1\n"
+"  -n, --workers N        number of workers (default: online CPUs)\n";
+/* -p, --weights */
+static const char usage_middle[] =
 "  -g, --grace SECONDS    stop signal to SIGKILL, and drain limit (default 10)\n"
 "      --stop-signal SIG  signal that stops a worker gracefully (default TERM)\n"
 "      --max-restarts N   give up after N consecutive failures of a worker\n"
@@ -63,18 +65,95 @@ static const char usage_text[] =
 "      --max-memory SIZE  replace a worker whose RSS stays above SIZE\n"
 "                         (K, M, G suffixes)\n"
 "      --max-requests N   replace a worker after N connections\n"
-"      --max-requests-jitter J  ... plus a random 0..J per worker\n"
-"      --hang-timeout S   replace a worker that takes none of its queued\n"
-"                         connections for S seconds (rr, leastconn, reuseport)\n"
+"      --max-requests-jitter J  ... plus a random 0..J per worker\n";
+/* --hang-timeout */
+static const char usage_tail[] =
 "      --force            run PROGRAM even if it cannot be clustered\n"
 "                         (setuid; static or Go with --via shim)\n"
 "  -v, --verbose          say more about what happens\n"
 "  -h, --help             this text\n"
 "  -V, --version          the version\n"
+"\n";
+/* Policies */
+static const char usage_signals[] =
 "\n"
 "Signals: TERM/INT stop (twice: at once), HUP rolling restart,\n"
 "TTIN/TTOU one worker more/less, USR1/USR2 forwarded to workers\n"
 "(with --log-dir, USR1 also reopens the log files).\n";
+
+#define HELP_WIDTH 79           /* the last column a line of --help uses */
+#define HELP_OPTION_COL 25      /* where an option's text starts */
+#define HELP_POLICY_COL 13      /* ... and a policy's */
+
+/* One entry of --help: head, then text from column col, its words
+ * wrapped onto lines that start at col. */
+static void help_entry(FILE *out, const char *head, int col, const char *text)
+{
+	int at = fprintf(out, "%s", head);
+
+	if (at >= col - 1) {
+		fputc('\n', out);
+		at = 0;
+	}
+	at += fprintf(out, "%*s", col - at, "");
+	while (*text) {
+		int len = (int)strcspn(text, " ");
+
+		if (at > col && at + 1 + len > HELP_WIDTH)
+			at = fprintf(out, "\n%*s", col, "") - 1;
+		else if (at > col)
+			at += fprintf(out, " ");
+		at += fprintf(out, "%.*s", len, text);
+		text += len;
+		text += strspn(text, " ");
+	}
+	fputc('\n', out);
+}
+
+static int takes_weights(const struct policy_ops *ops)
+{
+	return ops->takes_weights;
+}
+
+static int one_queue_for_all(const struct policy_ops *ops)
+{
+	return !policy_queue_per_worker(ops);
+}
+
+static void usage(FILE *out)
+{
+	const struct policy_ops *const *p;
+	char names[256], text[512];
+
+	fputs(usage_head, out);
+	snprintf(text, sizeof(text), "how connections reach the workers, one of the "
+		 "Policies below (default %s; %s through seccomp)", policy_default(0)->name,
+		 policy_default(1)->name);
+	help_entry(out, "  -p, --policy P", HELP_OPTION_COL, text);
+	snprintf(text, sizeof(text), "%s: slot i weighs the i-th W (a positive integer); "
+		 "slots beyond the list weigh 1",
+		 policy_list(names, sizeof(names), takes_weights, NULL));
+	help_entry(out, "      --weights W,W,...", HELP_OPTION_COL, text);
+	fputs(usage_middle, out);
+	policy_list(names, sizeof(names), one_queue_for_all, "and");
+	snprintf(text, sizeof(text), "replace a worker that takes none of its queued "
+		 "connections for S seconds%s%s%s", *names ? " (every policy but " : "",
+		 names, *names ? ")" : "");
+	help_entry(out, "      --hang-timeout S", HELP_OPTION_COL, text);
+	fputs(usage_tail, out);
+	fputs("Policies (-p P):\n", out);
+	for (p = policy_table; *p; p++) {
+		char head[32];
+		const char *note = *p == policy_default(0) ? " (default)" :
+				   *p == policy_default(1) ? " (the default through seccomp)" :
+				   !(*p)->channel ? " (also through seccomp)" : "";
+
+		snprintf(head, sizeof(head), "  %s", (*p)->name);
+		snprintf(text, sizeof(text), "%s%s", (*p)->help, note);
+		help_entry(out, head, HELP_POLICY_COL, text);
+	}
+	fputs(usage_signals, out);
+}
 
 static int parse_via(const char *s, enum via *v)
 {
@@ -89,18 +168,6 @@ static int parse_via(const char *s, enum via *v)
 	return 0;
 }
 
-
-static int parse_policy(const char *s, enum policy *p)
-{
-	int i;
-
-	for (i = 0; i < POLICY_COUNT; i++)
-		if (!strcmp(s, policy_name((enum policy)i))) {
-			*p = (enum policy)i;
-			return 0;
-		}
-	return -1;
-}
 
 static int parse_count(const char *s, long min, long max, int *out)
 {
@@ -201,10 +268,13 @@ static long parse_long(const char *s, long min, long max, int *ok)
 /* Options that only mean something under some policies. */
 static int check_combinations(const struct options *opt)
 {
-	if (opt->policy == POLICY_SHARED && opt->hang_timeout > 0) {
-		log_warnx("--hang-timeout needs policy rr, leastconn or reuseport (under shared "
-			  "every worker waits on one queue: the master cannot see which one "
-			  "stopped accepting)");
+	if (opt->hang_timeout > 0 && !policy_queue_per_worker(opt->policy)) {
+		char names[256];
+
+		log_warnx("--hang-timeout needs policy %s (under %s every worker waits on "
+			  "one queue: the master cannot see which one stopped accepting)",
+			  policy_list(names, sizeof(names), policy_queue_per_worker, "or"),
+			  opt->policy->name);
 		return EXIT_USAGE;
 	}
 	if (opt->max_requests_jitter && !opt->max_requests) {
@@ -245,13 +315,21 @@ static int bad(const char *what, const char *value)
 	return EXIT_USAGE;
 }
 
+static int bad_policy(const char *value)
+{
+	char what[300], names[256];
+
+	snprintf(what, sizeof(what), "policy (%s)", policy_list(names, sizeof(names), NULL, NULL));
+	return bad(what, value);
+}
+
 static void set_defaults(struct options *opt)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	memset(opt, 0, sizeof(*opt));
 	opt->workers = cpus > 0 ? (int)(cpus > MAX_WORKERS ? MAX_WORKERS : cpus) : 1;
-	opt->policy = POLICY_RR;
+	opt->policy = policy_default(0);        /* mechanism_choose: seccomp's */
 	opt->grace = 10;
 	opt->stop_signal = SIGTERM;
 	opt->max_restarts = 5;
@@ -314,9 +392,8 @@ int options_parse(struct options *opt, int argc, char **argv)
 				return bad("worker count (1..1024)", optarg);
 			break;
 		case 'p':
-			if (parse_policy(optarg, &opt->policy) < 0)
-				return bad("policy (rr, shared, reuseport, leastconn, sticky, "
-					   "random, p2c, jiq)", optarg);
+			if (!(opt->policy = policy_by_name(optarg)))
+				return bad_policy(optarg);
 			opt->policy_set = 1;
 			break;
 		case O_VIA:
@@ -434,7 +511,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 			opt->verbose = 1;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
+			usage(stdout);
 			return EXIT_STOPPED;
 		case 'V':
 			printf("cluster-run %s\n", CLUSTER_RUN_VERSION);
@@ -449,9 +526,11 @@ int options_parse(struct options *opt, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (weights_arg && opt->policy != POLICY_RR && opt->policy != POLICY_LEASTCONN) {
-		log_warnx("--weights applies to rr and leastconn, not %s (see cluster-run --help)",
-			  policy_name(opt->policy));
+	if (weights_arg && !opt->policy->takes_weights) {
+		char names[256];
+
+		log_warnx("--weights applies to %s, not %s (see cluster-run --help)",
+			  policy_list(names, sizeof(names), takes_weights, "and"), opt->policy->name);
 		return EXIT_USAGE;
 	}
 	if (optind >= argc) {

@@ -25,7 +25,6 @@
 #include "base/procstat.h"
 #include "net/census.h"
 #include "policy/balancer.h"
-#include "policy/policy.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
 #include "supervise/slots.h"
@@ -112,7 +111,7 @@ void report_text(struct cluster *c, struct buf *b)
 	int i;
 
 	buf_printf(b, "cluster-run pid %d, %s, policy %s, %d worker%s (target %d), up %.0fs%s\n",
-		   (int)getpid(), c->prog->path, policy_name(c->opt->policy), c->nworkers,
+		   (int)getpid(), c->prog->path, c->opt->policy->name, c->nworkers,
 		   c->nworkers == 1 ? "" : "s", c->target, uptime_s(c->started_ms),
 		   c->stopping ? ", stopping" : slots_reloading(c) ? ", reloading" : "");
 	args_text(c, b);
@@ -186,7 +185,7 @@ void report_json(struct cluster *c, struct buf *b)
 		   lifecycle_restarts(c));
 	buf_printf(b, ",\"policy\":\"%s\",\"target\":%d,\"uptime\":%.3f,"
 		   "\"stopping\":%s,\"reloading\":%s,\"listeners\":[",
-		   policy_name(c->opt->policy), c->target, uptime_s(c->started_ms),
+		   c->opt->policy->name, c->target, uptime_s(c->started_ms),
 		   c->stopping ? "true" : "false", slots_reloading(c) ? "true" : "false");
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];

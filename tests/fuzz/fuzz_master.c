@@ -23,6 +23,7 @@
 #include "cluster.h"
 #include "mechanism/shim_peer.h"
 #include "net/listener.h"
+#include "policy/policy.h"
 #include "supervise/worker.h"
 #include "base/loop.h"
 
@@ -88,7 +89,7 @@ static void run_one(const uint8_t *data, size_t size)
 	struct peer *peers[4];
 	int far[4], i;
 
-	opt.policy = (enum policy)(size ? data[0] % 4 : 0);
+	opt.policy = policy_table[size ? data[0] % 4 : 0];     /* rr, shared, reuseport, leastconn */
 	opt.grace = 1;
 	c->opt = &opt;
 	c->prog = &prog;
