@@ -6,7 +6,7 @@
  * A bind finds the cluster's listener for the address or creates it; a new
  * listener gets its policy here, after the fallbacks by kind
  * (policy_for_bind) and for a socket systemd handed us without
- * SO_REUSEPORT.  The policy then attaches the worker: the fd its bind()
+ * SO_REUSEPORT (policy_for_plain_socket).  The policy then attaches the worker: the fd its bind()
  * gets is the shared socket, its slot's socket or its channel end.  A
  * listen() marks the worker and the listener; the supervisor acts on the
  * marks before the loop sleeps, so nothing here calls up into it.

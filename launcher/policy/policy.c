@@ -69,14 +69,15 @@ const char *policy_list(char *buf, size_t cap, int (*which)(const struct policy_
 	for (p = policy_table; *p; p++)
 		n += !which || which(*p);
 	buf[0] = '\0';
+	/* len may pass cap when snprintf truncates: the loop stops there */
 	for (p = policy_table; *p && len < cap; p++) {
 		if (which && !which(*p))
 			continue;
-		if (k > 0)
-			len += (size_t)snprintf(buf + len, cap - len, conj && k == n - 1 ? " %s " : "%s",
-						conj && k == n - 1 ? conj : ", ");
-		if (len < cap)
-			len += (size_t)snprintf(buf + len, cap - len, "%s", (*p)->name);
+		if (conj && k > 0 && k == n - 1)
+			len += (size_t)snprintf(buf + len, cap - len, " %s %s", conj, (*p)->name);
+		else
+			len += (size_t)snprintf(buf + len, cap - len, "%s%s", k ? ", " : "",
+						(*p)->name);
 		k++;
 	}
 	return buf;
