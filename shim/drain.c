@@ -35,10 +35,21 @@
 #include <sys/epoll.h>
 
 static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_handler = PTHREAD_ONCE_INIT;
 
-void drain_after_fork(void)
+/* A child forked while another thread held swap_lock would find it held
+ * for good: the child starts with it free.  This file registers its own
+ * handler, before the lock is first taken, so that master.c (which this
+ * file calls) never calls back into it. */
+static void after_fork_child(void)
 {
 	pthread_mutex_init(&swap_lock, NULL);
+}
+
+static void watch_forks(void)
+{
+	if (pthread_atfork(NULL, NULL, after_fork_child) != 0)
+		shim_debug("no fork handler for the drain lock");
 }
 
 /* Point one fd at a fresh never-readable socket, carrying over its
@@ -74,6 +85,7 @@ static void bury_listener(uint32_t lid, struct shim_listener *l)
 {
 	int fds[32], n, i;
 
+	pthread_once(&fork_handler, watch_forks);
 	pthread_mutex_lock(&swap_lock);
 	if (!l->drained) {
 		n = fdtable_fds_of(lid, fds, 32);

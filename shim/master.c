@@ -80,7 +80,6 @@ static void atfork_child(void)
 		real_close(private_fd);
 	private_fd = -1;
 	fdtable_after_fork();
-	drain_after_fork();
 	pthread_mutex_init(&conv_lock, NULL);
 }
 

@@ -88,7 +88,6 @@ struct worker_board *shim_board(void);
  * app's epoll registrations of listener fds, to carry them over. */
 int drain_enter(uint32_t lid);          /* -1 drained, 0 go on, 1 go on (counted) */
 void drain_leave(uint32_t lid, int cfd, int token);
-void drain_after_fork(void);
 void drain_note_epoll(int epfd, int op, int fd, const void *ev);
 void conn_closed(uint32_t lid);         /* count it on the board or report it */
 void conn_received(uint32_t lid);       /* one taken off a channel (the board) */
