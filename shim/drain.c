@@ -22,8 +22,11 @@
  * Every process of the worker does this for itself, at its next accept:
  * the board is shared, fd tables and epoll sets are not.
  *
- * Not here: channel policies (rr, leastconn, sticky) need no help from the
- * shim to drain: the master simply stops sending.
+ * Owns the drain lock, the burying of a drained listener's fds and the
+ * board's counters.  Must not send the master anything but one-way
+ * reports (through master.c) or bury a channel's fds.  Not here:
+ * the channel policies (rr, leastconn, sticky, random, p2c, jiq) need no
+ * help from the shim to drain: the master simply stops sending.
  */
 #include "shim.h"
 #include "real.h"
