@@ -22,8 +22,11 @@
  * Every process of the worker does this for itself, at its next accept:
  * the board is shared, fd tables and epoll sets are not.
  *
- * Not here: channel policies (rr, leastconn, sticky) need no help from the
- * shim to drain: the master simply stops sending.
+ * Owns the drain lock, the burying of a drained listener's fds and the
+ * board's counters.  Must not send the master anything but one-way
+ * reports (through master.c) or bury a channel's fds.  Not here:
+ * the channel policies (rr, leastconn, sticky, random, p2c, jiq) need no
+ * help from the shim to drain: the master simply stops sending.
  */
 #include "shim.h"
 #include "real.h"
@@ -35,10 +38,21 @@
 #include <sys/epoll.h>
 
 static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_handler = PTHREAD_ONCE_INIT;
 
-void drain_after_fork(void)
+/* A child forked while another thread held swap_lock would find it held
+ * for good: the child starts with it free.  This file registers its own
+ * handler, before the lock is first taken, so that master.c (which this
+ * file calls) never calls back into it. */
+static void after_fork_child(void)
 {
 	pthread_mutex_init(&swap_lock, NULL);
+}
+
+static void watch_forks(void)
+{
+	if (pthread_atfork(NULL, NULL, after_fork_child) != 0)
+		shim_debug("no fork handler for the drain lock");
 }
 
 /* Point one fd at a fresh never-readable socket, carrying over its
@@ -74,6 +88,7 @@ static void bury_listener(uint32_t lid, struct shim_listener *l)
 {
 	int fds[32], n, i;
 
+	pthread_once(&fork_handler, watch_forks);
 	pthread_mutex_lock(&swap_lock);
 	if (!l->drained) {
 		n = fdtable_fds_of(lid, fds, 32);

@@ -16,6 +16,11 @@
  * counted on the board (protocol.h).  It is per process:
  * a forked child starts with none, so a connection is reported closed once,
  * by the process that accepted it.
+ *
+ * Owns the table, the listener records (struct shim_listener) and the
+ * connection bytes, and their lock.  Must not talk to the master, close
+ * or swap an fd, or call any shim module but log.c: it only remembers,
+ * and its callers decide.
  */
 #include "shim.h"
 

@@ -20,8 +20,13 @@
  * Not hooked, by design: read/write/poll (hot paths), and calls made inside
  * libc that never go through the PLT (fclose of an fdopen'ed socket): the
  * master does not rely on these counts to drain a worker; it asks the
- * kernel which connections the worker's processes still hold
- * (launcher/census.c).
+ * kernel which connections the worker's processes still hold (the
+ * master's net/census.c).
+ *
+ * Owns keeping the table true across these calls and the app's view of
+ * O_NONBLOCK on a socket-mode listener.  Must not change what any of
+ * these calls does to an fd the shim does not manage (straight to libc),
+ * or let the app close or overwrite the shim's own fds.
  */
 #include "shim.h"
 #include "real.h"

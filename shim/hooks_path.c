@@ -8,6 +8,9 @@
  * whether it serves that path; if so, the call pretends to succeed.  Other
  * files never cost a message: only paths that lstat() says are sockets ask.
  * The master removes its socket files itself when it exits.
+ *
+ * Owns the decision to pretend an unlink.  Must not remove or create any
+ * file itself, or ask the master about a path that is not a socket.
  */
 #include "shim.h"
 #include "real.h"

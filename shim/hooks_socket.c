@@ -5,20 +5,30 @@
  *
  * Clustered: TCP and UDP sockets (IPv4 and IPv6) and unix stream sockets
  * bound by a process running under cluster-run; every other call goes
- * straight to libc.  A
- * clustered fd is one of two things (enum bind_mode):
+ * straight to libc.  A clustered fd is one of two things (enum bind_mode):
  *
- *   socket   the master's real listening socket (policy shared).  accept is
- *            native; the socket stays O_NONBLOCK because that flag lives on
- *            the open file description every worker shares, so blocking
- *            accept is emulated with poll() and the app's view of
- *            O_NONBLOCK is kept in the table (hooks_fd.c).
- *   channel  the worker end of a SEQPACKET channel (policies rr,
- *            leastconn).  accept receives one MSG_CONN and returns its fd.
- *            The channel is this worker's own, so O_NONBLOCK is real.
+ *   socket   a real listening socket of the master's (the socket
+ *            policies: shared, where every worker has the same one, and
+ *            reuseport, where each slot has its own).  accept is native;
+ *            a stream socket stays O_NONBLOCK because that flag lives on
+ *            the open file description the master (and under shared every
+ *            worker) shares, so blocking accept is emulated with poll()
+ *            and the app's view of O_NONBLOCK is kept in the table
+ *            (hooks_fd.c).
+ *   channel  the worker end of a SEQPACKET channel (the channel policies:
+ *            rr, leastconn, sticky, random, p2c, jiq).  accept receives
+ *            one MSG_CONN and returns its fd.  The channel is this
+ *            worker's own, so O_NONBLOCK is real.
  *
  * Each hook is: the exported symbol, then the work, then libc.  Hooks
  * behave like libc: -1 with errno.
+ *
+ * Owns the swap of the master's fd over the app's at bind, accept on both
+ * kinds, the answers for a channel's name and options, and giving a
+ * client's socket back at connect.  Must not edit the fd table but
+ * through fdtable.c, talk to the master but through master.c, or change
+ * a socket it does not manage (it reads SO_TYPE and the like to decide,
+ * then passes the call to libc).
  */
 #include "shim.h"
 #include "real.h"

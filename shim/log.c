@@ -3,6 +3,10 @@
  * formatted into a stack buffer, so a line is never torn and no stdio
  * buffer of the host program is touched.  Debug lines appear only with
  * CLUSTER_RUN_DEBUG=1 in the environment.
+ *
+ * Owns the line's format and the debug switch.  Must not allocate, use a
+ * stdio stream, change errno, or call any other shim module: every module
+ * logs through it, some with their locks held.
  */
 #include "shim.h"
 

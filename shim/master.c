@@ -21,6 +21,12 @@
  *
  * The shim never exits or aborts its host: every failure here returns -1
  * and the caller falls back to plain libc behaviour.
+ *
+ * Owns the doorbell, the private channel, the conversation lock, the
+ * worker claim, the board's mapping and the fork handlers for all of it
+ * (and for the fd table's lock).  Must not read from the doorbell (see
+ * protocol.h), swap or close an app's fd, or call up into the hooks or
+ * drain.c: they call it.
  */
 #include "shim.h"
 #include "real.h"
@@ -80,7 +86,6 @@ static void atfork_child(void)
 		real_close(private_fd);
 	private_fd = -1;
 	fdtable_after_fork();
-	drain_after_fork();
 	pthread_mutex_init(&conv_lock, NULL);
 }
 

@@ -3,6 +3,10 @@
  * function (normally glibc's).  A symbol that cannot be found falls back to
  * the raw system call, so a missing wrapper in an old libc never turns into
  * a NULL call inside the host program.
+ *
+ * Owns the pointers and their one-time binding.  Must not call any other
+ * shim module or an exported hook: it is the bottom every module and
+ * every hook stands on, reached even before the constructor ran.
  */
 #include "real.h"
 

@@ -3,7 +3,8 @@
  * dlsym(RTLD_NEXT).  Every hook calls real_xxx() for sockets it does not
  * manage, and for the real work on the ones it does.  Binding is lazy and
  * done once (pthread_once), so hooks called before the shim's constructor
- * (from other libraries' constructors) work too.
+ * (from other libraries' constructors) work too.  See real.c for what it
+ * owns.
  */
 #ifndef SHIM_REAL_H
 #define SHIM_REAL_H

@@ -1,14 +1,24 @@
 /*
  * shim.h - what the shim's modules share with each other.  Nothing here is
  * exported from the library: the build hides every symbol but the hooks.
+ * Calls go one way, down this list:
  *
+ *   hooks_*.c   the exported libc symbols (hooks_socket.c, hooks_fd.c,
+ *               hooks_path.c; hooks_fd.c's syscall() passes accept on to
+ *               hooks_socket.c)
+ *   drain.c     the shim's half of a drain under shared and reuseport,
+ *               and the board's counters
+ *   master.c    talking to the master: activation, claiming the worker
+ *               role, the private channel, bind requests, reports
  *   fdtable.c   which fds of this process are clustered listeners, the
  *               listener each one stands for, and accepted connections that
  *               must be reported when closed
- *   master.c    talking to the master: activation, claiming the worker
- *               role, the private channel, bind requests, reports
  *   log.c       one-line messages on stderr without stdio or malloc
- *   hooks_*.c   the exported libc symbols
+ *   real.c      libc's own functions behind the hooks (real.h)
+ *
+ * and wire/ (protocol.h, fdpass.c, bindopt.c), shared with the launcher,
+ * uses only real.c.  Owns nothing itself; must not be included by the
+ * launcher, which sees only wire/.
  */
 #ifndef SHIM_H
 #define SHIM_H
@@ -81,14 +91,14 @@ void master_report(uint16_t type, uint32_t lid, int backlog);
 struct worker_board *shim_board(void);
 
 /* drain.c: the master's drain bits (protocol.h, "the board").
- * drain_enter: before an accept on a socket-mode listener; 1 when the
+ * drain_enter: before an accept on a socket-mode listener; -1 when the
  * listener is drained (this process's fds for it now point at a socket
- * that is never readable: see drain.c), 0 to go on and accept, then call
+ * that is never readable: see drain.c), else a token (0, or 1 when the
+ * accept is counted on the board) to go on and accept, then to hand to
  * drain_leave with the accepted fd or -1.  drain_note_epoll records the
  * app's epoll registrations of listener fds, to carry them over. */
 int drain_enter(uint32_t lid);          /* -1 drained, 0 go on, 1 go on (counted) */
 void drain_leave(uint32_t lid, int cfd, int token);
-void drain_after_fork(void);
 void drain_note_epoll(int epfd, int op, int fd, const void *ev);
 void conn_closed(uint32_t lid);         /* count it on the board or report it */
 void conn_received(uint32_t lid);       /* one taken off a channel (the board) */

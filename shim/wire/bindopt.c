@@ -10,9 +10,12 @@
  * sockets it opens (the launcher's net/sockets.c) and reads them from a
  * seccomp worker's socket (mechanism/seccomp_notify.c).
  *
- * Not here: what the options mean for matching listeners (the master's
- * net/listener.c), and options set after bind (the shim's setsockopt hook
- * remembers the boolean ones with bindopt_bit).
+ * Owns the table of those options and which family and type each exists
+ * for.  Must not log or call a shim hook (getsockopt and setsockopt are
+ * the shim's: the real ones instead).  Not here: what the options mean for
+ * matching listeners (the master's net/listener.c), and options set after
+ * bind (the shim's setsockopt hook remembers the boolean ones with
+ * bindopt_bit).
  */
 #include "wire/protocol.h"
 

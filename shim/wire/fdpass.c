@@ -7,8 +7,13 @@
  * which the shim does not hook, so it is safe inside hooks (no malloc, no
  * stdio).  msg_send is async-signal-safe (sendmsg, memset, memcpy): the
  * launcher's child sends its seccomp notify fd with it between fork and
- * exec (seccomp_filter.c).  It knows nothing about message contents:
- * callers validate with msg_valid() from protocol.h.
+ * exec (the launcher's mechanism/seccomp_filter.c).  It knows nothing
+ * about message contents: callers validate with msg_valid() from
+ * protocol.h.
+ *
+ * Owns the SCM_RIGHTS control message, built and parsed nowhere else.
+ * Must not allocate, log, look inside a message, or call a shim hook
+ * (close() is the shim's: real_close instead).
  */
 #include "wire/protocol.h"
 

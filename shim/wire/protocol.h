@@ -5,6 +5,12 @@
  * message travels on an AF_UNIX SOCK_SEQPACKET socket, so one recvmsg() is
  * one message, carrying at most one file descriptor (SCM_RIGHTS).
  *
+ * Owns the messages, their sizes and checks, the board's layout, the
+ * environment's names and the BIND_OPT_* bits, and declares the code both
+ * sides link from wire/ (fdpass.c, bindopt.c).  Must not include anything
+ * of the shim or the launcher; a message or a board layout that changes
+ * takes a new CLUSTER_PROTO_VERSION.
+ *
  * Three kinds of socket carry messages:
  *
  *   doorbell  one per worker slot, inherited by the worker through the
@@ -15,9 +21,11 @@
  *   private   one per process that talks to the master.  The process creates
  *             a socketpair and sends one end with MSG_ATTACH.  Requests
  *             (MSG_BIND) and their replies, and one-way reports, use it.
- *   channel   one per (worker slot, listener) under the rr/leastconn/
- *             sticky policies.  The master sends MSG_CONN with an accepted
- *             connection; the app's listening fd number *is* the worker end.
+ *   channel   one per (worker slot, listener) under a channel policy
+ *             (rr, leastconn, sticky, random, p2c, jiq).  The master sends
+ *             MSG_CONN with an accepted connection; the app's listening fd
+ *             number *is* the worker end.  (The socket policies, shared
+ *             and reuseport, give the app a real listening socket instead.)
  *
  * And one shared memory page per worker, the *board* (struct worker_board,
  * a memfd the shim asks for with MSG_BOARD and maps): counters the shim
@@ -147,8 +155,8 @@ struct msg_conn {
  *   accepted   connections the app accepted itself (shared, reuseport);
  *   closed     connections the app closed, any policy (no message per
  *              close: the master reads the counter when it needs it);
- *   received   connections the app took off its channel (rr, leastconn,
- *              sticky...): the master's estimate of what is still queued
+ *   received   connections the app took off its channel (a channel
+ *              policy): the master's estimate of what is still queued
  *              there, without an ioctl per connection;
  *   in_accept  threads between their look at `drain` and the end of the
  *              accept system call.
@@ -158,7 +166,7 @@ struct msg_conn {
  * when it is clear; the master sets the bit, then waits until in_accept is
  * 0.  After that no thread of the worker can take a new connection from
  * that listener, and every one it took is in a process's fd table, where
- * the master's census (launcher/census.c) finds it.
+ * the master's census (launcher/net/census.c) finds it.
  */
 #define BOARD_MAGIC 0x43524232u         /* "CRB2": the layout below */
 
