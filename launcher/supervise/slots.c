@@ -381,14 +381,14 @@ void slots_worker_listening(struct cluster *c, struct worker *w)
 	if (w == s->next && s->state == SLOT_REPLACING) {
 		if (!worker_listens_like(w, s->active))
 			return;
-		w->state = W_READY;
+		worker_set_state(w, W_READY);
 		w->ever_ready = 1;
 		s->failures = 0;
 		hand_over(s);
 	} else if (w == s->active && s->state == SLOT_STARTING) {
 		if (!worker_listens_like(w, NULL))
 			return;
-		w->state = W_READY;
+		worker_set_state(w, W_READY);
 		w->ever_ready = 1;
 		s->failures = 0;
 		slot_set(s, SLOT_ACTIVE);
@@ -535,7 +535,7 @@ static void stop_hung(struct cluster *c, struct worker *w)
 {
 	int i;
 
-	w->state = W_DRAINING;
+	worker_set_state(w, W_DRAINING);
 	for (i = 0; i < c->nlisteners; i++)
 		if (w->routes[i].bound)
 			c->listeners[i]->ops->drain(c, w, c->listeners[i], 1);

@@ -26,6 +26,7 @@
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
 #include "supervise/slots.h"
+#include "supervise/worker.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,17 +65,6 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 			b->cap = cap;
 		}
 	}
-}
-
-const char *worker_state_name(enum worker_state s)
-{
-	switch (s) {
-	case W_STARTING: return "starting";
-	case W_READY:    return "ready";
-	case W_DRAINING: return "draining";
-	case W_STOPPING: return "stopping";
-	}
-	return "?";
 }
 
 static uint64_t worker_open(struct census *cs, struct worker *w)

@@ -21,6 +21,5 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void report_text(struct cluster *c, struct buf *b);
 void report_json(struct cluster *c, struct buf *b);
 void report_metrics(struct cluster *c, struct buf *b);
-const char *worker_state_name(enum worker_state s);
 
 #endif
