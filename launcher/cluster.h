@@ -198,6 +198,7 @@ struct cluster {
 	struct control *control;        /* control socket and metrics (control.c) */
 	struct lifecycle *life;         /* systemd, reload record, waiters (lifecycle.c) */
 	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
+	const struct proc_ops *procs;   /* NULL: the real spawn and kill (spawn.h) */
 };
 
 /* Any message a worker may send, and room for an oversized one. */

@@ -36,4 +36,15 @@ struct spawn_args {
  * program could not be executed, reported through a CLOEXEC pipe. */
 pid_t spawn_process(const struct spawn_args *a);
 
+/* How the supervisor starts and signals workers: spawn_process and kill(2)
+ * unless struct cluster's `procs` points elsewhere.  A seam for tests,
+ * which run slots.c, retire.c and health.c in process with fake workers:
+ * a spawn that returns a made-up pid and starts nothing, a kill that
+ * records the signal.  Their exits are then told to the supervisor the
+ * way reaping would (slots_worker_exited). */
+struct proc_ops {
+	pid_t (*spawn)(const struct spawn_args *a);
+	int (*kill)(pid_t pid, int sig);
+};
+
 #endif

@@ -47,6 +47,15 @@ extern char **environ;
 #define MAX_PEERS 256
 
 
+/* Processes are started and signalled through c->procs when a test set
+ * it (spawn.h), else for real. */
+static const struct proc_ops real_procs = { .spawn = spawn_process, .kill = kill };
+
+static const struct proc_ops *procs_of(const struct cluster *c)
+{
+	return c->procs ? c->procs : &real_procs;
+}
+
 static int starts_with(const char *s, const char *prefix)
 {
 	return !strncmp(s, prefix, strlen(prefix));
@@ -516,7 +525,7 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	}
 	if (logline_pipes_wanted())
 		w->out = output_new(c->loop, slot, &a.out_fd, &a.err_fd);
-	w->pid = a.envp ? spawn_process(&a) : -1;
+	w->pid = a.envp ? procs_of(c)->spawn(&a) : -1;
 	err = errno;
 	free_env(a.envp);
 	close(db[1]);
@@ -561,8 +570,10 @@ void worker_signal(struct worker *w, int sig)
 {
 	/* The whole process group: a wrapper script's server, a prefork
 	 * server's children.  The group is the worker's pid (spawn.c). */
-	if (kill(-w->pid, sig) < 0 && errno == ESRCH)
-		kill(w->pid, sig);
+	const struct proc_ops *p = procs_of(w->c);
+
+	if (p->kill(-w->pid, sig) < 0 && errno == ESRCH)
+		p->kill(w->pid, sig);
 }
 
 struct worker *worker_by_pid(struct cluster *c, pid_t pid)
