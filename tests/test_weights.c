@@ -3,7 +3,8 @@
  * which weighs 1): over 3000 connections the shares are 3/6, 1/6, 1/6,
  * 1/6 within 3 points, under rr (smooth weighted round robin) and under
  * leastconn (idle workers tie, and ties go by weighted round robin; under
- * load open/weight decides).  Bad lists: one line, exit status 2.
+ * load open/weight decides, within 10 points: see leastconn_under_load).
+ * Bad lists: one line, exit status 2.
  */
 #include "harness.h"
 #include "policy_setup.h"
@@ -17,15 +18,16 @@ TestSuite(weights, .fini = harness_cleanup, .timeout = 150);
 
 static const double want[4] = { 0.5, 1 / 6.0, 1 / 6.0, 1 / 6.0 };
 
-static void check_shares(const char *what, const long *per, long total)
+/* Each worker's share within `band` (a fraction) of its weight's. */
+static void check_shares(const char *what, const long *per, long total, double band)
 {
 	int i;
 
 	cr_log_info("%s: %ld %ld %ld %ld of %ld", what, per[0], per[1], per[2], per[3], total);
 	for (i = 0; i < 4; i++)
-		cr_expect_leq(fabs(per[i] / (double)total - want[i]), 0.03,
-			      "%s: worker %d served %ld of %ld (want %.0f%%)", what, i, per[i],
-			      total, want[i] * 100);
+		cr_expect_leq(fabs(per[i] / (double)total - want[i]), band,
+			      "%s: worker %d served %ld of %ld (want %.0f%% +- %.0f)", what, i,
+			      per[i], total, want[i] * 100, band * 100);
 }
 
 static void sequential(const char *policy)
@@ -37,7 +39,7 @@ static void sequential(const char *policy)
 
 	cr_assert(port > 0, "%s", cr->log);
 	cr_assert_eq(serve_sequential(port, 3000, per, 4), 0, "%s", cr->log);
-	check_shares(policy, per, 3000);
+	check_shares(policy, per, 3000, 0.03);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0);
 }
 
@@ -47,7 +49,14 @@ Test(weights, leastconn_sequential) { sequential("leastconn"); }
 /* 12 concurrent clients, every reply delayed 20 ms: workers hold several
  * connections at once, and leastconn keeps open/weight level.  12 in
  * flight split 6/2/2/2 exactly; with 8 (4/1.3/1.3/1.3 cannot be had in
- * whole connections) worker 0 got 46.6%, a true property, not noise. */
+ * whole connections) worker 0 got 46.6%, a true property, not noise.
+ *
+ * Hence a band of 10 points, not 3: on a busy machine the clients are
+ * descheduled and fewer than 12 connections are in flight at a time, and
+ * the split of a small number is coarse (5 in flight: 2/1/1/1, 40%); it
+ * once gave 46.7%.  Weights ignored would give worker 0 25%, still far
+ * outside.  The exact proportions are test_pick.c's, in process, where
+ * nothing is scheduled. */
 Test(weights, leastconn_under_load)
 {
 	struct cr *cr = cr_start(NULL, "-n", "4", "-p", "leastconn", "--weights", "3,1,1", "--",
@@ -62,7 +71,7 @@ Test(weights, leastconn_under_load)
 		sleep_ms(10);
 	load_stop(l, &ok, &failed, per);
 	cr_assert_eq(failed, 0);
-	check_shares("leastconn under load", per, ok);
+	check_shares("leastconn under load", per, ok, 0.10);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0);
 }
 
