@@ -3,9 +3,9 @@
  * tables of allowed transitions (slots.c, worker.c) and the sequences
  * the supervisor really takes through them (a crash restart with its
  * backoff, a crash loop, a rolling reload and an aborted one, a
- * scale-down, a stop, a hung worker replaced at once), driven on a fake
- * cluster whose workers are made-up pids on a clock the test moves
- * (tests/common/fake_cluster.h).
+ * scale-down, a stop, a hung worker replaced at once, one recycled by
+ * health.c's timer), driven on a fake cluster whose workers are made-up
+ * pids on a clock the test moves (tests/common/fake_cluster.h).
  *
  * The setters abort on an edge missing from their table in a debug build
  * (NDEBUG unset, meson's default here), so a sequence below that takes
@@ -15,6 +15,7 @@
 #include "fake_cluster.h"
 #include "cluster.h"
 #include "policy/policy.h"
+#include "supervise/health.h"
 #include "supervise/slots.h"
 #include "supervise/supervisor.h"
 #include "supervise/worker.h"
@@ -71,10 +72,9 @@ static const char *signals_of(pid_t pid)
  * here too, on purpose.  Rows: from; columns: to. */
 Test(slots, slot_table)
 {
-	enum { E = SLOT_EMPTY, B = SLOT_BACKOFF, S = SLOT_STARTING, A = SLOT_ACTIVE,
-	       R = SLOT_REPLACING, D = SLOT_DRAINING, T = SLOT_STOPPING };
 	static const char *const allowed[NSLOT_STATES] = {
-		/*            to: E B S A R D T */
+		/* to: Empty Backoff Starting Active Replacing Draining sTopping
+		 *                  E B S A R D T */
 		[SLOT_EMPTY]     = "1 1 1 0 0 0 1",
 		[SLOT_BACKOFF]   = "1 1 1 0 0 1 1",
 		[SLOT_STARTING]  = "1 1 1 1 0 1 1",
@@ -85,7 +85,6 @@ Test(slots, slot_table)
 	};
 	int from, to;
 
-	(void)E; (void)B; (void)S; (void)A; (void)R; (void)D; (void)T;
 	for (from = 0; from < NSLOT_STATES; from++)
 		for (to = 0; to < NSLOT_STATES; to++)
 			cr_expect_eq(slot_transition_allowed(from, to), allowed[from][2 * to] == '1',
@@ -98,7 +97,8 @@ Test(slots, slot_table)
 Test(slots, worker_table)
 {
 	static const char *const allowed[NWORKER_STATES] = {
-		/*          to: S R D T */
+		/* to: Starting Ready Draining sTopping
+		 *              S R D T */
 		[W_STARTING] = "1 1 1 0",
 		[W_READY]    = "0 1 1 0",
 		[W_DRAINING] = "0 0 1 1",
@@ -387,5 +387,32 @@ Test(slots, recycled_worker_replaced)
 	fake_listens(c, c->slots[0].next);
 	cr_assert_eq(w->state, W_STOPPING);
 	cr_assert_str_eq(fake_slot_path(0), "empty starting active replacing active");
+	fake_cluster_free(c);
+}
+
+/* health.c on the fake clock: --max-requests counts what the worker took
+ * (under shared its board's accepted count); at the limit the next tick
+ * replaces it through the same replacing step. */
+Test(slots, health_recycles_on_the_fake_clock)
+{
+	struct cluster *c = start((const char *[]){ "-n", "1", "--max-requests", "100", NULL });
+	struct worker *w;
+
+	listen_all(c);
+	w = c->slots[0].active;
+	cr_assert_eq(health_start(c), 0);
+	cr_assert_not_null(w->board);
+	w->board->l[0].accepted = 99;
+	fake_advance(c, 100);                           /* a tick */
+	cr_assert_eq(c->slots[0].state, SLOT_ACTIVE, "below the limit");
+	w->board->l[0].accepted = 100;
+	fake_advance(c, 99);
+	cr_assert_eq(c->slots[0].state, SLOT_ACTIVE, "no tick yet");
+	fake_advance(c, 1);
+	cr_assert_eq(c->slots[0].state, SLOT_REPLACING, "recycled at the limit");
+	fake_listens(c, c->slots[0].next);
+	cr_assert_str_eq(fake_worker_path(w->pid), "starting ready draining stopping");
+	cr_assert_str_eq(fake_slot_path(0), "empty starting active replacing active");
+	health_free(c);
 	fake_cluster_free(c);
 }

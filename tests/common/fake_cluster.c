@@ -37,8 +37,8 @@ int64_t fake_now_ms = FAKE_EPOCH_MS;
 int fake_spawn_fails;
 int fake_spawns;
 
-/* Made-up pids, far above what a test machine hands out soon, and each
- * one's signals. */
+/* Made-up pids and each one's signals.  A real process may have one of
+ * these numbers: nothing reaches it, every kill goes to fake_kill. */
 #define FAKE_PID0 4000000
 #define FAKE_PIDS 4096
 #define SIGS_KEPT 15
