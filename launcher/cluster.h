@@ -261,6 +261,7 @@ struct cluster {
 	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
 	struct cluster_hooks hooks;
 	struct census *census;          /* the last snapshot, shared (census.c) */
+	const struct proc_ops *procs;   /* NULL: the real spawn and kill (spawn.h) */
 };
 
 

@@ -55,8 +55,8 @@ Test(weights, leastconn_sequential) { sequential("leastconn"); }
  * descheduled and fewer than 12 connections are in flight at a time, and
  * the split of a small number is coarse (5 in flight: 2/1/1/1, 40%); it
  * once gave 46.7%.  Weights ignored would give worker 0 25%, still far
- * outside.  (Exact proportions in process: branch states' test_pick.c,
- * not merged yet.) */
+ * outside.  The exact proportions are test_pick.c's, in process, where
+ * nothing is scheduled. */
 Test(weights, leastconn_under_load)
 {
 	struct cr *cr = cr_start(NULL, "-n", "4", "-p", "leastconn", "--weights", "3,1,1", "--",

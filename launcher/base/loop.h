@@ -37,4 +37,12 @@ void loop_stop(struct loop *loop);
 uint64_t loop_turn(const struct loop *loop);
 int64_t loop_now_ms(void);
 
+/* Tests only: the clock loop_now_ms() reads, for every loop in the
+ * process (NULL: CLOCK_MONOTONIC again), and one run of the timers due
+ * by it, as a turn of loop_run does after its events.  Together they
+ * drive timers through time in process without sleeping. */
+typedef int64_t loop_clock(void);
+void loop_set_clock(loop_clock *now);
+void loop_run_due(struct loop *loop);
+
 #endif

@@ -44,4 +44,15 @@ pid_t spawn_process(const struct spawn_args *a);
  * has left its group. */
 void spawn_signal(pid_t pid, int sig);
 
+/* How the supervisor starts and signals workers: spawn_process and kill(2)
+ * unless struct cluster's `procs` points elsewhere.  A seam for tests,
+ * which run slots.c, retire.c and health.c in process with fake workers:
+ * a spawn that returns a made-up pid and starts nothing, a kill that
+ * records the signal.  Their exits are then told to the supervisor the
+ * way reaping would (slots_worker_exited). */
+struct proc_ops {
+	pid_t (*spawn)(const struct spawn_args *a);
+	int (*kill)(pid_t pid, int sig);
+};
+
 #endif

@@ -56,7 +56,7 @@ void worker_stop(struct cluster *c, struct worker *w, int sig)
 {
 	loop_timer_cancel(c->loop, w->drain_timer);
 	w->drain_timer = 0;
-	w->state = W_STOPPING;
+	worker_set_state(w, W_STOPPING);
 	worker_signal(w, sig);
 	if (!w->kill_timer)
 		w->kill_timer = loop_timer(c->loop, grace_ms(c), kill_now, w);
@@ -151,7 +151,7 @@ void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig)
 		w->stop_sig = sig;      /* already leaving: the same end */
 		return;
 	}
-	w->state = W_DRAINING;
+	worker_set_state(w, W_DRAINING);
 	w->stop_sig = sig;
 	w->drain_started = loop_now_ms();
 	/* A seccomp worker too, though no shim reads its board: its drain

@@ -16,10 +16,11 @@
  *   DRAINING   removed by a scale-down: its workers are leaving
  *   STOPPING   the cluster is stopping: its workers are leaving
  *
- * Every change goes through slot_set(), which marks the cluster so that
- * the loop's before-sleep pass (slots_step) advances the rolling restart
- * and says when every worker listens, once per turn: handlers never call
- * back up into a half-done transition.  A worker the slot no longer
+ * Every change goes through slot_set(), which checks it against the table
+ * of edges (slot_edges, below) and marks the cluster so that the loop's
+ * before-sleep pass (slots_step) advances the rolling restart and says
+ * when every worker listens, once per turn: handlers never call back up
+ * into a half-done transition.  A worker the slot no longer
  * counts on (the old one after a replacement took over, a removed slot's)
  * is *leaving*: retire.c drains and stops it, and the rolling restart
  * waits until it has gone before it replaces the next slot.
@@ -72,8 +73,83 @@ const char *slot_state_name(enum slot_state st)
 	return "?";
 }
 
+/*
+ * The slot lifecycle's edges, read off the code that takes them.  A
+ * slot_set() to the state the slot already has is no transition and is
+ * always allowed (a retried replacement stays REPLACING, a failed restart
+ * BACKOFF, a stop finds an empty slot empty).
+ *
+ * A slot is born EMPTY (slots_start); scale_up reuses a slot beyond the
+ * old target, EMPTY or DRAINING, and puts it back to EMPTY through
+ * slot_set.  Edges the code could take but its counters rule out are
+ * left out: an ACTIVE or REPLACING slot never gives up (its worker
+ * listened, so failures went back to 0 and its exit counts none), so it
+ * reaches EMPTY only by way of BACKOFF or STARTING.
+ */
+#define TO(st) (1u << (st))
+static const unsigned slot_edges[] = {
+	[SLOT_EMPTY] =
+		TO(SLOT_STARTING) |     /* fill: first start, scale-up */
+		TO(SLOT_BACKOFF) |      /* fill: fork/exec failed, retry later */
+		TO(SLOT_STOPPING),      /* stop after a give-up, a retired worker
+					 * of the slot still leaving */
+	[SLOT_BACKOFF] =
+		TO(SLOT_STARTING) |     /* restart_due: fill */
+		TO(SLOT_EMPTY) |        /* give up, scale-down, stop: nothing left */
+		TO(SLOT_DRAINING) |     /* scale-down, a retired worker leaving */
+		TO(SLOT_STOPPING),      /* stop, ditto */
+	[SLOT_STARTING] =
+		TO(SLOT_ACTIVE) |       /* its worker listens */
+		TO(SLOT_BACKOFF) |      /* it exited first: restart later */
+		TO(SLOT_EMPTY) |        /* ... once too often: give up */
+		TO(SLOT_DRAINING) |     /* scale-down */
+		TO(SLOT_STOPPING),      /* stop */
+	[SLOT_ACTIVE] =
+		TO(SLOT_REPLACING) |    /* reload step, recycling */
+		TO(SLOT_STARTING) |     /* a hung worker replaced now: its successor
+					 * starts at once, no backoff
+					 * (supervisor_replace) */
+		TO(SLOT_BACKOFF) |      /* its worker exited */
+		TO(SLOT_DRAINING) |     /* scale-down */
+		TO(SLOT_STOPPING),      /* stop */
+	[SLOT_REPLACING] =
+		TO(SLOT_ACTIVE) |       /* handed over; or the replacement could not
+					 * start, or the reload was aborted */
+		TO(SLOT_STARTING) |     /* handed over before it listens (ready
+					 * timeout), or the old worker died first */
+		TO(SLOT_BACKOFF) |      /* the old worker died while a failed
+					 * replacement's retry waits */
+		TO(SLOT_DRAINING) |     /* scale-down */
+		TO(SLOT_STOPPING),      /* stop */
+	[SLOT_DRAINING] =
+		TO(SLOT_EMPTY),         /* its last worker left, or scale-up reuses it */
+	[SLOT_STOPPING] =
+		TO(SLOT_EMPTY),         /* its last worker left */
+};
+#undef TO
+
+int slot_transition_allowed(enum slot_state from, enum slot_state to)
+{
+	const unsigned n = sizeof(slot_edges) / sizeof(slot_edges[0]);
+
+	if ((unsigned)from >= n || (unsigned)to >= n)
+		return 0;
+	return from == to || (slot_edges[from] >> to & 1u);
+}
+
+/* The one way a slot changes state.  An edge not in the table is a bug in
+ * this file: a debug build (NDEBUG unset, meson's default here) stops
+ * there with a core to look at; a release build says so and goes on as
+ * asked, as it did before there was a table. */
 static void slot_set(struct slot *s, enum slot_state to)
 {
+	if (!slot_transition_allowed(s->state, to)) {
+		log_warnx("bug: slot %d: %s -> %s is not a slot transition", s->index,
+			  slot_state_name(s->state), slot_state_name(to));
+#ifndef NDEBUG
+		abort();
+#endif
+	}
 	if (s->state != to)
 		log_debug("slot %d: %s -> %s", s->index, slot_state_name(s->state),
 			  slot_state_name(to));
@@ -304,14 +380,14 @@ void slots_worker_listening(struct cluster *c, struct worker *w)
 	if (w == s->next && s->state == SLOT_REPLACING) {
 		if (!worker_listens_like(w, s->active))
 			return;
-		w->state = W_READY;
+		worker_set_state(w, W_READY);
 		w->ever_ready = 1;
 		s->failures = 0;
 		hand_over(s);
 	} else if (w == s->active && s->state == SLOT_STARTING) {
 		if (!worker_listens_like(w, NULL))
 			return;
-		w->state = W_READY;
+		worker_set_state(w, W_READY);
 		w->ever_ready = 1;
 		s->failures = 0;
 		slot_set(s, SLOT_ACTIVE);
@@ -458,7 +534,7 @@ static void stop_hung(struct cluster *c, struct worker *w)
 {
 	int i;
 
-	w->state = W_DRAINING;
+	worker_set_state(w, W_DRAINING);
 	for (i = 0; i < c->nlisteners; i++)
 		if (w->routes[i].bound)
 			c->listeners[i]->ops->drain(c, w, c->listeners[i], 1);
@@ -494,10 +570,12 @@ int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
 	}
 	log_warnx("worker %d (pid %d): replacing it (%s: %s)", w->slot, (int)w->pid,
 		  reason, detail);
-	if (now) {                      /* fill() counts the restart */
+	if (now) {
+		/* straight to STARTING (fill), no BACKOFF in between: nothing
+		 * waits on a timer; fill() counts the restart, and a failed
+		 * fork/exec goes to BACKOFF as after a crash */
 		stop_hung(c, w);
 		s->active = NULL;
-		slot_set(s, SLOT_BACKOFF);      /* refilled at once, below */
 		fill(s);
 		return 0;
 	}
@@ -522,6 +600,7 @@ void supervisor_reload(struct cluster *c)
 
 static void scale_up(struct cluster *c)
 {
+	enum slot_state st;
 	struct slot *s;
 
 	if (c->target >= MAX_WORKERS) {
@@ -530,8 +609,11 @@ static void scale_up(struct cluster *c)
 	}
 	s = &c->slots[c->target];
 	/* a slot used before had its timers cancelled when it was removed;
-	 * its leaving workers, if any, still find it by index */
-	*s = (struct slot){ .c = c, .index = c->target };
+	 * its leaving workers, if any, still find it by index.  Born again
+	 * empty: from DRAINING that is an edge of its own (slot_set) */
+	st = s->state;
+	*s = (struct slot){ .c = c, .index = c->target, .state = st };
+	slot_set(s, SLOT_EMPTY);
 	c->target++;
 	log_warnx("scaling up to %d workers", c->target);
 	policies_slots_changed(c);

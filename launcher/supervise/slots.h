@@ -19,6 +19,9 @@ void slots_worker_exited(struct cluster *c, struct worker *w, int status);
 void slots_step(struct cluster *c);
 int slots_reloading(const struct cluster *c);
 const char *slot_state_name(enum slot_state st);
+/* Is from -> to an edge of the slot lifecycle (slot_edges in slots.c)?
+ * Setting the state a slot already has always is. */
+int slot_transition_allowed(enum slot_state from, enum slot_state to);
 void supervisor_reload(struct cluster *c);
 void supervisor_scale(struct cluster *c, int delta);
 int supervisor_scale_to(struct cluster *c, int n);

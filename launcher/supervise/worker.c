@@ -35,6 +35,15 @@ extern char **environ;
 
 
 
+/* Processes are started and signalled through c->procs when a test set
+ * it (spawn.h), else for real. */
+static const struct proc_ops real_procs = { .spawn = spawn_process, .kill = kill };
+
+static const struct proc_ops *procs_of(const struct cluster *c)
+{
+	return c->procs ? c->procs : &real_procs;
+}
+
 static int starts_with(const char *s, const char *prefix)
 {
 	return !strncmp(s, prefix, strlen(prefix));
@@ -99,6 +108,66 @@ static void free_env(char **env)
 	free(env);
 }
 
+const char *worker_state_name(enum worker_state st)
+{
+	switch (st) {
+	case W_STARTING: return "starting";
+	case W_READY:    return "ready";
+	case W_DRAINING: return "draining";
+	case W_STOPPING: return "stopping";
+	}
+	return "?";
+}
+
+/*
+ * A worker's states only move forward, and it is always drained before it
+ * is stopped: retire.c drains, then worker_stop(); slots.c's stop_hung
+ * drains (at once) too.  A worker is born STARTING (worker_spawn) and
+ * leaves the table by exiting (worker_free), from any state.  Setting the
+ * state it already has is no transition and always allowed.
+ */
+#define TO(st) (1u << (st))
+static const unsigned worker_edges[] = {
+	[W_STARTING] =
+		TO(W_READY) |           /* it listens (slots_worker_listening) */
+		TO(W_DRAINING),         /* retired before it listened: stop,
+					 * scale-down, a replaced slot */
+	[W_READY] =
+		TO(W_DRAINING),         /* retired; or hung (stop_hung) */
+	[W_DRAINING] =
+		TO(W_STOPPING),         /* nothing left, or --grace ran out */
+	[W_STOPPING] = 0,               /* only its exit */
+};
+#undef TO
+
+int worker_transition_allowed(enum worker_state from, enum worker_state to)
+{
+	const unsigned n = sizeof(worker_edges) / sizeof(worker_edges[0]);
+
+	if ((unsigned)from >= n || (unsigned)to >= n)
+		return 0;
+	return from == to || (worker_edges[from] >> to & 1u);
+}
+
+/* The one way a worker changes state; an edge not in the table is a bug:
+ * a debug build (NDEBUG unset) aborts, a release build says so and goes
+ * on as asked (as slots.c's slot_set does). */
+void worker_set_state(struct worker *w, enum worker_state to)
+{
+	if (!worker_transition_allowed(w->state, to)) {
+		log_warnx("bug: worker %d (pid %d): %s -> %s is not a worker transition",
+			  w->slot, (int)w->pid, worker_state_name(w->state),
+			  worker_state_name(to));
+#ifndef NDEBUG
+		abort();
+#endif
+	}
+	if (w->state != to)
+		log_debug("worker %d (pid %d): %s -> %s", w->slot, (int)w->pid,
+			  worker_state_name(w->state), worker_state_name(to));
+	w->state = to;
+}
+
 struct worker *worker_spawn(struct cluster *c, int slot)
 {
 	struct spawn_args a = { .path = c->prog->path, .argv = c->opt->argv,
@@ -136,7 +205,7 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	}
 	if (logline_pipes_wanted())
 		w->out = output_new(c->loop, slot, &a.out_fd, &a.err_fd);
-	w->pid = a.envp ? spawn_process(&a) : -1;
+	w->pid = a.envp ? procs_of(c)->spawn(&a) : -1;
 	err = errno;
 	free_env(a.envp);
 	close(db[1]);
@@ -159,7 +228,7 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 		log_warn("worker %d: doorbell", slot);
 	if (w->out)
 		output_set_pid(w->out, w->pid);
-	w->state = W_STARTING;
+	w->state = W_STARTING;          /* born so: no transition */
 	w->generation = c->generation;
 	w->started_ms = loop_now_ms();
 	c->workers[c->nworkers++] = w;
@@ -178,7 +247,12 @@ fail:
 
 void worker_signal(struct worker *w, int sig)
 {
-	spawn_signal(w->pid, sig);
+	/* The whole process group: a wrapper script's server, a prefork
+	 * server's children.  The group is the worker's pid (spawn.c). */
+	const struct proc_ops *p = procs_of(w->c);
+
+	if (p->kill(-w->pid, sig) < 0 && errno == ESRCH)
+		p->kill(w->pid, sig);
 }
 
 struct worker *worker_by_pid(struct cluster *c, pid_t pid)

@@ -5,6 +5,8 @@
 #ifndef LAUNCHER_SUPERVISE_WORKER_H
 #define LAUNCHER_SUPERVISE_WORKER_H
 
+#include "cluster.h"
+
 #include <sys/types.h>
 
 struct cluster;
@@ -13,6 +15,12 @@ struct worker;
 /* Start a worker in slot: its process, doorbell, board and output.  NULL
  * with errno when it could not be started. */
 struct worker *worker_spawn(struct cluster *c, int slot);
+const char *worker_state_name(enum worker_state st);
+/* Is from -> to an edge of a worker's life (worker_edges in worker.c)?
+ * Setting the state it already has always is. */
+int worker_transition_allowed(enum worker_state from, enum worker_state to);
+/* Every change of w->state after its birth goes through here. */
+void worker_set_state(struct worker *w, enum worker_state to);
 void worker_signal(struct worker *w, int sig);
 void worker_free(struct cluster *c, struct worker *w);
 struct worker *worker_by_pid(struct cluster *c, pid_t pid);

@@ -28,6 +28,7 @@
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
 #include "supervise/slots.h"
+#include "supervise/worker.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,17 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
-const char *worker_state_name(enum worker_state s)
-{
-	switch (s) {
-	case W_STARTING: return "starting";
-	case W_READY:    return "ready";
-	case W_DRAINING: return "draining";
-	case W_STOPPING: return "stopping";
-	}
-	return "?";
-}
 
 static uint64_t worker_open(const struct census *cs, struct worker *w)
 {

@@ -17,6 +17,5 @@ struct cluster;
 void report_text(struct cluster *c, struct buf *b);
 void report_json(struct cluster *c, struct buf *b);
 void report_metrics(struct cluster *c, struct buf *b);
-const char *worker_state_name(enum worker_state s);
 
 #endif
