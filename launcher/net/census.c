@@ -41,6 +41,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -426,14 +427,14 @@ static long held_by(const struct census *cs, pid_t pid)
 	if (!(d = opendir(path)))
 		return errno == ENOENT ? 0 : -1;        /* gone: holds nothing */
 	while ((e = readdir(d))) {
-		char fdpath[320];
 		unsigned long ino;
 		ssize_t len;
 
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, e->d_name);
-		len = readlink(fdpath, link, sizeof(link) - 1);
+		/* relative to the open directory: a path from / would walk
+		 * /proc, PID and fd again for every fd (a third of the cost) */
+		len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
 		if (len <= 8 || memcmp(link, "socket:[", 8))
 			continue;
 		link[len] = '\0';
