@@ -10,25 +10,30 @@
  * the connection's end.  The kernel knows the truth:
  *
  *   1. the cluster's connections: sock_diag dumps of TCP (IPv4, IPv6)
- *      sockets whose local port is a listener's, in any connected state
- *      (the kernel filters by port),
- *      and of unix stream sockets named like a listener (an accepted unix
- *      socket carries its listener's name), as a sorted set of inodes;
+ *      sockets whose local port is a listener's (the kernel filters by
+ *      port), in any connected state, and of unix stream sockets named
+ *      like a listener (an accepted unix socket carries its listener's
+ *      name), as a sorted set of inodes;
  *   2. a worker's sockets: /proc/PID/fd of the worker's process and its
  *      descendants (/proc/PID/task/TID/children), "socket:[INODE]" links;
  *   3. what the worker holds is the size of the intersection.
  *
  * It costs a dump of the cluster's connections and a walk of the
  * worker's fd tables, so it runs while workers drain (every few tens of
- * milliseconds) and for status, never per connection.  The kernel still
- * walks every TCP socket of the machine for a dump, but a filter on the
- * listeners' ports (census_inet_request) keeps the others out of the
- * answer: thousands of the host's own connections, and the client ends of
- * connections made from this host, are never copied to us.  One dump serves
- * every caller of a turn of the loop (c->census): a scrape, a status
- * request and the drain checks that fall in the same turn share it, and a
- * drain keeps using an older one while it is good for it (census_since).
- * The walk of fd tables is per worker asked about, at each call.
+ * milliseconds) and for status and metrics, never per connection.  The
+ * kernel walks every TCP socket of the network namespace for a dump,
+ * TIME_WAIT ones included (25-35 ms with 131,072 of them on a test
+ * machine, bench/README.md), but a filter on the listeners' ports
+ * (census_inet_request) keeps the others out of the answer: the host's
+ * other connections, and the client ends of connections made from this
+ * host, are never copied to us.  One dump serves every caller of a turn
+ * of the loop (c->census): a scrape, a status request and the drain checks
+ * that fall in the same turn share it, and a drain keeps using an older
+ * one while it is good for it (census_since).  The walk of fd tables is
+ * per worker asked about, at each call.
+ *
+ * It decides nothing: retire.c (when a worker may stop) and report.c
+ * (what status shows) ask it, and choose what to do when it cannot tell.
  *
  * Not counted: connections a worker's process passed to an unrelated
  * process (SCM_RIGHTS), and descendants that left the tree (a daemon that
@@ -41,6 +46,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -230,10 +236,10 @@ static void dump_header(struct nlmsghdr *h, size_t len)
 /* Appends "local port == port" to the filter at bc: the kernel's
  * bytecode runs each op and moves on by `yes` bytes when it holds, by `no`
  * when not; the program accepts a socket by reaching its very end, rejects
- * it by jumping 4 bytes past it.  S_GE and S_LE, not S_EQ, which is Linux
- * 4.16's: an older kernel refuses the whole dump for an op it does not
- * know.  The port operand is an op of its own, in host order.  No jump
- * ever goes backwards, so the kernel's audit walks this in one pass. */
+ * it by jumping 4 bytes past it.  S_GE and S_LE, not S_EQ, which older
+ * kernels lack: they refuse the whole dump for an op they do not know.
+ * The port operand is an op of its own, in host order.  Every jump lands
+ * on the chain of `yes` moves, as the kernel's audit wants. */
 static size_t port_equals(struct inet_diag_bc_op *bc, uint16_t port)
 {
 	/* GE's no skips LE too: 16 bytes of its own and LE's, + 4 = reject */
@@ -426,14 +432,14 @@ static long held_by(const struct census *cs, pid_t pid)
 	if (!(d = opendir(path)))
 		return errno == ENOENT ? 0 : -1;        /* gone: holds nothing */
 	while ((e = readdir(d))) {
-		char fdpath[320];
 		unsigned long ino;
 		ssize_t len;
 
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, e->d_name);
-		len = readlink(fdpath, link, sizeof(link) - 1);
+		/* relative to the open directory: a path from / would walk
+		 * /proc, PID and fd again for every fd (a third of the cost) */
+		len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
 		if (len <= 8 || memcmp(link, "socket:[", 8))
 			continue;
 		link[len] = '\0';

@@ -23,7 +23,8 @@ struct worker;
  *                 come from census_next_mark, taken at the moment after
  *                 which the caller needs its census (retire.c)
  * Both return NULL when the kernel would not tell (a failure is shared by
- * its turn too, and retried the next).  census_held counts w's
+ * its turn too, and retried the next).  What they return is good until
+ * the next call of either, which may refill it.  census_held counts w's
  * connections in cs, or -1 for a NULL cs or unreadable fd tables. */
 struct census;
 struct census *census_fresh(struct cluster *c);

@@ -90,23 +90,21 @@ static int cut_off(const struct worker *w)
 	return w->c->prog->via != VIA_SECCOMP;
 }
 
-/* The census costs a dump of the machine's connections: workers draining
- * together (a stop, a scale-down by several) and the status requests and
- * scrapes of the same turn share one (census.c), and a draining worker
- * keeps using one while it is good for it.  A census is good for w if it
- * was taken after w was first seen with nothing on its way
- * (drain_quiet_seq, a census mark): from then on w cannot take a new
- * connection, so every one it has is in the census, and only the walk of
- * its fd tables has to be redone.  A worker that is not cut off (seccomp)
- * gets this turn's census at every check instead.  The shared snapshot keeps that: a
- * census numbered below the mark, even this turn's, is never used for w,
- * and a newer one replaces it. */
+/* The census costs a dump of the machine's connections, so it is shared
+ * (census.c): by the status requests, scrapes and drain checks of one
+ * turn of the loop, and, for a draining worker, for as long as it is good
+ * for it.  A census is good for w if it was taken after w was first seen
+ * with nothing on its way (drain_quiet_seq, a census mark): from then on w
+ * cannot take a new connection, so every one it has is in the census, and
+ * only the walk of its fd tables has to be redone.  The shared snapshot
+ * keeps that: a census numbered below the mark, even one of this turn, is
+ * never used for w, and a newer one replaces it.  A worker that is not cut
+ * off (seccomp) may have taken a connection since any earlier census, so
+ * it gets this turn's at every check. */
 static long held_now(struct cluster *c, struct worker *w)
 {
-	if (!cut_off(w))        /* it may have taken one since: this turn's */
+	if (!cut_off(w))
 		return census_held(census_fresh(c), w);
-	if (!w->drain_quiet_seq)
-		w->drain_quiet_seq = census_next_mark(c);
 	return census_held(census_since(c, w->drain_quiet_seq), w);
 }
 
@@ -127,6 +125,16 @@ static void drain_check(struct loop *loop, void *data)
 		return;
 	}
 	if (pending_for(c, w) == 0) {
+		/* First seen with nothing on its way: mark it, and ask from a
+		 * timer due at once rather than now, so that the workers first
+		 * seen so in one pass (a stop retires them all at once) share
+		 * one census instead of taking one each, each one's mark
+		 * being past the census the one before took. */
+		if (cut_off(w) && !w->drain_quiet_seq) {
+			w->drain_quiet_seq = census_next_mark(c);
+			w->drain_timer = loop_timer(c->loop, 0, drain_check, w);
+			return;
+		}
 		held = held_now(c, w);
 		/* A failed census (no sock_diag here, fd tables we may not
 		 * read): what the shim counted open, the only word left.  A
