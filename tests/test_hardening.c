@@ -2,7 +2,7 @@
  * test_hardening.c - the master against a worker that breaks the wire
  * contract, and against running out of file descriptors.
  *
- * A worker is untrusted input (shim/protocol.h): one that sends garbage,
+ * A worker is untrusted input (shim/wire/protocol.h): one that sends garbage,
  * a truncated message, a wrong length, an fd where none belongs or names a
  * listener it was never given is killed and replaced (and replaced again,
  * with backoff, when the replacement does the same), while the other

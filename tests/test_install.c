@@ -1,7 +1,7 @@
 /*
  * test_install.c - `meson install` into a temporary DESTDIR gives a
  * cluster-run that works from where it lands, without CLUSTER_RUN_SHIM:
- * it finds its shim relative to its own path (launcher/shim_path.c:
+ * it finds its shim relative to its own path (launcher/base/shim_path.c:
  * PREFIX/bin -> PREFIX/LIBDIR/cluster-run), so a relocated install works.
  * The manual pages and cluster-ctl are installed beside it.
  *

@@ -2,7 +2,7 @@
  * test_units.c - the launcher's pure logic, in process, linked from its
  * core library: option parsing (statuses and values), the --metrics
  * address parser, the control socket's name per PID namespace, and the
- * message validation every receiver runs first (shim/protocol.h), and
+ * message validation every receiver runs first (shim/wire/protocol.h), and
  * leastconn's choice driven the way the balancer drives it.
  */
 #include "harness.h"

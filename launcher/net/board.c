@@ -1,7 +1,7 @@
 /*
  * board.c - the master's side of each worker's board: one page of shared
  * memory (a memfd) the worker's shim maps on its first bind (MSG_BOARD).
- * Layout and the drain handshake: shim/protocol.h.
+ * Layout and the drain handshake: shim/wire/protocol.h.
  *
  * The shim counts accepts and closes there without a system call, and the
  * master reads the counters only when it needs them (leastconn's choice,

@@ -1,5 +1,5 @@
 /*
- * rogue_worker MODE: a worker that breaks the wire contract (shim/protocol.h)
+ * rogue_worker MODE: a worker that breaks the wire contract (shim/wire/protocol.h)
  * on purpose, for test_hardening.  It takes the slot's doorbell from
  * CLUSTER_RUN_FD, as the shim would, does one bad thing, then sleeps until
  * it is killed (or stopped: TERM ends it).  It never calls bind, so the shim
