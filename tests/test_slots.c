@@ -124,6 +124,7 @@ Test(slots, illegal_worker_edge_aborts, .signal = SIGABRT)
 
 	fake_listens(c, w);
 	supervisor_stop(c, SIGTERM);
+	fake_turn(c);   /* a drained worker is asked once more in the next turn */
 	cr_assert_eq(w->state, W_STOPPING);
 	worker_set_state(w, W_READY);
 }
@@ -297,6 +298,7 @@ Test(slots, scale_down)
 	w = c->slots[2].active;
 	pid = w->pid;
 	supervisor_scale(c, -1);
+	fake_turn(c);
 	cr_assert_eq(c->target, 2);
 	cr_assert_eq(c->slots[2].state, SLOT_DRAINING);
 	cr_assert_str_eq(fake_worker_path(pid), "starting ready draining stopping");
@@ -335,6 +337,7 @@ Test(slots, stop)
 	w = c->slots[0].active;
 	pid = w->pid;
 	supervisor_stop(c, SIGTERM);
+	fake_turn(c);
 	cr_assert_eq(c->slots[0].state, SLOT_STOPPING);
 	cr_assert_eq(w->state, W_STOPPING);
 	cr_assert_str_eq(signals_of(pid), "15");
