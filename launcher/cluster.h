@@ -182,6 +182,11 @@ struct worker {
 	unsigned long drain_quiet_seq;  /* retire.c: census good from this one */
 	struct worker_board *board;     /* shared with its shim (board.c) */
 	int board_fd;
+	/* board.c: the kernel's TCP passive opens when the board was made,
+	 * and what waited in the TCP listeners' queues then (UINT64_MAX:
+	 * unknown): what bounds the accepts the board may claim */
+	uint64_t accept_opens;
+	uint64_t accept_queued;
 	uint64_t drain_timer;
 	uint64_t kill_timer;
 	struct peer **peers;

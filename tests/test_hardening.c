@@ -7,6 +7,8 @@
  * listener it was never given is killed and replaced (and replaced again,
  * with backoff, when the replacement does the same), while the other
  * workers keep serving.  One that merely closes its doorbell is left alone.
+ * One that scribbles on its board is not believed: the others keep their
+ * share under leastconn, p2c and jiq.
  * The misbehaving worker is tests/helpers/rogue_worker, run in slot 0
  * through an `sh -c` wrapper; slot 1 runs blocking_server.
  *
@@ -149,6 +151,82 @@ static void left_alone(const char *mode)
 
 Test(hardening, closed_doorbell_is_left_alone) { left_alone("close-doorbell"); }
 Test(hardening, closed_channel_is_left_alone) { left_alone("private-close"); }
+
+/* A board is the worker's word (launcher/policy/balancer.c, "The counting
+ * functions"): one that says its worker closed 2^64-1 connections is not
+ * believed, so that worker is not forever idle to a load-aware policy.
+ * Slot 0 is rogue_worker scribble-board, which takes connections and
+ * answers none; slots 1 and 2 are blocking_server.  Of 30 requests one
+ * after another, the rogue may get one (all are idle at first); the two
+ * honest workers share the rest.  Believed, the rogue tied with them at
+ * 0 open every time and got a third (10 of 30 hung, on 2852c25). */
+static void scribbled_board(const char *policy)
+{
+	char script[1024], buf[4096];
+	long per[3] = { 0 }, failed = 0;
+	struct cr *cr;
+	int port, i, st;
+
+	snprintf(script, sizeof(script),
+		 "if [ \"$CLUSTER_WORKER_ID\" = 0 ]; then exec %s scribble-board; "
+		 "else exec %s --port 0; fi",
+		 helper("rogue_worker"), helper("blocking_server"));
+	cr = cr_start(NULL, "-n", "3", "-p", policy, "--control", "none", "--grace", "1",
+		      "--", "sh", "-c", script, NULL);
+	port = cr_ready_port(cr, 0, 10000);
+	cr_assert(port > 0, "%s: not listening:\n%s", policy, cr->log);
+	cr_assert(cr_wait_line(cr, "rogue: scribble-board done", 5000), "%s", cr->log);
+	for (i = 0; i < 30; i++) {
+		int who;
+
+		if (http_get("127.0.0.1", port, buf, sizeof(buf), 1000) <= 0 ||
+		    (who = response_worker(buf)) < 1 || who > 2) {
+			failed++;
+			continue;
+		}
+		per[who]++;
+	}
+	cr_assert_leq(failed, 1, "%s: %ld of 30 requests went to the rogue (unanswered); "
+		      "workers 1 and 2 answered %ld and %ld\n%s", policy, failed, per[1], per[2],
+		      cr->log);
+	cr_assert(per[1] >= 10 && per[2] >= 10, "%s: workers 1 and 2 answered %ld and %ld",
+		  policy, per[1], per[2]);
+	st = cr_stop(cr, SIGTERM, 15000);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: wait status 0x%x\n%s", policy,
+		  st, cr->log);
+}
+
+Test(hardening, scribbled_board_leastconn) { scribbled_board("leastconn"); }
+Test(hardening, scribbled_board_p2c) { scribbled_board("p2c"); }
+Test(hardening, scribbled_board_jiq) { scribbled_board("jiq"); }
+
+/* Under shared the master hands nothing: a worker's accepts are its
+ * board's count, believed only up to what the kernel saw established since
+ * it started.  Slot 0 is rogue_worker scribble-accepts (2^64-1 accepted);
+ * with --max-requests 1000000 it would be replaced at the first health
+ * check (every 100 ms) if believed, as it was on 2852c25.  Ten checks'
+ * time without it, while worker 1 serves. */
+Test(hardening, scribbled_accepts_do_not_recycle)
+{
+	char script[1024];
+	struct cr *cr;
+	int port, st;
+
+	snprintf(script, sizeof(script),
+		 "if [ \"$CLUSTER_WORKER_ID\" = 0 ]; then exec %s scribble-accepts; "
+		 "else exec %s --port 0; fi",
+		 helper("rogue_worker"), helper("blocking_server"));
+	cr = cr_start(NULL, "-n", "2", "-p", "shared", "--max-requests", "1000000",
+		      "--control", "none", "--grace", "1", "--", "sh", "-c", script, NULL);
+	port = cr_ready_port(cr, 0, 10000);
+	cr_assert(port > 0, "not listening:\n%s", cr->log);
+	cr_assert(cr_wait_line(cr, "rogue: scribble-accepts done", 5000), "%s", cr->log);
+	cr_wait_line(cr, "limit 1000000", 1000);
+	cr_assert(!strstr(cr->log, "limit 1000000"), "recycled on the board's word:\n%s",
+		  cr->log);
+	st = cr_stop(cr, SIGTERM, 15000);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status 0x%x\n%s", st, cr->log);
+}
 
 Test(hardening, replacements_back_off)
 {

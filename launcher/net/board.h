@@ -18,5 +18,12 @@ unsigned board_in_accept(const struct worker *w, uint32_t lid);
 uint64_t board_accepted(const struct worker *w, uint32_t lid);
 uint64_t board_closed(const struct worker *w, uint32_t lid);
 uint64_t board_received(const struct worker *w, uint32_t lid);
+/* The most TCP connections w can have accepted itself since its board
+ * was made (from every TCP listener together): the kernel's count of
+ * connections established since, plus those queued then.  UINT64_MAX
+ * when the kernel would not say; 0 without a board. */
+uint64_t board_accept_ceiling(const struct worker *w);
+/* Tests only: the file TcpPassiveOpens is read from (/proc/net/snmp). */
+extern const char *board_snmp_path;
 
 #endif

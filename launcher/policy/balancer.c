@@ -39,10 +39,12 @@
 #include "policy/policy.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define WINDOW 4                /* connections queued on one channel, at most */
@@ -51,39 +53,106 @@
 
 static void dispatch(struct cluster *c, struct listener *l);
 
-/* Connections w has open on l: handed (or accepted by itself) and not
- * yet closed, by the shim's count.  A worker's word (board.c); drains and
- * status ask the kernel instead (census.c). */
-uint64_t route_open_conns(const struct worker *w, const struct listener *l)
+/* The counting functions.  What the master trusts: its own counts (handed
+ * and sent per route) and the kernel's; the board is the worker's word,
+ * believed only inside what those prove, and where it is not believed
+ * the worker reads busier, never idler.
+ *   - A worker cannot have closed more than it got: handed (channel
+ *     policies), or its accepts (socket policies).  A board that says it
+ *     did is not believed at all for that listener: the worker counts as
+ *     holding all it got (less the closes it reported one by one).  Read
+ *     as "none open" instead, a board saying 2^64-1 made its worker idle
+ *     forever, and leastconn, p2c and jiq gave it nearly every connection.
+ *   - Accepts under shared and reuseport have no master's count: the
+ *     kernel's bounds them (board_accept_ceiling, TCP only).
+ *   - Sums saturate at COUNT_MAX instead of wrapping (to 0: idle), and
+ *     stay positive in a long (retire.c keeps one there).
+ * A worker can still look idler than it is by claiming exactly as many
+ * closes as it got, which a fast honest worker also says; only the
+ * census could tell, at a cost no pick can pay. */
+#define COUNT_MAX ((uint64_t)INT64_MAX)
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a >= COUNT_MAX || b >= COUNT_MAX - a ? COUNT_MAX : a + b;
+}
+
+/* A worker accepts l's connections itself from a TCP socket: the kernel's
+ * count of passive opens bounds them. */
+static int tcp_socket(const struct listener *l)
+{
+	return !l->ops->channel && l->type == SOCK_STREAM && l->family != AF_UNIX;
+}
+
+/* What w got on l: handed by the master (channel policies), or accepted
+ * by itself (socket policies, its board's count: no more than ceiling
+ * on a TCP socket). */
+static uint64_t got_on(const struct worker *w, const struct listener *l, uint64_t ceiling)
+{
+	uint64_t n;
+
+	if (l->ops->channel)
+		return w->routes[l->id].handed;
+	n = board_accepted(w, l->id);
+	return tcp_socket(l) && n > ceiling ? ceiling : n;
+}
+
+static uint64_t open_on(const struct worker *w, const struct listener *l, uint64_t ceiling)
 {
 	const struct route *r = &w->routes[l->id];
-	uint64_t in = l->ops->channel ? r->handed : board_accepted(w, l->id);
-	uint64_t out = r->closed + board_closed(w, l->id);
+	uint64_t got = got_on(w, l, ceiling), closed = board_closed(w, l->id);
 
-	return in > out ? in - out : 0;
+	/* r->closed <= r->handed (balancer_conn_closed), 0 without handing */
+	if (r->closed >= got)
+		return 0;
+	got -= r->closed;
+	return closed > got ? got : got - closed;       /* a lie: none closed */
+}
+
+/* Connections w has open on l: what it got, less what it closed, as far
+ * as the master can believe it (above).  Drains and status ask the kernel
+ * instead (census.c). */
+uint64_t route_open_conns(const struct worker *w, const struct listener *l)
+{
+	return open_on(w, l, tcp_socket(l) ? board_accept_ceiling(w) : UINT64_MAX);
+}
+
+/* The sum over w's listeners of what f counts, the TCP sockets' part no
+ * more than the kernel's ceiling (asked only when there is one). */
+static uint64_t sum_routes(const struct worker *w,
+			   uint64_t (*f)(const struct worker *, const struct listener *, uint64_t))
+{
+	uint64_t n = 0, tcp = 0, ceiling = UINT64_MAX;
+	int i, any_tcp = 0;
+
+	for (i = 0; i < w->c->nlisteners && !any_tcp; i++)
+		any_tcp = tcp_socket(w->c->listeners[i]);
+	if (any_tcp)
+		ceiling = board_accept_ceiling(w);
+	for (i = 0; i < w->c->nlisteners; i++) {
+		const struct listener *l = w->c->listeners[i];
+
+		if (tcp_socket(l))
+			tcp = add_sat(tcp, f(w, l, ceiling));
+		else
+			n = add_sat(n, f(w, l, ceiling));
+	}
+	return add_sat(n, tcp > ceiling ? ceiling : tcp);
 }
 
 /* Connections w got: handed by the master (channel policies) or accepted
- * by the worker itself (socket policies, as its shim counted them). */
+ * by the worker itself (socket policies, as its shim counted them, within
+ * the kernel's ceiling): --max-requests. */
 uint64_t worker_taken(const struct worker *w)
 {
-	uint64_t n = 0;
-	int i;
-
-	for (i = 0; i < w->c->nlisteners; i++)
-		n += w->c->listeners[i]->ops->channel ? w->routes[i].handed
-						      : board_accepted(w, (uint32_t)i);
-	return n;
+	return sum_routes(w, got_on);
 }
 
+/* Every listener's route_open_conns: the drain's fallback when the census
+ * fails, and status's. */
 uint64_t worker_open_conns(const struct worker *w)
 {
-	uint64_t n = 0;
-	int i;
-
-	for (i = 0; i < w->c->nlisteners; i++)
-		n += route_open_conns(w, w->c->listeners[i]);
-	return n;
+	return sum_routes(w, open_on);
 }
 
 /* What the board says is still queued: sent, minus read back by us, minus

@@ -2,9 +2,10 @@
  * rogue_worker MODE: a worker that breaks the wire contract (shim/wire/protocol.h)
  * on purpose, for test_hardening.  It takes the slot's doorbell from
  * CLUSTER_RUN_FD, as the shim would, does one bad thing, then sleeps until
- * it is killed (or stopped: TERM ends it).  It never calls bind, so the shim
- * that cluster-run preloads into it stays out of the way; fds it closes are
- * closed with the raw system call, which the shim does not see.
+ * it is killed (or stopped: TERM ends it).  It never calls bind (but in
+ * scribble-board mode), so the shim that cluster-run preloads into it stays
+ * out of the way; fds it closes are closed with the raw system call, which
+ * the shim does not see.
  *
  * Doorbell modes (only MSG_ATTACH with a private channel end belongs there):
  *   garbage        37 bytes that are no message
@@ -26,13 +27,26 @@
  *                  whose end it keeps, until it runs out of fds or the
  *                  master stops reading for a second: each costs the
  *                  master an fd as long as the worker lives
+ * Board mode (a server through the shim, lying on the board it shares):
+ *   scribble-board binds 127.0.0.1:0 and listens as blocking_server does
+ *                  (so it joins their listener), then writes 2^64-1 as
+ *                  every listener's closed count on its board, and again
+ *                  after each connection it accepts; it answers none and
+ *                  closes none.  Believed, it is forever idle: leastconn
+ *                  would give it every connection it has room for.
+ *   scribble-accepts the same, but the board says 2^64-1 connections
+ *                  accepted (and none closed): believed under shared,
+ *                  --max-requests would recycle it at once.
  * Prints "rogue: MODE done" on stderr once the bad thing is sent.
  */
 #include "wire/protocol.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +182,70 @@ static int private_mode(const char *mode, int db)
 	return r;
 }
 
+/* The board the shim mapped at its first bind (a memfd named
+ * "cluster-run-board", see launcher/net/board.c), or NULL. */
+static struct worker_board *find_board(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	unsigned long start;
+	struct worker_board *b = NULL;
+
+	if (!f)
+		return NULL;
+	while (!b && fgets(line, sizeof(line), f))
+		if (strstr(line, "cluster-run-board") && sscanf(line, "%lx-", &start) == 1)
+			b = (struct worker_board *)start;
+	fclose(f);
+	return b && b->magic == BOARD_MAGIC ? b : NULL;
+}
+
+static void scribble(struct worker_board *b, int accepts)
+{
+	int i;
+
+	for (i = 0; i < CLUSTER_MAX_LISTENERS; i++)
+		if (accepts) {
+			b->l[i].accepted = UINT64_MAX;
+			b->l[i].closed = 0;
+		} else {
+			b->l[i].closed = UINT64_MAX;
+		}
+}
+
+static int board_mode(const char *mode)
+{
+	struct sockaddr_in a;
+	struct worker_board *b;
+	int s, accepts = !strcmp(mode, "scribble-accepts");
+
+	if (strcmp(mode, "scribble-board") && !accepts)
+		return 1;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 128) < 0) {
+		perror("rogue: listen");
+		return -1;
+	}
+	if (!(b = find_board())) {
+		fprintf(stderr, "rogue: no board mapped after bind\n");
+		return -1;
+	}
+	scribble(b, accepts);
+	fprintf(stderr, "rogue: %s done\n", mode);
+	for (;;) {              /* take, keep, never answer nor close */
+		int conn = accept(s, NULL, NULL);
+
+		if (conn < 0 && errno != EINTR && errno != ECONNABORTED) {
+			perror("rogue: accept");
+			return -1;
+		}
+		scribble(b, accepts);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *v = getenv(CLUSTER_ENV_FD);
@@ -186,6 +264,8 @@ int main(int argc, char **argv)
 	r = doorbell_mode(argv[1], (int)db);
 	if (r == 1)
 		r = private_mode(argv[1], (int)db);
+	if (r == 1)
+		r = board_mode(argv[1]);
 	if (r == 1) {
 		fprintf(stderr, "rogue: unknown mode '%s'\n", argv[1]);
 		return 2;
