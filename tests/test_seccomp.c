@@ -296,6 +296,44 @@ static void port_zero(const char *prog)
 Test(seccomp, go_port_zero) { port_zero("go"); }
 Test(seccomp, static_port_zero) { port_zero("static_event_server"); }
 
+/* A bind and a listen trapped from a thread that is not the main one
+ * (its id is not the pid: the master maps it to its process, pins that
+ * with a pidfd, then checks the notification is still the call it
+ * trapped before taking the socket, seccomp_notify.c), on a port given
+ * and on port 0 (clustered at listen): every worker gets its socket. */
+static void thread_binds(const char *port_arg)
+{
+	struct cr *cr;
+	int port, i, slot, per[3] = { 0 };
+	pid_t pid;
+
+	cr = cr_start(NULL, "-n", "3", "--via", "seccomp", "--", helper("threaded_server"),
+		      "--listen-in-thread", "--threads", "2", "--port", port_arg, NULL);
+	port = ready_or_skip(cr, 10000);
+	cr_assert(port > 0, "%s", cr->log);
+	if (strcmp(port_arg, "0"))
+		cr_assert_eq(port, atoi(port_arg), "%s", cr->log);
+	cr_assert_eq(count_of(cr->log, " (tcp) shared by 3 workers"), 1, "%s", cr->log);
+	for (i = 0; i < 60; i++) {
+		cr_assert_eq(request_worker(port, &slot, &pid, 5000), 0, "%s", cr->log);
+		cr_assert(slot >= 0 && slot < 3);
+		per[slot]++;
+	}
+	for (i = 0; i < 3; i++)
+		cr_assert_gt(per[i], 0, "worker %d got nothing", i);
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
+
+Test(seccomp, thread_binds_a_port)
+{
+	char pbuf[16];
+
+	snprintf(pbuf, sizeof(pbuf), "%d", free_port());
+	thread_binds(pbuf);
+}
+
+Test(seccomp, thread_listens_on_port_zero) { thread_binds("0"); }
+
 /* UDP through seccomp: a socket per slot under reuseport; every worker
  * answers from the port it was asked on (its getsockname agrees). */
 Test(seccomp, udp_per_slot)

@@ -9,11 +9,26 @@
  * put into the program by the kernel: SECCOMP_IOCTL_NOTIF_ADDFD with
  * SETFD replaces the program's socket at its own fd number, keeping its
  * FD_CLOEXEC.  The request is rebuilt from the program's memory
- * (process_vm_readv, then NOTIF_ID_VALID: the answer is only trusted if
- * the call is still the one trapped) and from its socket, duplicated with
- * pidfd_getfd: type, protocol, the options it set before bind, and
- * O_NONBLOCK (the socket the program gets takes its O_NONBLOCK: a file
- * flag, shared with the master's copy and, under shared, every worker).
+ * (process_vm_readv) and from its socket, duplicated with pidfd_getfd:
+ * type, protocol, the options it set before bind, and O_NONBLOCK (the
+ * socket the program gets takes its O_NONBLOCK: a file flag, shared with
+ * the master's copy and, under shared, every worker).
+ *
+ * Pids are looked up by number, and a number can be reused.  So the
+ * notification's id is checked (NOTIF_ID_VALID) after everything looked
+ * up by number and before anything is taken from the process: after the
+ * memory is read and the process is pinned by a pidfd (pidfd_open),
+ * before its socket is taken through that pidfd.  While the id is valid
+ * the thread is alive, blocked in the call, so its pid was not reused
+ * since the notification came; a thread killed meanwhile makes the id
+ * invalid for good (seccomp_unotify(2)).  Checked before pidfd_open, a
+ * thread killed between the check and the open could have its pid reused
+ * by a stranger, whose fds the master would then take.
+ *
+ * The notification's buffers are sized by the kernel
+ * (SECCOMP_GET_NOTIF_SIZES), not by our headers: a newer kernel's
+ * structures may be larger, and RECV writes (and SEND reads) the
+ * kernel's size.
  *
  * What is not ours goes on untouched (SECCOMP_USER_NOTIF_FLAG_CONTINUE):
  * binds of other families, of port 0 (clients and probes: Go binds
@@ -53,6 +68,39 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* The notification and the answer, at the size the kernel says
+ * (notify_buffers); allocated once, the master has one thread. */
+static struct seccomp_notif *notif;
+static struct seccomp_notif_resp *resp;
+static size_t notif_size, resp_size;
+
+/* At the first seccomp spawn: 0, or -1 (out of memory). */
+static int notify_buffers(void)
+{
+	struct seccomp_notif_sizes sizes;
+
+	if (notif)
+		return 0;
+	notif_size = sizeof(*notif);
+	resp_size = sizeof(*resp);
+	memset(&sizes, 0, sizeof(sizes));
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) == 0) {
+		if (sizes.seccomp_notif > notif_size)
+			notif_size = sizes.seccomp_notif;
+		if (sizes.seccomp_notif_resp > resp_size)
+			resp_size = sizes.seccomp_notif_resp;
+	}
+	notif = calloc(1, notif_size);
+	resp = calloc(1, resp_size);
+	if (notif && resp)
+		return 0;
+	free(notif);
+	free(resp);
+	notif = NULL;
+	resp = NULL;
+	return -1;
+}
+
 /* In the child, just before exec (spawn.c): async-signal-safe. */
 static int child_install(const struct spawn_args *a)
 {
@@ -64,6 +112,10 @@ int seccomp_spawn_prepare(struct cluster *c, struct spawn_args *a, int *sock)
 	int sv[2];
 
 	(void)c;
+	if (notify_buffers() < 0) {
+		log_warnx("seccomp: out of memory");
+		return -1;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_warn("seccomp: socketpair");
 		return -1;
@@ -127,16 +179,15 @@ void seccomp_worker_free(struct cluster *c, struct worker *w)
 	close_notify(w);
 }
 
-/* Answer: 0 (success), an errno, or "let the kernel run it". */
+/* Answer: 0 (success), an errno, or "let the kernel run it".  The
+ * kernel reads resp_size bytes: the fields it has beyond ours stay 0. */
 static void answer(int nfd, uint64_t id, int err, int cont)
 {
-	struct seccomp_notif_resp resp;
-
-	memset(&resp, 0, sizeof(resp));
-	resp.id = id;
-	resp.error = cont ? 0 : -err;
-	resp.flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
-	if (ioctl(nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 && errno != ENOENT)
+	memset(resp, 0, resp_size);
+	resp->id = id;
+	resp->error = cont ? 0 : -err;
+	resp->flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
+	if (ioctl(nfd, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0 && errno != ENOENT)
 		log_warn("seccomp: answering a notification");
 }
 
@@ -157,16 +208,33 @@ static pid_t tgid_of(pid_t tid)
 	return tgid;
 }
 
-/* The program's fd, duplicated into the master (pidfd_getfd), or -1. */
-static int grab_fd(pid_t tgid, int fd)
+/* A pidfd for the process of the thread that made the call (*tgid its
+ * pid), or -1 when it is gone.  Looked up by number: good only once the
+ * caller has checked the notification since (still_trapped). */
+static int pin_process(const struct seccomp_notif *req, pid_t *tgid)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0), dup;
-
-	if (pidfd < 0)
+	*tgid = tgid_of(req->pid);
+	if (*tgid < 0)
 		return -1;
-	dup = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	close(pidfd);
-	return dup;
+	return (int)syscall(SYS_pidfd_open, *tgid, 0);
+}
+
+/* Whether the call is still trapped.  Then its thread has been alive
+ * since the notification came (a killed one invalidates the id for good),
+ * so every lookup by its number made before this one found it: the
+ * memory read, the Tgid, the process pinned.  See the file comment. */
+static int still_trapped(int nfd, const struct seccomp_notif *req)
+{
+	uint64_t id = req->id;
+
+	return ioctl(nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+/* The program's fd, duplicated into the master through the pinned
+ * process (pidfd_getfd), or -1. */
+static int grab_fd(int pidfd, int fd)
+{
+	return (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
 }
 
 /* Whether the program's fd has FD_CLOEXEC: fdinfo's flags carry O_CLOEXEC. */
@@ -234,21 +302,18 @@ static void set_nonblock(int fd, int on)
 		fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 }
 
-/* Read the sockaddr the program passed; 0 once the notification is known
- * to be still the same call (NOTIF_ID_VALID after the read). */
-static int read_addr(int nfd, const struct seccomp_notif *req, struct msg_bind *m)
+/* Read the sockaddr the program passed: 0, or -1.  Read by pid: not to
+ * be trusted before still_trapped says so. */
+static int read_addr(const struct seccomp_notif *req, struct msg_bind *m)
 {
 	uint64_t len = req->data.args[2];
 	struct iovec local = { .iov_base = &m->addr, .iov_len = (size_t)len };
 	struct iovec remote = { .iov_base = (void *)(uintptr_t)req->data.args[1],
 				.iov_len = (size_t)len };
-	uint64_t id = req->id;
 
 	if (len < sizeof(sa_family_t) || len > sizeof(m->addr))
 		return -1;
 	if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
-		return -1;
-	if (ioctl(nfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0)
 		return -1;
 	m->addrlen = (uint32_t)len;
 	return 0;
@@ -259,24 +324,34 @@ static struct listener *inject(struct worker *w, const struct seccomp_notif *req
 
 static void trapped_bind(struct worker *w, const struct seccomp_notif *req)
 {
-	int nfd = w->notify_fd, pfd = (int)req->data.args[0], sock = -1;
+	int nfd = w->notify_fd, pfd = (int)req->data.args[0], sock = -1, pidfd = -1;
 	struct msg_bind m;
 	struct listener *l;
-	pid_t tgid;
+	pid_t tgid = -1;
 
 	memset(&m, 0, sizeof(m));
-	if (read_addr(nfd, req, &m) < 0 ||
+	/* The address decides whether the bind is ours at all, read before
+	 * anything else: most binds that are not (port 0, other families)
+	 * cost no pidfd.  Wrong only if the thread died, and then CONTINUE
+	 * answers nobody. */
+	if (read_addr(req, &m) < 0 ||
 	    (m.addr.ss_family != AF_INET && m.addr.ss_family != AF_INET6) ||
 	    (m.addr.ss_family == AF_INET && m.addrlen != sizeof(struct sockaddr_in)) ||
 	    (m.addr.ss_family == AF_INET6 && m.addrlen != sizeof(struct sockaddr_in6)) ||
 	    port_of(&m.addr) == 0 ||
-	    (tgid = tgid_of(req->pid)) < 0 || (sock = grab_fd(tgid, pfd)) < 0 ||
+	    (pidfd = pin_process(req, &tgid)) < 0 ||
+	    /* here: after the memory read and pidfd_open, before pidfd_getfd */
+	    !still_trapped(nfd, req) ||
+	    (sock = grab_fd(pidfd, pfd)) < 0 ||
 	    describe_socket(sock, &m, 1) < 0) {
 		if (sock >= 0)
 			close(sock);
+		if (pidfd >= 0)
+			close(pidfd);
 		answer(nfd, req->id, 0, 1);
 		return;
 	}
+	close(pidfd);
 	l = inject(w, req, tgid, sock, &m);
 	if (l && l->type == SOCK_DGRAM)
 		worker_listening(w, l);
@@ -309,6 +384,8 @@ static struct listener *inject(struct worker *w, const struct seccomp_notif *req
 	addfd.flags = SECCOMP_ADDFD_FLAG_SETFD;
 	addfd.srcfd = (uint32_t)give;
 	addfd.newfd = (uint32_t)pfd;
+	/* by pid again: if the thread died since still_trapped, the flag may
+	 * be a stranger's, but ADDFD then fails (ENOENT) and puts nothing */
 	addfd.newfd_flags = fd_cloexec(tgid, pfd) ? O_CLOEXEC : 0;
 	if (ioctl(nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) < 0) {
 		err = errno;
@@ -376,9 +453,16 @@ static struct listener *listen_port_zero(struct worker *w, const struct seccomp_
 static void trapped_listen(struct worker *w, const struct seccomp_notif *req)
 {
 	struct listener *l = NULL;
-	pid_t tgid = tgid_of(req->pid);
-	int sock = tgid < 0 ? -1 : grab_fd(tgid, (int)req->data.args[0]);
+	pid_t tgid = -1;
+	int pidfd = pin_process(req, &tgid), sock = -1;
 
+	/* here too: after pidfd_open, before pidfd_getfd (the file comment):
+	 * the socket decides which listener this is, and a stranger's could
+	 * name one of ours */
+	if (pidfd >= 0 && still_trapped(w->notify_fd, req))
+		sock = grab_fd(pidfd, (int)req->data.args[0]);
+	if (pidfd >= 0)
+		close(pidfd);
 	if (sock < 0) {
 		answer(w->notify_fd, req->id, 0, 1);
 		return;
@@ -402,7 +486,7 @@ static void trapped_listen(struct worker *w, const struct seccomp_notif *req)
 static void notify_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct worker *w = data;
-	struct seccomp_notif req;
+	struct seccomp_notif *req = notif;
 
 	(void)loop;
 	/* RECV blocks when nothing is pending: only after EPOLLIN (a
@@ -411,8 +495,9 @@ static void notify_event(struct loop *loop, int fd, uint32_t events, void *data)
 		close_notify(w);        /* no process under the filter left */
 		return;
 	}
-	memset(&req, 0, sizeof(req));
-	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) {
+	/* the kernel's size, zeroed: RECV refuses a buffer that is not */
+	memset(req, 0, notif_size);
+	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) {
 		if (errno == ENOENT || errno == EINTR)
 			return;         /* that thread was killed meanwhile */
 		log_warn("worker %d (pid %d): seccomp notification", w->slot, (int)w->pid);
@@ -420,18 +505,18 @@ static void notify_event(struct loop *loop, int fd, uint32_t events, void *data)
 		return;
 	}
 	if (w->misbehaved) {
-		answer(fd, req.id, 0, 1);
+		answer(fd, req->id, 0, 1);
 		return;
 	}
-	switch (req.data.nr) {
+	switch (req->data.nr) {
 	case __NR_bind:
-		trapped_bind(w, &req);
+		trapped_bind(w, req);
 		break;
 	case __NR_listen:
-		trapped_listen(w, &req);
+		trapped_listen(w, req);
 		break;
 	default:
-		answer(fd, req.id, 0, 1);
+		answer(fd, req->id, 0, 1);
 		break;
 	}
 }

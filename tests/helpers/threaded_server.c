@@ -3,6 +3,10 @@
  * listener, each serving the connections it gets; the reply says which
  * thread (thread=<index>).
  *
+ * --listen-in-thread: the socket is made, bound and listened on by a
+ * thread of its own, not the main one (as Go's runtime may), which then
+ * ends: the system calls come from a thread whose id is not the pid.
+ *
  * Under --graceful the threads keep SIGTERM blocked and the main thread
  * waits for it with sigwait().  It then interrupts the accepting threads
  * with SIGUSR1 until each has noticed helper_stopping and returned: a thread
@@ -43,6 +47,19 @@ static void *accept_loop(void *arg)
 		}
 		helper_serve(a->opts, conn, a->fd, "main", &peer, len, extra);
 	}
+	return NULL;
+}
+
+struct listen_job {
+	const struct helper_opts *opts;
+	int fd;
+};
+
+static void *listen_thread(void *arg)
+{
+	struct listen_job *j = arg;
+
+	j->fd = helper_listen(j->opts, j->opts->port);
 	return NULL;
 }
 
@@ -88,11 +105,14 @@ static int stop_gracefully(const struct helper_opts *o, struct acceptor *a,
 
 int main(int argc, char **argv)
 {
-	int threads = 4;
+	int threads = 4, in_thread = 0;
 	const struct helper_option extra[] = {
 		{ "--threads", HELPER_INT, &threads },
+		{ "--listen-in-thread", HELPER_FLAG, &in_thread },
 		{ NULL, 0, NULL },
 	};
+	struct listen_job job = { .fd = -1 };
+	pthread_t lt;
 	struct helper_opts o;
 	struct acceptor *a;
 	sigset_t term;
@@ -104,7 +124,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: cannot run %d threads\n", o.prog, threads);
 		return 2;
 	}
-	fd = helper_listen(&o, o.port);
+	if (in_thread) {
+		job.opts = &o;
+		if ((err = pthread_create(&lt, NULL, listen_thread, &job)) != 0 ||
+		    (err = pthread_join(lt, NULL)) != 0) {
+			fprintf(stderr, "%s: listen thread: %s\n", o.prog, strerror(err));
+			return 1;
+		}
+		fd = job.fd;
+	} else {
+		fd = helper_listen(&o, o.port);
+	}
 	if (fd < 0)
 		return 1;
 	sigemptyset(&term);
