@@ -189,7 +189,8 @@ static void scribbled_board(const char *policy)
 	cr_assert_leq(failed, 1, "%s: %ld of 30 requests went to the rogue (unanswered); "
 		      "workers 1 and 2 answered %ld and %ld\n%s", policy, failed, per[1], per[2],
 		      cr->log);
-	cr_assert(per[1] >= 10 && per[2] >= 10, "%s: workers 1 and 2 answered %ld and %ld",
+	/* about 15 each; p2c draws at random: fewer than 5 of 29 is 1 in 30000 */
+	cr_assert(per[1] >= 5 && per[2] >= 5, "%s: workers 1 and 2 answered %ld and %ld",
 		  policy, per[1], per[2]);
 	st = cr_stop(cr, SIGTERM, 15000);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: wait status 0x%x\n%s", policy,
