@@ -398,6 +398,21 @@ void slots_worker_listening(struct cluster *c, struct worker *w)
 	c->quiet_timer = 0;
 }
 
+/* The workers whose processes started listening since the last pass
+ * (attach.c marks them: the mechanism sits below us). */
+void slots_heard_listens(struct cluster *c)
+{
+	int i;
+
+	for (i = 0; i < c->nworkers; i++) {
+		struct worker *w = c->workers[i];
+		if (w->heard_listen) {
+			w->heard_listen = 0;
+			slots_worker_listening(c, w);
+		}
+	}
+}
+
 void slots_worker_exited(struct cluster *c, struct worker *w, int st)
 {
 	struct slot *s = &c->slots[w->slot];

@@ -15,6 +15,8 @@ struct worker;
 /* slots.c: the slot state machine */
 void slots_start(struct cluster *c);
 void slots_worker_listening(struct cluster *c, struct worker *w);
+/* Act on every worker marked heard_listen (the before-sleep pass). */
+void slots_heard_listens(struct cluster *c);
 void slots_worker_exited(struct cluster *c, struct worker *w, int status);
 void slots_step(struct cluster *c);
 int slots_reloading(const struct cluster *c);

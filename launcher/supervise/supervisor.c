@@ -89,13 +89,7 @@ static void before_sleep(struct loop *loop, void *data)
 	int i;
 
 	(void)loop;
-	for (i = 0; i < c->nworkers; i++) {
-		struct worker *w = c->workers[i];
-		if (w->heard_listen) {
-			w->heard_listen = 0;
-			slots_worker_listening(c, w);
-		}
-	}
+	slots_heard_listens(c);
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		if (l->kick) {

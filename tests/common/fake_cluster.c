@@ -239,17 +239,9 @@ void fake_cluster_free(struct cluster *c)
 
 void fake_turn(struct cluster *c)
 {
-	int i;
-
 	loop_run_due(c->loop);
 	/* supervisor.c's before_sleep, the part about slots */
-	for (i = 0; i < c->nworkers; i++) {
-		struct worker *w = c->workers[i];
-		if (w->heard_listen) {
-			w->heard_listen = 0;
-			slots_worker_listening(c, w);
-		}
-	}
+	slots_heard_listens(c);
 	slots_step(c);
 	/* what the pass set off at once (retire.c asks a drained worker from a
 	 * timer due now, so that one census serves a whole pass) runs in the
