@@ -66,6 +66,10 @@ struct policy_ops {
 	int per_slot_sockets;   /* a socket per slot in l->slot_fds, the
 				 * slot's index in a reuseport group */
 	int takes_weights;      /* --weights steers its picks (weights.c) */
+	int in_kernel;          /* a channel policy's variant steered by the
+				 * reuseport group's BPF program (--steer
+				 * kernel, and through seccomp): per-slot
+				 * sockets, the master off the data path */
 
 	/* The fd worker w's bind() of l gets (a channel end or a socket), or
 	 * -1 with errno. */
@@ -93,6 +97,12 @@ struct policy_ops {
 	 * NULL.  For state that must move only per real hand-over, like the
 	 * rotation cursor (weights.c). */
 	void (*handed)(struct cluster *c, struct listener *l, struct worker *w);
+	/* Load-aware kernel variants: each slot's share of new connections
+	 * (0: none) from each slot's load (open + queued; UINT64_MAX: no
+	 * worker listens there), for slots 0..n-1.  Called on every refresh
+	 * (policy_steer.c); may be NULL. */
+	void (*reweigh)(struct cluster *c, struct listener *l, const uint64_t *load,
+			unsigned *shares, int n);
 };
 struct census;
 

@@ -234,7 +234,8 @@ Test(seccomp, go_addr_in_use_is_the_programs_error)
 Test(seccomp, refusals_in_one_line)
 {
 	struct run r;
-	const char *rr[] = { cluster_run_path(), "-p", "rr", "--", go_server(), ":1", NULL };
+	const char *rr[] = { cluster_run_path(), "-p", "rr", "--steer", "hop", "--", go_server(),
+			     ":1", NULL };
 	const char *shim[] = { cluster_run_path(), "--via", "shim", "--",
 			       helper("static_blocking_server"), NULL };
 	const char *bad[] = { cluster_run_path(), "--via", "ptrace", "--", "true", NULL };

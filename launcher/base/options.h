@@ -26,6 +26,13 @@ enum via {
 	VIA_SECCOMP,            /* seccomp user notification (seccomp_notify.c) */
 };
 
+/* Where a channel policy runs (--steer): mechanism.c decides. */
+enum steer {
+	STEER_AUTO,             /* the hop under the shim, the kernel under seccomp */
+	STEER_HOP,              /* the master accepts and hands out */
+	STEER_KERNEL,           /* the reuseport group's BPF program (policy_steer.c) */
+};
+
 #define MAX_WORKERS 1024
 
 struct options {
@@ -47,6 +54,7 @@ struct options {
 	int backlog;                    /* --backlog; 0: the program's own */
 	int force;              /* run PROGRAM even if the shim cannot reach it */
 	enum via via;           /* --via */
+	enum steer steer;       /* --steer */
 	int policy_set;         /* -p given: seccomp keeps it or refuses it */
 	int log_time;           /* --log-time: ISO-8601 UTC time on every line */
 	int log_json;           /* --log-format json */

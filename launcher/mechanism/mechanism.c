@@ -6,10 +6,13 @@
  *
  * Under seccomp the master only sees bind and listen, never accept: the
  * program accepts on the socket it was given.  So only the policies that
- * give a real listening socket work, those without `channel` (today
- * reuseport, seccomp's default in policy_default(), and shared).  The
- * channel policies need the master to hand over each connection into the
- * program's accept, which only the shim can do: refused in one line.
+ * give a real listening socket work as they are, those without `channel`
+ * (reuseport, seccomp's default in policy_default(), and shared).  The
+ * channel policies' hop needs the master to hand over each connection
+ * into the program's accept, which only the shim can do: through seccomp
+ * each runs as its variant steered in the kernel (policy_in_kernel), and
+ * --steer hop is refused in one line.  --steer kernel asks for the same
+ * variants under the shim.
  *
  * Not here: the filter and the kernel probe (seccomp_filter.c).
  */
@@ -36,6 +39,8 @@ int mechanism_choose(struct options *opt, struct program *prog)
 	if (via == VIA_AUTO)
 		via = prog->shim_blind && !prog->setuid ? VIA_SECCOMP : VIA_SHIM;
 	prog->via = via;
+	if (via == VIA_SHIM && opt->steer == STEER_KERNEL && policy_in_kernel(opt->policy))
+		opt->policy = policy_in_kernel(opt->policy);
 	if (via == VIA_SHIM) {
 		if (prog->shim_blind)
 			return program_refuse(prog->path, prog->shim_blind, opt->force);
@@ -48,13 +53,17 @@ int mechanism_choose(struct options *opt, struct program *prog)
 	}
 	if (!opt->policy_set) {
 		opt->policy = policy_default(1);
-	} else if (opt->policy->channel) {
+	} else if (opt->policy->channel && (opt->steer == STEER_HOP ||
+					    !policy_in_kernel(opt->policy))) {
 		char names[256];
 
 		log_warnx("policy %s needs the shim (the master hands connections into "
-			  "accept); through seccomp use policy %s", opt->policy->name,
+			  "accept); through seccomp use --steer kernel or policy %s",
+			  opt->policy->name,
 			  policy_list(names, sizeof(names), gives_a_socket, "or"));
 		return EXIT_USAGE;
+	} else if (opt->policy->channel) {
+		opt->policy = policy_in_kernel(opt->policy);
 	}
 	lacks = seccomp_kernel_lacks();
 	if (lacks) {

@@ -29,10 +29,36 @@
 	X(p2c) \
 	X(jiq)
 
+/* The channel policies' variants steered in the kernel (policy_*_k.c,
+ * policy_steer.c), named as the policy they stand for: --steer kernel,
+ * and through seccomp.  Not in policy_table: -p names a policy, --steer
+ * where it runs. */
+#define KERNEL_VARIANTS(X) \
+	X(rr_k) \
+	X(leastconn_k) \
+	X(sticky_k) \
+	X(random_k) \
+	X(p2c_k) \
+	X(jiq_k)
+
 #define DECLARE(name) extern const struct policy_ops policy_##name;
 #define ENTRY(name) &policy_##name,
 POLICIES(DECLARE)
+KERNEL_VARIANTS(DECLARE)
 const struct policy_ops *const policy_table[] = { POLICIES(ENTRY) NULL };
+static const struct policy_ops *const kernel_table[] = { KERNEL_VARIANTS(ENTRY) NULL };
+
+const struct policy_ops *policy_in_kernel(const struct policy_ops *ops)
+{
+	const struct policy_ops *const *p;
+
+	if (!ops->channel)
+		return ops;
+	for (p = kernel_table; *p; p++)
+		if (!strcmp((*p)->name, ops->name))
+			return *p;
+	return NULL;
+}
 
 const struct policy_ops *policy_by_name(const char *name)
 {

@@ -13,6 +13,9 @@
  *   channel policies (rr, leastconn, sticky, random, p2c, jiq): the master accepts and hands
  *     each connection to the worker `pick` names, over the worker's channel
  *     (balancer.c does the handing, the back-pressure and taking back);
+ *   kernel variants of the channel policies (policy_*_k.c, in_kernel):
+ *     per-slot SO_REUSEPORT sockets as reuseport's, steered by a BPF
+ *     program the master recomputes (policy_steer.c, reuseport_group.c);
  *   socket policies (shared, reuseport): workers accept on the master's
  *     sockets themselves; to drain one, the master sets its drain bit on
  *     the worker's board and the shim stops the app accepting (board.c,
@@ -33,6 +36,10 @@ struct conn;
 extern const struct policy_ops *const policy_table[];
 /* The policy called name (-p), or NULL. */
 const struct policy_ops *policy_by_name(const char *name);
+/* The variant of ops steered in the kernel (--steer kernel, seccomp):
+ * ops itself when it has no hop (shared, reuseport, a variant), NULL when
+ * a channel policy has none. */
+const struct policy_ops *policy_in_kernel(const struct policy_ops *ops);
 /* The policy without -p: through seccomp, or through the shim. */
 const struct policy_ops *policy_default(int through_seccomp);
 /* Whether each worker has a queue of its own the master can measure (its

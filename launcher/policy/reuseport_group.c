@@ -21,6 +21,13 @@
  *
  * The model lives beside struct listener (a table by listener id, checked
  * against the listener it was made for) so that cluster.h needs no field.
+ *
+ * What the program does with a slot's index is the group's steering mode,
+ * kept here so that every re-steer (a join, a leave, a seccomp
+ * replacement, a scale) keeps it: at random (reuseport), by shares per
+ * slot (the kernel variants of rr, random, leastconn, p2c, jiq:
+ * reuseport_group_shares), or by a hash of the client's address
+ * (sticky: reuseport_group_hash).
  */
 #include "cluster.h"
 #include "base/log.h"
@@ -37,7 +44,14 @@ struct rp_group {
 	int n, cap;
 	int *serving;                   /* by slot: a socket other than its own, or -1 */
 	int nserving;
+	int mode;                       /* BY_* */
+	unsigned *shares;               /* BY_SHARES: by slot */
+	int nshares;
 };
+
+enum { BY_RANDOM, BY_SHARES, BY_HASH };
+
+#define HASH_BUCKETS 256        /* sticky: the hash's top 8 bits pick a bucket */
 
 static int index_of(const struct rp_group *g, int fd);
 static void steer(struct listener *l, int n);
@@ -59,6 +73,8 @@ static struct rp_group *group_of(const struct listener *l)
 		g->l = l;
 		g->n = 0;
 		g->nserving = 0;
+		g->mode = BY_RANDOM;
+		g->nshares = 0;
 		if (!g->fds) {
 			g->cap = 16;
 			g->fds = calloc((size_t)g->cap, sizeof(*g->fds));
@@ -168,10 +184,20 @@ static void steer_in_order(struct listener *l, int n)
 		log_warn("%s: steering the reuseport group", l->name);
 }
 
+static int steer_by_shares(struct listener *l, struct rp_group *g, int n);
+static int steer_by_hash(struct listener *l, struct rp_group *g, int n);
+
 void reuseport_group_steer(struct listener *l, int n)
 {
+	struct rp_group *g;
+
 	/* TCP only: a random choice per datagram would split UDP flows */
 	if (l->type != SOCK_STREAM)
+		return;
+	g = group_of(l);
+	if (g && g->mode == BY_SHARES && steer_by_shares(l, g, n) == 0)
+		return;
+	if (g && g->mode == BY_HASH && steer_by_hash(l, g, n) == 0)
 		return;
 	if (steer_by_table(l, n) < 0)
 		steer_in_order(l, n);
@@ -219,4 +245,209 @@ static int steer_by_table(struct listener *l, int n)
 		log_warn("%s: steering the reuseport group", l->name);
 	free(code);
 	return 0;
+}
+
+static void attach_program(struct listener *l, struct sock_filter *code, int k)
+{
+	struct sock_fprog prog;
+
+	memset(&prog, 0, sizeof(prog));
+	prog.len = (unsigned short)k;
+	prog.filter = code;
+	if (setsockopt(l->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
+		log_warn("%s: steering the reuseport group", l->name);
+}
+
+/* The group index of the socket serving each of slots 0..n-1. */
+static void slot_indexes(const struct rp_group *g, const struct listener *l, int n, int *idx)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		idx[i] = index_of(g, serving(g, l, i));
+		if (idx[i] < 0)
+			idx[i] = i;
+	}
+}
+
+int reuseport_group_shares(struct listener *l, int n, const unsigned *shares)
+{
+	struct rp_group *g = group_of(l);
+	unsigned *grown;
+	int i, same;
+
+	if (!g || n < 1 || n > MAX_WORKERS)
+		return -1;
+	same = g->mode == BY_SHARES && g->nshares == n;
+	for (i = 0; same && i < n; i++)
+		same = g->shares[i] == shares[i];
+	if (same)
+		return 0;
+	if (n > g->nshares || !g->shares) {
+		grown = realloc(g->shares, (size_t)n * sizeof(*grown));
+		if (!grown)
+			return -1;
+		g->shares = grown;
+	}
+	memcpy(g->shares, shares, (size_t)n * sizeof(*shares));
+	g->nshares = n;
+	g->mode = BY_SHARES;
+	reuseport_group_steer(l, n);
+	return 1;
+}
+
+void reuseport_group_hash(struct listener *l)
+{
+	struct rp_group *g = group_of(l);
+
+	if (g)
+		g->mode = BY_HASH;
+}
+
+/* Weighted random among slots 0..n-1: draw R below the sum of the shares,
+ * return the index of the first slot whose running sum passes R.  Slots
+ * beyond the shares given get none; no share at all: an even spread.
+ * 2 instructions a slot (BPF_MAXINSNS allows 2046 slots). */
+static int steer_by_shares(struct listener *l, struct rp_group *g, int n)
+{
+	struct sock_filter *code;
+	int i, k = 0, last = -1, idx[MAX_WORKERS];
+	uint64_t sum = 0;
+
+	if (n < 1 || n > MAX_WORKERS)
+		return -1;
+	for (i = 0; i < n && i < g->nshares; i++)
+		sum += g->shares[i];
+	if (sum == 0 || sum > UINT32_MAX)
+		return -1;              /* an even spread: steer_by_table/in_order */
+	slot_indexes(g, l, n, idx);
+	code = calloc((size_t)(2 * n + 3), sizeof(*code));
+	if (!code)
+		return -1;
+	code[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						 (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM));
+	code[k++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)sum);
+	sum = 0;
+	for (i = 0; i < n && i < g->nshares; i++) {
+		if (!g->shares[i])
+			continue;
+		sum += g->shares[i];
+		/* R >= running sum: not this slot, skip its return */
+		code[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)sum, 1, 0);
+		code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (uint32_t)idx[i]);
+		last = i;
+	}
+	code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (uint32_t)idx[last]);
+	attach_program(l, code, k);
+	free(code);
+	return 0;
+}
+
+/* Lamping and Veach's jump consistent hash: key to one of n buckets, so
+ * that going from n to n+1 moves 1/(n+1) of the keys, all to the new one,
+ * and going from n to n-1 moves only the last one's. */
+static int jump_hash(uint64_t key, int n)
+{
+	int64_t b = -1, j = 0;
+
+	while (j < n) {
+		b = j;
+		key = key * 2862933555777941757ULL + 1;
+		j = (int64_t)((double)(b + 1) * ((double)(1LL << 31) / (double)((key >> 33) + 1)));
+	}
+	return (int)b;
+}
+
+struct range { uint32_t start; int idx; };
+
+/* A binary search over ranges [lo, hi) of buckets: 2 instructions per
+ * inner node (a compare and a long jump, since a subtree may be longer
+ * than a conditional jump's 255), one per leaf. */
+static void emit_search(struct sock_filter *code, int *k, const struct range *r, int lo, int hi)
+{
+	int mid, ja;
+
+	if (hi - lo == 1) {
+		code[(*k)++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (uint32_t)r[lo].idx);
+		return;
+	}
+	mid = (lo + hi) / 2;
+	/* bucket >= the right half's start: the jump to it; else the left half */
+	code[(*k)++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, r[mid].start, 0, 1);
+	ja = (*k)++;
+	emit_search(code, k, r, lo, mid);
+	code[ja] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (uint32_t)(*k - ja - 1));
+	emit_search(code, k, r, mid, hi);
+}
+
+/* Sticky: the client's source address, IPv4 (network offset 12) or IPv6
+ * (offset 8, its four words folded by xor), multiplied by 2^32/phi; the
+ * top 8 bits are a bucket; bucket b belongs to slot jump_hash(b, n).  The
+ * master keeps a slot's socket across crashes and reloads (and the serving
+ * table follows seccomp's replacement sockets), so an address keeps its
+ * slot until n changes; then 1/(n+1) of the buckets move (to the new
+ * slot) on scale-up, and only the removed slot's on scale-down.  A
+ * dual-stack IPv6 listener sees IPv4 headers too: the version nibble
+ * decides. */
+static int steer_by_hash(struct listener *l, struct rp_group *g, int n)
+{
+	struct sock_filter head[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (uint32_t)SKF_NET_OFF),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 2, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_NET_OFF + 12)),
+		BPF_STMT(BPF_JMP | BPF_JA, 10),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_NET_OFF + 8)),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_NET_OFF + 12)),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_NET_OFF + 16)),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_NET_OFF + 20)),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9E3779B1u),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 24),
+	};
+	struct range r[HASH_BUCKETS];
+	struct sock_filter *code;
+	int b, nr = 0, k, idx[MAX_WORKERS], nhead = (int)(sizeof(head) / sizeof(head[0]));
+
+	if (n < 1 || n > MAX_WORKERS)
+		return -1;
+	slot_indexes(g, l, n, idx);
+	for (b = 0; b < HASH_BUCKETS; b++) {
+		int at = idx[jump_hash((uint64_t)b, n)];
+
+		if (nr == 0 || r[nr - 1].idx != at)
+			r[nr++] = (struct range){ .start = (uint32_t)b, .idx = at };
+	}
+	code = calloc((size_t)(nhead + 3 * nr), sizeof(*code));
+	if (!code)
+		return -1;
+	memcpy(code, head, sizeof(head));
+	k = nhead;
+	emit_search(code, &k, r, 0, nr);
+	attach_program(l, code, k);
+	free(code);
+	return 0;
+}
+
+/* The slot of address a of family under sticky with n slots, as the
+ * program computes it (tests, and the README's "how many move"). */
+int reuseport_hash_slot(int family, const void *a, int n)
+{
+	const unsigned char *p = a;
+	uint32_t h = 0;
+	int i;
+
+	if (family == 4)
+		h = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	else
+		for (i = 0; i < 16; i += 4)
+			h ^= (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 |
+			     (uint32_t)p[i + 2] << 8 | p[i + 3];
+	h = (h * 0x9E3779B1u) >> 24;
+	return jump_hash(h, n);
 }

@@ -18,4 +18,16 @@ void reuseport_group_steer(struct listener *l, int n);
  * when out of memory. */
 int reuseport_group_serve(const struct listener *l, int slot, int fd);
 
+/* Steer by shares: slot i of 0..n-1 gets shares[i] parts of the new
+ * connections (0: none; all 0: an even spread), from now on and at every
+ * later steer.  1 when the program changed, 0 when it was already that,
+ * -1 when out of memory. */
+int reuseport_group_shares(struct listener *l, int n, const unsigned *shares);
+/* Steer by a hash of the client's address (sticky), from the next steer
+ * on. */
+void reuseport_group_hash(struct listener *l);
+/* The slot that address a (family 4: 4 bytes, 6: 16) gets under
+ * reuseport_group_hash with n slots. */
+int reuseport_hash_slot(int family, const void *a, int n);
+
 #endif

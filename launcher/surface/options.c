@@ -55,6 +55,11 @@ static const char usage_middle[] =
 "                         start-up (default: only what the first ones bound)\n"
 "      --via M            how binds reach the master: shim (LD_PRELOAD),\n"
 "                         seccomp (static and Go binaries) or auto (default)\n"
+"      --steer S          where rr, leastconn, sticky, random, p2c and jiq\n"
+"                         run: hop (the master accepts and hands out) or\n"
+"                         kernel (a BPF program on per-slot SO_REUSEPORT\n"
+"                         sockets; the master off the data path); default\n"
+"                         hop via the shim, kernel via seccomp\n"
 "      --log-time         ISO-8601 UTC time (ms) on every line, master's\n"
 "                         and workers'\n"
 "      --log-format F     text (default) | json: one object per line\n"
@@ -345,7 +350,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
 	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA,
 	       O_LOG_TIME, O_LOG_FORMAT, O_LOG_DIR, O_ENV_FILE, O_MAX_MEMORY,
-	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS };
+	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS, O_STEER };
 	static const struct option longopts[] = {
 		{ "workers", required_argument, NULL, 'n' },
 		{ "policy", required_argument, NULL, 'p' },
@@ -374,6 +379,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "hang-timeout", required_argument, NULL, O_HANG },
 		{ "backlog", required_argument, NULL, O_BACKLOG },
 		{ "weights", required_argument, NULL, O_WEIGHTS },
+		{ "steer", required_argument, NULL, O_STEER },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -399,6 +405,14 @@ int options_parse(struct options *opt, int argc, char **argv)
 		case O_VIA:
 			if (parse_via(optarg, &opt->via) < 0)
 				return bad("mechanism (shim, seccomp, auto)", optarg);
+			break;
+		case O_STEER:
+			if (!strcmp(optarg, "hop"))
+				opt->steer = STEER_HOP;
+			else if (!strcmp(optarg, "kernel"))
+				opt->steer = STEER_KERNEL;
+			else
+				return bad("steering (hop, kernel)", optarg);
 			break;
 		case 'g':
 			if (parse_seconds(optarg, &opt->grace) < 0)

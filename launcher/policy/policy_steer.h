@@ -1,0 +1,37 @@
+/*
+ * policy_steer.h - what the kernel variants of the channel policies share
+ * (policy_steer.c): a socket per slot as under reuseport, and the refresh
+ * of the load-aware ones' program.
+ */
+#ifndef LAUNCHER_POLICY_POLICY_STEER_H
+#define LAUNCHER_POLICY_POLICY_STEER_H
+
+#include <stdint.h>
+
+struct cluster;
+struct worker;
+struct listener;
+
+int steer_attach(struct cluster *c, struct worker *w, struct listener *l);
+void steer_drain(struct cluster *c, struct worker *w, struct listener *l, int give_back);
+unsigned steer_pending(struct cluster *c, struct worker *w, struct listener *l);
+/* The fixed-share variants (rr, random): weights or an even spread. */
+void steer_slots_changed_shares(struct cluster *c, struct listener *l);
+/* The load-aware variants (leastconn, p2c, jiq): reweigh now and keep
+ * reweighing on a timer. */
+void steer_slots_changed_load(struct cluster *c, struct listener *l);
+
+/* A kernel variant's table: per-slot sockets, reuseport's attach, drain
+ * and pending, and in_kernel for the start-up line. */
+#define STEER_OPS .in_kernel = 1, .per_slot_sockets = 1, .attach = steer_attach, \
+	.drain = steer_drain, .pending = steer_pending
+
+/* What the refreshes cost and did, since start (bench, tests). */
+struct steer_stats {
+	uint64_t refreshes;     /* loads read */
+	uint64_t programs;      /* ... that changed the program (re-attached) */
+	uint64_t censuses;      /* seccomp workers' loads read from the census */
+};
+const struct steer_stats *steer_stats(void);
+
+#endif
