@@ -119,6 +119,7 @@ int main(int argc, char **argv)
 		log_warn("event loop");
 		return EXIT_FAILURE_;
 	}
+	logline_watch_drops(c.loop);
 	log_event("starting %d worker%s of %s, policy %s, via %s, shim %s", opt.workers,
 		  opt.workers == 1 ? "" : "s", prog.path, opt.policy->name,
 		  via_name(prog.via), c.shim_path);

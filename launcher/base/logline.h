@@ -9,7 +9,10 @@
 #define LAUNCHER_LOGLINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+struct loop;
 
 
 enum log_stream { LOG_STDOUT = 1, LOG_STDERR = 2 };
@@ -26,5 +29,10 @@ void logline_master(const char *msg, size_t len);
 void logline_worker(int slot, pid_t pid, enum log_stream stream, const char *line, size_t len);
 /* SIGUSR1: close and reopen every log file (after logrotate renamed it). */
 void logline_reopen(void);
+/* Lines that could not be written whole (a full disk, a closed pipe), and
+ * from now on a warning on stderr about them, at most once a minute, from
+ * a timer of loop (logline.c). */
+uint64_t logline_dropped(void);
+void logline_watch_drops(struct loop *loop);
 
 #endif
