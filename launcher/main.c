@@ -2,7 +2,8 @@
  * main.c - cluster-run: run N copies of an unmodified server, sharing its
  * listening sockets.  Reads like a table of contents:
  *   parse options -> check PROGRAM -> choose shim or seccomp ->
- *   resolve --user -> find the shim -> raise the fd limit -> start the
+ *   resolve --user -> find the shim -> raise the fd limit -> check it and
+ *   the workers' exec size against the kernel's limits -> start the
  *   guard -> open the control socket -> start the workers -> run the loop
  *   -> close everything -> exit status.
  * Only main exits.
@@ -20,6 +21,7 @@
 #include "supervise/guard.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
+#include "supervise/limits.h"
 #include "supervise/supervisor.h"
 #include "surface/control.h"
 #include "surface/options.h"
@@ -111,9 +113,11 @@ int main(int argc, char **argv)
 		return status;
 	if (prog.via == VIA_SHIM && shim_path_find(c.shim_path, sizeof(c.shim_path)) < 0)
 		return EXIT_FAILURE_;
+	raise_nofile(&c);
+	if (limits_check_fds(&c) < 0 || limits_check_exec(&c) < 0)
+		return EXIT_USAGE;
 	if (lifecycle_open(&c) < 0)
 		return EXIT_FAILURE_;
-	raise_nofile(&c);
 	c.loop = loop_new();
 	if (!c.loop) {
 		log_warn("event loop");

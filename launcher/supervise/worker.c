@@ -108,6 +108,16 @@ static void free_env(char **env)
 	free(env);
 }
 
+char **worker_env(struct cluster *c, int slot, int doorbell)
+{
+	return build_env(c, slot, doorbell);
+}
+
+void worker_env_free(char **env)
+{
+	free_env(env);
+}
+
 const char *worker_state_name(enum worker_state st)
 {
 	switch (st) {
