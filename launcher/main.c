@@ -49,6 +49,21 @@ static void raise_nofile(struct cluster *c)
 		log_warn("raising the open-file limit");
 }
 
+/* Dropped log lines: a warning at once, then at most once a minute. */
+static void warn_drops(struct loop *loop, void *data)
+{
+	(void)loop;
+	(void)data;
+	logline_warn_drops();
+}
+
+static void drops_seen(void *data)
+{
+	struct cluster *c = data;
+
+	loop_timer(c->loop, logline_drops_warning_in_ms(), warn_drops, c);
+}
+
 /* --user USER[:GROUP], by name or number; resolved now, used at spawn. */
 static int resolve_user(const char *spec, struct creds *cr)
 {
@@ -123,7 +138,7 @@ int main(int argc, char **argv)
 		log_warn("event loop");
 		return EXIT_FAILURE_;
 	}
-	logline_watch_drops(c.loop);
+	logline_on_drops(drops_seen, &c);
 	log_event("starting %d worker%s of %s, policy %s, via %s, shim %s", opt.workers,
 		  opt.workers == 1 ? "" : "s", prog.path, opt.policy->name,
 		  via_name(prog.via), c.shim_path);

@@ -20,13 +20,13 @@
  * stdout left non-blocking and full) is dropped: nothing waits for the
  * disk.  Each one is counted (logline_dropped(): status and metrics), and
  * a warning on stderr says how many, at once for the first and then at
- * most once a minute, from a timer of the loop (never from inside a
- * write: the line buffer is in use there).
+ * most once a minute.  The warning is written later, from a timer of the
+ * caller's loop (logline_on_drops), never from inside a write: the line
+ * buffer is in use there.  (The loop is not ours to call: it logs.)
  *
  * Not here: splitting a worker's output into lines (output.c).
  */
 #include "base/logline.h"
-#include "base/loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,11 +55,20 @@ static struct {
 	uint64_t unsaid;        /* ... not yet in a warning */
 	int err;                /* the last one's errno (0: cut short) */
 	char where[128];        /* ... and its destination */
-	struct loop *loop;      /* NULL: no warnings (before the loop exists) */
-	uint64_t timer;
+	void (*hook)(void *);    /* told when a warning is wanted */
+	void *hook_data;
+	int asked;              /* the hook was told; the warning is not out */
 	int64_t warned_ms;      /* when the last warning went out, or -1 */
 	int warning;            /* writing a warning: its own drop is not counted */
 } dropped = { .warned_ms = -1 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int open_log(const char *name)
 {
@@ -218,14 +227,12 @@ static size_t format(int slot, pid_t pid, const char *stream, const char *msg, s
 	return n;
 }
 
-static void warn_dropped(struct loop *loop, void *data)
+void logline_warn_drops(void)
 {
 	char msg[256];
 	int n;
 
-	(void)loop;
-	(void)data;
-	dropped.timer = 0;
+	dropped.asked = 0;
 	if (!dropped.unsaid)
 		return;
 	n = snprintf(msg, sizeof(msg), "%llu log line%s dropped (%s: %s); %llu since start",
@@ -233,7 +240,7 @@ static void warn_dropped(struct loop *loop, void *data)
 		     dropped.where, dropped.err ? strerror(dropped.err) : "cut short",
 		     (unsigned long long)dropped.total);
 	dropped.unsaid = 0;
-	dropped.warned_ms = loop_now_ms();
+	dropped.warned_ms = mono_ms();
 	dropped.warning = 1;
 	logline_master(msg, n > 0 && n < (int)sizeof(msg) ? (size_t)n : strlen(msg));
 	dropped.warning = 0;
@@ -242,8 +249,6 @@ static void warn_dropped(struct loop *loop, void *data)
 /* One more line lost to fd (named by what, slot when >= 0). */
 static void count_drop(int err, const char *what, int slot)
 {
-	int64_t due;
-
 	if (dropped.warning)
 		return;
 	dropped.total++;
@@ -257,10 +262,10 @@ static void count_drop(int err, const char *what, int slot)
 			 sink.dir ? sink.dir : ".", what);
 	else
 		snprintf(dropped.where, sizeof(dropped.where), "%s", what);
-	if (!dropped.loop || dropped.timer)
-		return;
-	due = dropped.warned_ms < 0 ? 0 : dropped.warned_ms + DROP_WARN_MS - loop_now_ms();
-	dropped.timer = loop_timer(dropped.loop, due > 0 ? due : 0, warn_dropped, NULL);
+	if (dropped.hook && !dropped.asked) {
+		dropped.asked = 1;
+		dropped.hook(dropped.hook_data);
+	}
 }
 
 /* The line, whole, or it is counted as dropped. */
@@ -284,11 +289,21 @@ void logline_master(const char *msg, size_t len)
 		write_line(sink.master_fd, n, "cluster-run.log", -1);
 }
 
-void logline_watch_drops(struct loop *loop)
+void logline_on_drops(void (*hook)(void *data), void *data)
 {
-	dropped.loop = loop;
-	if (dropped.unsaid && !dropped.timer)
-		dropped.timer = loop_timer(loop, 0, warn_dropped, NULL);
+	dropped.hook = hook;
+	dropped.hook_data = data;
+	if (dropped.unsaid && !dropped.asked) {
+		dropped.asked = 1;
+		hook(data);
+	}
+}
+
+int64_t logline_drops_warning_in_ms(void)
+{
+	int64_t due = dropped.warned_ms < 0 ? 0 : dropped.warned_ms + DROP_WARN_MS - mono_ms();
+
+	return due > 0 ? due : 0;
 }
 
 uint64_t logline_dropped(void)
