@@ -298,6 +298,7 @@ void worker_free(struct cluster *c, struct worker *w)
 	board_free(w);
 	loop_timer_cancel(c->loop, w->drain_timer);
 	loop_timer_cancel(c->loop, w->kill_timer);
+	loop_timer_cancel(c->loop, w->fds_short_timer);
 	for (i = 0; i < c->nworkers; i++)
 		if (c->workers[i] == w) {
 			memmove(c->workers + i, c->workers + i + 1,
