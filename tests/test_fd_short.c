@@ -10,7 +10,8 @@
  * its table with /dev/null after its first reply (--fill-fds-after 1),
  * and keeps retrying accept as servers do.  Requests one after another,
  * each with a 5 s timeout: every one is answered, worker 0 answered only
- * its first, and cluster-run said once that it is out of fds.  Under
+ * its first, cluster-run said once that it is out of fds, and status
+ * --json says so of that worker (and no other).  Under
  * every channel policy (shared and reuseport hand nothing out: there a
  * full worker's accept fails and the kernel's queue stays with the
  * socket, see README).
@@ -37,6 +38,9 @@ static const char wrapper[] =
 static void full_worker(const char *policy, int want_report)
 {
 	int port, i, slot, by_slot[2] = { 0, 0 };
+	char pid_s[16];
+	const char *ctl[] = { cluster_ctl_path(), "-p", pid_s, "status", "--json", NULL };
+	static struct run r;
 	struct cr *cr;
 	pid_t pid;
 
@@ -57,6 +61,10 @@ static void full_worker(const char *policy, int want_report)
 		cr_assert(cr_wait_line(cr, "fd table full", 5000), "%s", cr->log);
 		cr_assert(cr_wait_line(cr, "out of fds (accept", 5000), "%s", cr->log);
 		cr_assert_eq(count_of(cr->log, "out of fds (accept"), 1, "%s", cr->log);
+		snprintf(pid_s, sizeof(pid_s), "%d", (int)cr->pid);
+		run_capture(&r, ctl, 20000, NULL, NULL);
+		cr_assert_eq(r.status, 0, "%s", r.err);
+		cr_assert_eq(count_of(r.out, "\"out_of_fds\":true"), 1, "%s", r.out);
 	}
 	cr_assert(!strstr(cr->log, "a connection was lost"), "%s", cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);

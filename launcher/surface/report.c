@@ -198,11 +198,12 @@ void report_json(struct cluster *c, struct buf *b)
 		procstat_read(w->pid, &ps);
 		buf_printf(b, "%s{\"slot\":%d,\"pid\":%d,\"state\":\"%s\",\"uptime\":%.3f,"
 			   "\"restarts\":%u,\"handed\":%llu,\"open\":%llu,"
-			   "\"cpu_seconds\":%.2f,\"rss_bytes\":%llu}",
+			   "\"cpu_seconds\":%.2f,\"rss_bytes\":%llu,\"out_of_fds\":%s}",
 			   i ? "," : "", w->slot, (int)w->pid, worker_state_name(w->state),
 			   uptime_s(w->started_ms), c->slots[w->slot].restarts,
 			   (unsigned long long)worker_taken(w),
-			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds, ps.rss_bytes);
+			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds, ps.rss_bytes,
+			   w->fds_short ? "true" : "false");
 	}
 	buf_printf(b, "],");
 	health_report_json(c, b);
