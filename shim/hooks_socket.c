@@ -421,6 +421,17 @@ static int room_for_fd(int fd, int rflags)
 			atomic_fetch_sub(&fd_pressure, 1);
 		if (n >= 0 || errno != EAGAIN || (real_fcntl(fd, F_GETFL, NULL) & O_NONBLOCK))
 			return 0;
+		/* A blocking accept(2) takes its fd before it waits, so at the
+		 * limit it fails at once: a program may wait for that EMFILE
+		 * to free fds, and the master gives a full worker nothing to
+		 * peek at (launcher/policy/fd_short.c). */
+		got = real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)0L);
+		if (got < 0 && (errno == EMFILE || errno == ENFILE)) {
+			errno = EMFILE;
+			return -1;
+		}
+		if (got >= 0)
+			real_close(got);
 		/* blocking accept: wait for a message before looking at it */
 		if (poll(&p, 1, -1) < 0 && errno == EINTR)
 			return -1;
