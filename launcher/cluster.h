@@ -17,6 +17,7 @@
  *   balancer.c   the channel policies' machinery: hand accepted
  *                connections to workers, back-pressure, taking back what
  *                a worker did not accept
+ *   fd_short.c   a worker out of fds gets no connections until it has some
  *   board.c      the page each worker shares with the master: counts, drain
  *   census.c     which accepted connections a worker's processes still hold
  *   worker.c     a worker's process and its messages to the master
@@ -199,6 +200,8 @@ struct worker {
 	uint64_t accept_queued;
 	uint64_t drain_timer;
 	uint64_t kill_timer;
+	pid_t fds_short;                /* its process out of fds (fd_short.c), or 0 */
+	uint64_t fds_short_timer;       /* ... looks again whether it has some */
 	struct peer **peers;
 	int npeers;
 	struct peer doorbell_peer;      /* reports arriving on the doorbell */

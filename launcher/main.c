@@ -2,7 +2,8 @@
  * main.c - cluster-run: run N copies of an unmodified server, sharing its
  * listening sockets.  Reads like a table of contents:
  *   parse options -> check PROGRAM -> choose shim or seccomp ->
- *   resolve --user -> find the shim -> raise the fd limit -> start the
+ *   resolve --user -> find the shim -> raise the fd limit -> check it and
+ *   the workers' exec size against the kernel's limits -> start the
  *   guard -> open the control socket -> start the workers -> run the loop
  *   -> close everything -> exit status.
  * Only main exits.
@@ -20,6 +21,7 @@
 #include "supervise/guard.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
+#include "supervise/limits.h"
 #include "supervise/supervisor.h"
 #include "surface/control.h"
 #include "surface/options.h"
@@ -45,6 +47,21 @@ static void raise_nofile(struct cluster *c)
 	raised.rlim_cur = raised.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
 		log_warn("raising the open-file limit");
+}
+
+/* Dropped log lines: a warning at once, then at most once a minute. */
+static void warn_drops(struct loop *loop, void *data)
+{
+	(void)loop;
+	(void)data;
+	logline_warn_drops();
+}
+
+static void drops_seen(void *data)
+{
+	struct cluster *c = data;
+
+	loop_timer(c->loop, logline_drops_warning_in_ms(), warn_drops, c);
 }
 
 /* --user USER[:GROUP], by name or number; resolved now, used at spawn. */
@@ -111,14 +128,17 @@ int main(int argc, char **argv)
 		return status;
 	if (prog.via == VIA_SHIM && shim_path_find(c.shim_path, sizeof(c.shim_path)) < 0)
 		return EXIT_FAILURE_;
+	raise_nofile(&c);
+	if (limits_check_fds(&c) < 0 || limits_check_exec(&c) < 0)
+		return EXIT_USAGE;
 	if (lifecycle_open(&c) < 0)
 		return EXIT_FAILURE_;
-	raise_nofile(&c);
 	c.loop = loop_new();
 	if (!c.loop) {
 		log_warn("event loop");
 		return EXIT_FAILURE_;
 	}
+	logline_on_drops(drops_seen, &c);
 	log_event("starting %d worker%s of %s, policy %s, via %s, shim %s", opt.workers,
 		  opt.workers == 1 ? "" : "s", prog.path, opt.policy->name,
 		  via_name(prog.via), c.shim_path);

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 int shim_bind(int fd, const struct sockaddr *addr, socklen_t len) SHIM_EXPORT(bind);
@@ -378,6 +379,26 @@ static void note_fd_level(int cfd)
 	}
 }
 
+/* Tell the master this process cannot take a connection now (its fd
+ * table is full), so what is queued on the channel goes to other workers
+ * and no more comes until the master sees free fds here again (it looks
+ * at /proc itself: we would only learn of them at an accept it no longer
+ * gives us reason to make).  At most one report per 100 ms per process:
+ * a program that retries accept in a loop must not flood the doorbell. */
+static void report_fds_short(int lid)
+{
+	static _Atomic long last_ms;
+	struct timespec ts;
+	long now, prev = atomic_load(&last_ms);
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;    /* never 0 */
+	if (prev && now - prev < 100)
+		return;
+	atomic_store(&last_ms, now);
+	master_report(MSG_FDS_SHORT, (uint32_t)lid, (int)getpid());
+}
+
 /* 0: go on and receive (an fd can be installed, or the receive will say
  * EAGAIN/EOF itself); -1 with errno EMFILE (or EINTR while waiting). */
 static int room_for_fd(int fd, int rflags)
@@ -400,6 +421,17 @@ static int room_for_fd(int fd, int rflags)
 			atomic_fetch_sub(&fd_pressure, 1);
 		if (n >= 0 || errno != EAGAIN || (real_fcntl(fd, F_GETFL, NULL) & O_NONBLOCK))
 			return 0;
+		/* A blocking accept(2) takes its fd before it waits, so at the
+		 * limit it fails at once: a program may wait for that EMFILE
+		 * to free fds, and the master gives a full worker nothing to
+		 * peek at (launcher/policy/fd_short.c). */
+		got = real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)0L);
+		if (got < 0 && (errno == EMFILE || errno == ENFILE)) {
+			errno = EMFILE;
+			return -1;
+		}
+		if (got >= 0)
+			real_close(got);
 		/* blocking accept: wait for a message before looking at it */
 		if (poll(&p, 1, -1) < 0 && errno == EINTR)
 			return -1;
@@ -414,8 +446,11 @@ static int accept_channel(int fd, struct sockaddr *addr, socklen_t *len,
 	ssize_t n;
 
 	for (;;) {
-		if (room_for_fd(fd, rflags) < 0)
+		if (room_for_fd(fd, rflags) < 0) {
+			if (errno == EMFILE)
+				report_fds_short(lid);
 			return -1;      /* EMFILE, or EINTR */
+		}
 		n = msg_recv(fd, &m, sizeof(m), &cfd, rflags);
 		if (n < 0) {
 			if (errno == EBADMSG)
@@ -423,6 +458,8 @@ static int accept_channel(int fd, struct sockaddr *addr, socklen_t *len,
 			if (errno == EMFILE) {
 				atomic_store(&fd_pressure, 64);
 				shim_warn("out of fds: a connection was lost; accepting carefully");
+				report_fds_short(lid);
+				errno = EMFILE;
 			}
 			return -1;
 		}

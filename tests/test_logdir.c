@@ -3,9 +3,10 @@
  * DIR/worker-SLOT.log (whole lines, across restarts of the slot) and
  * cluster-run's own lines to DIR/cluster-run.log as well as stderr.  After
  * logrotate-style renames, SIGUSR1 makes cluster-run reopen the files by
- * name: later lines go to new files, none to the renamed ones.  USR1 is
- * still forwarded to the workers (the wrapper here ignores it, as a
- * program that reopens its own logs would handle it).
+ * name: later lines go to new files, none to the renamed ones.  The
+ * workers need not hear of it (cluster-run writes their files itself);
+ * test_usr1.c checks that they do not.  The wrapper ignores USR1 all the
+ * same, as before --forward-usr1 existed.
  */
 #include "tmpdir.h"
 

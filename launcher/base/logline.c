@@ -16,6 +16,14 @@
  * is the only writer: workers write into pipes, never into the files, so
  * a reopen needs nothing from them.
  *
+ * A line that cannot be written whole (a full disk, a closed pipe, a
+ * stdout left non-blocking and full) is dropped: nothing waits for the
+ * disk.  Each one is counted (logline_dropped(): status and metrics), and
+ * a warning on stderr says how many, at once for the first and then at
+ * most once a minute.  The warning is written later, from a timer of the
+ * caller's loop (logline_on_drops), never from inside a write: the line
+ * buffer is in use there.  (The loop is not ours to call: it logs.)
+ *
  * Not here: splitting a worker's output into lines (output.c).
  */
 #include "base/logline.h"
@@ -30,6 +38,7 @@
 #include <unistd.h>
 
 #define LINE_CAP (4096 * 6 + 512)       /* a 4 KiB line, every byte escaped */
+#define DROP_WARN_MS 60000              /* at most one warning a minute */
 
 static struct {
 	int configured;
@@ -40,6 +49,26 @@ static struct {
 	int nslot_fds;
 	char line[LINE_CAP];
 } sink = { .master_fd = -1 };
+
+static struct {
+	uint64_t total;         /* lines dropped since start */
+	uint64_t unsaid;        /* ... not yet in a warning */
+	int err;                /* the last one's errno (0: cut short) */
+	char where[128];        /* ... and its destination */
+	void (*hook)(void *);    /* told when a warning is wanted */
+	void *hook_data;
+	int asked;              /* the hook was told; the warning is not out */
+	int64_t warned_ms;      /* when the last warning went out, or -1 */
+	int warning;            /* writing a warning: its own drop is not counted */
+} dropped = { .warned_ms = -1 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int open_log(const char *name)
 {
@@ -198,20 +227,88 @@ static size_t format(int slot, pid_t pid, const char *stream, const char *msg, s
 	return n;
 }
 
-static void write_line(int fd, size_t n)
+void logline_warn_drops(void)
 {
-	if (write(fd, sink.line, n) < 0) {
-		/* that output is gone: nowhere to say so */
+	char msg[256];
+	int n;
+
+	dropped.asked = 0;
+	if (!dropped.unsaid)
+		return;
+	n = snprintf(msg, sizeof(msg), "%llu log line%s dropped (%s: %s); %llu since start",
+		     (unsigned long long)dropped.unsaid, dropped.unsaid == 1 ? "" : "s",
+		     dropped.where, dropped.err ? strerror(dropped.err) : "cut short",
+		     (unsigned long long)dropped.total);
+	dropped.unsaid = 0;
+	dropped.warned_ms = mono_ms();
+	dropped.warning = 1;
+	logline_master(msg, n > 0 && n < (int)sizeof(msg) ? (size_t)n : strlen(msg));
+	dropped.warning = 0;
+}
+
+/* One more line lost to fd (named by what, slot when >= 0). */
+static void count_drop(int err, const char *what, int slot)
+{
+	if (dropped.warning)
+		return;
+	dropped.total++;
+	dropped.unsaid++;
+	dropped.err = err;
+	if (slot >= 0)
+		snprintf(dropped.where, sizeof(dropped.where), "%.80s/worker-%d.log",
+			 sink.dir ? sink.dir : ".", slot);
+	else if (!strcmp(what, "cluster-run.log"))
+		snprintf(dropped.where, sizeof(dropped.where), "%.80s/%s",
+			 sink.dir ? sink.dir : ".", what);
+	else
+		snprintf(dropped.where, sizeof(dropped.where), "%s", what);
+	if (dropped.hook && !dropped.asked) {
+		dropped.asked = 1;
+		dropped.hook(dropped.hook_data);
 	}
+}
+
+/* The line, whole, or it is counted as dropped. */
+static void write_line(int fd, size_t n, const char *what, int slot)
+{
+	ssize_t w;
+
+	do
+		w = write(fd, sink.line, n);
+	while (w < 0 && errno == EINTR);
+	if (w != (ssize_t)n)
+		count_drop(w < 0 ? errno : 0, what, slot);
 }
 
 void logline_master(const char *msg, size_t len)
 {
 	size_t n = format(-1, getpid(), "master", msg, len);
 
-	write_line(STDERR_FILENO, n);
+	write_line(STDERR_FILENO, n, "stderr", -1);
 	if (sink.master_fd >= 0)
-		write_line(sink.master_fd, n);
+		write_line(sink.master_fd, n, "cluster-run.log", -1);
+}
+
+void logline_on_drops(void (*hook)(void *data), void *data)
+{
+	dropped.hook = hook;
+	dropped.hook_data = data;
+	if (dropped.unsaid && !dropped.asked) {
+		dropped.asked = 1;
+		hook(data);
+	}
+}
+
+int64_t logline_drops_warning_in_ms(void)
+{
+	int64_t due = dropped.warned_ms < 0 ? 0 : dropped.warned_ms + DROP_WARN_MS - mono_ms();
+
+	return due > 0 ? due : 0;
+}
+
+uint64_t logline_dropped(void)
+{
+	return dropped.total;
 }
 
 /* The slot's file, opened on first use; -1 when it cannot be. */
@@ -237,9 +334,12 @@ static int slot_fd(int slot)
 void logline_worker(int slot, pid_t pid, enum log_stream stream, const char *line, size_t len)
 {
 	size_t n = format(slot, pid, stream == LOG_STDOUT ? "stdout" : "stderr", line, len);
-	int fd = sink.dir ? slot_fd(slot) : (int)stream;
+	int fd = sink.dir ? slot_fd(slot) : -1;
 
-	write_line(fd >= 0 ? fd : (int)stream, n);
+	if (fd >= 0)
+		write_line(fd, n, NULL, slot);
+	else
+		write_line((int)stream, n, stream == LOG_STDOUT ? "stdout" : "stderr", -1);
 }
 
 void logline_reopen(void)

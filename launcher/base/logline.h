@@ -9,6 +9,7 @@
 #define LAUNCHER_LOGLINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 
@@ -26,5 +27,15 @@ void logline_master(const char *msg, size_t len);
 void logline_worker(int slot, pid_t pid, enum log_stream stream, const char *line, size_t len);
 /* SIGUSR1: close and reopen every log file (after logrotate renamed it). */
 void logline_reopen(void);
+/* Lines that could not be written whole (a full disk, a closed pipe). */
+uint64_t logline_dropped(void);
+/* The warning about them (logline.c): hook is called, once until
+ * logline_warn_drops() has run, when lines were dropped that no warning
+ * has named; it arranges for logline_warn_drops() to run in
+ * logline_drops_warning_in_ms() (0 the first time, then the rest of the
+ * minute since the last warning). */
+void logline_on_drops(void (*hook)(void *data), void *data);
+int64_t logline_drops_warning_in_ms(void);
+void logline_warn_drops(void);
 
 #endif

@@ -59,6 +59,7 @@ struct options {
 	int log_time;           /* --log-time: ISO-8601 UTC time on every line */
 	int log_json;           /* --log-format json */
 	const char *log_dir;    /* --log-dir: one file per slot */
+	int forward_usr1;       /* --forward-usr1: USR1 reaches the workers too */
 	struct env_list env;    /* --env-file and -e, in order */
 	unsigned long long max_memory;  /* bytes; 0: no limit */
 	long max_requests;      /* connections handed; 0: no limit */

@@ -21,6 +21,7 @@
 #include "mechanism/attach.h"
 #include "net/listener.h"
 #include "policy/balancer.h"
+#include "policy/fd_short.h"
 #include "policy/policy.h"
 
 #include <errno.h>
@@ -182,6 +183,11 @@ int worker_handle_message(struct peer *p, void *buf, ssize_t n, int fd)
 		if (!given_listener(w, m->listener.listener))
 			return -1;
 		balancer_conn_closed(c, w, m->listener.listener);
+		return 0;
+	case MSG_FDS_SHORT:     /* an accept found its fd table full */
+		if (!given_listener(w, m->listener.listener))
+			return -1;
+		fd_short_report(c, w, (pid_t)m->listener.backlog);
 		return 0;
 	default:
 		return -1;

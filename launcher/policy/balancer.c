@@ -210,7 +210,7 @@ int channel_has_room(struct cluster *c, struct worker *w, struct listener *l)
 	struct route *r = &w->routes[l->id];
 
 	if ((w->state != W_STARTING && w->state != W_READY) || !r->listening ||
-	    r->chan < 0 || r->full || r->draining)
+	    r->chan < 0 || r->full || r->draining || w->fds_short)
 		return 0;
 	if (r->queued_hint < WINDOW)
 		return 1;

@@ -69,7 +69,9 @@ static struct worker *pick(struct cluster *c, struct listener *l,
 	if (!conn || !peer_hash(conn, &h) || c->target < 1)
 		return channel_next_with_room(c, l, at);
 	w = c->slots[h % (uint32_t)c->target].active;
-	if (w && w->routes[l->id].listening && !w->routes[l->id].draining &&
+	/* a worker out of fds is as good as absent: waiting for it would
+	 * hold every client behind this one (fd_short.c) */
+	if (w && w->routes[l->id].listening && !w->routes[l->id].draining && !w->fds_short &&
 	    (w->state == W_STARTING || w->state == W_READY)) {
 		if (!channel_has_room(c, w, l))
 			return NULL;            /* wait for it */

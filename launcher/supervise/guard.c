@@ -34,10 +34,20 @@
  * every process of a PID namespace when its init dies.  What it cannot
  * find: a process that left the worker's process group, overwrote its
  * environment block and whose parent is gone, all three (README).
+ *
+ * The guard can die too (kill -9 by someone tidying up "stray"
+ * processes, the OOM killer).  The master watches its end of the pipe in
+ * the loop: once the guard's read end is gone, the write end reports
+ * EPOLLERR.  The master says so and starts a new guard, which it tells
+ * every live worker's group again.  The guard is not the master's child
+ * (so SIGCHLD cannot tell), and must not become one: the master is a
+ * subreaper by then, so it clears that for the moment of the double
+ * fork, or the guard would be handed to it when the middle process exits.
  */
 #include "supervise/guard.h"
 #include "cluster.h"
 #include "base/log.h"
+#include "base/loop.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,6 +57,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -57,6 +68,8 @@
 #define MAX_GROUPS 4096
 #define MAX_PROCS 8192
 #define MAX_PASSES 500
+#define MAX_RESTARTS 5          /* guards started within RESTART_WINDOW_MS... */
+#define RESTART_WINDOW_MS 60000 /* ... before the master gives up on them */
 
 struct guard_state {
 	char marker[64];                /* "CLUSTER_RUN_MASTER=PID:START" */
@@ -73,6 +86,12 @@ struct proc {
 };
 
 static int guard_wfd = -1;
+static pid_t guard_pid;
+static struct guard_state guard;
+static struct {
+	int64_t at[MAX_RESTARTS];       /* when the last ones were started */
+	int n;
+} restarts;
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot; with
  * the pid it names one process for the life of the machine. */
@@ -301,13 +320,117 @@ static void guard_release(void)
 	guard_wfd = -1;
 }
 
+/* Fork the guard (double: see the file comment); its pid, or -1.  The
+ * write end of its pipe goes to guard_wfd. */
+static pid_t spawn_guard(pid_t master)
+{
+	int p[2], q[2], st, reaper = 0;
+	pid_t pid, got = -1;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(q, O_CLOEXEC) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (prctl(PR_GET_CHILD_SUBREAPER, &reaper) == 0 && reaper)
+		prctl(PR_SET_CHILD_SUBREAPER, 0);
+	pid = fork();
+	if (pid == 0) {
+		pid_t g;
+
+		close(p[1]);
+		close(q[0]);
+		g = fork();
+		if (g == 0) {
+			close(q[1]);
+			guard_child(&guard, p[0], master);
+		}
+		if (write(q[1], &g, sizeof(g)) != (ssize_t)sizeof(g))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[0]);
+	close(q[1]);
+	if (pid > 0) {
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		if (read(q[0], &got, sizeof(got)) != (ssize_t)sizeof(got))
+			got = -1;
+	}
+	if (reaper)
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+	close(q[0]);
+	if (got <= 0) {
+		close(p[1]);
+		return -1;
+	}
+	if (fcntl(p[1], F_SETFL, O_NONBLOCK) < 0)
+		log_warn("guard: pipe");
+	guard_wfd = p[1];
+	return got;
+}
+
+static void guard_event(struct loop *loop, int fd, uint32_t events, void *data);
+
+/* Watch the guard's pipe in the loop: EPOLLERR once its reader is gone. */
+static void watch_guard(struct cluster *c)
+{
+	if (c->loop && loop_add_fd(c->loop, guard_wfd, 0, guard_event, c) < 0)
+		log_warn("guard: watching it");
+}
+
+/* The guard is gone: say so, start another, tell it every live worker. */
+static void restart_guard(struct cluster *c)
+{
+	pid_t old = guard_pid;
+	int64_t now = loop_now_ms();
+	int i;
+
+	if (guard_wfd >= 0) {
+		if (c->loop)
+			loop_del_fd(c->loop, guard_wfd);
+		close(guard_wfd);
+		guard_wfd = -1;
+	}
+	if (restarts.n == MAX_RESTARTS && now - restarts.at[0] < RESTART_WINDOW_MS) {
+		log_warnx("guard (pid %d) died, %d times within %ds; going on without one "
+			  "(a kill -9 of cluster-run would leave its workers running)", (int)old,
+			  MAX_RESTARTS + 1, RESTART_WINDOW_MS / 1000);
+		return;
+	}
+	if (restarts.n == MAX_RESTARTS)
+		memmove(restarts.at, restarts.at + 1, sizeof(restarts.at[0]) * (MAX_RESTARTS - 1));
+	else
+		restarts.n++;
+	restarts.at[restarts.n - 1] = now;
+	guard_pid = spawn_guard(getpid());
+	if (guard_pid < 0) {
+		log_warn("guard (pid %d) died, and a new one cannot be started; going on "
+			 "without one", (int)old);
+		return;
+	}
+	log_warnx("guard (pid %d) died; a new one (pid %d) watches the workers", (int)old,
+		  (int)guard_pid);
+	watch_guard(c);
+	for (i = 0; i < c->nworkers; i++)
+		guard_watch(c, c->workers[i]->pid);
+}
+
+static void guard_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	(void)loop;
+	(void)fd;
+	if (events & (EPOLLERR | EPOLLHUP))
+		restart_guard(data);
+}
+
 int guard_start(struct cluster *c)
 {
-	static struct guard_state g;
 	unsigned long long start;
 	struct proc self;
-	pid_t pid, master = getpid();
-	int p[2], st;
+	pid_t master = getpid();
 	char state;
 
 	if (master == 1)
@@ -316,38 +439,22 @@ int guard_start(struct cluster *c)
 		log_warn("guard: /proc/self/stat");
 		return -1;
 	}
-	snprintf(g.marker, sizeof(g.marker), "%s=%d:%llu", GUARD_ENV, (int)getpid(), start);
-	g.marker_len = strlen(g.marker);
-	if (setenv(GUARD_ENV, strchr(g.marker, '=') + 1, 1) < 0) {
+	snprintf(guard.marker, sizeof(guard.marker), "%s=%d:%llu", GUARD_ENV, (int)getpid(), start);
+	guard.marker_len = strlen(guard.marker);
+	if (setenv(GUARD_ENV, strchr(guard.marker, '=') + 1, 1) < 0) {
 		log_warn("guard: %s", GUARD_ENV);
 		return -1;
 	}
-	g.sid = getsid(0);
-	g.uids[0] = getuid();
-	g.uids[1] = geteuid();
-	g.uids[2] = c->creds.drop ? c->creds.uid : geteuid();
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		log_warn("guard: pipe");
-		return -1;
-	}
-	pid = fork();
-	if (pid == 0) {
-		close(p[1]);
-		if (fork() == 0)
-			guard_child(&g, p[0], master);
-		_exit(0);
-	}
-	close(p[0]);
-	if (pid < 0) {
+	guard.sid = getsid(0);
+	guard.uids[0] = getuid();
+	guard.uids[1] = geteuid();
+	guard.uids[2] = c->creds.drop ? c->creds.uid : geteuid();
+	guard_pid = spawn_guard(master);
+	if (guard_pid < 0) {
 		log_warn("guard: fork");
-		close(p[1]);
 		return -1;
 	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (fcntl(p[1], F_SETFL, O_NONBLOCK) < 0)
-		log_warn("guard: pipe");
-	guard_wfd = p[1];
+	watch_guard(c);
 	atexit(guard_release);
 	return 0;
 }
@@ -356,12 +463,19 @@ void guard_watch(struct cluster *c, pid_t pgrp)
 {
 	int32_t v = (int32_t)pgrp;
 
-	(void)c;
 	if (guard_wfd < 0 || write(guard_wfd, &v, sizeof(v)) == (ssize_t)sizeof(v))
 		return;
-	/* EPIPE: someone killed the guard (SIGPIPE is ignored by then);
-	 * EAGAIN: it stopped reading.  Said once: we go on without it. */
+	/* EPIPE: someone killed the guard (SIGPIPE is ignored by then): a
+	 * new one, which learns of every worker, this one included */
+	if (errno == EPIPE) {
+		restart_guard(c);
+		return;
+	}
+	/* EAGAIN: it stopped reading (SIGSTOP).  Said once: we go on
+	 * without it. */
 	log_warn("guard: cannot note worker %d; going on without the guard", (int)pgrp);
+	if (c->loop)
+		loop_del_fd(c->loop, guard_wfd);
 	close(guard_wfd);
 	guard_wfd = -1;
 }

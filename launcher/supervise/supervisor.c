@@ -110,6 +110,28 @@ static void forward(struct cluster *c, int sig)
 		worker_signal(c->workers[i], sig);
 }
 
+/* USR1 reopens our own log files (--log-dir: cluster-run writes every
+ * worker's file itself).  It is not forwarded unless --forward-usr1:
+ * programs give USR1 meanings of their own (Node opens its inspector on
+ * 127.0.0.1:9229, which cluster-run would then cluster and announce; a
+ * program without a handler dies of it).  `cluster-ctl signal USR1` is
+ * the way to reach the workers. */
+static void usr1(struct cluster *c)
+{
+	static int said;
+
+	logline_reopen();
+	if (c->opt->forward_usr1) {
+		forward(c, SIGUSR1);
+		return;
+	}
+	if (!c->opt->log_dir && !said) {
+		said = 1;
+		log_warnx("USR1: no --log-dir files to reopen, and USR1 is not forwarded to "
+			  "the workers (use `cluster-ctl signal USR1`, or --forward-usr1)");
+	}
+}
+
 static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct cluster *c = data;
@@ -136,9 +158,8 @@ static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 		case SIGTTOU:
 			supervisor_scale(c, -1);
 			break;
-		case SIGUSR1:   /* --log-dir: reopen ours; the workers' own too */
-			logline_reopen();
-			forward(c, (int)si.ssi_signo);
+		case SIGUSR1:
+			usr1(c);
 			break;
 		default:
 			forward(c, (int)si.ssi_signo);

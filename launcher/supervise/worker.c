@@ -108,6 +108,16 @@ static void free_env(char **env)
 	free(env);
 }
 
+char **worker_env(struct cluster *c, int slot, int doorbell)
+{
+	return build_env(c, slot, doorbell);
+}
+
+void worker_env_free(char **env)
+{
+	free_env(env);
+}
+
 const char *worker_state_name(enum worker_state st)
 {
 	switch (st) {
@@ -288,6 +298,7 @@ void worker_free(struct cluster *c, struct worker *w)
 	board_free(w);
 	loop_timer_cancel(c->loop, w->drain_timer);
 	loop_timer_cancel(c->loop, w->kill_timer);
+	loop_timer_cancel(c->loop, w->fds_short_timer);
 	for (i = 0; i < c->nworkers; i++)
 		if (c->workers[i] == w) {
 			memmove(c->workers + i, c->workers + i + 1,

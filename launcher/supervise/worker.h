@@ -26,5 +26,9 @@ void worker_free(struct cluster *c, struct worker *w);
 struct worker *worker_by_pid(struct cluster *c, pid_t pid);
 /* w listens on everything old listened on (and on something at all). */
 int worker_listens_like(const struct worker *w, const struct worker *old);
+/* The environment a worker of slot gets (doorbell -1: through seccomp),
+ * as worker_spawn builds it; NULL when out of memory.  For limits.c. */
+char **worker_env(struct cluster *c, int slot, int doorbell);
+void worker_env_free(char **env);
 
 #endif

@@ -12,7 +12,15 @@
  * master answers when the reload or scaling has finished; -t bounds the
  * wait (the reload goes on regardless).  Exit status: 0 when the master
  * answered ok, 1 when it answered an error (an aborted reload) or cannot
- * be reached, 2 for a bad command line, 3 when -t ran out first.
+ * be reached, 2 for a bad command line, 3 when the time ran out first.
+ *
+ * Nothing waits for ever (a master stopped with SIGSTOP, or stuck, still
+ * accepts connections: the kernel queues them).  Without -t a command
+ * that answers at once gets DEFAULT_TIMEOUT_S.  A --wait command may
+ * rightly take longer than any default (a reload of many slow workers),
+ * so without -t it waits as long as the master runs, and gives up only
+ * once the master has been stopped (state T in /proc) for
+ * DEFAULT_TIMEOUT_S in a row.
  */
 #include "base/runtime_dir.h"
 
@@ -24,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,12 +49,18 @@ static const char usage[] =
 	"  scale N [--wait]    N workers; --wait: until they all listen\n"
 	"  signal SIG          send SIG to every worker (not HUP: that is reload)\n"
 	"  stop                graceful stop\n"
-	"  -t SECONDS          give up waiting after SECONDS (exit status 3)\n"
+	"  -t SECONDS          give up waiting after SECONDS (exit status 3); default:\n"
+	"                      10 s, and for --wait as long as cluster-run runs\n"
 	"       cluster-ctl -h | --help | -V | --version\n";
 
 #define EXIT_TIMED_OUT 3
+#define DEFAULT_TIMEOUT_S 10    /* README, "Control"; -t overrides it */
 
-static long long deadline_ms = -1;      /* -t: when to give up reading */
+static long long deadline_ms = -1;      /* when to give up reading */
+static int watch_stopped;               /* --wait without -t: see the file comment */
+static pid_t master_pid;                /* SO_PEERCRED, 0 when unknown */
+static int master_was_stopped;          /* why the time ran out */
+static double timeout_s;                /* -t */
 
 static long long mono_ms(void)
 {
@@ -55,23 +70,110 @@ static long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* read(), bounded by -t: -2 when the time ran out. */
-static ssize_t read_until_deadline(int fd, char *buf, size_t len)
+/* Whether pid is stopped (SIGSTOP, or a debugger's trace stop). */
+static int stopped(pid_t pid)
 {
-	while (deadline_ms >= 0) {
+	char path[64], buf[512], *r;
+	FILE *f;
+	int st = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (pid <= 0 || !(f = fopen(path, "re")))
+		return 0;
+	if (fgets(buf, sizeof(buf), f) && (r = strrchr(buf, ')')))
+		st = r[1] == ' ' && (r[2] == 'T' || r[2] == 't');
+	fclose(f);
+	return st;
+}
+
+/* Wait until fd is readable: 0, -1 with errno, -2 when the time ran out. */
+static int wait_readable(int fd)
+{
+	long long stopped_since = -1;
+
+	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long long left = deadline_ms - mono_ms();
+		long long now = mono_ms(), left = deadline_ms >= 0 ? deadline_ms - now : 60000;
 		int r;
 
 		if (left <= 0)
 			return -2;
+		if (watch_stopped) {
+			if (!stopped(master_pid))
+				stopped_since = -1;
+			else if (stopped_since < 0)
+				stopped_since = now;
+			else if (now - stopped_since >= DEFAULT_TIMEOUT_S * 1000LL) {
+				master_was_stopped = 1;
+				return -2;
+			}
+			if (left > 1000)
+				left = 1000;    /* look again in a second */
+		}
 		r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
 		if (r > 0)
-			break;
+			return 0;
 		if (r < 0 && errno != EINTR)
 			return -1;
 	}
+}
+
+/* read(), bounded as the file comment says: -2 when the time ran out. */
+static ssize_t read_until_deadline(int fd, char *buf, size_t len)
+{
+	int r = wait_readable(fd);
+
+	if (r < 0)
+		return r;
 	return read(fd, buf, len);
+}
+
+/* connect(), bounded too: a stopped master's listen queue fills up, and
+ * then connect() waits for room, for the socket's send timeout. */
+static int connect_bounded(int fd, const struct sockaddr_un *un)
+{
+	long long left = deadline_ms >= 0 ? deadline_ms - mono_ms() : DEFAULT_TIMEOUT_S * 1000LL;
+	struct timeval tv;
+
+	if (left < 1)
+		left = 1;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (const struct sockaddr *)un, sizeof(*un)) < 0)
+		return errno == EAGAIN || errno == EINPROGRESS ? -2 : -1;
+	tv.tv_sec = tv.tv_usec = 0;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return 0;
+}
+
+static void peer_pid(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+		master_pid = cr.pid;
+}
+
+/* The one line for a time that ran out; exit status 3. */
+static int timed_out(const char *cmd, int wait, int given)
+{
+	char who[48] = "cluster-run";
+
+	if (master_pid > 0)
+		snprintf(who, sizeof(who), "cluster-run (pid %d)", (int)master_pid);
+	if (master_was_stopped)
+		fprintf(stderr, "cluster-ctl: %s has been stopped for %ds (kill -CONT %d); "
+			"the %s goes on once it runs\n", who, DEFAULT_TIMEOUT_S, (int)master_pid, cmd);
+	else if (wait)
+		fprintf(stderr, "cluster-ctl: timed out waiting for %s; it goes on\n", who);
+	else
+		fprintf(stderr, "cluster-ctl: no answer from %s within %gs (is it stopped, or "
+			"stuck?)%s%s\n", who, given ? timeout_s : DEFAULT_TIMEOUT_S,
+			strcmp(cmd, "status") ? "; the command may still be carried out" : "",
+			given ? "" : "; -t sets how long to wait");
+	return EXIT_TIMED_OUT;
 }
 
 static int fail(const char *fmt, const char *arg, int status)
@@ -192,7 +294,7 @@ int main(int argc, char **argv)
 	const char *status_line_end;
 	size_t len = 0;
 	ssize_t n;
-	int c, fd, i, r;
+	int c, fd, i, r, wait, timeout_given;
 
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -209,6 +311,7 @@ int main(int argc, char **argv)
 			if (*end || end == optarg || !(s > 0) || s > 86400 * 7)
 				return fail("-t takes seconds, more than 0: '%s'", optarg, 2);
 			deadline_ms = (long long)(s * 1000.0);
+			timeout_s = s;
 			break;
 		}
 		case 's':
@@ -244,10 +347,16 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (deadline_ms >= 0)
-		deadline_ms += mono_ms();
 	if ((r = check_command(argc - optind, argv + optind)) != 0)
 		return r;
+	wait = !strcmp(argv[argc - 1], "--wait");
+	timeout_given = deadline_ms >= 0;
+	if (deadline_ms >= 0)
+		deadline_ms += mono_ms();
+	else if (!wait)
+		deadline_ms = mono_ms() + DEFAULT_TIMEOUT_S * 1000LL;
+	else
+		watch_stopped = 1;
 	if (!path[0] && (r = only_socket(path, sizeof(path))) >= 0)
 		return r;
 	line[0] = '\0';
@@ -260,11 +369,14 @@ int main(int argc, char **argv)
 	strcat(line, "\n");
 	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
+	if (fd < 0 || (r = connect_bounded(fd, &un)) == -1) {
 		fprintf(stderr, "cluster-ctl: cannot reach cluster-run at %s: %s\n", path,
 			strerror(errno));
 		return 1;
 	}
+	if (r == -2)
+		return timed_out(argv[optind], wait, timeout_given);
+	peer_pid(fd);
 	/* A master that refuses us answers and closes at once: the send may
 	 * fail (no SIGPIPE, please), the answer is still there to read. */
 	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 && errno != EPIPE &&
@@ -279,14 +391,14 @@ int main(int argc, char **argv)
 		break;
 	}
 	buf[len] = '\0';
-	if (n == -2) {
-		fprintf(stderr, "cluster-ctl: timed out waiting for cluster-run; it goes on\n");
-		return EXIT_TIMED_OUT;
-	}
+	if (n == -2)
+		return timed_out(argv[optind], wait, timeout_given);
 	if (!strncmp(buf, "ok\n", 3)) {
 		fwrite(buf + 3, 1, len - 3, stdout);
-		while ((n = read(fd, buf, sizeof(buf))) > 0)
+		while ((n = read_until_deadline(fd, buf, sizeof(buf))) > 0)
 			fwrite(buf, 1, (size_t)n, stdout);
+		if (n == -2)
+			return timed_out(argv[optind], wait, timeout_given);
 		return 0;
 	}
 	fprintf(stderr, "cluster-ctl: %s", len ? buf : "no answer\n");

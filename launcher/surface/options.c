@@ -65,6 +65,8 @@ static const char usage_middle[] =
 "      --log-format F     text (default) | json: one object per line\n"
 "      --log-dir DIR      workers' output in DIR/worker-SLOT.log, the\n"
 "                         master's in DIR/cluster-run.log too; USR1 reopens\n"
+"      --forward-usr1     USR1 also goes to every worker (default: it only\n"
+"                         reopens cluster-run's logs; Node opens a debugger)\n"
 "  -e KEY=VALUE           set a variable in the workers' environment\n"
 "      --env-file FILE    variables from FILE (systemd EnvironmentFile= syntax)\n"
 "      --max-memory SIZE  replace a worker whose RSS stays above SIZE\n"
@@ -82,9 +84,10 @@ static const char usage_tail[] =
 /* Policies */
 static const char usage_signals[] =
 "\n"
-"Signals: TERM/INT stop (twice: at once), HUP rolling restart,\n"
-"TTIN/TTOU one worker more/less, USR1/USR2 forwarded to workers\n"
-"(with --log-dir, USR1 also reopens the log files).\n";
+"Signals (README, \"Signals\"): TERM/INT/QUIT stop (twice: at once), HUP\n"
+"rolling restart, TTIN/TTOU one worker more/less, USR1 reopens --log-dir\n"
+"files (not forwarded unless --forward-usr1), USR2/WINCH forwarded to every\n"
+"worker.  `cluster-ctl signal SIG` signals the workers.\n";
 
 #define HELP_WIDTH 79           /* the last column a line of --help uses */
 #define HELP_OPTION_COL 25      /* where an option's text starts */
@@ -350,7 +353,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
 	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA,
 	       O_LOG_TIME, O_LOG_FORMAT, O_LOG_DIR, O_ENV_FILE, O_MAX_MEMORY,
-	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS, O_STEER };
+	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS, O_STEER, O_FORWARD_USR1 };
 	static const struct option longopts[] = {
 		{ "workers", required_argument, NULL, 'n' },
 		{ "policy", required_argument, NULL, 'p' },
@@ -371,6 +374,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "log-time", no_argument, NULL, O_LOG_TIME },
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "log-dir", required_argument, NULL, O_LOG_DIR },
+		{ "forward-usr1", no_argument, NULL, O_FORWARD_USR1 },
 		{ "env", required_argument, NULL, 'e' },
 		{ "env-file", required_argument, NULL, O_ENV_FILE },
 		{ "max-memory", required_argument, NULL, O_MAX_MEMORY },
@@ -488,6 +492,9 @@ int options_parse(struct options *opt, int argc, char **argv)
 			if (!*optarg)
 				return bad("log directory", optarg);
 			opt->log_dir = optarg;
+			break;
+		case O_FORWARD_USR1:
+			opt->forward_usr1 = 1;
 			break;
 		case 'e':
 			if (env_list_add(&opt->env, optarg) < 0)

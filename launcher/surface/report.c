@@ -20,6 +20,7 @@
 #include "surface/report.h"
 #include "cluster.h"
 #include "base/buf.h"
+#include "base/logline.h"
 #include "base/loop.h"
 #include "base/options.h"
 #include "base/procstat.h"
@@ -126,6 +127,9 @@ void report_text(struct cluster *c, struct buf *b)
 			   (double)ps.rss_bytes / 1048576.0);
 	}
 	health_report_text(c, b);
+	if (logline_dropped())
+		buf_printf(b, "log lines dropped: %llu (a full disk or a closed output: "
+			   "see cluster-run's stderr)\n", (unsigned long long)logline_dropped());
 }
 
 /* Listener names and paths go into JSON strings: escape what must be. */
@@ -174,9 +178,10 @@ void report_json(struct cluster *c, struct buf *b)
 		   (unsigned long long)r->complete, (unsigned long long)r->aborted,
 		   lifecycle_restarts(c));
 	buf_printf(b, ",\"policy\":\"%s\",\"target\":%d,\"uptime\":%.3f,"
-		   "\"stopping\":%s,\"reloading\":%s,\"listeners\":[",
+		   "\"stopping\":%s,\"reloading\":%s,\"log_lines_dropped\":%llu,\"listeners\":[",
 		   c->opt->policy->name, c->target, uptime_s(c->started_ms),
-		   c->stopping ? "true" : "false", slots_reloading(c) ? "true" : "false");
+		   c->stopping ? "true" : "false", slots_reloading(c) ? "true" : "false",
+		   (unsigned long long)logline_dropped());
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		buf_printf(b, "%s{\"address\":", i ? "," : "");
@@ -193,11 +198,12 @@ void report_json(struct cluster *c, struct buf *b)
 		procstat_read(w->pid, &ps);
 		buf_printf(b, "%s{\"slot\":%d,\"pid\":%d,\"state\":\"%s\",\"uptime\":%.3f,"
 			   "\"restarts\":%u,\"handed\":%llu,\"open\":%llu,"
-			   "\"cpu_seconds\":%.2f,\"rss_bytes\":%llu}",
+			   "\"cpu_seconds\":%.2f,\"rss_bytes\":%llu,\"out_of_fds\":%s}",
 			   i ? "," : "", w->slot, (int)w->pid, worker_state_name(w->state),
 			   uptime_s(w->started_ms), c->slots[w->slot].restarts,
 			   (unsigned long long)worker_taken(w),
-			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds, ps.rss_bytes);
+			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds, ps.rss_bytes,
+			   w->fds_short ? "true" : "false");
 	}
 	buf_printf(b, "],");
 	health_report_json(c, b);
@@ -221,6 +227,11 @@ static void metrics_deploy(struct cluster *c, struct buf *b)
 	buf_printf(b, "# HELP cluster_run_reloading 1 while a rolling restart is under way.\n"
 		      "# TYPE cluster_run_reloading gauge\ncluster_run_reloading %d\n",
 		   r->outcome == RELOAD_RUNNING);
+	buf_printf(b, "# HELP cluster_run_log_lines_dropped_total Log lines that could not be "
+		      "written whole (a full disk, a closed output).\n"
+		      "# TYPE cluster_run_log_lines_dropped_total counter\n"
+		      "cluster_run_log_lines_dropped_total %llu\n",
+		   (unsigned long long)logline_dropped());
 	buf_printf(b, "# HELP cluster_run_restarts_total Workers restarted, all slots.\n"
 		      "# TYPE cluster_run_restarts_total counter\ncluster_run_restarts_total %u\n",
 		   lifecycle_restarts(c));

@@ -51,7 +51,7 @@
 #endif
 #include <stdatomic.h>
 
-#define CLUSTER_PROTO_VERSION 3
+#define CLUSTER_PROTO_VERSION 4
 
 /* Environment passed to workers.  CLUSTER_RUN_FD (and the shim's entry in
  * LD_PRELOAD) are removed by the process that becomes the worker; the two
@@ -84,6 +84,10 @@ enum msg_type {
 	MSG_BOARD,        /* shim -> master, private (a struct msg_listener,
 			   * listener unused): may I have the board?  answered
 			   * by MSG_BIND_REPLY with the memfd attached */
+	MSG_FDS_SHORT,    /* shim -> master, doorbell (a struct msg_listener,
+			   * backlog = the pid of the process): an accept on
+			   * this channel found the process's fd table full
+			   * (EMFILE/ENFILE): give its queue to others */
 	MSG_TYPE_MAX
 };
 
@@ -135,7 +139,8 @@ struct msg_bind_reply {
 	struct sockaddr_storage addr;   /* the address actually bound */
 };
 
-/* MSG_LISTEN, MSG_UNLISTEN, MSG_CONN_CLOSED */
+/* MSG_LISTEN, MSG_UNLISTEN, MSG_CONN_CLOSED, MSG_BOARD, MSG_RELEASE,
+ * MSG_FDS_SHORT (where backlog carries the reporting process's pid) */
 struct msg_listener {
 	struct msg_hdr hdr;
 	uint32_t listener;
@@ -197,7 +202,8 @@ static inline size_t msg_size(uint16_t type)
 	case MSG_UNLISTEN:
 	case MSG_RELEASE:
 	case MSG_BOARD:
-	case MSG_CONN_CLOSED: return sizeof(struct msg_listener);
+	case MSG_CONN_CLOSED:
+	case MSG_FDS_SHORT:   return sizeof(struct msg_listener);
 	case MSG_CONN:        return sizeof(struct msg_conn);
 	default:              return 0;
 	}

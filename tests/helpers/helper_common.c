@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -250,12 +251,26 @@ void helper_serve(const struct helper_opts *o, int conn, int listen_fd,
 	helper_count_served(o);
 }
 
+/* --fill-fds-after: every fd number this process may still use, taken by
+ * /dev/null, kept open. */
+static void fill_fd_table(const struct helper_opts *o)
+{
+	int n = 0;
+
+	while (open("/dev/null", O_RDONLY) >= 0)
+		n++;
+	fprintf(stderr, "%s: fd table full (%d more fds open): %s\n", o->prog, n,
+		strerror(errno));
+}
+
 void helper_count_served(const struct helper_opts *o)
 {
 	int n = atomic_fetch_add(&served, 1) + 1;
 
 	if (o->crash_after > 0 && n >= o->crash_after)
 		abort();
+	if (o->fill_fds_after > 0 && n == o->fill_fds_after)
+		fill_fd_table(o);
 }
 
 int helper_accept_error(const struct helper_opts *o, int err)

@@ -43,6 +43,10 @@ struct helper_opts {
 	int slow_ms;
 	int hold;
 	int print_accepted;      /* "accepted <peer>" on stdout per connection */
+	int nofile;              /* --nofile: soft RLIMIT_NOFILE at start; 0: as is */
+	int fill_fds_after;      /* --fill-fds-after K: after K replies, open
+				  * /dev/null until the fd table is full and
+				  * keep it so (a leak); 0: never */
 };
 
 /* Program-specific options, given to helper_parse() as a table ending with

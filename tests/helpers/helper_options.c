@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,6 +87,8 @@ int helper_parse(struct helper_opts *o, int argc, char **argv,
 		{ "--slow-ms", HELPER_INT, &o->slow_ms },
 		{ "--hold", HELPER_FLAG, &o->hold },
 		{ "--print-accepted", HELPER_FLAG, &o->print_accepted },
+		{ "--nofile", HELPER_INT, &o->nofile },
+		{ "--fill-fds-after", HELPER_INT, &o->fill_fds_after },
 		{ NULL, 0, NULL },
 	};
 
@@ -101,13 +104,23 @@ int helper_parse(struct helper_opts *o, int argc, char **argv,
 				"[--reuseaddr] [--backlog N] [--crash-after K] "
 				"[--exit-at-start CODE] [--exit-after-bind CODE] "
 				"[--listen-delay-ms MS] [--ignore-term] [--graceful] "
-				"[--slow-ms MS] [--hold] [--print-accepted]%s\n", o->prog,
+				"[--slow-ms MS] [--hold] [--print-accepted] [--nofile N] "
+				"[--fill-fds-after K]%s\n", o->prog,
 				extra != NULL ? " [program options]" : "");
 			return -1;
 		}
 	}
 	if (o->exit_at_start >= 0)
 		exit(o->exit_at_start);
+	if (o->nofile > 0) {
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			rl.rlim_cur = (rlim_t)o->nofile;
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				fprintf(stderr, "%s: --nofile: %s\n", o->prog, strerror(errno));
+		}
+	}
 	return 0;
 }
 
