@@ -36,8 +36,10 @@
  * (what status shows) ask it, and choose what to do when it cannot tell.
  *
  * Not counted: connections a worker's process passed to an unrelated
- * process (SCM_RIGHTS), and descendants that left the tree (a daemon that
- * double-forked is reparented to us, not to the worker).
+ * process (SCM_RIGHTS), and descendants that left the tree while the
+ * worker's process runs (a daemon that double-forked is reparented to us,
+ * not to the worker; once the worker's process exits, the daemon is the
+ * worker's process: supervise/follow.c).
  */
 #include "net/census.h"
 #include "cluster.h"
