@@ -26,6 +26,8 @@
  *                scaling, stop
  *   retire.c     drain a worker, then stop it
  *   supervisor.c signals, reaping, the loop's before-sleep pass
+ *   follow.c     orphans adopted as subreaper: following a worker that
+ *                daemonizes, killing what a worker left behind
  *   output.c     workers' output through the master: whole lines (logline.c
  *                formats them: prefix, time, JSON, --log-dir files)
  *   health.c     recycling (memory, requests), hung workers, restart reasons
@@ -162,6 +164,8 @@ struct route {
 	int drain_deferred;     /* reuseport scale-down: after its queue */
 };
 
+#define WORKER_SESSIONS 8
+
 enum worker_state {
 	W_STARTING,             /* spawned, not listening yet */
 	W_READY,                /* listening */
@@ -178,7 +182,19 @@ struct peer {                   /* one process of a worker talking to us */
 struct worker {
 	struct cluster *c;
 	int slot;
-	pid_t pid;
+	pid_t pid;                      /* its process: the one spawned, or the
+					 * daemon it left and we follow (follow.c) */
+	pid_t pgid;                     /* the process group its signals go to */
+	pid_t spawned_pid;              /* the process we started */
+	uint64_t serial;                /* names it for the whole run (follow.c) */
+	unsigned long doorbell_ino;     /* inode of the doorbell's worker end: its
+					 * processes hold it; 0 through seccomp */
+	pid_t sessions[WORKER_SESSIONS]; /* through seccomp: sessions its processes
+					 * made (setsid), a ring; follow.c */
+	unsigned nsessions;
+	int daemon_failed;              /* daemonized, left nothing that serves:
+					 * its exit is a failed start (follow.c) */
+	uint64_t follow_timer;          /* a followed daemon must listen by then */
 	enum worker_state state;
 	unsigned generation;
 	int doorbell;                   /* master end */
@@ -228,6 +244,9 @@ struct slot {
 	uint64_t timer;                 /* BACKOFF: restart; REPLACING: retry */
 	uint64_t ready_timer;           /* REPLACING: --ready-timeout */
 	int failures;                   /* consecutive exits before listening */
+	int listen_failures;            /* ... as they were when its worker listened
+					 * (a daemon left nothing to follow:
+					 * no start after all, follow.c) */
 	int backoff_step;
 	int last_status;                /* wait status of the last exit */
 	unsigned restarts;              /* workers started after the first */
@@ -259,6 +278,7 @@ struct cluster {
 
 	struct worker **workers;        /* every live worker, any state */
 	int nworkers;
+	uint64_t spawned;               /* workers ever spawned: their serials */
 	struct slot slots[MAX_WORKERS];
 	int target;                     /* desired number of workers */
 
@@ -279,6 +299,7 @@ struct cluster {
 	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
 	struct cluster_hooks hooks;
 	struct census *census;          /* the last snapshot, shared (census.c) */
+	struct follow *follow;          /* processes adopted as subreaper (follow.c) */
 	const struct proc_ops *procs;   /* NULL: the real spawn and kill (spawn.h) */
 };
 

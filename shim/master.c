@@ -245,16 +245,28 @@ static void drop_from_preload(void)
 		*e = value;
 }
 
-/* Become the worker: see the file comment.  Conversation lock held. */
+/* Become the worker: see the file comment.  Conversation lock held.
+ *
+ * Killed with the master only when the master is our parent: the master
+ * made the doorbell (socketpair), so SO_PEERCRED names it.  A daemon that
+ * binds while the parent it forked from is still there (memcached, redis
+ * and lighttpd bind after daemonizing; the parent's exit may come later)
+ * would otherwise be killed by that parent's normal exit; the master
+ * follows such a daemon, and its guard covers the master's death. */
 static void claim(void)
 {
+	struct ucred master;
+	socklen_t len = sizeof(master);
+
 	if (owner_pid)
 		return;
 	owner_pid = getpid();
 	unsetenv(CLUSTER_ENV_FD);
 	drop_from_preload();
 	real_fcntl(doorbell, F_SETFD, (void *)(long)FD_CLOEXEC);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (real_getsockopt(doorbell, SOL_SOCKET, SO_PEERCRED, &master, &len) < 0 ||
+	    master.pid == getppid())
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	shim_debug("claimed the worker role");
 }
 

@@ -78,8 +78,8 @@ Test(slots, slot_table)
 		[SLOT_EMPTY]     = "1 1 1 0 0 0 1",
 		[SLOT_BACKOFF]   = "1 1 1 0 0 1 1",
 		[SLOT_STARTING]  = "1 1 1 1 0 1 1",
-		[SLOT_ACTIVE]    = "0 1 1 1 1 1 1",
-		[SLOT_REPLACING] = "0 1 1 1 1 1 1",
+		[SLOT_ACTIVE]    = "1 1 1 1 1 1 1",
+		[SLOT_REPLACING] = "1 1 1 1 1 1 1",
 		[SLOT_DRAINING]  = "1 0 0 0 0 1 0",
 		[SLOT_STOPPING]  = "1 0 0 0 0 0 1",
 	};

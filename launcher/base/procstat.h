@@ -14,4 +14,12 @@ struct procstat {
 };
 int procstat_read(pid_t pid, struct procstat *ps);
 
+/* Who a process is among its relatives: its state letter ('R', 'S', 'Z'...),
+ * parent, process group and session.  0, or -1 when it is gone. */
+struct procids {
+	char state;
+	pid_t ppid, pgrp, sid;
+};
+int procstat_ids(pid_t pid, struct procids *id);
+
 #endif

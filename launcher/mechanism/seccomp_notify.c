@@ -38,6 +38,8 @@
  * kernel's listen: the master's backlog stays the largest there is (the
  * program's number would shrink every worker's queue).
  *
+ * A setsid is noted (trapped_setsid) and goes on.
+ *
  * One notify fd per worker (its filter was installed in its own child),
  * so a notification needs no pid lookup to find its worker; req.pid is a
  * thread, mapped to its process (Tgid) only for pidfd_open.  The master
@@ -483,6 +485,19 @@ static void trapped_listen(struct worker *w, const struct seccomp_notif *req)
 	worker_listening(w, l);
 }
 
+/* A process of w leaves w's session and group for one of its own (it
+ * daemonizes): the new session's id is its pid, noted so that follow.c
+ * knows the processes of that session as w's.  The call itself goes on. */
+static void trapped_setsid(struct worker *w, const struct seccomp_notif *req)
+{
+	pid_t tgid = tgid_of(req->pid);
+
+	/* the Tgid read is good only if the thread is still the one trapped */
+	if (tgid > 0 && still_trapped(w->notify_fd, req))
+		w->sessions[w->nsessions++ % WORKER_SESSIONS] = tgid;
+	answer(w->notify_fd, req->id, 0, 1);
+}
+
 static void notify_event(struct loop *loop, int fd, uint32_t events, void *data)
 {
 	struct worker *w = data;
@@ -514,6 +529,9 @@ static void notify_event(struct loop *loop, int fd, uint32_t events, void *data)
 		break;
 	case __NR_listen:
 		trapped_listen(w, req);
+		break;
+	case __NR_setsid:
+		trapped_setsid(w, req);
 		break;
 	default:
 		answer(fd, req->id, 0, 1);

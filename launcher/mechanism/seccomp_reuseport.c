@@ -148,6 +148,13 @@ int seccomp_reuseport_owns(const struct listener *l, const struct stat *st)
 	return 0;
 }
 
+int seccomp_reuseport_socket(const struct worker *w, const struct listener *l)
+{
+	const struct pending_socket *p = find(l, w);
+
+	return p ? p->fd : -1;
+}
+
 static void set_nonblocking(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

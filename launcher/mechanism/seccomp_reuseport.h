@@ -18,6 +18,8 @@ void seccomp_reuseport_listening(struct worker *w, struct listener *l);
 /* Whether st is a socket of l that this module made. */
 struct stat;
 int seccomp_reuseport_owns(const struct listener *l, const struct stat *st);
+/* The socket of its own a replacement w was given for l (step 1), or -1. */
+int seccomp_reuseport_socket(const struct worker *w, const struct listener *l);
 /* w is gone: close or promote the sockets it leaves. */
 void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w);
 /* Connections queued on the sockets w accepts on, which a retiring

@@ -36,8 +36,10 @@
  * (what status shows) ask it, and choose what to do when it cannot tell.
  *
  * Not counted: connections a worker's process passed to an unrelated
- * process (SCM_RIGHTS), and descendants that left the tree (a daemon that
- * double-forked is reparented to us, not to the worker).
+ * process (SCM_RIGHTS), and descendants that left the tree while the
+ * worker's process runs (a daemon that double-forked is reparented to us,
+ * not to the worker; once the worker's process exits, the daemon is the
+ * worker's process: supervise/follow.c).
  */
 #include "net/census.h"
 #include "cluster.h"
@@ -420,19 +422,18 @@ void census_close(struct cluster *c)
 	c->census = NULL;
 }
 
-/* Sockets of ours among pid's fds; -1 when its fds cannot be read. */
-static long held_by(const struct census *cs, pid_t pid)
+/* Calls fn(inode, arg) for each socket among pid's fds: 0, or -1 when its
+ * fds cannot be read (ENOENT: it is gone). */
+static int each_socket(pid_t pid, void (*fn)(unsigned long ino, void *arg), void *arg)
 {
 	char path[64], link[64];
 	struct dirent *e;
-	long n = 0;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	if (!(d = opendir(path)))
-		return errno == ENOENT ? 0 : -1;        /* gone: holds nothing */
+		return -1;
 	while ((e = readdir(d))) {
-		unsigned long ino;
 		ssize_t len;
 
 		if (e->d_name[0] == '.')
@@ -443,11 +444,55 @@ static long held_by(const struct census *cs, pid_t pid)
 		if (len <= 8 || memcmp(link, "socket:[", 8))
 			continue;
 		link[len] = '\0';
-		ino = strtoul(link + 8, NULL, 10);
-		n += census_has(cs, ino);
+		fn(strtoul(link + 8, NULL, 10), arg);
 	}
 	closedir(d);
-	return n;
+	return 0;
+}
+
+struct held_count {
+	const struct census *cs;
+	long n;
+};
+
+static void count_held(unsigned long ino, void *arg)
+{
+	struct held_count *h = arg;
+
+	h->n += census_has(h->cs, ino);
+}
+
+/* Sockets of ours among pid's fds; -1 when its fds cannot be read. */
+static long held_by(const struct census *cs, pid_t pid)
+{
+	struct held_count h = { cs, 0 };
+
+	if (each_socket(pid, count_held, &h) < 0)
+		return errno == ENOENT ? 0 : -1;        /* gone: holds nothing */
+	return h.n;
+}
+
+struct inode_list {
+	unsigned long *inodes;
+	size_t n, cap;
+};
+
+static void list_inode(unsigned long ino, void *arg)
+{
+	struct inode_list *l = arg;
+
+	if (l->n < l->cap)
+		l->inodes[l->n] = ino;
+	l->n++;
+}
+
+long census_proc_sockets(pid_t pid, unsigned long *inodes, size_t cap)
+{
+	struct inode_list l = { inodes, 0, cap };
+
+	if (each_socket(pid, list_inode, &l) < 0)
+		return -1;
+	return (long)l.n;
 }
 
 /* pid and its descendants, depth first.  A connection several of them

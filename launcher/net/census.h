@@ -31,6 +31,11 @@ struct census *census_fresh(struct cluster *c);
 struct census *census_since(struct cluster *c, unsigned long mark);
 unsigned long census_next_mark(const struct cluster *c);
 long census_held(const struct census *cs, const struct worker *w);
+/* The inodes of the sockets among pid's fds (/proc/PID/fd), the first
+ * cap of them into inodes: how many it holds, or -1 with errno when its
+ * fds cannot be read (ENOENT: gone).  Who holds a listener or a channel
+ * end of a worker that daemonized (supervise/follow.c). */
+long census_proc_sockets(pid_t pid, unsigned long *inodes, size_t cap);
 /* At exit. */
 void census_close(struct cluster *c);
 

@@ -224,7 +224,7 @@ static void scan_groups(struct health *h, int memory, int activity)
 			continue;
 		for (i = 0; i < c->nworkers; i++) {
 			struct worker *w = c->workers[i];
-			if (w->pid == (pid_t)pgrp && c->slots[w->slot].active == w) {
+			if (w->pgid == (pid_t)pgrp && c->slots[w->slot].active == w) {
 				struct watch *s = watch_of(h, w);
 				s->rss += (uint64_t)rss * (uint64_t)page;
 				s->cpu += utime + stime;

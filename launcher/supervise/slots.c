@@ -81,10 +81,9 @@ const char *slot_state_name(enum slot_state st)
  *
  * A slot is born EMPTY (slots_start); scale_up reuses a slot beyond the
  * old target, EMPTY or DRAINING, and puts it back to EMPTY through
- * slot_set.  Edges the code could take but its counters rule out are
- * left out: an ACTIVE or REPLACING slot never gives up (its worker
- * listened, so failures went back to 0 and its exit counts none), so it
- * reaches EMPTY only by way of BACKOFF or STARTING.
+ * slot_set.  An ACTIVE or REPLACING slot gives up only when its worker
+ * listened and then daemonized leaving nothing to follow (follow.c): that
+ * was no start, so its exit counts against --max-restarts after all.
  */
 #define TO(st) (1u << (st))
 static const unsigned slot_edges[] = {
@@ -105,6 +104,7 @@ static const unsigned slot_edges[] = {
 		TO(SLOT_DRAINING) |     /* scale-down */
 		TO(SLOT_STOPPING),      /* stop */
 	[SLOT_ACTIVE] =
+		TO(SLOT_EMPTY) |        /* give up: it daemonized, nothing to follow */
 		TO(SLOT_REPLACING) |    /* reload step, recycling */
 		TO(SLOT_STARTING) |     /* a hung worker replaced now: its successor
 					 * starts at once, no backoff
@@ -113,6 +113,8 @@ static const unsigned slot_edges[] = {
 		TO(SLOT_DRAINING) |     /* scale-down */
 		TO(SLOT_STOPPING),      /* stop */
 	[SLOT_REPLACING] =
+		TO(SLOT_EMPTY) |        /* give up, as ACTIVE (a failed replacement's
+					 * retry waits meanwhile) */
 		TO(SLOT_ACTIVE) |       /* handed over; or the replacement could not
 					 * start, or the reload was aborted */
 		TO(SLOT_STARTING) |     /* handed over before it listens (ready
@@ -382,6 +384,7 @@ void slots_worker_listening(struct cluster *c, struct worker *w)
 			return;
 		worker_set_state(w, W_READY);
 		w->ever_ready = 1;
+		s->listen_failures = s->failures;
 		s->failures = 0;
 		hand_over(s);
 	} else if (w == s->active && s->state == SLOT_STARTING) {
@@ -389,11 +392,15 @@ void slots_worker_listening(struct cluster *c, struct worker *w)
 			return;
 		worker_set_state(w, W_READY);
 		w->ever_ready = 1;
+		s->listen_failures = s->failures;
 		s->failures = 0;
 		slot_set(s, SLOT_ACTIVE);
 	} else {
 		return;
 	}
+	if (w->pid != w->spawned_pid)   /* it daemonized before it bound (follow.c) */
+		log_warnx("worker %d (pid %d) daemonized: following pid %d, and it listens",
+			  w->slot, (int)w->spawned_pid, (int)w->pid);
 	loop_timer_cancel(c->loop, c->quiet_timer);
 	c->quiet_timer = 0;
 }
@@ -418,7 +425,9 @@ void slots_worker_exited(struct cluster *c, struct worker *w, int st)
 	struct slot *s = &c->slots[w->slot];
 	int retiring = w->state == W_DRAINING || w->state == W_STOPPING;
 	int was_active = w == s->active, was_next = w == s->next;
-	int ever_ready = w->ever_ready;
+	/* a worker that daemonized and left nothing to follow (follow.c,
+	 * which said so in a line of its own) never really started */
+	int ever_ready = w->ever_ready && !w->daemon_failed;
 	int64_t uptime = loop_now_ms() - w->started_ms;
 	char how[96];
 
@@ -426,7 +435,13 @@ void slots_worker_exited(struct cluster *c, struct worker *w, int st)
 	if (w->state == W_STOPPING && WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL)
 		snprintf(how, sizeof(how), "stopped by signal %d (%s), as asked", WTERMSIG(st),
 			 strsignal(WTERMSIG(st)));
-	if (!retiring)
+	if (w->daemon_failed) {
+		snprintf(how, sizeof(how), "daemonized, nothing to follow");
+		st = 0;         /* what the program did; we killed what it left */
+		/* it may have listened before it daemonized: that was no start */
+		if (w->ever_ready)
+			s->failures = s->listen_failures;
+	} else if (!retiring)
 		log_warnx("worker %d (pid %d) %s", w->slot, (int)w->pid, how);
 	else if (c->opt->verbose)
 		log_warnx("worker %d (pid %d) %s (retired)", w->slot, (int)w->pid, how);

@@ -5,7 +5,9 @@
  *
  * Signals arrive through a signalfd into the one loop; nothing runs in a
  * signal handler.  Children are reaped with waitpid(-1, WNOHANG) until none
- * is left, which also reaps orphans adopted as PID 1 or as a subreaper.
+ * is left, which also reaps orphans adopted as PID 1 or as a subreaper;
+ * follow.c decides what those orphans are (a daemon a worker left, to
+ * follow, or leftovers to kill).
  *
  * The before-sleep pass runs once per turn of the loop: it applies what
  * handlers only marked (a worker that started listening, a listener with
@@ -19,6 +21,7 @@
 #include "base/logline.h"
 #include "base/loop.h"
 #include "policy/balancer.h"
+#include "supervise/follow.h"
 #include "supervise/health.h"
 #include "supervise/slots.h"
 #include "supervise/worker.h"
@@ -40,45 +43,41 @@ static int64_t secs_ms(double s)
 	return (int64_t)(s * 1000.0 + 0.5);
 }
 
+#define REAP_BATCH 64
+
+/* Every child that exited.  Exits are gathered first, then the processes
+ * they orphaned to us are looked at (follow_scan), and only then does each
+ * worker's exit count: a daemon it left may be its process now
+ * (follow.c), else the exit is its slot's (slots.c). */
 static void reap(struct cluster *c)
 {
+	struct worker *w[REAP_BATCH];
+	int st[REAP_BATCH], n, i, status;
 	pid_t pid;
-	int st;
 
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		struct worker *w = worker_by_pid(c, pid);
-		if (w)
-			slots_worker_exited(c, w, st);
-		/* else: an adopted orphan, reaped so it leaves no zombie */
-	}
-}
+	do {
+		n = 0;
+		while (n < REAP_BATCH && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			struct worker *x = worker_by_pid(c, pid);
 
-/* Orphans a worker left behind (double-forked daemons reparented to us as
- * subreaper or PID 1) do not outlive cluster-run either. */
-static void kill_adopted(void)
-{
-	char path[64], buf[4096];
-	FILE *f;
-	pid_t pid;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	while (fscanf(f, "%d", &pid) == 1) {
-		kill(pid, SIGKILL);
-		n++;
-	}
-	fclose(f);
-	(void)buf;
-	while (n-- > 0 && waitpid(-1, NULL, 0) > 0)
-		;
+			follow_reaped(c, pid);  /* adopted, or a daemon followed */
+			if (x) {
+				w[n] = x;
+				st[n++] = status;
+			}
+		}
+		follow_scan(c);
+		for (i = 0; i < n; i++)
+			if (!follow_exit(c, w[i], st[i]))
+				slots_worker_exited(c, w[i], st[i]);
+	} while (n == REAP_BATCH);
 }
 
 void supervisor_finish(struct cluster *c)
 {
-	kill_adopted();
+	/* orphans a worker left (double-forked daemons reparented to us as
+	 * subreaper or PID 1) do not outlive cluster-run either */
+	follow_kill_all(c);
 	loop_stop(c->loop);
 }
 

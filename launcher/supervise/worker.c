@@ -13,6 +13,7 @@
 #include "base/logline.h"
 #include "base/loop.h"
 #include "base/output.h"
+#include "base/procstat.h"
 #include "base/spawn.h"
 #include "mechanism/seccomp_notify.h"
 #include "mechanism/shim_peer.h"
@@ -186,6 +187,7 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	struct worker *w = calloc(1, sizeof(*w)), **grown;
 	int db[2] = { -1, -1 }, i, err, notify_sock = -1;
 	int seccomp = c->prog->via == VIA_SECCOMP;
+	struct stat st;
 
 	grown = realloc(c->workers, (size_t)(c->nworkers + 1) * sizeof(*grown));
 	if (!w || !grown) {
@@ -208,6 +210,9 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, db) < 0)
 		goto fail;
 	a.keep_fd = seccomp ? -1 : db[1];
+	/* its processes hold this end: how a daemon it leaves is known */
+	if (!seccomp && fstat(db[1], &st) == 0)
+		w->doorbell_ino = (unsigned long)st.st_ino;
 	a.envp = build_env(c, slot, a.keep_fd);
 	if (seccomp && seccomp_spawn_prepare(c, &a, &notify_sock) < 0) {
 		free_env(a.envp);
@@ -239,6 +244,8 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	if (w->out)
 		output_set_pid(w->out, w->pid);
 	w->state = W_STARTING;          /* born so: no transition */
+	w->spawned_pid = w->pgid = w->pid;
+	w->serial = ++c->spawned;
 	w->generation = c->generation;
 	w->started_ms = loop_now_ms();
 	c->workers[c->nworkers++] = w;
@@ -255,14 +262,42 @@ fail:
 	return NULL;
 }
 
+/* The group a followed daemon's signals go to: the one it is in now (it
+ * may setsid() after we began to follow it), never ours. */
+static pid_t current_group(struct worker *w)
+{
+	struct procids id;
+
+	if (w->pid != w->spawned_pid && procstat_ids(w->pid, &id) == 0 && id.pgrp > 1 &&
+	    id.pgrp != getpgrp() && id.pgrp != w->pgid) {
+		w->pgid = id.pgrp;
+		guard_watch(w->c, w->pgid);
+	}
+	return w->pgid;
+}
+
 void worker_signal(struct worker *w, int sig)
 {
 	/* The whole process group: a wrapper script's server, a prefork
-	 * server's children.  The group is the worker's pid (spawn.c). */
+	 * server's children.  The group is the worker's pid (spawn.c), or
+	 * the group of the daemon it left (follow.c). */
 	const struct proc_ops *p = procs_of(w->c);
 
-	if (p->kill(-w->pid, sig) < 0 && errno == ESRCH)
+	if (p->kill(-current_group(w), sig) < 0 && errno == ESRCH)
 		p->kill(w->pid, sig);
+}
+
+void worker_follow(struct worker *w, pid_t pid)
+{
+	struct procids id;
+
+	w->pid = pid;
+	w->pgid = pid;
+	if (procstat_ids(pid, &id) == 0 && id.pgrp > 1 && id.pgrp != getpgrp())
+		w->pgid = id.pgrp;
+	guard_watch(w->c, w->pgid);
+	if (w->out)
+		output_set_pid(w->out, pid);
 }
 
 struct worker *worker_by_pid(struct cluster *c, pid_t pid)
@@ -299,6 +334,7 @@ void worker_free(struct cluster *c, struct worker *w)
 	loop_timer_cancel(c->loop, w->drain_timer);
 	loop_timer_cancel(c->loop, w->kill_timer);
 	loop_timer_cancel(c->loop, w->fds_short_timer);
+	loop_timer_cancel(c->loop, w->follow_timer);
 	for (i = 0; i < c->nworkers; i++)
 		if (c->workers[i] == w) {
 			memmove(c->workers + i, c->workers + i + 1,

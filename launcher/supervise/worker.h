@@ -21,7 +21,11 @@ const char *worker_state_name(enum worker_state st);
 int worker_transition_allowed(enum worker_state from, enum worker_state to);
 /* Every change of w->state after its birth goes through here. */
 void worker_set_state(struct worker *w, enum worker_state to);
+/* sig to w's process group (a followed daemon's: the one it is in now). */
 void worker_signal(struct worker *w, int sig);
+/* follow.c: w's process exited and left pid, which is w's process from
+ * now on (its group too, and the guard is told). */
+void worker_follow(struct worker *w, pid_t pid);
 void worker_free(struct cluster *c, struct worker *w);
 struct worker *worker_by_pid(struct cluster *c, pid_t pid);
 /* w listens on everything old listened on (and on something at all). */

@@ -126,6 +126,12 @@ void report_text(struct cluster *c, struct buf *b)
 			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds,
 			   (double)ps.rss_bytes / 1048576.0);
 	}
+	for (i = 0; i < c->nworkers; i++) {
+		const struct worker *w = c->workers[i];
+		if (w->pid != w->spawned_pid)
+			buf_printf(b, "worker %d: followed daemon pid %d (started as pid %d, "
+				   "which daemonized)\n", w->slot, (int)w->pid, (int)w->spawned_pid);
+	}
 	health_report_text(c, b);
 	if (logline_dropped())
 		buf_printf(b, "log lines dropped: %llu (a full disk or a closed output: "
@@ -198,12 +204,16 @@ void report_json(struct cluster *c, struct buf *b)
 		procstat_read(w->pid, &ps);
 		buf_printf(b, "%s{\"slot\":%d,\"pid\":%d,\"state\":\"%s\",\"uptime\":%.3f,"
 			   "\"restarts\":%u,\"handed\":%llu,\"open\":%llu,"
-			   "\"cpu_seconds\":%.2f,\"rss_bytes\":%llu,\"out_of_fds\":%s}",
+			   "\"cpu_seconds\":%.2f,\"rss_bytes\":%llu,\"out_of_fds\":%s",
 			   i ? "," : "", w->slot, (int)w->pid, worker_state_name(w->state),
 			   uptime_s(w->started_ms), c->slots[w->slot].restarts,
 			   (unsigned long long)worker_taken(w),
 			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds, ps.rss_bytes,
 			   w->fds_short ? "true" : "false");
+		/* a daemon it left, followed (follow.c): the pid we started */
+		if (w->pid != w->spawned_pid)
+			buf_printf(b, ",\"followed_from\":%d", (int)w->spawned_pid);
+		buf_printf(b, "}");
 	}
 	buf_printf(b, "],");
 	health_report_json(c, b);
