@@ -236,11 +236,11 @@ static void follow_reload_stop(struct cr *cr, int port, int (*ask)(int, char *, 
 }
 
 /* nginx as installed, with nothing that says `daemon off`. */
-static void nginx(const char *policy)
+/* nginx without `daemon off`, under policy, on *port. */
+static struct cr *start_nginx(const char *policy, int *port_out)
 {
 	char user[160] = "", conf[512], early[512];
 	int port = free_port();
-	struct cr *cr;
 
 	if (!have_program("nginx"))
 		cr_skip_test("nginx is not installed");
@@ -270,9 +270,33 @@ static void nginx(const char *policy)
 		"  }\n"
 		"}\n", dir, port, user));
 	snprintf(early, sizeof(early), "%s/error.log", dir);
-	cr = cr_startv(NULL, (const char *const[]){ "-n", "2", "-p", policy,
+	*port_out = port;
+	return cr_startv(NULL, (const char *const[]){ "-n", "2", "-p", policy,
 		"--", "nginx", "-p", dir, "-e", early, "-c", conf, NULL });
+}
+
+static void nginx(const char *policy)
+{
+	int port;
+	struct cr *cr = start_nginx(policy, &port);
+
 	follow_reload_stop(cr, port, http_ask, 1);
+}
+
+/* cluster-run killed with SIGKILL: the guard finds the followed nginx
+ * masters (their own session and group, their environment block written
+ * over by the process title) and their workers. */
+Test(daemonize, nginx_master_killed)
+{
+	int port, st;
+	struct cr *cr = start_nginx("rr", &port);
+
+	cr_assert_eq(cr_ready_port(cr, 0, 20000), port, "%s", cr->log);
+	cr_assert(cr_wait_count(cr, "daemonized: following pid", 2, 20000), "%s", cr->log);
+	cr_assert_eq(kill(cr->pid, SIGKILL), 0);
+	st = cr_wait_exit(cr, 10000);
+	cr_assert(WIFSIGNALED(st), "status 0x%x", st);
+	assert_nothing_left(cr, port);
 }
 
 Test(daemonize, nginx_rr) { nginx("rr"); }

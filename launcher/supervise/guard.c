@@ -21,7 +21,10 @@
  *     every descendant, setsid() daemons and exec'd programs included,
  *     inherits it (nothing removes it; /proc/PID/environ shows the block the
  *     process started with, whatever it did to `environ` since), or
- *   - it is in a worker's process group and in the master's session,
+ *   - it is in a worker's process group and in the master's session, or
+ *     in the group and session a followed daemon made (setsid: both are
+ *     the daemon's pid, which the master tells the guard when it follows
+ *     it; an nginx master that daemonized is found this way),
  *     whoever owns it (for programs that overwrite their environment block
  *     with a process title, like nginx, whose workers also change user:
  *     they stay in the worker's group; a process cannot join a group of
@@ -201,9 +204,13 @@ static int kill_pass(const struct guard_state *g)
 			continue;
 		/* A worker's group in our session can only hold processes
 		 * that descend from it, whatever uid they took (nginx's
-		 * workers become nobody); anyone can copy the marker into an
-		 * environment, so it counts only for our own users. */
-		procs[n].ours = (in_groups(g, procs[n].pgrp) && procs[n].sid == g->sid) ||
+		 * workers become nobody); so can the group of a followed
+		 * daemon in the session it made (setsid: session = group =
+		 * the daemon's pid, told us by follow.c).  Anyone can copy the
+		 * marker into an environment, so it counts only for our own
+		 * users. */
+		procs[n].ours = (in_groups(g, procs[n].pgrp) &&
+				 (procs[n].sid == g->sid || procs[n].sid == procs[n].pgrp)) ||
 				(owner_allowed(g, (pid_t)pid) && has_marker(g, (pid_t)pid));
 		n++;
 	}
@@ -415,7 +422,7 @@ static void restart_guard(struct cluster *c)
 		  (int)guard_pid);
 	watch_guard(c);
 	for (i = 0; i < c->nworkers; i++)
-		guard_watch(c, c->workers[i]->pid);
+		guard_watch(c, c->workers[i]->pgid);    /* a followed daemon's own */
 }
 
 static void guard_event(struct loop *loop, int fd, uint32_t events, void *data)

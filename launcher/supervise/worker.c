@@ -296,6 +296,11 @@ void worker_follow(struct worker *w, pid_t pid)
 	if (procstat_ids(pid, &id) == 0 && id.pgrp > 1 && id.pgrp != getpgrp())
 		w->pgid = id.pgrp;
 	guard_watch(w->c, w->pgid);
+	/* It may setsid() only after we follow it (nginx forks, then the
+	 * child calls setsid): its group and session will then be its pid,
+	 * which the guard hears now, as it may never hear of it again. */
+	if (w->pgid != pid)
+		guard_watch(w->c, pid);
 	if (w->out)
 		output_set_pid(w->out, pid);
 }
