@@ -84,12 +84,17 @@ static void bury_listener_fd(int fd)
 	}
 }
 
+/* Only tried: accept is async-signal-safe, and a handler that accepts
+ * while its thread buries (or another thread does) must not wait.  The
+ * burier finishes the job; meanwhile the listener already counts as
+ * drained for the caller. */
 static void bury_listener(uint32_t lid, struct shim_listener *l)
 {
 	int fds[32], n, i;
 
 	pthread_once(&fork_handler, watch_forks);
-	pthread_mutex_lock(&swap_lock);
+	if (pthread_mutex_trylock(&swap_lock) != 0)
+		return;
 	if (!l->drained) {
 		n = fdtable_fds_of(lid, fds, 32);
 		for (i = 0; i < n; i++)

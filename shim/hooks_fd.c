@@ -193,22 +193,27 @@ int shim_dup(int fd)
 	return r;
 }
 
+/* Async-signal-safe, as libc's dup2 is: no lock on this path (fdtable.c),
+ * and see shim_move_private_fd. */
 static int dup_onto(int oldfd, int newfd, int flags, int is_dup3)
 {
 	struct forget f = { -1, -1, -1 };
-	int r, saved;
+	int r, saved, moved = 0;
 
 	if (!shim_enabled() || oldfd == newfd)
 		return is_dup3 ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
-	if (shim_private_fd(newfd) && fdtable_owned())
-		shim_move_private_fd(newfd);
-	if (real_fcntl(oldfd, F_GETFD, NULL) >= 0)
+	if (real_fcntl(oldfd, F_GETFD, NULL) >= 0) {   /* else dup2 fails: EBADF */
+		if (shim_private_fd(newfd) && fdtable_owned())
+			moved = shim_move_private_fd(newfd) == 0;
 		f = forget_fd(newfd);
+	}
 	count_conn_close(&f);
 	r = is_dup3 ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
 	saved = errno;
 	if (r >= 0)
 		copy_entry(oldfd, newfd);
+	else if (moved)
+		real_close(newfd);      /* our old number: ours is elsewhere now */
 	report_forget(f);
 	errno = saved;
 	return r;
