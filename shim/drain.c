@@ -36,6 +36,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t fork_handler = PTHREAD_ONCE_INIT;
@@ -145,6 +146,7 @@ void drain_note_epoll(int epfd, int op, int fd, const void *event)
 
 	if (op != EPOLL_CTL_DEL && !ev)
 		return;
+	reg.pid = getpid();
 	if (ev) {
 		reg.events = ev->events;
 		reg.data = ev->data.u64;

@@ -22,7 +22,8 @@
  * adder is publishing at that moment (the cost: a few more entries to look
  * at after a high-numbered listener was closed).
  *
- * The epoll registrations noted per entry (for drain.c) are the one thing
+ * The epoll registrations noted per entry (for drain.c, and to take a
+ * closed listener out of the program's epoll sets) are the one thing
  * guarded by a lock, taken only by trying: a caller that cannot get it at
  * once (another thread is noting, or the handler interrupted a holder)
  * gives up after a few tries, and that registration goes unnoted.
@@ -325,10 +326,10 @@ void fdtable_retarget(int fd)
 
 /* Which epoll sets a listener fd is in, and with what, so that drain.c can
  * move the registration to the fd's new file (epoll keys on the file: a
- * registration does not follow a dup3 onto the fd number).  More than
- * EPOLL_REGS sets per fd, or a note that finds the lock taken, are not
- * noted (a drained listener then stays readable in that set, and accept
- * answers EAGAIN). */
+ * registration does not follow a dup3 onto the fd number), and close can
+ * take it out.  More than EPOLL_REGS sets per fd, or a note that finds the
+ * lock taken, are not noted (a drained listener then stays readable in that
+ * set, and accept answers EAGAIN; a closed one's registration stays). */
 void fdtable_note_epoll(int fd, int epfd, int op, const struct epoll_reg *reg)
 {
 	struct fd_entry *e;

@@ -66,6 +66,7 @@ struct epoll_reg {                      /* an app's epoll registration of a list
 	int epfd;
 	uint32_t events;
 	uint64_t data;
+	pid_t pid;                      /* the process that registered it */
 };
 void fdtable_note_epoll(int fd, int epfd, int op, const struct epoll_reg *reg);
 int fdtable_epolls(int fd, struct epoll_reg *out, int max);
