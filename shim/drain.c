@@ -39,18 +39,17 @@
 #include <unistd.h>
 
 static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t fork_handler = PTHREAD_ONCE_INIT;
-
 /* A child forked while another thread held swap_lock would find it held
  * for good: the child starts with it free.  This file registers its own
- * handler, before the lock is first taken, so that master.c (which this
- * file calls) never calls back into it. */
+ * handler, so that master.c (which this file calls) never calls back into
+ * it; at load, since pthread_atfork allocates and the first drain may come
+ * through an accept() in a signal handler. */
 static void after_fork_child(void)
 {
 	pthread_mutex_init(&swap_lock, NULL);
 }
 
-static void watch_forks(void)
+__attribute__((constructor)) static void watch_forks(void)
 {
 	if (pthread_atfork(NULL, NULL, after_fork_child) != 0)
 		shim_debug("no fork handler for the drain lock");
@@ -93,7 +92,6 @@ static void bury_listener(uint32_t lid, struct shim_listener *l)
 {
 	int fds[32], n, i;
 
-	pthread_once(&fork_handler, watch_forks);
 	if (pthread_mutex_trylock(&swap_lock) != 0)
 		return;
 	if (!l->drained) {
