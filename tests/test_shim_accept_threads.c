@@ -4,9 +4,10 @@
  * workers), with 256 connections arriving together from 32 client
  * threads: every connection is answered, and accepted exactly once (each
  * client's port appears on exactly one "accepted" line of the workers'
- * stdout).  Under rr every accept is a receive from one channel (one
- * message, one thread); under shared and reuseport the emulated blocking
- * accept polls a non-blocking socket that all 64 wake on.
+ * stdout), under every policy.  Under the channel policies every accept
+ * is a receive from one channel (one message, one thread); under shared
+ * and reuseport the emulated blocking accept polls a non-blocking socket
+ * that all 64 wake on.
  */
 #include "harness.h"
 #include "tmpdir.h"
@@ -108,3 +109,8 @@ static void accept_at_once(const char *policy)
 Test(shim_accept_threads, rr) { accept_at_once("rr"); }
 Test(shim_accept_threads, shared) { accept_at_once("shared"); }
 Test(shim_accept_threads, reuseport) { accept_at_once("reuseport"); }
+Test(shim_accept_threads, leastconn) { accept_at_once("leastconn"); }
+Test(shim_accept_threads, sticky) { accept_at_once("sticky"); }
+Test(shim_accept_threads, random) { accept_at_once("random"); }
+Test(shim_accept_threads, p2c) { accept_at_once("p2c"); }
+Test(shim_accept_threads, jiq) { accept_at_once("jiq"); }

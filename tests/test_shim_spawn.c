@@ -35,3 +35,8 @@ static void spawn(const char *policy)
 Test(shim_spawn, rr) { spawn("rr"); }
 Test(shim_spawn, shared) { spawn("shared"); }
 Test(shim_spawn, reuseport) { spawn("reuseport"); }
+Test(shim_spawn, leastconn) { spawn("leastconn"); }
+Test(shim_spawn, sticky) { spawn("sticky"); }
+Test(shim_spawn, random) { spawn("random"); }
+Test(shim_spawn, p2c) { spawn("p2c"); }
+Test(shim_spawn, jiq) { spawn("jiq"); }
