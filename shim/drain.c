@@ -36,20 +36,20 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t fork_handler = PTHREAD_ONCE_INIT;
-
 /* A child forked while another thread held swap_lock would find it held
  * for good: the child starts with it free.  This file registers its own
- * handler, before the lock is first taken, so that master.c (which this
- * file calls) never calls back into it. */
+ * handler, so that master.c (which this file calls) never calls back into
+ * it; at load, since pthread_atfork allocates and the first drain may come
+ * through an accept() in a signal handler. */
 static void after_fork_child(void)
 {
 	pthread_mutex_init(&swap_lock, NULL);
 }
 
-static void watch_forks(void)
+__attribute__((constructor)) static void watch_forks(void)
 {
 	if (pthread_atfork(NULL, NULL, after_fork_child) != 0)
 		shim_debug("no fork handler for the drain lock");
@@ -84,12 +84,16 @@ static void bury_listener_fd(int fd)
 	}
 }
 
+/* Only tried: accept is async-signal-safe, and a handler that accepts
+ * while its thread buries (or another thread does) must not wait.  The
+ * burier finishes the job; meanwhile the listener already counts as
+ * drained for the caller. */
 static void bury_listener(uint32_t lid, struct shim_listener *l)
 {
 	int fds[32], n, i;
 
-	pthread_once(&fork_handler, watch_forks);
-	pthread_mutex_lock(&swap_lock);
+	if (pthread_mutex_trylock(&swap_lock) != 0)
+		return;
 	if (!l->drained) {
 		n = fdtable_fds_of(lid, fds, 32);
 		for (i = 0; i < n; i++)
@@ -140,6 +144,7 @@ void drain_note_epoll(int epfd, int op, int fd, const void *event)
 
 	if (op != EPOLL_CTL_DEL && !ev)
 		return;
+	reg.pid = getpid();
 	if (ev) {
 		reg.events = ev->events;
 		reg.data = ev->data.u64;

@@ -62,24 +62,49 @@ long shim_syscall(long number, ...) SHIM_EXPORT(syscall);
  * master's open count already lower, or leastconn passes this worker
  * over for a connection it no longer has.  Counting a close that then
  * fails costs nothing: a tracked fd is valid, and Linux releases it even
- * when close reports an error. */
+ * when close reports an error.
+ *
+ * It also takes fd out of the epoll sets this process put it in (which
+ * needs the fd still open): the kernel drops a registration only when the
+ * last reference to the file goes, and the master holds one of every
+ * connection for a moment after handing it over (see conn_note_epoll) and
+ * of every listener for good (and under shared every worker does).
+ * Without this, an event loop gets events for an fd it closed, with the
+ * pointer it freed (nginx deletes its listeners' events by hand for
+ * this).  Registrations inherited from a parent are the parent's: left.
+ *
+ * No lock anywhere on this path: close and dup2 are async-signal-safe,
+ * and programs call them in signal handlers (fdtable.c). */
 struct forget {
 	int conn_lid;
 	int listener_lid;
-	int conn_epfd;          /* take it out of this epoll set first */
 };
+
+static void leave_epoll_sets(int fd)
+{
+	struct epoll_reg regs[8];
+	int n = fdtable_epolls(fd, regs, 8), i;
+	pid_t me = n ? getpid() : 0;
+
+	for (i = 0; i < n; i++)
+		if (regs[i].pid == me)
+			real_epoll_ctl(regs[i].epfd, EPOLL_CTL_DEL, fd, NULL);
+}
 
 static struct forget forget_fd(int fd)
 {
-	struct forget f = { -1, -1, -1 };
-	int last;
+	struct forget f = { -1, -1 };
+	int last, epfd, lid;
 
 	if ((conn_peek(fd) < 0 && fdtable_find(fd) < 0) || !fdtable_owned())
 		return f;
-	f.conn_epfd = conn_epoll_of(fd);
+	epfd = conn_epoll_of(fd);
 	f.conn_lid = conn_untrack(fd);
-	if (fd <= fdtable_max_fd()) {
-		int lid = fdtable_remove(fd, &last);
+	if (f.conn_lid >= 0 && epfd >= 0)
+		real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+	if (fd <= fdtable_max_fd() && fdtable_find_checked(fd) >= 0) {
+		leave_epoll_sets(fd);
+		lid = fdtable_remove(fd, &last);
 		if (lid >= 0 && last && shim_is_owner())
 			f.listener_lid = lid;
 	}
@@ -111,8 +136,6 @@ int shim_close(int fd)
 	if (shim_private_fd(fd))
 		return 0;       /* pretend: the program closes what it never opened */
 	f = forget_fd(fd);
-	if (f.conn_epfd >= 0)
-		real_epoll_ctl(f.conn_epfd, EPOLL_CTL_DEL, fd, NULL);
 	count_conn_close(&f);
 	r = real_close(fd);
 	saved = errno;
@@ -193,22 +216,27 @@ int shim_dup(int fd)
 	return r;
 }
 
+/* Async-signal-safe, as libc's dup2 is: see forget_fd and
+ * shim_move_private_fd. */
 static int dup_onto(int oldfd, int newfd, int flags, int is_dup3)
 {
-	struct forget f = { -1, -1, -1 };
-	int r, saved;
+	struct forget f = { -1, -1 };
+	int r, saved, moved = 0;
 
 	if (!shim_enabled() || oldfd == newfd)
 		return is_dup3 ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
-	if (shim_private_fd(newfd) && fdtable_owned())
-		shim_move_private_fd(newfd);
-	if (real_fcntl(oldfd, F_GETFD, NULL) >= 0)
+	if (real_fcntl(oldfd, F_GETFD, NULL) >= 0) {   /* else dup2 fails: EBADF */
+		if (shim_private_fd(newfd) && fdtable_owned())
+			moved = shim_move_private_fd(newfd) == 0;
 		f = forget_fd(newfd);
+	}
 	count_conn_close(&f);
 	r = is_dup3 ? real_dup3(oldfd, newfd, flags) : real_dup2(oldfd, newfd);
 	saved = errno;
 	if (r >= 0)
 		copy_entry(oldfd, newfd);
+	else if (moved)
+		real_close(newfd);      /* our old number: ours is elsewhere now */
 	report_forget(f);
 	errno = saved;
 	return r;

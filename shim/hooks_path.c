@@ -35,7 +35,7 @@ static int served_socket(const char *path)
 	size_t len, clen = 0;
 	int saved = errno, r;
 
-	if (!path || !shim_enabled())
+	if (!path || !shim_enabled() || shim_vforked())
 		return 0;
 	if (lstat(path, &st) < 0) {
 		/* Nothing there now.  Calling the real unlink() anyway could

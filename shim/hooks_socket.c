@@ -139,7 +139,7 @@ static int clusterable(int fd, const struct sockaddr *addr, socklen_t len,
 {
 	int family, type, proto;
 
-	if (!addr || len < sizeof(sa_family_t) || !shim_enabled())
+	if (!addr || len < sizeof(sa_family_t) || !shim_enabled() || shim_vforked())
 		return 0;
 	family = addr->sa_family;
 	type = sockopt_int(fd, SOL_SOCKET, SO_TYPE);
@@ -349,11 +349,25 @@ static int accept_socket(int fd, struct sockaddr *addr, socklen_t *len,
  * about to be killed anyway (PR_SET_PDEATHSIG). */
 static void bury_channel(int fd)
 {
-	static int keep[2] = { -1, -1 };
+	/* made once, by whichever thread (or handler) gets here first: a
+	 * compare-and-swap, the loser closes its pair.  keep_peer is never
+	 * used, only kept open so that keep never reads EOF. */
+	static _Atomic int keep = -1, keep_peer = -1;
+	int k = atomic_load(&keep), sv[2], expect = -1;
 
-	if (keep[0] < 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, keep) < 0)
-		return;
-	real_dup3(keep[0], fd, O_CLOEXEC);
+	if (k < 0) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+			return;
+		if (atomic_compare_exchange_strong(&keep, &expect, sv[0])) {
+			atomic_store(&keep_peer, sv[1]);
+			k = sv[0];
+		} else {
+			real_close(sv[0]);
+			real_close(sv[1]);
+			k = expect;
+		}
+	}
+	real_dup3(k, fd, O_CLOEXEC);
 }
 
 /* Out of fds.  A connection received when the kernel cannot install its

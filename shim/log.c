@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -61,6 +62,17 @@ void shim_debug(const char *fmt, ...)
 	va_list ap;
 
 	if (!shim_debugging())
+		return;
+	va_start(ap, fmt);
+	say(fmt, ap);
+	va_end(ap);
+}
+
+void shim_warn_once(_Atomic int *said, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (atomic_exchange(said, 1))
 		return;
 	va_start(ap, fmt);
 	say(fmt, ap);

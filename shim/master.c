@@ -19,12 +19,23 @@
  * socketpair on first need and hands one end to the master with MSG_ATTACH;
  * a forked child notices the pid changed and attaches its own.
  *
- * The shim never exits or aborts its host: every failure here returns -1
- * and the caller falls back to plain libc behaviour.
+ * The shim never exits, aborts or hangs its host: every failure here
+ * returns -1 and the caller falls back to plain libc behaviour.  Nothing
+ * here waits without a deadline (a master that is stopped or stuck is
+ * given REPLY_TIMEOUT_MS per request), and nothing the hooks of
+ * async-signal-safe calls reach (dup2 moving our fds, reports from close)
+ * takes a lock or touches the environment.
+ *
+ * Signals: while a request is under way the thread blocks the signals a
+ * handler could catch, and waits in ppoll() with the program's own mask,
+ * so the program's handlers run only while we wait, never between our
+ * reading an fd number and using it (a handler may dup2 over that number:
+ * see shim_move_private_fd).  Another thread doing that at the same
+ * instant is a race this cannot close, as for libc's own hidden fds.
  *
  * Owns the doorbell, the private channel, the conversation lock, the
- * worker claim, the board's mapping and the fork handlers for all of it
- * (and for the fd table's lock).  Must not read from the doorbell (see
+ * worker claim, the board's mapping and the fork handler for all of it
+ * (and for the fd table).  Must not read from the doorbell (see
  * protocol.h), swap or close an app's fd, or call up into the hooks or
  * drain.c: they call it.
  */
@@ -33,25 +44,40 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+/* How long one request waits for the master (the lock, the send, the
+ * reply), and a one-way report for room on the doorbell. */
+#define REPLY_TIMEOUT_MS 30000
+#define REPORT_TIMEOUT_MS 5000
+/* A wait is cut in slices, re-reading the channel's number between them
+ * (another thread may have moved it). */
+#define WAIT_SLICE_MS 500
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static int doorbell = -1;
-static int private_fd = -1;
-static pid_t private_pid;
-static pid_t owner_pid;
-static uint32_t next_seq = 1;
-static pthread_mutex_t conv_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The fds may be moved by a dup2 hook (in a signal handler too): atomics,
+ * read once per use. */
+static _Atomic int doorbell = -1;
+static _Atomic int private_fd = -1;
+static _Atomic pid_t private_pid;
+static _Atomic pid_t owner_pid;         /* the worker: the process that claimed */
+static _Atomic pid_t memory_pid;        /* whose memory this is (not a vfork child's) */
+static _Atomic uint32_t next_seq = 1;
+static pthread_mutex_t conv_lock;       /* error-checking: see lock_conversation */
 static struct worker_board *_Atomic board;      /* see protocol.h */
+static _Atomic int master_stalled;      /* a report found no room: do not wait again */
+static _Atomic int said_timeout, said_stalled, said_lost;
 
 static int is_seqpacket_unix(int fd)
 {
@@ -66,27 +92,137 @@ static int is_seqpacket_unix(int fd)
 	return type == SOCK_SEQPACKET && domain == AF_UNIX;
 }
 
-static void atfork_prepare(void)
+static void init_conv_lock(void)
 {
-	pthread_mutex_lock(&conv_lock);
-	fdtable_lock();
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&conv_lock, &a);
+	pthread_mutexattr_destroy(&a);
 }
 
-static void atfork_parent(void)
-{
-	fdtable_unlock();
-	pthread_mutex_unlock(&conv_lock);
-}
-
-/* The child gets its own private channel on first need; the parent's must
- * not stay open here, or the master would not see the parent go. */
+/* No prepare handler: fork() must not wait for anything of ours (a thread
+ * may be waiting for the master with the conversation lock held).  The
+ * child starts with its own lock and no private channel (the parent's must
+ * not stay open here, or the master would not see the parent go, and a
+ * reply meant for the parent must not be read here); a conversation the
+ * fork cut in two is the parent's, and goes on there. */
 static void atfork_child(void)
 {
-	if (private_fd >= 0)
-		real_close(private_fd);
-	private_fd = -1;
+	int fd = atomic_exchange(&private_fd, -1);
+
+	if (fd >= 0)
+		real_close(fd);
+	atomic_store(&memory_pid, getpid());
 	fdtable_after_fork();
-	pthread_mutex_init(&conv_lock, NULL);
+	init_conv_lock();
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Block what a handler could catch, but not the signals a thread raises
+ * on itself (blocked, a fault would kill the process instead of reaching
+ * the program's crash handler).  glibc never blocks its own internal
+ * signals (cancellation, setxid). */
+static void block_signals(sigset_t *old)
+{
+	static const int own[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+	sigset_t all;
+	size_t i;
+
+	sigfillset(&all);
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		sigdelset(&all, own[i]);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void restore_signals(const sigset_t *old)
+{
+	int saved = errno;
+
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+	errno = saved;
+}
+
+/* Wait for events on *fdp until deadline, in slices, with the program's
+ * signal mask (its handlers run in here).  1: look again (ready, or
+ * interrupted, or a slice ended); 0: the deadline passed (errno
+ * ETIMEDOUT); -1: error. */
+static int wait_fd(_Atomic int *fdp, short events, long deadline, const sigset_t *mask)
+{
+	struct pollfd p = { .fd = atomic_load(fdp), .events = events };
+	long left = deadline - now_ms();
+	struct timespec ts;
+
+	if (left <= 0) {
+		errno = ETIMEDOUT;
+		return 0;
+	}
+	if (left > WAIT_SLICE_MS)
+		left = WAIT_SLICE_MS;
+	ts.tv_sec = left / 1000;
+	ts.tv_nsec = (left % 1000) * 1000000L;
+	if (ppoll(&p, 1, &ts, mask) < 0 && errno != EINTR)
+		return -1;
+	return 1;
+}
+
+/* Send one message on *fdp (re-read at each try) by deadline. */
+static int send_by(_Atomic int *fdp, const void *msg, size_t len, int fd, long deadline,
+		   const sigset_t *mask)
+{
+	for (;;) {
+		int r, s = atomic_load(fdp);
+
+		if (s < 0) {
+			errno = EBADF;
+			return -1;
+		}
+		if (msg_send(s, msg, len, fd, MSG_DONTWAIT) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+		if ((r = wait_fd(fdp, POLLOUT, deadline, mask)) <= 0)
+			return -1;
+	}
+}
+
+/* The fd holding the socket with inode ino, found in /proc/self/fd (raw
+ * getdents64: no allocation), or -1. */
+static int fd_with_inode(unsigned long long ino)
+{
+	char buf[4096];
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), found = -1;
+	ssize_t n;
+
+	if (dir < 0)
+		return -1;
+	while (found < 0 && (n = getdents64(dir, buf, sizeof(buf))) > 0) {
+		ssize_t off = 0;
+
+		while (off < n && found < 0) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			struct stat st;
+			char *end;
+			long fd = strtol(d->d_name, &end, 10);
+
+			off += d->d_reclen;
+			if (*end || end == d->d_name || fd == dir)
+				continue;
+			if (fstat((int)fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == ino &&
+			    is_seqpacket_unix((int)fd))
+				found = (int)fd;
+		}
+	}
+	real_close(dir);
+	return found;
 }
 
 static void activate(void)
@@ -102,41 +238,69 @@ static void activate(void)
 		goto out;
 	/* "fd:inode": the inode is what makes a saved copy of the environment
 	 * harmless (a program started from it, where that fd number is now
-	 * something else, must not talk to it) */
+	 * something else, must not talk to it).  The number is where the
+	 * launcher put the doorbell; a wrapper that dup2()ed over it moved
+	 * ours (shim_move_private_fd), so the inode is looked for among our
+	 * fds: a dup2 hook cannot rewrite the environment (setenv is not
+	 * async-signal-safe). */
 	fd = strtol(v, &end, 10);
 	if (*end != ':' || fd < 0 || fd > 1 << 20 ||
-	    (errno = 0, ino = strtoull(end + 1, &end, 10), *end || errno) ||
-	    fstat((int)fd, &st) < 0 || st.st_ino != ino || !is_seqpacket_unix((int)fd)) {
+	    (errno = 0, ino = strtoull(end + 1, &end, 10), *end || errno)) {
 		shim_debug("%s=%s is not a cluster-run channel; shim inactive",
 			   CLUSTER_ENV_FD, v);
 		goto out;
 	}
-	doorbell = (int)fd;
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-	shim_debug("active, doorbell fd %d", doorbell);
+	if (fstat((int)fd, &st) < 0 || st.st_ino != ino || !is_seqpacket_unix((int)fd))
+		fd = fd_with_inode(ino);
+	if (fd < 0) {
+		shim_debug("%s=%s is not a cluster-run channel; shim inactive",
+			   CLUSTER_ENV_FD, v);
+		goto out;
+	}
+	init_conv_lock();
+	atomic_store(&memory_pid, getpid());
+	fdtable_after_fork();
+	atomic_store(&doorbell, (int)fd);
+	pthread_atfork(NULL, NULL, atfork_child);
+	shim_debug("active, doorbell fd %d", (int)fd);
 out:
 	errno = saved;
 }
 
+/* Both one-time bindings here, at load, rather than on the first hook
+ * call: that call may be a close() in a signal handler that interrupted
+ * the first binding (pthread_once would then wait for itself). */
 __attribute__((constructor)) static void shim_constructor(void)
 {
+	real_init();
 	pthread_once(&once, activate);
 }
 
 int shim_enabled(void)
 {
 	pthread_once(&once, activate);
-	return doorbell >= 0;
+	return atomic_load(&doorbell) >= 0;
 }
 
 int shim_is_owner(void)
 {
-	return owner_pid && owner_pid == getpid();
+	pid_t o = atomic_load(&owner_pid);
+
+	return o && o == getpid();
+}
+
+int shim_vforked(void)
+{
+	pid_t m = atomic_load(&memory_pid);
+
+	return m && m != getpid();
 }
 
 int shim_private_fd(int fd)
 {
-	return fd >= 0 && (fd == doorbell || (fd == private_fd && private_pid == getpid()));
+	return fd >= 0 && (fd == atomic_load(&doorbell) ||
+			   (fd == atomic_load(&private_fd) &&
+			    atomic_load(&private_pid) == getpid()));
 }
 
 /* A program that marks every fd close-on-exec before it execs the real
@@ -144,23 +308,27 @@ int shim_private_fd(int fd)
  * on while no process has claimed it. */
 void shim_keep_doorbell_inheritable(void)
 {
-	int fl;
+	sigset_t mask;
+	int fl, d;
 
-	if (doorbell < 0 || owner_pid)
+	if (atomic_load(&owner_pid))
 		return;
-	fl = real_fcntl(doorbell, F_GETFD, NULL);
+	block_signals(&mask);   /* see the file comment: the number is read once */
+	d = atomic_load(&doorbell);
+	fl = d >= 0 ? real_fcntl(d, F_GETFD, NULL) : -1;
 	if (fl >= 0 && (fl & FD_CLOEXEC))
-		real_fcntl(doorbell, F_SETFD, (void *)(long)(fl & ~FD_CLOEXEC));
+		real_fcntl(d, F_SETFD, (void *)(long)(fl & ~FD_CLOEXEC));
+	restore_signals(&mask);
 }
 
 int shim_private_fds(int out[2])
 {
-	int n = 0;
+	int n = 0, d = atomic_load(&doorbell), p = atomic_load(&private_fd);
 
-	if (doorbell >= 0)
-		out[n++] = doorbell;
-	if (private_fd >= 0 && private_pid == getpid())
-		out[n++] = private_fd;
+	if (d >= 0)
+		out[n++] = d;
+	if (p >= 0 && atomic_load(&private_pid) == getpid())
+		out[n++] = p;
 	if (n == 2 && out[0] > out[1]) {
 		int t = out[0];
 		out[0] = out[1];
@@ -169,38 +337,45 @@ int shim_private_fds(int out[2])
 	return n;
 }
 
-/* The app is about to dup2() onto one of our fd numbers: move ours away.
- * An unclaimed doorbell must stay inheritable across exec, so it keeps
- * FD_CLOEXEC clear; programs exec'd later then find it under its old name
- * only if the number did not change, which is why the env is rewritten. */
-void shim_move_private_fd(int fd)
+/* Put our fd held in *slot (which is fd) at another number, before the
+ * app's dup2 takes fd.  The old number stays ours until that dup2 replaces
+ * it (closing it first would let another thread's open() take it, and the
+ * dup2 would then close that thread's file).  A compare-and-swap: of two
+ * movers of one fd, the second finds it moved.  0, or -1 (no fd left). */
+static int move_fd(_Atomic int *slot, int fd, int cmd)
 {
-	int moved;
+	int moved = real_fcntl(fd, cmd, (void *)(long)0), expect = fd;
 
-	if (fd == private_fd && private_pid == getpid()) {
-		moved = real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)(long)0);
-		if (moved >= 0) {
-			real_close(fd);
-			private_fd = moved;
-		}
-	} else if (fd == doorbell) {
-		moved = real_fcntl(fd, owner_pid ? F_DUPFD_CLOEXEC : F_DUPFD,
-				   (void *)(long)0);
-		if (moved < 0)
-			return;
-		real_close(fd);
-		doorbell = moved;
-		if (!owner_pid) {
-			struct stat st;
-			char num[48];
+	if (moved < 0)
+		return -1;
+	if (!atomic_compare_exchange_strong(slot, &expect, moved))
+		real_close(moved);
+	return 0;
+}
 
-			if (fstat(moved, &st) == 0) {
-				snprintf(num, sizeof(num), "%d:%llu", moved,
-					 (unsigned long long)st.st_ino);
-				setenv(CLUSTER_ENV_FD, num, 1);
-			}
-		}
+/* The app is about to dup2() onto one of our fd numbers: move ours away.
+ * Reached from dup2, which programs call in signal handlers and between
+ * fork and exec: atomics and fcntl only.  An unclaimed doorbell must stay
+ * inheritable across exec, so it keeps FD_CLOEXEC clear; the program exec'd
+ * later finds it by its inode (activate), the environment is left alone. */
+int shim_move_private_fd(int fd)
+{
+	if (fd == atomic_load(&private_fd) && atomic_load(&private_pid) == getpid()) {
+		if (move_fd(&private_fd, fd, F_DUPFD_CLOEXEC) == 0)
+			return 0;
+		/* given up: the next request attaches a new channel */
+		atomic_compare_exchange_strong(&private_fd, &fd, -1);
+		return -1;
 	}
+	if (fd == atomic_load(&doorbell)) {
+		if (move_fd(&doorbell, fd, atomic_load(&owner_pid) ? F_DUPFD_CLOEXEC : F_DUPFD) == 0)
+			return 0;
+		atomic_compare_exchange_strong(&doorbell, &fd, -1);
+		shim_warn_once(&said_lost, "no fd left to keep the cluster-run channel from "
+			       "dup2(); this process runs unclustered");
+		return -1;
+	}
+	return 0;
 }
 
 /* Remove our library from LD_PRELOAD.  The string may be read-only (a
@@ -245,7 +420,8 @@ static void drop_from_preload(void)
 		*e = value;
 }
 
-/* Become the worker: see the file comment.  Conversation lock held.
+/* Become the worker: see the file comment.  Conversation lock held,
+ * signals blocked.
  *
  * Killed with the master only when the master is our parent: the master
  * made the doorbell (socketpair), so SO_PEERCRED names it.  A daemon that
@@ -258,33 +434,33 @@ static void claim(void)
 	struct ucred master;
 	socklen_t len = sizeof(master);
 
-	if (owner_pid)
+	if (atomic_load(&owner_pid))
 		return;
-	owner_pid = getpid();
+	atomic_store(&owner_pid, getpid());
 	unsetenv(CLUSTER_ENV_FD);
 	drop_from_preload();
-	real_fcntl(doorbell, F_SETFD, (void *)(long)FD_CLOEXEC);
-	if (real_getsockopt(doorbell, SOL_SOCKET, SO_PEERCRED, &master, &len) < 0 ||
+	real_fcntl(atomic_load(&doorbell), F_SETFD, (void *)(long)FD_CLOEXEC);
+	if (real_getsockopt(atomic_load(&doorbell), SOL_SOCKET, SO_PEERCRED, &master, &len) < 0 ||
 	    master.pid == getppid())
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	shim_debug("claimed the worker role");
 }
 
 /* This process's private channel, attaching it first if needed.
- * Conversation lock held. */
-static int private_channel(void)
+ * Conversation lock held, signals blocked. */
+static int private_channel(long deadline, const sigset_t *mask)
 {
 	struct msg_attach m;
-	int sv[2];
+	int sv[2], ch = atomic_load(&private_fd);
 
-	if (private_fd >= 0 && private_pid == getpid())
-		return private_fd;
+	if (ch >= 0 && atomic_load(&private_pid) == getpid())
+		return ch;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
 	msg_init(&m, MSG_ATTACH, 0);
 	m.version = CLUSTER_PROTO_VERSION;
 	m.pid = (int32_t)getpid();
-	if (msg_send(doorbell, &m, sizeof(m), sv[1], 0) < 0) {
+	if (send_by(&doorbell, &m, sizeof(m), sv[1], deadline, mask) < 0) {
 		int saved = errno;
 		real_close(sv[0]);
 		real_close(sv[1]);
@@ -292,49 +468,111 @@ static int private_channel(void)
 		return -1;
 	}
 	real_close(sv[1]);
-	private_fd = sv[0];
-	private_pid = getpid();
-	return private_fd;
+	atomic_store(&private_fd, sv[0]);
+	atomic_store(&private_pid, getpid());
+	return sv[0];
 }
 
-/* One request (msg, its header's type set by msg_init), one reply on the
- * private channel.  Returns 0 with *rep filled, or -1 when the master
- * cannot be reached. */
-static int converse(void *msg, struct msg_bind_reply *rep, int *fd)
+/* After a timeout: a late reply must not answer the next request, and the
+ * master simply forgets a channel that closes. */
+static void drop_private_channel(void)
 {
-	struct msg_hdr *h = msg;
-	int ch, ret = -1;
-	ssize_t n;
+	int fd = atomic_exchange(&private_fd, -1);
 
-	*fd = -1;
-	pthread_mutex_lock(&conv_lock);
-	if (h->type == MSG_BIND)
-		claim();        /* binding makes the worker; an unlink check does not */
-	ch = private_channel();
-	if (ch < 0)
-		goto out;
-	h->seq = next_seq++;
-	if (msg_send(ch, msg, h->len, -1, 0) < 0)
-		goto out;
+	if (fd >= 0 && atomic_load(&private_pid) == getpid())
+		real_close(fd);
+}
+
+/* The reply to request seq, by deadline.  Signals blocked. */
+static int receive_reply(uint32_t seq, struct msg_bind_reply *rep, int *fd, long deadline,
+			 const sigset_t *mask)
+{
 	for (;;) {
-		do
-			n = msg_recv(ch, rep, sizeof(*rep), fd, MSG_CMSG_CLOEXEC);
-		while (n < 0 && errno == EINTR);
+		int ch = atomic_load(&private_fd), r;
+		ssize_t n;
+
+		if (ch < 0) {
+			errno = ECONNRESET;
+			return -1;
+		}
+		n = msg_recv(ch, rep, sizeof(*rep), fd, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if ((r = wait_fd(&private_fd, POLLIN, deadline, mask)) <= 0)
+				return -1;
+			continue;
+		}
 		if (n <= 0) {
 			if (n == 0)
 				errno = ECONNRESET;
-			goto out;
+			return -1;
 		}
 		if (msg_valid(rep, (size_t)n) && rep->hdr.type == MSG_BIND_REPLY &&
-		    rep->hdr.seq == h->seq)
-			break;
+		    rep->hdr.seq == seq)
+			return 0;
 		if (*fd >= 0)
 			real_close(*fd);
 		*fd = -1;
 	}
-	ret = 0;
+}
+
+/* The conversation lock, by deadline.  Error-checking: a signal handler
+ * that binds while its own thread holds the lock (it runs inside our
+ * wait) gets EDEADLK at once and its bind falls back to libc, instead of
+ * waiting for itself. */
+static int lock_conversation(long deadline)
+{
+	struct timespec ts;
+	int r;
+
+	ts.tv_sec = deadline / 1000;
+	ts.tv_nsec = (deadline % 1000) * 1000000L;
+	r = pthread_mutex_clocklock(&conv_lock, CLOCK_MONOTONIC, &ts);
+	if (r != 0) {
+		errno = r;
+		return -1;
+	}
+	return 0;
+}
+
+/* One request (msg, its header's type set by msg_init), one reply on the
+ * private channel.  Returns 0 with *rep filled, or -1 when the master
+ * cannot be reached or did not answer by REPLY_TIMEOUT_MS (ETIMEDOUT). */
+static int converse(void *msg, struct msg_bind_reply *rep, int *fd)
+{
+	struct msg_hdr *h = msg;
+	long deadline = now_ms() + REPLY_TIMEOUT_MS;
+	sigset_t mask;
+	int ret = -1;
+
+	*fd = -1;
+	if (shim_vforked()) {
+		errno = ECHILD;
+		return -1;
+	}
+	if (lock_conversation(deadline) < 0)
+		goto out;
+	block_signals(&mask);
+	if (h->type == MSG_BIND)
+		claim();        /* binding makes the worker; an unlink check does not */
+	if (private_channel(deadline, &mask) < 0)
+		goto unlock;
+	h->seq = atomic_fetch_add(&next_seq, 1);
+	if (send_by(&private_fd, msg, h->len, -1, deadline, &mask) == 0 &&
+	    receive_reply(h->seq, rep, fd, deadline, &mask) == 0)
+		ret = 0;
+	else if (errno == ETIMEDOUT)
+		drop_private_channel();
+unlock:
+	{
+		int saved = errno;
+		pthread_mutex_unlock(&conv_lock);
+		errno = saved;
+	}
+	restore_signals(&mask);         /* after the unlock: see lock_conversation */
 out:
-	pthread_mutex_unlock(&conv_lock);
+	if (ret < 0 && errno == ETIMEDOUT)
+		shim_warn_once(&said_timeout, "the cluster-run master did not answer in %d s; "
+			       "this call falls back to plain libc", REPLY_TIMEOUT_MS / 1000);
 	return ret;
 }
 
@@ -421,15 +659,32 @@ int master_release(uint32_t lid)
 	return rep.err ? -1 : 0;
 }
 
+/* Waits for room on the doorbell up to REPORT_TIMEOUT_MS, once: after a
+ * report that found none, the next ones do not wait until one gets
+ * through (a stopped master must not make every close() take seconds).
+ * Reached from close(), in signal handlers too: no lock. */
 void master_report(uint16_t type, uint32_t lid, int backlog)
 {
 	struct msg_listener m;
-	int saved = errno;
+	int saved = errno, r, stalled = atomic_load(&master_stalled);
+	sigset_t mask;
 
 	msg_init(&m, type, 0);
 	m.listener = lid;
 	m.backlog = backlog;
-	if (doorbell < 0 || msg_send(doorbell, &m, sizeof(m), -1, 0) < 0)
+	block_signals(&mask);
+	r = send_by(&doorbell, &m, sizeof(m), -1, now_ms() + (stalled ? 0 : REPORT_TIMEOUT_MS),
+		    &mask);
+	restore_signals(&mask);
+	if (r == 0) {
+		atomic_store(&master_stalled, 0);
+	} else {
 		shim_debug("report %u for listener %u lost: %s", type, lid, strerror(errno));
+		if (errno == ETIMEDOUT) {
+			atomic_store(&master_stalled, 1);
+			shim_warn_once(&said_stalled, "the cluster-run master is not reading "
+				       "its channel; reports to it are lost");
+		}
+	}
 	errno = saved;
 }

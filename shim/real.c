@@ -83,6 +83,11 @@ static void bind_all(void)
 
 #define LIBC(field) (pthread_once(&bound, bind_all), libc.field)
 
+void real_init(void)
+{
+	pthread_once(&bound, bind_all);
+}
+
 int real_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	if (LIBC(bind))

@@ -12,6 +12,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+/* Bind every pointer now (the constructor); they are bound lazily
+ * anyway. */
+void real_init(void);
 int real_bind(int fd, const struct sockaddr *addr, socklen_t len);
 int real_listen(int fd, int backlog);
 int real_connect(int fd, const struct sockaddr *addr, socklen_t len);

@@ -25,25 +25,31 @@
 
 #include "wire/protocol.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
-/* What this process knows of a listener the master gave it. */
+/* What this process knows of a listener the master gave it.  Published
+ * once by its mode (fdtable_set_listener); the hooks then change the
+ * second group from any thread, or a signal handler, hence atomics. */
 struct shim_listener {
-	int mode;               /* enum bind_mode, 0 = unused */
+	_Atomic int mode;       /* enum bind_mode, 0 = unused */
+	/* fixed once published: */
 	int family;
 	int type;               /* SOCK_STREAM, SOCK_DGRAM */
 	int protocol;           /* as SO_PROTOCOL reports it */
 	int emulate_nonblock;   /* socket mode, stream: O_NONBLOCK is a view */
-	int listening;          /* the app called listen() */
-	int shut;               /* the app called shutdown() */
-	int drained;            /* the master drained it: never readable again */
-	int app_nonblock;       /* O_NONBLOCK as the app sees it (socket mode) */
-	uint32_t opts;          /* BIND_OPT_* as the app set them */
 	socklen_t addrlen;
 	struct sockaddr_storage addr;   /* the address actually bound */
 	socklen_t reqlen;
 	struct sockaddr_storage req;    /* as the app asked (to give it back) */
+	/* the app's doing, any time: */
+	_Atomic int listening;  /* the app called listen() */
+	_Atomic int shut;       /* the app called shutdown() */
+	_Atomic int drained;    /* the master drained it: never readable again */
+	_Atomic int app_nonblock;       /* O_NONBLOCK as the app sees it (socket mode) */
+	_Atomic uint32_t opts;  /* BIND_OPT_* as the app set them */
 };
 
 /* fdtable.c */
@@ -60,6 +66,7 @@ struct epoll_reg {                      /* an app's epoll registration of a list
 	int epfd;
 	uint32_t events;
 	uint64_t data;
+	pid_t pid;                      /* the process that registered it */
 };
 void fdtable_note_epoll(int fd, int epfd, int op, const struct epoll_reg *reg);
 int fdtable_epolls(int fd, struct epoll_reg *out, int max);
@@ -70,15 +77,19 @@ int conn_peek(int fd);                  /* 0 when tracked, else -1 */
 void conn_note_epoll(int fd, int epfd); /* -1: removed */
 int conn_epoll_of(int fd);              /* epfd or -1 */
 int fdtable_owned(void);                /* not a vfork child of the owner */
-void fdtable_after_fork(void);
-void fdtable_lock(void);
-void fdtable_unlock(void);
+void fdtable_after_fork(void);          /* and at activation: this process's */
 
 /* master.c */
 int shim_enabled(void);
 int shim_is_owner(void);
+/* A vfork() child (posix_spawn, Python's subprocess) running in this
+ * process's memory: it must not talk to the master (its answers and its
+ * claim would land in our memory); binds go straight to libc. */
+int shim_vforked(void);
 int shim_private_fd(int fd);            /* fd is the shim's own: protect it */
-void shim_move_private_fd(int fd);      /* the app wants this number */
+/* The app wants this number (dup2 onto it): 0 once the shim's fd is
+ * elsewhere, or -1 when it could not be moved (it is given up). */
+int shim_move_private_fd(int fd);
 int shim_private_fds(int out[2]);       /* ascending; returns the count */
 void shim_keep_doorbell_inheritable(void);
 int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd);
@@ -105,6 +116,10 @@ void conn_received(uint32_t lid);       /* one taken off a channel (the board) *
 
 /* log.c */
 void shim_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* shim_warn the first time *said is clear (then it is set): the failures
+ * that recur say so once. */
+void shim_warn_once(_Atomic int *said, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 void shim_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int shim_debugging(void);
 

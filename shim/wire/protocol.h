@@ -56,7 +56,9 @@
 /* Environment passed to workers.  CLUSTER_RUN_FD (and the shim's entry in
  * LD_PRELOAD) are removed by the process that becomes the worker; the two
  * informational variables stay for the program to read. */
-#define CLUSTER_ENV_FD        "CLUSTER_RUN_FD"
+#define CLUSTER_ENV_FD        "CLUSTER_RUN_FD"  /* "fd:inode" of the doorbell; the
+						  * shim looks for the inode among its
+						  * fds when a wrapper dup2()ed over fd */
 #define CLUSTER_ENV_WORKER_ID "CLUSTER_WORKER_ID"
 #define CLUSTER_ENV_WORKERS   "CLUSTER_WORKERS"
 #define CLUSTER_ENV_DEBUG     "CLUSTER_RUN_DEBUG"
