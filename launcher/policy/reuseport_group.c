@@ -170,8 +170,13 @@ static void steer_in_order(struct listener *l, int n)
 
 void reuseport_group_steer(struct listener *l, int n)
 {
-	/* TCP only: a random choice per datagram would split UDP flows */
-	if (l->type != SOCK_STREAM)
+	struct rp_group *g = group_of(l);
+
+	/* TCP only: a random choice per datagram would split UDP flows.  And
+	 * not one socket alone: the kernel has no group for it yet (the
+	 * first socket listens alone, net/sockets.c; the group is made when
+	 * a second one joins, and steered then), nor anything to choose. */
+	if (l->type != SOCK_STREAM || (g && g->n < 2))
 		return;
 	if (steer_by_table(l, n) < 0)
 		steer_in_order(l, n);
