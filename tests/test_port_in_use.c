@@ -5,7 +5,9 @@
  * error over and over while cluster-run restarts them.  Through the shim
  * and through seccomp, for TCP and a unix socket path.  Only the first
  * generation counts: a reload whose new workers find their address taken
- * fails as the program's own bind, and the old workers keep serving.
+ * fails as the program's own bind, and the old workers keep serving; and
+ * an address the cluster itself holds is the program's own conflict (it
+ * binds [::]:P, then 0.0.0.0:P, and goes on without the second).
  */
 #include "harness.h"
 #include "tmpdir.h"
@@ -153,4 +155,52 @@ Test(port_in_use, reload_keeps_todays_behaviour)
 		     cr->log);
 	cr_assert_eq(cr_stop(cr, SIGTERM, 15000), 0, "%s", cr->log);
 	close(fd);
+}
+
+/* A server that binds [::]:P (dual-stack), then tries 0.0.0.0:P and goes
+ * on without it on EADDRINUSE, as some do on hosts with and without IPv6. */
+static const char dual_bind_py[] =
+"import socket, sys\n"
+"port = int(sys.argv[1])\n"
+"six = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)\n"
+"six.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n"
+"six.bind(('::', port))\n"
+"four = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+"try:\n"
+"    four.bind(('0.0.0.0', port))\n"
+"    print('second bind: ok', flush=True)\n"
+"except OSError as e:\n"
+"    print('second bind: ' + e.strerror, flush=True)\n"
+"six.listen(16)\n"
+"while True:\n"
+"    c, _ = six.accept()\n"
+"    c.recv(4096)\n"
+"    c.sendall(b'HTTP/1.0 200 OK\\r\\n\\r\\nhello\\n')\n"
+"    c.close()\n";
+
+Test(port_in_use, conflict_with_the_cluster_itself_is_the_programs)
+{
+	char dir[64], script[96], portarg[16], out[128], buf[1024];
+	int port = free_port();
+	struct cr *cr;
+	FILE *f;
+
+	if (!port_free(port, 1))
+		cr_skip_test("no IPv6 here");
+	tmpdir_new(dir, "cr-inuse");
+	snprintf(script, sizeof(script), "%s/dual.py", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	f = fopen(script, "w");
+	cr_assert(f);
+	fputs(dual_bind_py, f);
+	fclose(f);
+	snprintf(portarg, sizeof(portarg), "%d", port);
+	cr = cr_start(out, "--control", "none", "-n", "2", "--", "python3", script, portarg, NULL);
+	cr_assert_eq(cr_ready_port(cr, 0, 10000), port, "%s", cr->log);
+	cr_assert(!strstr(cr->log, "stopping"), "%s", cr->log);
+	cr_assert_gt(http_get("127.0.0.1", port, buf, sizeof(buf), 5000), 0, "%s", cr->log);
+	cr_assert(strstr(buf, "hello"), "%s", buf);
+	read_file(out, buf, sizeof(buf));
+	cr_assert_eq(count_of(buf, "second bind: Address already in use"), 2, "%s", buf);
+	cr_assert_eq(cr_stop(cr, SIGTERM, 15000), 0, "%s", cr->log);
 }

@@ -71,22 +71,26 @@ static const struct creds *bind_creds(struct cluster *c, struct worker *w,
  * kernel says; status 1.  The worker gets no answer: it is killed before
  * the program could print its own error (slots.c).  Only the first
  * generation's binds: later ones (a reload's new address) fail as the
- * program's own bind, and the running workers keep serving. */
+ * program's own bind, and the running workers keep serving.  Nor when
+ * the holder is one of our own listeners: a program that binds [::]:P
+ * and then 0.0.0.0:P gets its own EADDRINUSE, as without cluster-run,
+ * and may well go on without the second. */
 static int stops_start(struct cluster *c, const struct msg_bind *m, int err)
 {
 	char name[128], holder[200];
 
 	if (err != EADDRINUSE || c->started_up || c->generation > 0 || c->stopping)
 		return 0;
-	if (!c->start_failed) {
-		listener_req_name(m, name, sizeof(name));
-		holder_describe(m, holder, sizeof(holder));
-		log_warnx("cannot bind %s: %s%s%s; stopping", name, strerror(err),
-			  holder[0] ? ", " : "", holder);
-		c->start_failed = 1;
-		c->exit_status = EXIT_FAILURE_;
-		c->slots_dirty = 1;
-	}
+	if (c->start_failed)
+		return 1;
+	if (listener_owns_socket(c, holder_describe(m, holder, sizeof(holder))))
+		return 0;
+	listener_req_name(m, name, sizeof(name));
+	log_warnx("cannot bind %s: %s%s%s; stopping", name, strerror(err), holder[0] ? ", " : "",
+		  holder);
+	c->start_failed = 1;
+	c->exit_status = EXIT_FAILURE_;
+	c->slots_dirty = 1;
 	return 1;
 }
 

@@ -281,7 +281,7 @@ static int find_process(unsigned long ino, char *comm_out, size_t cap, long *pid
 	return 1;
 }
 
-void holder_describe(const struct msg_bind *req, char *out, size_t cap)
+unsigned long holder_describe(const struct msg_bind *req, char *out, size_t cap)
 {
 	struct best b = { .req = req };
 	char who[64] = "";
@@ -294,10 +294,10 @@ void holder_describe(const struct msg_bind *req, char *out, size_t cap)
 
 		if (un->sun_path[0]) {
 			if (stat(un->sun_path, &st) < 0)
-				return;
+				return 0;
 			if (!S_ISSOCK(st.st_mode)) {
 				snprintf(out, cap, "a file that is not a socket is in the way");
-				return;
+				return 0;
 			}
 			b.file_ino = st.st_ino;
 			b.file_dev = st.st_dev;
@@ -309,17 +309,17 @@ void holder_describe(const struct msg_bind *req, char *out, size_t cap)
 			if (un->sun_path[0])
 				snprintf(out, cap, "a socket file no process listens on "
 					 "(left behind by an earlier run? remove it)");
-			return;
+			return 0;
 		}
 	} else {
 		dump_inet(&b, AF_INET);
 		dump_inet(&b, AF_INET6);
 		if (!b.rank)
-			return;
+			return 0;
 		if (b.timewait) {
 			snprintf(out, cap, "by connections in TIME_WAIT (the program does not "
 				 "set SO_REUSEADDR)");
-			return;
+			return 0;
 		}
 	}
 	if (find_process(b.ino, who, sizeof(who), &pid) && b.have_uid)
@@ -330,4 +330,5 @@ void holder_describe(const struct msg_bind *req, char *out, size_t cap)
 		snprintf(out, cap, "held by a process of uid %u", b.uid);
 	else
 		snprintf(out, cap, "held by another process");
+	return b.ino;
 }

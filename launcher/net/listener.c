@@ -202,6 +202,24 @@ struct listener *listener_create(struct cluster *c, const struct msg_bind *req,
 	return l;
 }
 
+int listener_owns_socket(const struct cluster *c, unsigned long ino)
+{
+	struct stat st;
+	int i, k;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		const struct listener *l = c->listeners[i];
+
+		if (fstat(l->fd, &st) == 0 && st.st_ino == ino)
+			return 1;
+		for (k = 0; k < l->nslot_fds; k++)
+			if (l->slot_fds[k] >= 0 && fstat(l->slot_fds[k], &st) == 0 &&
+			    st.st_ino == ino)
+				return 1;
+	}
+	return 0;
+}
+
 struct listener *listener_find(struct cluster *c, struct worker *w,
 			       const struct msg_bind *req, int *err)
 {

@@ -28,6 +28,8 @@ struct listener *listener_find(struct cluster *c, struct worker *w,
  * EADDRINUSE the address is held outside the cluster). */
 struct listener *listener_create(struct cluster *c, const struct msg_bind *req,
 				 int per_slot, const struct creds *as, int *plain, int *err);
+/* Whether socket inode ino is one of the cluster's listening sockets. */
+int listener_owns_socket(const struct cluster *c, unsigned long ino);
 /* req's address as lines name it: "127.0.0.1:8000", "/run/x.sock". */
 void listener_req_name(const struct msg_bind *req, char *name, size_t cap);
 /* "tcp", "udp" or "unix", for the announcement. */
