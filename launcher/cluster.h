@@ -251,7 +251,15 @@ struct slot {
 	int last_status;                /* wait status of the last exit */
 	unsigned restarts;              /* workers started after the first */
 	int ever_filled;
+	/* --user: until when (loop ms) its workers may have the master bind
+	 * a new address with the master's rights, once it listened (+
+	 * SLOT_BINDS_SETTLE_MS) or took a connection (then); 0 before, when
+	 * each worker has --ready-timeout from its start.  See attach.c. */
+	int64_t binds_until;
 };
+/* A program that listens on several addresses binds the next one right
+ * after listening on the first (nginx: bind, listen, bind, listen). */
+#define SLOT_BINDS_SETTLE_MS 1000
 
 /* News that travels up a layer at run time.  The lower layer calls the
  * hook when it is set; the layer that wants the news sets it once at start
@@ -285,6 +293,8 @@ struct cluster {
 	unsigned generation;            /* bumped by each rolling restart */
 	unsigned rolled;                /* ... the one every slot runs now */
 	int started_up;                 /* the first generation all listened */
+	int start_failed;               /* ... or found an address held outside the
+					 * cluster: stop (attach.c marks, slots.c acts) */
 	int slots_dirty;                /* a slot changed: slots_step() */
 	int stopping;                   /* stop requested: no restarts */
 	int killed;                     /* SIGKILL already sent to all */

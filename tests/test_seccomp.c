@@ -7,7 +7,7 @@
  * even though the Go server dies at once on SIGTERM; a stop leaves nothing;
  * kill -9 of the master leaves no process and no listener; the policies
  * that cannot work are refused in one line; IPv6, port 0, UDP and a taken
- * port (the program's own EADDRINUSE) work as under the shim.
+ * port (the start-up stops, in one line) work as under the shim.
  */
 #include "harness.h"
 
@@ -212,22 +212,26 @@ Test(seccomp, go_ipv6)
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
 }
 
-/* A taken port: the Go program's own error, and cluster-run gives up. */
-Test(seccomp, go_addr_in_use_is_the_programs_error)
+/* A taken port stops the start-up (test_port_in_use.c): cluster-run says
+ * which address and who holds it, in one line, before the Go program
+ * could print its own error. */
+Test(seccomp, go_addr_in_use_stops_the_start)
 {
 	int port = free_port();
-	/* shared: a socket without SO_REUSEPORT, which nobody can join */
 	struct cr *holder = start("static_blocking_server", 1, "shared", &port);
 	struct run r;
-	char pbuf[64];
-	const char *argv[] = { cluster_run_path(), "-n", "1", "--max-restarts", "1",
+	char pbuf[64], want[128];
+	const char *argv[] = { cluster_run_path(), "-n", "1", "--control", "none",
 			       "--", go_server(), pbuf, NULL };
 
 	snprintf(pbuf, sizeof(pbuf), "127.0.0.1:%d", port);
 	run_capture(&r, argv, 20000, NULL, NULL);
 	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1, "status %d\n%s%s",
 		  r.status, r.out, r.err);
-	cr_assert(strstr(r.err, "address already in use"), "%s", r.err);
+	snprintf(want, sizeof(want), "cannot bind %s: Address already in use, held by "
+		 "cluster-run (pid %d", pbuf, (int)holder->pid);
+	cr_assert(strstr(r.err, want), "want '%s' in:\n%s", want, r.err);
+	cr_assert_eq(count_of(r.err, "\n"), 1, "%s", r.err);
 	cr_stop(holder, SIGTERM, 10000);
 }
 

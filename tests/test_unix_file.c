@@ -1,8 +1,8 @@
 /*
  * test_unix_file.c - cluster-run removes at exit the unix socket file it
  * bound and nothing else, and as root for --user it never follows a
- * symlink on the socket's path: not to give the file to the workers' user,
- * not to remove it.
+ * symlink on the socket's path to remove it (the file itself is made with
+ * the workers' user's rights, who may follow what they like: test_user.c).
  *
  * The swaps a worker could make (it owns a directory on the path) are made
  * here by the test while cluster-run runs.  Tests that need root skip with
@@ -90,7 +90,7 @@ Test(unix_file, own_file_removed_at_exit)
 	cr_assert(!is_socket(path), "socket file left behind after exit");
 }
 
-static void need_root_and_nobody(void)
+static struct passwd *need_root_and_nobody(void)
 {
 	struct passwd *pw;
 
@@ -99,6 +99,13 @@ static void need_root_and_nobody(void)
 	pw = getpwnam("nobody");
 	if (!pw)
 		cr_skip_test("no user 'nobody' on this machine");
+	return pw;
+}
+
+/* A directory of nobody's, where its program may make its socket. */
+static void give(const char *dir, const struct passwd *pw)
+{
+	cr_assert(chown(dir, pw->pw_uid, pw->pw_gid) == 0, "chown %s: %s", dir, strerror(errno));
 }
 
 /* --user: a directory on the path swapped for a symlink to a directory
@@ -106,16 +113,18 @@ static void need_root_and_nobody(void)
 Test(unix_file, user_symlinked_directory_not_followed_at_exit)
 {
 	char dir[64], sub[96], old[96], victim[96], path[128], bait[128];
+	struct passwd *pw = need_root_and_nobody();
 	struct cr *cr;
 
-	need_root_and_nobody();
 	tmpdir_new(dir, "cr-ufile");
+	give(dir, pw);
 	snprintf(sub, sizeof(sub), "%s/sub", dir);
 	snprintf(old, sizeof(old), "%s/sub.old", dir);
 	snprintf(victim, sizeof(victim), "%s/victim", dir);
 	snprintf(path, sizeof(path), "%s/s.sock", sub);
 	snprintf(bait, sizeof(bait), "%s/s.sock", victim);
 	cr_assert(mkdir(sub, 0755) == 0 && mkdir(victim, 0755) == 0);
+	give(sub, pw);
 	make_socket_file(bait);
 	cr = serve(path, "nobody");
 	cr_assert(rename(sub, old) == 0 && symlink(victim, sub) == 0, "%s", strerror(errno));
@@ -124,24 +133,27 @@ Test(unix_file, user_symlinked_directory_not_followed_at_exit)
 		  cr->log);
 }
 
-/* --user: a path through a symlink is not given to the workers' user (the
- * symlink could have been put there between bind and chown). */
-Test(unix_file, user_no_chown_through_a_symlink)
+/* --user: a path through a symlink is the user's to follow when the file is
+ * made (it is made as that user, who owns it), but root does not follow it
+ * at exit: the file is left in place, and cluster-run says so. */
+Test(unix_file, user_socket_through_a_symlink_left_at_exit)
 {
 	char dir[64], real[96], link[96], path[128];
+	struct passwd *pw = need_root_and_nobody();
 	struct stat st;
 	struct cr *cr;
 
-	need_root_and_nobody();
 	tmpdir_new(dir, "cr-ufile");
+	give(dir, pw);
 	snprintf(real, sizeof(real), "%s/real", dir);
 	snprintf(link, sizeof(link), "%s/link", dir);
 	snprintf(path, sizeof(path), "%s/s.sock", link);
 	cr_assert(mkdir(real, 0755) == 0 && symlink(real, link) == 0);
+	give(real, pw);
 	cr = serve(path, "nobody");
 	cr_assert(cr_wait_line(cr, "a symlink or \"..\" on the path", 2000), "%s", cr->log);
-	cr_assert(lstat(path, &st) == 0 && st.st_uid == 0,
-		  "the socket file was given away through a symlink (uid %u)",
-		  (unsigned)st.st_uid);
+	cr_assert(lstat(path, &st) == 0 && st.st_uid == pw->pw_uid,
+		  "the socket file should be nobody's (uid %u)", (unsigned)st.st_uid);
 	cr_stop(cr, SIGTERM, 15000);
+	cr_assert(is_socket(path), "root removed a file through a symlink\n%s", cr->log);
 }

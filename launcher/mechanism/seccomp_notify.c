@@ -376,7 +376,8 @@ static struct listener *inject(struct worker *w, const struct seccomp_notif *req
 	close(sock);
 	l = worker_bind(w, m, &give, &err);
 	if (!l) {
-		answer(nfd, req->id, err, 0);
+		if (err)        /* 0: the start-up stops, no answer (attach.c) */
+			answer(nfd, req->id, err, 0);
 		return NULL;
 	}
 	give = seccomp_reuseport_give(w, l, give);

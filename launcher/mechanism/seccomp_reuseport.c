@@ -108,7 +108,7 @@ int seccomp_reuseport_give(struct worker *w, struct listener *l, int fd)
 	req.type = l->type;
 	req.protocol = l->protocol;
 	req.opts = l->opts;
-	fresh = socket_open_listener(&req, &l->addr, l->addrlen, 1, &err);
+	fresh = socket_open_listener(&req, &l->addr, l->addrlen, SOCKET_JOIN, NULL, &err);
 	grown = fresh < 0 ? NULL : realloc(pend, (size_t)(npend + 1) * sizeof(*pend));
 	if (!grown) {
 		if (fresh >= 0)

@@ -78,8 +78,10 @@ static void reply_bind(struct peer *p, const struct msg_bind *m)
 		rep.protocol = l->protocol;
 		rep.addrlen = l->addrlen;
 		memcpy(&rep.addr, &l->addr, l->addrlen);
-	} else {
+	} else if (err) {
 		rep.err = err;
+	} else {
+		return;         /* the start-up stops: no answer (attach.c) */
 	}
 	if (msg_send(p->fd, &rep, sizeof(rep), fd, MSG_DONTWAIT) < 0)
 		log_warn("worker %d (pid %d): bind reply", w->slot, (int)p->pid);

@@ -142,42 +142,25 @@ static void describe(struct listener *l)
 	}
 }
 
-/* The program prints its own bind error, but not always the address: name
- * it, once per address in a row (a crash loop would repeat it). */
-static void bind_failed(struct cluster *c, const struct msg_bind *req, int err)
+void listener_req_name(const struct msg_bind *req, char *name, size_t cap)
 {
-	static char last[sizeof(((struct listener *)0)->name)];
 	struct listener tmp;
 
-	(void)c;
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.family = req->family;
 	tmp.reqlen = req->addrlen;
 	memcpy(&tmp.addr, &req->addr, req->addrlen);
 	memcpy(&tmp.req, &req->addr, req->addrlen);
 	describe(&tmp);
-	if (!strcmp(last, tmp.name))
-		return;
-	memcpy(last, tmp.name, sizeof(last));
-	log_warnx("cannot bind %s: %s", tmp.name, strerror(err));
+	snprintf(name, cap, "%s", tmp.name);
 }
 
 struct listener *listener_create(struct cluster *c, const struct msg_bind *req,
-				 int per_slot, int *plain, int *err)
+				 int per_slot, const struct creds *as, int *plain, int *err)
 {
 	struct listener *l;
 	int fd, inherited;
 
-	/* --user: the workers run unprivileged, the master does not.  Once the
-	 * first generation is up, a worker may not make the master bind
-	 * something new (a port below 1024, a path in a root-owned directory)
-	 * unless --allow-bind says it may. */
-	if (c->creds.drop && c->started_up && !c->opt->allow_bind) {
-		*err = EACCES;
-		log_warnx("a worker asked for a new address after start-up; refused "
-			  "(--user without --allow-bind)");
-		return NULL;
-	}
 	if (c->nlisteners >= CLUSTER_MAX_LISTENERS) {
 		log_warnx("more than %d listeners: refusing another", CLUSTER_MAX_LISTENERS);
 		*err = EMFILE;
@@ -186,11 +169,10 @@ struct listener *listener_create(struct cluster *c, const struct msg_bind *req,
 	*plain = 0;
 	inherited = (fd = sd_listen_take(c, req, plain)) >= 0;     /* systemd's */
 	if (!inherited)
-		fd = socket_open_listener(req, &req->addr, req->addrlen, per_slot, err);
-	if (fd < 0) {
-		bind_failed(c, req, *err);
+		fd = socket_open_listener(req, &req->addr, req->addrlen,
+					  per_slot ? SOCKET_FIRST_OF_GROUP : SOCKET_FIRST, as, err);
+	if (fd < 0)
 		return NULL;
-	}
 	l = calloc(1, sizeof(*l));
 	if (!l) {
 		close(fd);
@@ -218,6 +200,24 @@ struct listener *listener_create(struct cluster *c, const struct msg_bind *req,
 		socket_file_adopt(c, l);
 	c->listeners[c->nlisteners++] = l;
 	return l;
+}
+
+int listener_owns_socket(const struct cluster *c, unsigned long ino)
+{
+	struct stat st;
+	int i, k;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		const struct listener *l = c->listeners[i];
+
+		if (fstat(l->fd, &st) == 0 && st.st_ino == ino)
+			return 1;
+		for (k = 0; k < l->nslot_fds; k++)
+			if (l->slot_fds[k] >= 0 && fstat(l->slot_fds[k], &st) == 0 &&
+			    st.st_ino == ino)
+				return 1;
+	}
+	return 0;
 }
 
 struct listener *listener_find(struct cluster *c, struct worker *w,

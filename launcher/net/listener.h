@@ -6,10 +6,13 @@
 #ifndef LAUNCHER_NET_LISTENER_H
 #define LAUNCHER_NET_LISTENER_H
 
+#include <stddef.h>
+
 struct cluster;
 struct worker;
 struct listener;
 struct msg_bind;
+struct creds;
 
 /* The listener w's bind of req names: an existing one, or NULL.  NULL
  * with *err 0: none yet (listener_create makes it); with *err set: the
@@ -18,11 +21,17 @@ struct msg_bind;
 struct listener *listener_find(struct cluster *c, struct worker *w,
 			       const struct msg_bind *req, int *err);
 /* Bind req for the cluster (or take systemd's socket for it): per_slot
- * asks for SO_REUSEPORT (one socket per slot follows); *plain says the
+ * asks for SO_REUSEPORT (one socket per slot follows); as, when not NULL,
+ * binds with those credentials (--user: sockets.c); *plain says the
  * inherited socket has none.  The listener, without its policy (l->ops
- * is the caller's to set), or NULL with *err. */
+ * is the caller's to set), or NULL with *err (the caller says so: with
+ * EADDRINUSE the address is held outside the cluster). */
 struct listener *listener_create(struct cluster *c, const struct msg_bind *req,
-				 int per_slot, int *plain, int *err);
+				 int per_slot, const struct creds *as, int *plain, int *err);
+/* Whether socket inode ino is one of the cluster's listening sockets. */
+int listener_owns_socket(const struct cluster *c, unsigned long ino);
+/* req's address as lines name it: "127.0.0.1:8000", "/run/x.sock". */
+void listener_req_name(const struct msg_bind *req, char *name, size_t cap);
 /* "tcp", "udp" or "unix", for the announcement. */
 const char *listener_kind(const struct listener *l);
 void listener_close_all(struct cluster *c);

@@ -1,6 +1,8 @@
 /*
  * socket_file.c - the file of a unix socket the master bound for its
- * workers: given to the workers' user under --user, and removed at exit.
+ * workers: noted when bound, and removed at exit.  Under --user the file
+ * was created by the workers' user (net/sockets.c binds it as them), so
+ * it is theirs already, with their umask and group.
  *
  * The master may be root acting on a path a worker controls, so nothing
  * here follows a symlink: the parent directory is opened without
@@ -101,12 +103,13 @@ static int walk_nofollow(char *dir)
  * --user: the master is root and the workers may own directories on the
  * socket's path.  AT_SYMLINK_NOFOLLOW guards only the last component: a
  * worker could swap a directory it owns for a symlink between bind and our
- * chown (or unlink at exit), and root would act on a file elsewhere.  So
+ * unlink at exit, and root would remove a file elsewhere.  So
  * the parent directory is opened with openat2(RESOLVE_NO_SYMLINKS) (or
  * walk_nofollow), and a ".." is refused too (renaming a directory it owns
  * would move where ".." leads); the last component is then acted on
- * relative to that fd.  The price: a path through a symlink
- * (/var/run -> /run) is not given to the workers' user; the real path is.
+ * relative to that fd.  The price: a socket file on a path through a
+ * symlink (/var/run -> /run) is left in place at exit; the real path's
+ * is removed.
  * Returns the directory fd (O_PATH), or -1 with errno (ELOOP: a symlink or
  * "..").  *name points into path, at the last component.
  */
@@ -150,9 +153,7 @@ static void say_cannot_reach(const struct listener *l, const char *what)
 		log_warn("%s: %s", l->name, what);
 }
 
-/* Note the socket file just bound (see bound_files) and, under --user,
- * give it to the workers' user, as it would be if they had bound it
- * themselves. */
+/* Note the socket file just bound (see bound_files). */
 void socket_file_adopt(struct cluster *c, const struct listener *l)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
@@ -164,21 +165,17 @@ void socket_file_adopt(struct cluster *c, const struct listener *l)
 		return;
 	bound_files[l->id].known = 0;
 	if (c->creds.drop && (dir = open_parent(path, &name)) < 0) {
-		say_cannot_reach(l, "socket file not given to the workers' user, "
-				 "and left in place at exit");
+		say_cannot_reach(l, "socket file left in place at exit");
 		return;
 	}
 	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode)) {
 		if (c->creds.drop)
-			log_warnx("%s: the socket file is gone or replaced; not given to the "
-				  "workers' user", l->name);
+			log_warnx("%s: the socket file is gone or replaced; left in place "
+				  "at exit", l->name);
 	} else {
 		bound_files[l->id].known = 1;
 		bound_files[l->id].dev = st.st_dev;
 		bound_files[l->id].ino = st.st_ino;
-		if (c->creds.drop &&
-		    fchownat(dir, name, c->creds.uid, c->creds.gid, AT_SYMLINK_NOFOLLOW) < 0)
-			log_warn("%s: chown", l->name);
 	}
 	if (dir != AT_FDCWD)
 		close(dir);

@@ -71,7 +71,8 @@ static int slot_fd(struct listener *l, int slot)
 	for (i = 0; i <= slot; i++) {
 		if (l->slot_fds[i] >= 0)
 			continue;
-		l->slot_fds[i] = socket_open_listener(&req, &l->addr, l->addrlen, 1, &err);
+		l->slot_fds[i] = socket_open_listener(&req, &l->addr, l->addrlen, SOCKET_JOIN,
+						      NULL, &err);
 		if (l->slot_fds[i] < 0) {
 			errno = err;
 			log_warn("%s: socket for worker %d", l->name, i);

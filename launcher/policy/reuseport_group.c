@@ -189,12 +189,14 @@ static int steer_by_hash(struct listener *l, struct rp_group *g, int n);
 
 void reuseport_group_steer(struct listener *l, int n)
 {
-	struct rp_group *g;
+	struct rp_group *g = group_of(l);
 
-	/* TCP only: a random choice per datagram would split UDP flows */
-	if (l->type != SOCK_STREAM)
+	/* TCP only: a random choice per datagram would split UDP flows.  And
+	 * not one socket alone: the kernel has no group for it yet (the
+	 * first socket listens alone, net/sockets.c; the group is made when
+	 * a second one joins, and steered then), nor anything to choose. */
+	if (l->type != SOCK_STREAM || (g && g->n < 2))
 		return;
-	g = group_of(l);
 	if (g && g->mode == BY_SHARES && steer_by_shares(l, g, n) == 0)
 		return;
 	if (g && g->mode == BY_HASH && steer_by_hash(l, g, n) == 0)

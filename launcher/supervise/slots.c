@@ -401,6 +401,9 @@ void slots_worker_listening(struct cluster *c, struct worker *w)
 	if (w->pid != w->spawned_pid)   /* it daemonized before it bound (follow.c) */
 		log_warnx("worker %d (pid %d) daemonized: following pid %d, and it listens",
 			  w->slot, (int)w->spawned_pid, (int)w->pid);
+	/* the slot listens: its start-up ends (attach.c) */
+	if (!s->binds_until || s->binds_until > loop_now_ms() + SLOT_BINDS_SETTLE_MS)
+		s->binds_until = loop_now_ms() + SLOT_BINDS_SETTLE_MS;
 	loop_timer_cancel(c->loop, c->quiet_timer);
 	c->quiet_timer = 0;
 }
@@ -521,11 +524,29 @@ static void announce_ready(struct cluster *c)
 	lifecycle_ready(c);
 }
 
+static void kill_all(struct cluster *c);
+
+/* A first-generation bind found its address held outside the cluster
+ * (attach.c said so in one line and set the status): every worker is
+ * killed at once, before a program prints its own error for it (the
+ * worker that asked got no answer) or anything is restarted. */
+static void abandon_start(struct cluster *c)
+{
+	if (c->stopping)
+		return;
+	supervisor_stop(c, SIGTERM);
+	kill_all(c);
+}
+
 void slots_step(struct cluster *c)
 {
 	if (!c->slots_dirty)
 		return;
 	c->slots_dirty = 0;
+	if (c->start_failed) {
+		abandon_start(c);
+		return;
+	}
 	roll_step(c);
 	announce_ready(c);
 }

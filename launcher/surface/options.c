@@ -51,8 +51,9 @@ static const char usage_middle[] =
 "      --metrics ADDR:PORT  serve Prometheus metrics over HTTP there\n"
 "      --user USER[:GROUP]  run workers as USER (cluster-run started as root\n"
 "                         binds for them, ports below 1024 included)\n"
-"      --allow-bind       with --user: workers may bind new addresses after\n"
-"                         start-up (default: only what the first ones bound)\n"
+"      --allow-bind       with --user: a worker may have cluster-run bind a\n"
+"                         new address after its start-up (default: bound\n"
+"                         with USER's rights then; unix sockets always are)\n"
 "      --via M            how binds reach the master: shim (LD_PRELOAD),\n"
 "                         seccomp (static and Go binaries) or auto (default)\n"
 "      --steer S          where rr, leastconn, sticky, random, p2c and jiq\n"
@@ -88,6 +89,13 @@ static const char usage_signals[] =
 "rolling restart, TTIN/TTOU one worker more/less, USR1 reopens --log-dir\n"
 "files (not forwarded unless --forward-usr1), USR2/WINCH forwarded to every\n"
 "worker.  `cluster-ctl signal SIG` signals the workers.\n";
+
+static const char usage_exit[] =
+"\n"
+"Exit status: 0 stopped on request; 1 cluster-run failed, or an address\n"
+"is held outside the cluster at start-up; 2 bad command line; 126/127\n"
+"PROGRAM cannot be run / not found; else a crash-looping worker's status\n"
+"(see the README).\n";
 
 #define HELP_WIDTH 79           /* the last column a line of --help uses */
 #define HELP_OPTION_COL 25      /* where an option's text starts */
@@ -161,6 +169,7 @@ static void usage(FILE *out)
 		help_entry(out, head, HELP_POLICY_COL, text);
 	}
 	fputs(usage_signals, out);
+	fputs(usage_exit, out);
 }
 
 static int parse_via(const char *s, enum via *v)

@@ -53,6 +53,11 @@ static int set_options(const struct helper_opts *o, int fd, int family)
 		fprintf(stderr, "%s: setsockopt SO_REUSEADDR: %s\n", o->prog, strerror(errno));
 		return -1;
 	}
+	if (o->reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		fprintf(stderr, "%s: setsockopt SO_REUSEPORT: %s\n", o->prog, strerror(errno));
+		return -1;
+	}
 	if (o->v6only >= 0 && family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &o->v6only, sizeof(o->v6only)) < 0) {
 		fprintf(stderr, "%s: setsockopt IPV6_V6ONLY: %s\n", o->prog, strerror(errno));
@@ -91,6 +96,9 @@ int helper_start_listening(const struct helper_opts *o, int fd)
 {
 	if (o->exit_after_bind >= 0)
 		exit(o->exit_after_bind);
+	if (o->stall_worker >= 0 && atoi(o->worker) == o->stall_worker && o->worker[0] != '-')
+		for (;;)
+			pause();
 	helper_sleep_ms(o->listen_delay_ms);
 	if (listen(fd, o->backlog) < 0) {
 		fprintf(stderr, "%s: listen: %s\n", o->prog, strerror(errno));

@@ -33,6 +33,7 @@ struct helper_opts {
 	int port;
 	int v6only;              /* -1: leave the system default */
 	int reuseaddr;
+	int reuseport;           /* SO_REUSEPORT before bind */
 	int backlog;
 	int crash_after;         /* abort() after this many replies; 0: never */
 	int exit_at_start;       /* -1: do not */
@@ -47,6 +48,8 @@ struct helper_opts {
 	int fill_fds_after;      /* --fill-fds-after K: after K replies, open
 				  * /dev/null until the fd table is full and
 				  * keep it so (a leak); 0: never */
+	int stall_worker;        /* -1, or the CLUSTER_WORKER_ID that binds but
+				  * never listens (waits for a signal) */
 };
 
 /* Program-specific options, given to helper_parse() as a table ending with
@@ -75,12 +78,12 @@ int helper_setup_signals(const struct helper_opts *o);
  * after printing why. */
 int helper_listen(const struct helper_opts *o, int port);
 
-/* socket(), --reuseaddr, --v6only, bind().  Returns the bound fd, or -1
+/* socket(), --reuseaddr, --reuseport, --v6only, bind().  Returns the bound fd, or -1
  * after printing why (a bind failure as "<prog>: bind <addr>:<port>:
  * <strerror>", which the tests compare with an unclustered run). */
 int helper_bind(const struct helper_opts *o, int port);
 
-/* --exit-after-bind, --listen-delay-ms, listen().  0, or -1 after printing
+/* --exit-after-bind, --stall-worker, --listen-delay-ms, listen().  0, or -1 after printing
  * why (fd is left open). */
 int helper_start_listening(const struct helper_opts *o, int fd);
 

@@ -70,13 +70,14 @@ int helper_parse(struct helper_opts *o, int argc, char **argv,
 		.prog = slash != NULL ? slash + 1 : argv[0],
 		.worker = worker != NULL && *worker != '\0' ? worker : "-",
 		.addr = "127.0.0.1", .v6only = -1, .backlog = 128,
-		.exit_at_start = -1, .exit_after_bind = -1,
+		.exit_at_start = -1, .exit_after_bind = -1, .stall_worker = -1,
 	};
 	const struct helper_option common[] = {
 		{ "--addr", HELPER_STR, &o->addr },
 		{ "--port", HELPER_INT, &o->port },
 		{ "--v6only", HELPER_INT, &o->v6only },
 		{ "--reuseaddr", HELPER_FLAG, &o->reuseaddr },
+		{ "--reuseport", HELPER_FLAG, &o->reuseport },
 		{ "--backlog", HELPER_INT, &o->backlog },
 		{ "--crash-after", HELPER_INT, &o->crash_after },
 		{ "--exit-at-start", HELPER_INT, &o->exit_at_start },
@@ -89,6 +90,7 @@ int helper_parse(struct helper_opts *o, int argc, char **argv,
 		{ "--print-accepted", HELPER_FLAG, &o->print_accepted },
 		{ "--nofile", HELPER_INT, &o->nofile },
 		{ "--fill-fds-after", HELPER_INT, &o->fill_fds_after },
+		{ "--stall-worker", HELPER_INT, &o->stall_worker },
 		{ NULL, 0, NULL },
 	};
 
@@ -101,11 +103,11 @@ int helper_parse(struct helper_opts *o, int argc, char **argv,
 			fprintf(stderr, "%s: unknown option '%s'\n", o->prog, argv[i]);
 		if (r != 0) {
 			fprintf(stderr, "usage: %s [--addr A] [--port P] [--v6only 0|1] "
-				"[--reuseaddr] [--backlog N] [--crash-after K] "
+				"[--reuseaddr] [--reuseport] [--backlog N] [--crash-after K] "
 				"[--exit-at-start CODE] [--exit-after-bind CODE] "
 				"[--listen-delay-ms MS] [--ignore-term] [--graceful] "
 				"[--slow-ms MS] [--hold] [--print-accepted] [--nofile N] "
-				"[--fill-fds-after K]%s\n", o->prog,
+				"[--fill-fds-after K] [--stall-worker ID]%s\n", o->prog,
 				extra != NULL ? " [program options]" : "");
 			return -1;
 		}
