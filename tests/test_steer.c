@@ -5,7 +5,7 @@
  * date; the master never touches a connection.
  *
  *   - each variant serves a real program (a C helper via the shim, python3
- *     http.server, the Go server and a static one via seccomp) with 0
+ *     http.server with its access log in --log-dir files, the Go server and a static one via seccomp) with 0
  *     failed requests across 2 HUPs, a TTIN and a TTOU;
  *   - sticky: each of 127.0.0.2-.5 (a client socket bound before connect:
  *     all of 127/8 is local) and ::1 lands on one slot, and stays on it
@@ -31,6 +31,18 @@
 
 TestSuite(steer, .fini = harness_cleanup, .timeout = 150);
 
+/* python's --log-dir, made at its start, removed at its stop */
+static char log_dir[] = "/tmp/test_steer.XXXXXX";
+
+static void remove_log_dir(void)
+{
+	const char *argv[] = { "/bin/rm", "-rf", log_dir, NULL };
+	struct run r;
+
+	if (log_dir[sizeof(log_dir) - 2] != 'X')
+		run_capture(&r, argv, 10000, NULL, NULL);
+}
+
 static const char *go_server(void)
 {
 	const char *p = helper("go_server");
@@ -55,10 +67,18 @@ static struct cr *start(const char *prog, int n, const char *policy, const char 
 		cr = cr_start(NULL, "-n", nbuf, "-p", policy, "--grace", "5", "--",
 			      go_server(), pbuf, NULL);
 	} else if (!strcmp(prog, "python")) {
+		/* http.server logs every request to stderr, and this harness
+		 * reads cluster-run's stderr only while it waits for a line: the
+		 * pipe fills after ~900 requests, the workers block in write(),
+		 * then the master on its own next line ("reloading"), and no
+		 * reload completes (so under hop rr and reuseport too).  A chatty
+		 * program is run as one would deploy it: its output in files. */
 		if (!have_program("python3"))
 			cr_skip_test("python3 is not installed");
+		cr_assert(mkdtemp(log_dir), "mkdtemp: %s", strerror(errno));
 		cr = cr_start(NULL, "-n", nbuf, "-p", policy, "--steer", "kernel", "--grace", "5",
-			      "--", "python3", "-m", "http.server", "--bind", addr, "0", NULL);
+			      "--log-dir", log_dir, "--", "python3", "-m", "http.server", "--bind",
+			      addr, "0", NULL);
 		*port = 0;
 	} else {
 		snprintf(pbuf, sizeof(pbuf), "%d", *port);
@@ -120,6 +140,7 @@ static void lifecycle(const char *prog, const char *policy)
 	cr_assert_eq(count_of(cr->log, "reload complete"), 2, "%s", cr->log);
 	h = cr_stop(cr, SIGTERM, 15000);
 	cr_assert(WIFEXITED(h) && WEXITSTATUS(h) == 0, "status 0x%x\n%s", h, cr->log);
+	remove_log_dir();
 }
 
 Test(steer, c_rr) { lifecycle("event_server", "rr"); }
@@ -128,9 +149,12 @@ Test(steer, c_sticky) { lifecycle("event_server", "sticky"); }
 Test(steer, c_random) { lifecycle("event_server", "random"); }
 Test(steer, c_p2c) { lifecycle("event_server", "p2c"); }
 Test(steer, c_jiq) { lifecycle("event_server", "jiq"); }
-/* python3 http.server: not yet.  Run by hand (4 curl loops, 2 HUPs) it
- * served 1200 of 1200 under leastconn in the kernel; under this harness's
- * load a reload did not complete within 30 s (issue 21, left open). */
+Test(steer, python_rr) { lifecycle("python", "rr"); }
+Test(steer, python_leastconn) { lifecycle("python", "leastconn"); }
+Test(steer, python_sticky) { lifecycle("python", "sticky"); }
+Test(steer, python_random) { lifecycle("python", "random"); }
+Test(steer, python_p2c) { lifecycle("python", "p2c"); }
+Test(steer, python_jiq) { lifecycle("python", "jiq"); }
 Test(steer, go_rr) { lifecycle("go", "rr"); }
 Test(steer, go_leastconn) { lifecycle("go", "leastconn"); }
 Test(steer, go_sticky) { lifecycle("go", "sticky"); }
