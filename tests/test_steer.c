@@ -303,7 +303,10 @@ static long busy_share(const char *policy)
 	cr_assert_eq(serve_sequential(port, 300, per, 4), 0, "%s", cr->log);
 	cr_log_info("%s in the kernel, worker 0 busy: %ld %ld %ld %ld", policy, per[0], per[1],
 		    per[2], per[3]);
-	cr_expect(per[1] > 30 && per[2] > 30 && per[3] > 30, "%ld %ld %ld", per[1], per[2], per[3]);
+	/* Each idle worker serves: not evenly, since a connection still open
+	 * at a refresh takes its slot out of leastconn's least loaded half
+	 * for 10 ms (29-157 of 300 seen in 7 runs). */
+	cr_expect(per[1] > 10 && per[2] > 10 && per[3] > 10, "%ld %ld %ld", per[1], per[2], per[3]);
 	for (i = 0; i < BUSY_HELD; i++)
 		close(held[i]);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0);
