@@ -67,7 +67,11 @@ static void usage(FILE *f)
 "                        from each request's intended send time\n"
 "  -P, --poisson         with -R: Poisson arrivals (random gaps, same mean)\n"
 "  -T, --timeout MS      per-request timeout (default 5000)\n"
-"  -W, --workers N       count X-Worker ids 0..N-1 even if they never answer\n",
+"  -W, --workers N       count X-Worker ids 0..N-1 even if they never answer\n"
+"  -S, --sources N       bind each connection, before connect, to one of N\n"
+"                        source addresses in turn: 127.0.0.2, 127.0.0.3, ...\n"
+"                        (IPv4 targets; all of 127/8 is local), so that a\n"
+"                        policy keyed on the client address sees N clients\n",
 		LOADGEN_NAME);
 }
 
@@ -119,6 +123,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "poisson", no_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "workers", required_argument, NULL, 'W' },
+		{ "sources", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -128,7 +133,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	int c;
 	double v;
-	while ((c = getopt_long(argc, argv, "a:p:u:c:t:d:w:n:kCR:PT:W:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:p:u:c:t:d:w:n:kCR:PT:W:S:h", longopts, NULL)) != -1) {
 		int bad = 0;
 		switch (c) {
 		case 'a': o->host = optarg; break;
@@ -145,6 +150,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'P': o->poisson = 1; break;
 		case 'T': bad = parse_number(optarg, 1, 3600000, &v); o->timeout_ms = (int)v; break;
 		case 'W': bad = parse_number(optarg, 0, LOADGEN_MAX_IDS, &v); o->expect_workers = (int)v; break;
+		case 'S': bad = parse_number(optarg, 1, 65534, &v); o->sources = (int)v; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}

@@ -39,6 +39,7 @@ struct options {
 	int poisson;                /* -P: exponential gaps instead of constant */
 	int timeout_ms;             /* -T: per request */
 	int expect_workers;         /* -W: ids 0..N-1 count even when unseen */
+	int sources;                /* -S: bind to 127.0.0.2.. in turn; 0: no bind */
 };
 
 /* Set up once by main, read-only for the threads (except the atomics). */

@@ -76,6 +76,7 @@ struct loop {
 	uint64_t first_ns;       /* open loop: when request 0 is due */
 	double interval_ns;      /* mean gap between two of our requests */
 	uint64_t issued;         /* open loop: requests sent so far */
+	uint32_t next_source;    /* -S: the next source address's index */
 	uint64_t next_ns;        /* open loop: when request `issued` is due */
 	uint64_t rng;            /* xorshift64* state for Poisson gaps */
 	int budget_done;
@@ -164,6 +165,22 @@ static int open_conn(struct loop *l, struct slot *s)
 	int one = 1;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->fd = fd;
+	if (run->opt.sources > 0 && run->addr.ss_family == AF_INET) {
+		/* the next of 127.0.0.2 .. 127.0.0.(sources+1), port 0 */
+		struct sockaddr_in src = { .sin_family = AF_INET };
+
+		src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(l->next_source++ %
+							    (unsigned)run->opt.sources));
+		/* the port is chosen at connect, as without a bind: bind's own
+		 * choice would not reuse TIME_WAIT ports and runs out sooner */
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(fd, (const struct sockaddr *)&src, sizeof(src)) < 0) {
+			int err = errno;
+			slot_close(s);
+			errno = err;
+			return -1;
+		}
+	}
 	struct epoll_event ev = {
 		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 		.data.u64 = ((uint64_t)s->gen << 32) | (uint64_t)(s - l->slots),

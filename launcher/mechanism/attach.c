@@ -26,6 +26,7 @@
 #include "net/listener.h"
 #include "policy/balancer.h"
 #include "policy/policy.h"
+#include "policy/policy_steer.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -197,6 +198,7 @@ static void announce(struct cluster *c, struct listener *l)
 void worker_listening(struct worker *w, struct listener *l)
 {
 	w->routes[l->id].listening = w->routes[l->id].bound;
+	steer_worker_listening(w->c, l);
 	announce(w->c, l);
 	l->kick = 1;
 	w->heard_listen = 1;

@@ -20,17 +20,22 @@ void steer_slots_changed_shares(struct cluster *c, struct listener *l);
 /* The load-aware variants (leastconn, p2c, jiq): reweigh now and keep
  * reweighing on a timer. */
 void steer_slots_changed_load(struct cluster *c, struct listener *l);
+/* w has just started listening on l (attach.c): a load-aware variant
+ * reweighs now, so a slot added by TTIN or a restarted worker gets its
+ * share at once rather than at the next refresh. */
+void steer_worker_listening(struct cluster *c, struct listener *l);
 
 /* A kernel variant's table: per-slot sockets, reuseport's attach, drain
  * and pending, and in_kernel for the start-up line. */
 #define STEER_OPS .in_kernel = 1, .per_slot_sockets = 1, .attach = steer_attach, \
 	.drain = steer_drain, .pending = steer_pending
 
-/* What the refreshes cost and did, since start (bench, tests). */
+/* What the refreshes cost and did, since start (status, metrics, bench). */
 struct steer_stats {
 	uint64_t refreshes;     /* loads read */
 	uint64_t programs;      /* ... that changed the program (re-attached) */
 	uint64_t censuses;      /* seccomp workers' loads read from the census */
+	uint64_t cpu_ns;        /* the master's CPU in all of these */
 };
 const struct steer_stats *steer_stats(void);
 

@@ -26,6 +26,8 @@
 #include "base/procstat.h"
 #include "net/census.h"
 #include "policy/balancer.h"
+#include "policy/policy.h"
+#include "policy/policy_steer.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
 #include "supervise/slots.h"
@@ -96,6 +98,17 @@ static void args_text(struct cluster *c, struct buf *b)
 	buf_printf(b, "\n");
 }
 
+/* Whether a listener is steered in the kernel (its steer_stats count). */
+static int any_in_kernel(const struct cluster *c)
+{
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i]->ops->in_kernel)
+			return 1;
+	return 0;
+}
+
 void report_text(struct cluster *c, struct buf *b)
 {
 	struct census *cs = census_fresh(c);
@@ -112,6 +125,14 @@ void report_text(struct cluster *c, struct buf *b)
 		buf_printf(b, "listener %s (%s) policy %s accepted %llu pending %zu\n",
 			   l->name, kind(l), l->ops->name,
 			   (unsigned long long)l->accepted, l->npending);
+	}
+	if (any_in_kernel(c)) {
+		const struct steer_stats *st = steer_stats();
+
+		buf_printf(b, "steered in the kernel: %llu refreshes, %llu programs attached, "
+			   "%llu censuses, %.3fs CPU\n", (unsigned long long)st->refreshes,
+			   (unsigned long long)st->programs, (unsigned long long)st->censuses,
+			   (double)st->cpu_ns / 1e9);
 	}
 	buf_printf(b, "%-5s %-8s %-9s %9s %8s %10s %8s %8s %9s\n",
 		   "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "HANDED", "OPEN", "CPU", "RSS");
@@ -196,7 +217,16 @@ void report_json(struct cluster *c, struct buf *b)
 			   kind(l), l->ops->name, (unsigned long long)l->accepted,
 			   l->npending);
 	}
-	buf_printf(b, "],\"workers\":[");
+	buf_printf(b, "],");
+	if (any_in_kernel(c)) {
+		const struct steer_stats *st = steer_stats();
+
+		buf_printf(b, "\"steer\":{\"refreshes\":%llu,\"programs\":%llu,"
+			   "\"censuses\":%llu,\"cpu_seconds\":%.6f},",
+			   (unsigned long long)st->refreshes, (unsigned long long)st->programs,
+			   (unsigned long long)st->censuses, (double)st->cpu_ns / 1e9);
+	}
+	buf_printf(b, "\"workers\":[");
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
 		struct procstat ps;
@@ -303,5 +333,27 @@ void report_metrics(struct cluster *c, struct buf *b)
 	for (i = 0; i < c->nlisteners; i++)
 		buf_printf(b, "cluster_run_accepted_total{listener=\"%s\"} %llu\n",
 			   c->listeners[i]->name, (unsigned long long)c->listeners[i]->accepted);
+	if (any_in_kernel(c)) {
+		const struct steer_stats *st = steer_stats();
+
+		buf_printf(b, "# HELP cluster_run_steer_refreshes_total Load refreshes of the "
+			      "kernel-steered policies.\n"
+			      "# TYPE cluster_run_steer_refreshes_total counter\n"
+			      "cluster_run_steer_refreshes_total %llu\n"
+			      "# HELP cluster_run_steer_programs_total Refreshes that re-attached "
+			      "the steering program.\n"
+			      "# TYPE cluster_run_steer_programs_total counter\n"
+			      "cluster_run_steer_programs_total %llu\n"
+			      "# HELP cluster_run_steer_censuses_total Seccomp workers' loads read "
+			      "from the socket census.\n"
+			      "# TYPE cluster_run_steer_censuses_total counter\n"
+			      "cluster_run_steer_censuses_total %llu\n"
+			      "# HELP cluster_run_steer_cpu_seconds_total The master's CPU in "
+			      "refreshes and censuses.\n"
+			      "# TYPE cluster_run_steer_cpu_seconds_total counter\n"
+			      "cluster_run_steer_cpu_seconds_total %.6f\n",
+			   (unsigned long long)st->refreshes, (unsigned long long)st->programs,
+			   (unsigned long long)st->censuses, (double)st->cpu_ns / 1e9);
+	}
 	health_report_metrics(c, b);
 }

@@ -254,6 +254,11 @@ long load_ok_so_far(struct load *l)
 	return atomic_load(&l->ok);
 }
 
+long load_worker_so_far(struct load *l, int worker)
+{
+	return worker >= 0 && worker < 16 ? atomic_load(&l->per_worker[worker]) : 0;
+}
+
 long load_failed_so_far(struct load *l)
 {
 	return atomic_load(&l->failed);

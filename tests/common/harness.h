@@ -144,6 +144,8 @@ struct load;
 struct load *load_start(int port, int clients);
 void load_stop(struct load *l, long *ok, long *failed, long per_worker[16]);
 long load_ok_so_far(struct load *l);
+/* Answers that named worker (X-Worker) so far. */
+long load_worker_so_far(struct load *l, int worker);
 long load_failed_so_far(struct load *l);
 
 #endif
