@@ -151,16 +151,6 @@ static int nothing_left(void *arg)
 	return program_processes(0) == 0;
 }
 
-static int port_accepts(int port)
-{
-	int fd = tcp_connect("127.0.0.1", port, 1000);
-
-	if (fd < 0)
-		return 0;
-	close(fd);
-	return 1;
-}
-
 /* After cluster-run's exit: no process of the program, nothing on port. */
 static void assert_nothing_left(struct cr *cr, int port)
 {
@@ -184,14 +174,6 @@ static void assert_status_follows(struct cr *cr, int n)
 	cr_assert_eq(count_of(r.out, "followed daemon pid"), n, "%s\n%s", r.out, cr->log);
 }
 
-static void wait_more_ok(struct load *l, long more)
-{
-	long base = load_ok_so_far(l), deadline = now_ms() + 15000;
-
-	while (load_ok_so_far(l) < base + more && now_ms() < deadline)
-		sleep_ms(10);
-}
-
 /* The run every program here goes through once cr is started: both
  * workers followed, requests answered through a reload (under_load: with
  * HTTP clients running all along, none failing), a stop with status 0,
@@ -212,13 +194,13 @@ static void follow_reload_stop(struct cr *cr, int port, int (*ask)(int, char *, 
 	assert_status_follows(cr, 2);
 	if (under_load) {
 		l = load_start(port, 2);
-		wait_more_ok(l, 50);
+		load_wait_more(l, 50, 15000);
 	}
 	cr_assert_eq(kill(cr->pid, SIGHUP), 0);
 	cr_assert(cr_wait_line(cr, "reload complete", 30000), "%s", cr->log);
 	cr_assert(cr_wait_count(cr, "daemonized: following pid", 4, 10000), "%s", cr->log);
 	if (l) {
-		wait_more_ok(l, 50);
+		load_wait_more(l, 50, 15000);
 		load_stop(l, &ok, &failed, NULL);
 		cr_log_info("through the reload: %ld answered, %ld failed", ok, failed);
 		cr_assert_eq(failed, 0, "%ld of %ld requests failed\n%s", failed, ok + failed,

@@ -122,19 +122,6 @@ static void list_cluster(struct cr *cr, struct cluster_procs *cp)
 	closedir(d);
 }
 
-/* Whether anything still accepts connections on 127.0.0.1:port.  (Not
- * port_free: the TIME_WAIT left by the requests keeps a program's port
- * from being bound again without SO_REUSEADDR.) */
-static int port_accepts(int port)
-{
-	int fd = tcp_connect("127.0.0.1", port, 1000);
-
-	if (fd < 0)
-		return 0;
-	close(fd);
-	return 1;
-}
-
 static int all_gone(void *arg)
 {
 	struct cluster_procs *cp = arg;

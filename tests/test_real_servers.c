@@ -58,17 +58,6 @@ static const char *make_tmpdir(void)
 	return tmpdir;
 }
 
-/* Whether anything still accepts connections on 127.0.0.1:port. */
-static int port_accepts(int port)
-{
-	int fd = tcp_connect("127.0.0.1", port, 1000);
-
-	if (fd < 0)
-		return 0;
-	close(fd);
-	return 1;
-}
-
 /* What a run talks to, and how it tells which worker answered. */
 struct target {
 	int port;

@@ -26,14 +26,6 @@ TestSuite(reload, .fini = cleanup, .timeout = 60);
 
 static char tmp_dir[64];        /* the test's script directory, if any */
 
-static void wait_more_ok(struct load *l, long more)
-{
-	long base = load_ok_so_far(l), deadline = now_ms() + 10000;
-
-	while (load_ok_so_far(l) < base + more && now_ms() < deadline)
-		sleep_ms(10);
-}
-
 /* 3 workers of blocking_server --graceful under 4 clients.  HUP, and a
  * second HUP either while the first reload is still going (back_to_back:
  * slot 0 is replaced twice, one "reload complete" at the end) or after it
@@ -52,7 +44,7 @@ static void two_hups(const char *policy, int back_to_back)
 	cr_assert(port > 0, "%s", cr->log);
 	cr_assert_eq(cr_children(cr, old, 8), 3);
 	l = load_start(port, 4);
-	wait_more_ok(l, 100);
+	load_wait_more(l, 100, 10000);
 
 	cr_assert_eq(kill(cr->pid, SIGHUP), 0);
 	cr_assert(cr_wait_line(cr, "reloading: replacing 3 workers one at a time", 5000),
@@ -62,7 +54,7 @@ static void two_hups(const char *policy, int back_to_back)
 		g.old = old;
 		cr_assert(wait_until(cr_have_workers, &g, 5000), "not every worker was replaced\n%s",
 			  cr->log);
-		wait_more_ok(l, 100);
+		load_wait_more(l, 100, 10000);
 	}
 	/* Every process alive now, a half-started replacement of the first
 	 * reload included, is of an older generation than the next HUP's. */
@@ -79,7 +71,7 @@ static void two_hups(const char *policy, int back_to_back)
 		  "second HUP is still there\n%s", cr->log);
 	for (i = 0; i < 3; i++)
 		cr_assert(!pid_alive(old[i]), "old worker %d still running", (int)old[i]);
-	wait_more_ok(l, 100);
+	load_wait_more(l, 100, 10000);
 	load_stop(l, &ok, &failed, per);
 	cr_log_info("%s: ok %ld failed %ld", policy, ok, failed);
 	cr_assert_eq(failed, 0, "%ld of %ld requests failed during two reloads\n%s",
@@ -109,14 +101,14 @@ Test(reload, two_hups_event_server_rr)
 	cr_assert(port > 0, "%s", cr->log);
 	cr_assert_eq(cr_children(cr, old, 8), 3);
 	l = load_start(port, 6);
-	wait_more_ok(l, 100);
+	load_wait_more(l, 100, 10000);
 	kill(cr->pid, SIGHUP);
 	cr_assert(cr_wait_line(cr, "reloading:", 5000), "%s", cr->log);
 	kill(cr->pid, SIGHUP);
 	cr_assert(cr_wait_count(cr, "reloading:", 2, 5000), "%s", cr->log);
 	cr_assert(cr_wait_count(cr, "reload complete", 1, 25000), "%s", cr->log);
 	cr_assert(wait_until(cr_have_workers, &g, 5000), "not every worker was replaced\n%s", cr->log);
-	wait_more_ok(l, 100);
+	load_wait_more(l, 100, 10000);
 	load_stop(l, &ok, &failed, per);
 	cr_assert_eq(failed, 0, "%ld of %ld requests failed\n%s", failed, ok + failed, cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0, "%s", cr->log);

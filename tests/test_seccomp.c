@@ -102,14 +102,6 @@ Test(seccomp, go_shared) { spread_over_all("go", "shared"); }
 Test(seccomp, static_blocking_spread) { spread_over_all("static_blocking_server", "reuseport"); }
 Test(seccomp, static_event_spread) { spread_over_all("static_event_server", "reuseport"); }
 
-static void wait_more_ok(struct load *l, long more)
-{
-	long base = load_ok_so_far(l), deadline = now_ms() + 10000;
-
-	while (load_ok_so_far(l) < base + more && now_ms() < deadline)
-		sleep_ms(10);
-}
-
 /* Under 4 clients: HUP, HUP (each replacing every worker), TTIN, TTOU;
  * not one request fails, and no worker had to be killed. */
 static void reload_and_scale_under_load(const char *prog)
@@ -123,24 +115,24 @@ static void reload_and_scale_under_load(const char *prog)
 	int h;
 
 	l = load_start(port, 4);
-	wait_more_ok(l, 200);
+	load_wait_more(l, 200, 10000);
 	for (h = 1; h <= 2; h++) {
 		w.nold = cr_children(cr, old, 8);
 		w.old = old;
 		cr_assert_eq(kill(cr->pid, SIGHUP), 0);
 		cr_assert(wait_until(cr_have_workers, &w, 30000), "HUP %d: not every worker "
 			  "was replaced\n%s", h, cr->log);
-		wait_more_ok(l, 200);
+		load_wait_more(l, 200, 10000);
 	}
 	w.old = NULL;
 	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
 	w.want = 4;
 	cr_assert(wait_until(cr_have_workers, &w, 10000), "%s", cr->log);
-	wait_more_ok(l, 300);
+	load_wait_more(l, 300, 10000);
 	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
 	w.want = 3;
 	cr_assert(wait_until(cr_have_workers, &w, 15000), "%s", cr->log);
-	wait_more_ok(l, 200);
+	load_wait_more(l, 200, 10000);
 	load_stop(l, &ok, &failed, per);
 	cr_log_info("%s: ok %ld failed %ld, per slot %ld %ld %ld %ld", prog, ok, failed,
 		    per[0], per[1], per[2], per[3]);

@@ -94,14 +94,6 @@ static struct cr *start(const char *prog, int n, const char *policy, const char 
 	return cr;
 }
 
-static void wait_more_ok(struct load *l, long more)
-{
-	long base = load_ok_so_far(l), deadline = now_ms() + 10000;
-
-	while (load_ok_so_far(l) < base + more && now_ms() < deadline)
-		sleep_ms(10);
-}
-
 /* Every slot has a listening worker (cluster-ctl status --json). */
 static int all_listening(void *arg)
 {
@@ -130,14 +122,14 @@ static void lifecycle(const char *prog, const char *policy)
 	struct load *l;
 
 	l = load_start(port, 4);
-	wait_more_ok(l, 200);
+	load_wait_more(l, 200, 10000);
 	for (h = 1; h <= 2; h++) {
 		w.nold = cr_children(cr, old, 8);
 		w.old = old;
 		cr_assert_eq(kill(cr->pid, SIGHUP), 0);
 		cr_assert(wait_until(cr_have_workers, &w, 30000), "HUP %d: not every worker "
 			  "was replaced\n%s", h, cr->log);
-		wait_more_ok(l, 200);
+		load_wait_more(l, 200, 10000);
 	}
 	w.old = NULL;
 	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
@@ -145,12 +137,12 @@ static void lifecycle(const char *prog, const char *policy)
 	cr_assert(wait_until(cr_have_workers, &w, 10000), "%s", cr->log);
 	cr_assert(wait_until(all_listening, cr, 15000), "%s", cr->log);
 	got3 = load_worker_so_far(l, 3);
-	wait_more_ok(l, 300);
+	load_wait_more(l, 300, 10000);
 	got3 = load_worker_so_far(l, 3) - got3;
 	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
 	w.want = 3;
 	cr_assert(wait_until(cr_have_workers, &w, 15000), "%s", cr->log);
-	wait_more_ok(l, 200);
+	load_wait_more(l, 200, 10000);
 	load_stop(l, &ok, &failed, per);
 	cr_log_info("%s %s: ok %ld failed %ld, per slot %ld %ld %ld %ld (slot 3: %ld of 300 "
 		    "once listening)", prog, policy, ok, failed, per[0], per[1], per[2], per[3], got3);

@@ -254,6 +254,14 @@ long load_ok_so_far(struct load *l)
 	return atomic_load(&l->ok);
 }
 
+void load_wait_more(struct load *l, long more, int timeout_ms)
+{
+	long base = load_ok_so_far(l), deadline = now_ms() + timeout_ms;
+
+	while (load_ok_so_far(l) < base + more && now_ms() < deadline)
+		sleep_ms(10);
+}
+
 long load_worker_so_far(struct load *l, int worker)
 {
 	return worker >= 0 && worker < 16 ? atomic_load(&l->per_worker[worker]) : 0;
@@ -288,4 +296,14 @@ int request_worker(int port, int *slot, pid_t *pid, int timeout_ms)
 	*slot = response_worker(buf);
 	*pid = (pid_t)atol(val);
 	return 0;
+}
+
+int port_accepts(int port)
+{
+	int fd = tcp_connect("127.0.0.1", port, 1000);
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
 }

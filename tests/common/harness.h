@@ -75,6 +75,10 @@ void harness_cleanup(void);
 socklen_t sockaddr_of(const char *host, int port, struct sockaddr_storage *ss);
 /* A connected TCP socket (non-blocking), or -1 with errno. */
 int tcp_connect(const char *host, int port, int timeout_ms);
+/* Whether anything still accepts connections on 127.0.0.1:port.  (Not
+ * port_free: the TIME_WAIT left by requests keeps a program's port from
+ * being bound again without SO_REUSEADDR.) */
+int port_accepts(int port);
 /* Send req on a fresh connection; read the answer into buf (NUL-ended)
  * until EOF, or until `until` appears when it is not NULL (then an EOF or
  * a full buffer first is EPROTO).  Its length, or -1 with errno. */
@@ -144,6 +148,8 @@ struct load;
 struct load *load_start(int port, int clients);
 void load_stop(struct load *l, long *ok, long *failed, long per_worker[16]);
 long load_ok_so_far(struct load *l);
+/* Until l has answered `more` requests beyond what it had, or timeout_ms. */
+void load_wait_more(struct load *l, long more, int timeout_ms);
 /* Answers that named worker (X-Worker) so far. */
 long load_worker_so_far(struct load *l, int worker);
 long load_failed_so_far(struct load *l);
