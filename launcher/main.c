@@ -147,6 +147,7 @@ int main(int argc, char **argv)
 	if (supervisor_start(&c) < 0)
 		return EXIT_FAILURE_;
 	loop_run(c.loop);
+	log_event("stopped, exit status %d", c.exit_status);
 	control_close(&c);
 	listener_close_all(&c);
 	lifecycle_close(&c);

@@ -134,4 +134,9 @@ Test(logformat, json_lines_parse_and_name_the_worker)
 	}
 	snprintf(line, sizeof(line), "None %d master|'2 workers listening'", (int)cr->pid);
 	cr_assert(strstr(r.out, line), "want %s in:\n%s", line, r.out);
+	/* the stop is in the JSON log: its start and its end */
+	snprintf(line, sizeof(line), "None %d master|'stopping: 2 workers", (int)cr->pid);
+	cr_assert(strstr(r.out, line), "want %s in:\n%s", line, r.out);
+	snprintf(line, sizeof(line), "None %d master|'stopped, exit status 0'", (int)cr->pid);
+	cr_assert(strstr(r.out, line), "want %s in:\n%s", line, r.out);
 }

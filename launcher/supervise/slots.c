@@ -747,6 +747,9 @@ void supervisor_stop(struct cluster *c, int sig)
 		return;
 	}
 	c->stopping = 1;
+	/* an event for the JSON log (and -v): operators see the stop begin */
+	log_event("stopping: %d worker%s on SIG%s, each drained then sent SIG%s",
+		  c->nworkers, c->nworkers == 1 ? "" : "s", sigabbrev_np(sig), sigabbrev_np(fwd));
 	lifecycle_stopping(c);
 	balancer_stop(c);
 	loop_timer_cancel(c->loop, c->quiet_timer);

@@ -68,7 +68,7 @@ static const char usage_middle[] =
 "                         master's in DIR/cluster-run.log too; USR1 reopens\n"
 "      --forward-usr1     USR1 also goes to every worker (default: it only\n"
 "                         reopens cluster-run's logs; Node opens a debugger)\n"
-"  -e KEY=VALUE           set a variable in the workers' environment\n"
+"  -e, --env KEY=VALUE    set a variable in the workers' environment\n"
 "      --env-file FILE    variables from FILE (systemd EnvironmentFile= syntax)\n"
 "      --max-memory SIZE  replace a worker whose RSS stays above SIZE\n"
 "                         (K, M, G suffixes)\n"

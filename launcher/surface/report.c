@@ -74,15 +74,21 @@ static void reload_text(struct cluster *c, struct buf *b)
 {
 	const struct reload_record *r = lifecycle_last_reload(c);
 	struct tm tm;
-	char when[32] = "";
+	char started[32] = "", finished[32] = "";
 
 	if (r->outcome == RELOAD_NONE)
 		return;
 	if (localtime_r(&r->started, &tm))
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	buf_printf(b, "last reload: %s at %s", reload_outcome_name(r->outcome), when);
-	if (r->outcome != RELOAD_RUNNING)
-		buf_printf(b, ", took %.1fs", r->seconds);
+		strftime(started, sizeof(started), "%Y-%m-%d %H:%M:%S", &tm);
+	if (r->outcome == RELOAD_RUNNING) {
+		buf_printf(b, "last reload: running since %s", started);
+	} else {
+		/* "complete at" is when it finished, not when it began */
+		if (localtime_r(&r->finished, &tm))
+			strftime(finished, sizeof(finished), "%Y-%m-%d %H:%M:%S", &tm);
+		buf_printf(b, "last reload: %s at %s (started %s, took %.1fs)",
+			   reload_outcome_name(r->outcome), finished, started, r->seconds);
+	}
 	if (r->why[0])
 		buf_printf(b, " (%s)", r->why);
 	buf_printf(b, "\n");
