@@ -11,10 +11,12 @@
 #include "tmpdir.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -136,4 +138,44 @@ Test(log_drops, full_stdout)
 	cr_assert(cr_wait_line(d.cr, "(stdout: No space left on device)", 10000), "%s",
 		  d.cr->log);
 	cr_assert_eq(WEXITSTATUS(cr_stop(d.cr, SIGTERM, 15000)), 0, "%s", d.cr->log);
+}
+
+/*
+ * A reader that stopped reading: cluster-run's stdout is a FIFO the test
+ * holds open and never reads.  A worker prints 2,000 lines of 100 bytes
+ * through the master (--log-prefix), three times what the pipe holds.
+ * Before, the master blocked in write() once the pipe was full and froze
+ * with it: no "listening", no status, no reload.  Now the lines that do
+ * not fit are dropped and counted, and the cluster goes on: it listens,
+ * answers status and a request, reloads and stops.
+ */
+static const char flood[] =
+	"i=0; while [ $i -lt 2000 ]; do "
+	"echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; "
+	"i=$((i+1)); done; exec \"$0\" --port 0";
+
+Test(log_drops, stalled_stdout_reader)
+{
+	static struct drops d;
+	char fifo[128], buf[4096];
+	int rd, port;
+
+	tmpdir_new(d.dir, "cr-drops");
+	snprintf(d.sock, sizeof(d.sock), "%s/c.sock", d.dir);
+	snprintf(fifo, sizeof(fifo), "%s/out.fifo", d.dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	rd = open(fifo, O_RDONLY | O_NONBLOCK);         /* held, never read */
+	cr_assert(rd >= 0);
+	d.cr = cr_start(fifo, "-n", "1", "--log-prefix", "--control", d.sock, "--",
+			"/bin/sh", "-c", flood, helper("blocking_server"), NULL);
+	port = cr_ready_port(d.cr, 0, 30000);
+	cr_assert(port > 0, "%s", d.cr->log);
+	d.want = 1000;          /* 2,000 lines, at most ~650 fit in 64 KiB */
+	cr_assert(wait_until(dropped_at_least, &d, 30000), "dropped %ld\n%s", status_dropped(&d),
+		  d.cr->log);
+	cr_assert(http_get("127.0.0.1", port, buf, sizeof(buf), 5000) > 0);
+	kill(d.cr->pid, SIGHUP);
+	cr_assert(cr_wait_line(d.cr, "reload complete", 30000), "%s", d.cr->log);
+	cr_assert_eq(WEXITSTATUS(cr_stop(d.cr, SIGTERM, 15000)), 0, "%s", d.cr->log);
+	close(rd);
 }

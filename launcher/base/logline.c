@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,11 +269,36 @@ static void count_drop(int err, const char *what, int slot)
 	}
 }
 
+/* Whether a write to the inherited stdout/stderr would block now.  Their
+ * reader may have stopped reading (a pipe into a stalled program, a
+ * terminal held with ^S): a blocking write there would freeze the master,
+ * and with it reloads, restarts and cluster-ctl, under every policy.  We
+ * cannot make them O_NONBLOCK: the open file description is shared with
+ * whoever started us.  poll() says POLLOUT on a pipe when a page is free,
+ * so a line up to PIPE_BUF goes in whole; a longer one may still wait
+ * for part of it.  Files under --log-dir are regular files: never asked. */
+static int would_block(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int r;
+
+	if (fd != STDOUT_FILENO && fd != STDERR_FILENO)
+		return 0;
+	do
+		r = poll(&p, 1, 0);
+	while (r < 0 && errno == EINTR);
+	return r == 0;
+}
+
 /* The line, whole, or it is counted as dropped. */
 static void write_line(int fd, size_t n, const char *what, int slot)
 {
 	ssize_t w;
 
+	if (would_block(fd)) {
+		count_drop(EAGAIN, what, slot);
+		return;
+	}
 	do
 		w = write(fd, sink.line, n);
 	while (w < 0 && errno == EINTR);
