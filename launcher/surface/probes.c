@@ -1,13 +1,16 @@
 /*
  * probes.c - the HTTP answers of the --metrics address: /ready and /live
- * for Kubernetes probes and load balancer health checks, and the
- * Prometheus metrics (report.c) for every other path, as before.
+ * for Kubernetes probes and load balancer health checks, the status page
+ * and its JSON, and the Prometheus metrics (report.c) for every other
+ * path, as before.
  *
  *   /ready   200 when every slot has a listening worker; 503 before the
  *            first generation listens, while a slot is empty (a crashed
  *            worker waiting for its restart) and from the stop signal on,
  *            so a balancer stops sending before the workers go.
  *   /live    200 as long as the master's loop answers at all.
+ *   /        the status page (status_page.html): top in a browser.
+ *   /status.json  status --json (report.c), which the page reads.
  *
  * HTTP/1.0, one answer, then close (control.c writes and closes).  HEAD
  * gets the headers only.
@@ -19,6 +22,7 @@
 #include "base/buf.h"
 #include "supervise/lifecycle.h"
 #include "surface/report.h"
+#include "surface/status_page.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +44,35 @@ static int request_path(const char *req, char *out, size_t cap)
 		out[n] = '\0';
 	}
 	return !strncasecmp(req, "HEAD ", 5);
+}
+
+/*
+ * Why wait for the blank line: closing a socket with unread bytes in its
+ * receive queue sends RST, not FIN, and a client that gets the RST before
+ * it has read the answer loses it (curl: "recv failure"; a browser's
+ * XMLHttpRequest: a network error).  Prometheus' requests fit in one read;
+ * a browser's, with its user agent and client hints, often do not.
+ */
+int probes_request_in(char *buf, size_t *len, size_t cap)
+{
+	char *nl;
+	size_t keep;
+
+	if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
+		return 1;
+	if (*len < cap - 1)
+		return 0;
+	/* full: keep the request line, an 'x' so that it cannot end the
+	 * headers itself, and the last 3 bytes (a "\r\n\r" cut short) */
+	nl = memchr(buf, '\n', *len);
+	if (!nl || (size_t)(nl - buf) + 1 + 4 >= *len)
+		return 1;       /* no room to keep reading: answer what we have */
+	keep = (size_t)(nl - buf) + 1;
+	buf[keep] = 'x';
+	memmove(buf + keep + 1, buf + *len - 3, 3);
+	*len = keep + 4;
+	buf[*len] = '\0';
+	return 0;
 }
 
 static void plain(struct buf *b, int code, const char *reason, const char *body, int head)
@@ -70,6 +103,16 @@ void probes_answer(struct cluster *c, const char *request, struct buf *b)
 				 c->stopping ? "stopping, " : "", c->stopping ? 0 : ready, c->target);
 			plain(b, 503, "Service Unavailable", body, head);
 		}
+	} else if (!strcmp(path, "/") || !strcmp(path, "/index.html")) {
+		buf_printf(b, "HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+			      "Content-Length: %lu\r\nCache-Control: no-store\r\n"
+			      "Connection: close\r\n\r\n%s", status_page_html_len,
+			   head ? "" : status_page_html);
+	} else if (!strcmp(path, "/status.json")) {
+		buf_printf(b, "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+			      "Cache-Control: no-store\r\nConnection: close\r\n\r\n");
+		if (!head)
+			report_json(c, b);
 	} else {
 		buf_printf(b, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			      "Connection: close\r\n\r\n");
