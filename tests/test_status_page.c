@@ -1,7 +1,8 @@
 /*
  * test_status_page.c - the status page on the --metrics address: "/" is
  * one self-contained HTML page (no external asset), "/status.json" is
- * status --json (read back by python3) with every worker, a browser's
+ * status --json (read back by python3) with every worker but without the
+ * program's arguments (a secret may be among them), a browser's
  * long request is answered whole (not reset), and in a real headless
  * browser the page's script fills in one row per worker with its pid
  * (skipped when no Chromium is installed: Debian chromium-headless-shell).
@@ -24,20 +25,27 @@ static int exit_code(const struct run *r)
 	return r->status >= 0 && WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }
 
-static struct cr *start(int mport, const char *n, struct cr_workers *w)
+/* extra: a program argument (NULL: none), and its value */
+static struct cr *start_with(int mport, const char *n, const char *extra, const char *value,
+			     struct cr_workers *w)
 {
 	char where[32];
 	struct cr *cr;
 
 	snprintf(where, sizeof(where), "127.0.0.1:%d", mport);
 	cr = cr_start(NULL, "-n", n, "--control", "none", "--metrics", where, "--",
-		      helper("blocking_server"), NULL);
+		      helper("blocking_server"), extra, value, NULL);
 	cr_assert(cr_ready_port(cr, 0, 10000) > 0, "%s", cr->log);
 	cr_assert(cr_wait_line(cr, "metrics on", 5000), "%s", cr->log);
 	w->cr = cr;
 	w->want = atoi(n);
 	cr_assert(wait_until(cr_have_workers, w, 5000), "%s", cr->log);
 	return cr;
+}
+
+static struct cr *start(int mport, const char *n, struct cr_workers *w)
+{
+	return start_with(mport, n, NULL, NULL, w);
 }
 
 /* GET path with extra header lines; the whole answer into buf. */
@@ -88,6 +96,8 @@ Test(status_page, json_endpoint_has_every_worker)
 	static const char script[] =
 		"import json, sys\n"
 		"d = json.loads(sys.argv[1])\n"
+		"assert 'args' not in d, 'the command line is on the metrics port'\n"
+		"assert d['program'].endswith('blocking_server'), d['program']\n"
 		"for w in sorted(d['workers'], key=lambda w: w['slot']):\n"
 		"    print(w['slot'], w['pid'], w['last_exit'])\n";
 	int mport = free_port(), i;
@@ -95,9 +105,11 @@ Test(status_page, json_endpoint_has_every_worker)
 	static char buf[65536];
 	struct run py;
 
-	start(mport, "3", &w);
+	/* an argument stands in for a secret: it must not show */
+	start_with(mport, "3", "--late-bind", "0", &w);
 	cr_assert_gt(get(mport, "/status.json", NULL, buf, sizeof(buf)), 0, "%s", strerror(errno));
 	cr_assert(strstr(buf, "Content-Type: application/json"), "%.300s", buf);
+	cr_assert(!strstr(buf, "late-bind"), "the arguments are on the metrics port: %s", buf);
 	{
 		const char *argv[] = { "/usr/bin/env", "python3", "-c", script, body(buf), NULL };
 

@@ -10,7 +10,8 @@
  *            so a balancer stops sending before the workers go.
  *   /live    200 as long as the master's loop answers at all.
  *   /        the status page (status_page.html): top in a browser.
- *   /status.json  status --json (report.c), which the page reads.
+ *   /status.json  status --json (report.c) less the program's arguments;
+ *            the page reads it.
  *
  * HTTP/1.0, one answer, then close (control.c writes and closes).  HEAD
  * gets the headers only.
@@ -82,6 +83,39 @@ static void plain(struct buf *b, int code, const char *reason, const char *body,
 		   code, reason, strlen(body), head ? "" : body);
 }
 
+/*
+ * status --json less the program's arguments: the --metrics address may be
+ * reachable by more people than the control socket (its owner only), and
+ * a command line can hold a secret.  report.c writes "args" as an array of
+ * strings (escaped by its json_string); cut it out, quotes respected.
+ */
+static void status_json_public(struct cluster *c, struct buf *b)
+{
+	static const char key[] = ",\"args\":[";
+	size_t from = b->len, end;
+	char *p;
+	int in_string = 0;
+
+	report_json(c, b);
+	if (!b->data || !(p = strstr(b->data + from, key)))
+		return;
+	for (end = (size_t)(p - b->data) + sizeof(key) - 1; end < b->len; end++) {
+		char ch = b->data[end];
+
+		if (in_string && ch == '\\')
+			end++;
+		else if (ch == '"')
+			in_string = !in_string;
+		else if (!in_string && ch == ']')
+			break;
+	}
+	if (end >= b->len)
+		return;
+	end++;                  /* past the ']' */
+	memmove(p, b->data + end, b->len - end + 1);
+	b->len -= end - (size_t)(p - b->data);
+}
+
 void probes_answer(struct cluster *c, const char *request, struct buf *b)
 {
 	char path[64], body[128];
@@ -112,7 +146,7 @@ void probes_answer(struct cluster *c, const char *request, struct buf *b)
 		buf_printf(b, "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
 			      "Cache-Control: no-store\r\nConnection: close\r\n\r\n");
 		if (!head)
-			report_json(c, b);
+			status_json_public(c, b);
 	} else {
 		buf_printf(b, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			      "Connection: close\r\n\r\n");
