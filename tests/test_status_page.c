@@ -1,6 +1,7 @@
 /*
- * test_status_page.c - the status page on the --metrics address: "/" is
- * one self-contained HTML page (no external asset), "/status.json" is
+ * test_status_page.c - the status page on the --metrics address: "/" for
+ * a browser (and "/status" for anyone) is one self-contained HTML page (no
+ * external asset), "/" for other clients still the metrics, "/status.json" is
  * status --json (read back by python3) with every worker but without the
  * program's arguments (a secret may be among them), a browser's
  * long request is answered whole (not reset), and in a real headless
@@ -74,7 +75,8 @@ Test(status_page, page_is_html_and_self_contained)
 	const char *cl;
 
 	start(mport, "2", &w);
-	cr_assert_gt(get(mport, "/", NULL, buf, sizeof(buf)), 0, "%s", strerror(errno));
+	cr_assert_gt(get(mport, "/", "Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\n", buf,
+			 sizeof(buf)), 0, "%s", strerror(errno));
 	cr_assert(!strncmp(buf, "HTTP/1.0 200 ", 13), "%.200s", buf);
 	cr_assert(strstr(buf, "Content-Type: text/html"), "%.300s", buf);
 	cr_assert((cl = strstr(buf, "Content-Length: ")) && sscanf(cl + 16, "%31[0-9]", len) == 1);
@@ -85,9 +87,34 @@ Test(status_page, page_is_html_and_self_contained)
 	cr_assert(!strstr(body(buf), "src=") && !strstr(body(buf), "<link") &&
 		  !strstr(body(buf), "http://") && !strstr(body(buf), "https://"),
 		  "an external asset in the page");
-	/* the metrics are still at /metrics */
+	/* /status is the page whatever the client accepts */
+	cr_assert_gt(get(mport, "/status", NULL, buf, sizeof(buf)), 0);
+	cr_assert(strstr(buf, "<table id=\"workers\""), "%.300s", buf);
+	/* the metrics are still at /metrics, and at / for a client that is no
+	 * browser (a scraper configured with "/" before the page existed) */
 	cr_assert_gt(get(mport, "/metrics", NULL, buf, sizeof(buf)), 0);
 	cr_assert(strstr(buf, "\ncluster_run_workers 2\n"), "%s", buf);
+	cr_assert_gt(get(mport, "/", "Accept: text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n", buf,
+			 sizeof(buf)), 0);
+	cr_assert(strstr(buf, "\ncluster_run_workers 2\n"), "%.300s", buf);
+}
+
+/* A browser's request longer than the request buffer, its Accept header
+ * before the cut: still the page. */
+Test(status_page, long_browser_request_gets_the_page)
+{
+	int mport = free_port();
+	struct cr_workers w = { 0 };
+	static char buf[65536];
+	char extra[2000];
+
+	start(mport, "1", &w);
+	memset(extra, 'a', sizeof(extra));
+	snprintf(extra, 100, "Accept: text/html\r\nX-Pad: ");
+	extra[strlen(extra)] = 'a';
+	memcpy(extra + sizeof(extra) - 3, "\r\n", 3);
+	cr_assert_gt(get(mport, "/", extra, buf, sizeof(buf)), 0, "%s", strerror(errno));
+	cr_assert(strstr(buf, "<table id=\"workers\""), "%.300s", buf);
 }
 
 /* status.json, read by python3: "slot pid" per worker. */

@@ -9,7 +9,8 @@
  *            worker waiting for its restart) and from the stop signal on,
  *            so a balancer stops sending before the workers go.
  *   /live    200 as long as the master's loop answers at all.
- *   /        the status page (status_page.html): top in a browser.
+ *   /status  the status page (status_page.html): top in a browser; also
+ *            "/" when the request accepts text/html (a browser).
  *   /status.json  status --json (report.c) less the program's arguments;
  *            the page reads it.
  *
@@ -54,24 +55,42 @@ static int request_path(const char *req, char *out, size_t cap)
  * XMLHttpRequest: a network error).  Prometheus' requests fit in one read;
  * a browser's, with its user agent and client hints, often do not.
  */
+static const char html_line[] = "Accept: text/html\r\n";
+
+/* Whether the request's Accept header names text/html: a browser's does,
+ * Prometheus' and curl's do not.  "/" is the page for the one and the
+ * metrics, as it always was, for the others. */
+static int wants_html(const char *req)
+{
+	const char *a = strcasestr(req, "\nAccept:");
+
+	if (!a)
+		return 0;
+	a += 8;
+	return strcasestr(a, "text/html") && strcasestr(a, "text/html") < a + strcspn(a, "\n");
+}
+
 int probes_request_in(char *buf, size_t *len, size_t cap)
 {
 	char *nl;
-	size_t keep;
+	size_t keep, html;
 
 	if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
 		return 1;
 	if (*len < cap - 1)
 		return 0;
-	/* full: keep the request line, an 'x' so that it cannot end the
-	 * headers itself, and the last 3 bytes (a "\r\n\r" cut short) */
+	/* full: keep the request line, whether it asked for HTML (see
+	 * wants_html), an 'x' so that what is kept cannot end the headers
+	 * itself, and the last 3 bytes (a "\r\n\r" cut short) */
 	nl = memchr(buf, '\n', *len);
-	if (!nl || (size_t)(nl - buf) + 1 + 4 >= *len)
+	html = wants_html(buf) ? sizeof(html_line) - 1 : 0;
+	if (!nl || (size_t)(nl - buf) + 1 + html + 4 >= *len)
 		return 1;       /* no room to keep reading: answer what we have */
 	keep = (size_t)(nl - buf) + 1;
-	buf[keep] = 'x';
-	memmove(buf + keep + 1, buf + *len - 3, 3);
-	*len = keep + 4;
+	memmove(buf + keep + html + 1, buf + *len - 3, 3);
+	memcpy(buf + keep, html_line, html);
+	buf[keep + html] = 'x';
+	*len = keep + html + 4;
 	buf[*len] = '\0';
 	return 0;
 }
@@ -137,7 +156,7 @@ void probes_answer(struct cluster *c, const char *request, struct buf *b)
 				 c->stopping ? "stopping, " : "", c->stopping ? 0 : ready, c->target);
 			plain(b, 503, "Service Unavailable", body, head);
 		}
-	} else if (!strcmp(path, "/") || !strcmp(path, "/index.html")) {
+	} else if (!strcmp(path, "/status") || (!strcmp(path, "/") && wants_html(request))) {
 		buf_printf(b, "HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
 			      "Content-Length: %lu\r\nCache-Control: no-store\r\n"
 			      "Connection: close\r\n\r\n%s", status_page_html_len,
