@@ -90,6 +90,9 @@ struct health {
 	struct restart_note recent[RECENT];
 	uint64_t nnotes;
 	uint64_t by_reason[HEALTH_NREASONS];
+	/* each slot's last restart, short ("exit 1", "signal 9", "hang"): kept
+	 * apart from recent[], which a busy cluster's other slots overwrite */
+	char last_exit[MAX_WORKERS][16];
 };
 
 static const char *const reason_names[HEALTH_NREASONS] = {
@@ -105,6 +108,20 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A crash's detail is slots.c's describe_status(): "exited with status 1",
+ * "killed by signal 9 (Killed)"; anything else is the reason's name. */
+static void short_reason(enum health_reason why, const char *detail, char *out, size_t cap)
+{
+	int n;
+
+	if (why == HEALTH_CRASH && sscanf(detail, "exited with status %d", &n) == 1)
+		snprintf(out, cap, "exit %d", n);
+	else if (why == HEALTH_CRASH && sscanf(detail, "killed by signal %d", &n) == 1)
+		snprintf(out, cap, "signal %d", n);
+	else
+		snprintf(out, cap, "%s", reason_names[why]);
+}
+
 static void note(struct health *h, const struct worker *w, enum health_reason why,
 		 const char *detail)
 {
@@ -116,6 +133,14 @@ static void note(struct health *h, const struct worker *w, enum health_reason wh
 	n->reason = why;
 	snprintf(n->detail, sizeof(n->detail), "%s", detail);
 	h->by_reason[why]++;
+	short_reason(why, detail, h->last_exit[w->slot], sizeof(h->last_exit[w->slot]));
+}
+
+const char *health_last_exit(const struct cluster *c, int slot)
+{
+	if (!c->health || slot < 0 || slot >= MAX_WORKERS || !c->health->last_exit[slot][0])
+		return NULL;
+	return c->health->last_exit[slot];
 }
 
 void health_note_exit(struct cluster *c, const struct worker *w, const char *how)

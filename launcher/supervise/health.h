@@ -33,6 +33,9 @@ void health_note_exit(struct cluster *c, const struct worker *w, const char *how
 /* balancer.c handed w a connection (--max-requests); reached through
  * c->hooks.conn_handed, which health_start sets. */
 void health_conn_handed(struct cluster *c, struct worker *w);
+/* Why slot's worker was last restarted, short ("exit 1", "signal 9",
+ * "hang", "memory", "requests"), or NULL when it never was. */
+const char *health_last_exit(const struct cluster *c, int slot);
 /* The last restarts and their reasons, for report.c. */
 void health_report_text(struct cluster *c, struct buf *b);
 void health_report_json(struct cluster *c, struct buf *b);

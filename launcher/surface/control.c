@@ -406,6 +406,8 @@ static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 		answer_error(loop, cl, "error: a NUL byte in the command\n");
 		return;
 	}
+	if (cl->metrics && !probes_request_in(cl->buf, &cl->len, sizeof(cl->buf)))
+		return;         /* the whole header block: see probes_request_in */
 	if (!nl && cl->len < sizeof(cl->buf) - 1)
 		return;         /* wait for the whole line */
 	answer(loop, cl, nl);

@@ -4,7 +4,7 @@
  *
  *   cluster-ctl [-s SOCKET | -p MASTER_PID] [-t SECONDS] COMMAND
  *   COMMAND: status [--json] | reload [--wait] | scale N [--wait] |
- *            signal SIG | stop
+ *            signal SIG | stop | top [--once | --json] [--interval S]
  *
  * Without -s or -p it uses the only control socket in the runtime
  * directory, and says so when there are none or several (listing them).
@@ -23,6 +23,7 @@
  * DEFAULT_TIMEOUT_S in a row.
  */
 #include "base/runtime_dir.h"
+#include "surface/top.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,6 +50,7 @@ static const char usage[] =
 	"  scale N [--wait]    N workers; --wait: until they all listen\n"
 	"  signal SIG          send SIG to every worker (not HUP: that is reload)\n"
 	"  stop                graceful stop\n"
+	"  top [--once|--json] [--interval S]  live view (keys: r reload, + - scale, q quit)\n"
 	"  -t SECONDS          give up waiting after SECONDS (exit status 3); default:\n"
 	"                      10 s, and for --wait as long as cluster-run runs\n"
 	"       cluster-ctl -h | --help | -V | --version\n";
@@ -267,6 +269,8 @@ static int check_command(int argc, char **argv)
 		return 0;
 	if (!strcmp(cmd, "stop") && argc == 1)
 		return 0;
+	if (!strcmp(cmd, "top"))        /* top.c: a client of its own */
+		return top_check_args(argc, argv);
 	if (!strcmp(cmd, "signal") && argc == 2)
 		return 0;
 	if (!strcmp(cmd, "scale") && argc == 2 + wait) {
@@ -359,6 +363,8 @@ int main(int argc, char **argv)
 		watch_stopped = 1;
 	if (!path[0] && (r = only_socket(path, sizeof(path))) >= 0)
 		return r;
+	if (!strcmp(argv[optind], "top"))
+		return top_main(path, argc - optind, argv + optind);
 	line[0] = '\0';
 	for (i = optind; i < argc; i++) {
 		size_t used = strlen(line);

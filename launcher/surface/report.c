@@ -236,6 +236,7 @@ void report_json(struct cluster *c, struct buf *b)
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
 		struct procstat ps;
+		const char *last;
 
 		procstat_read(w->pid, &ps);
 		buf_printf(b, "%s{\"slot\":%d,\"pid\":%d,\"state\":\"%s\",\"uptime\":%.3f,"
@@ -249,7 +250,10 @@ void report_json(struct cluster *c, struct buf *b)
 		/* a daemon it left, followed (follow.c): the pid we started */
 		if (w->pid != w->spawned_pid)
 			buf_printf(b, ",\"followed_from\":%d", (int)w->spawned_pid);
-		buf_printf(b, "}");
+		/* short and ours (health.c): no quotes to escape */
+		last = health_last_exit(c, w->slot);
+		buf_printf(b, ",\"last_exit\":%s%s%s}", last ? "\"" : "", last ? last : "null",
+			   last ? "\"" : "");
 	}
 	buf_printf(b, "],");
 	health_report_json(c, b);
