@@ -40,6 +40,8 @@ void lifecycle_reload_started(struct cluster *c);
 void lifecycle_reload_complete(struct cluster *c);
 /* The new worker of slot kept exiting before it listened (last: how). */
 void lifecycle_reload_aborted(struct cluster *c, int slot, const char *how);
+/* The operator gave the reload up (a canary's abort): why. */
+void lifecycle_reload_abandoned(struct cluster *c, const char *why);
 void lifecycle_stopping(struct cluster *c);
 
 /* Questions. */

@@ -23,6 +23,7 @@
 #include "policy/balancer.h"
 #include "supervise/follow.h"
 #include "supervise/health.h"
+#include "supervise/rollout.h"
 #include "supervise/slots.h"
 #include "supervise/worker.h"
 
@@ -97,6 +98,7 @@ static void before_sleep(struct loop *loop, void *data)
 		}
 	}
 	slots_step(c);
+	rollout_step(c);
 	if (c->stopping && c->nworkers == 0)
 		supervisor_finish(c);
 }
