@@ -225,6 +225,7 @@ void rollout_step(struct cluster *c)
 			c->roll_paused = 1;
 			log_warnx("reload: canary paused after its first batch "
 				  "(cluster-ctl rollout continue | rollout abort)");
+			lifecycle_reload_paused(c);
 			if (c->hooks.reload_paused)
 				c->hooks.reload_paused(c);
 			return;
@@ -329,6 +330,7 @@ int rollout_continue(struct cluster *c, char *why, size_t len)
 	c->roll_paused = 0;
 	c->rollout->canary = 0;
 	c->slots_dirty = 1;
+	lifecycle_reload_started(c);   /* RELOADING=1 again; the same record */
 	log_warnx("rollout: continuing generation %u, %d at a time", c->generation,
 		  batch_size(c));
 	return 0;

@@ -174,20 +174,21 @@ void report_text(struct cluster *c, struct buf *b)
 			   (unsigned long long)st->programs, (unsigned long long)st->censuses,
 			   (double)st->cpu_ns / 1e9);
 	}
-	buf_printf(b, "%-5s %-8s %-9s %9s %8s %10s %8s %8s %9s %5s %7s\n",
-		   "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "HANDED", "OPEN", "CPU", "RSS",
-		   "GEN", "RELEASE");
+	/* GEN and REL before the figures: lines still end with the RSS */
+	buf_printf(b, "%-5s %-8s %-9s %4s %4s %9s %8s %10s %8s %8s %9s\n",
+		   "SLOT", "PID", "STATE", "GEN", "REL", "UPTIME", "RESTARTS", "HANDED", "OPEN",
+		   "CPU", "RSS");
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
 		struct procstat ps;
 
 		procstat_read(w->pid, &ps);
-		buf_printf(b, "%-5d %-8d %-9s %8.0fs %8u %10llu %8llu %7.2fs %7.1fMi %5u %7u\n",
-			   w->slot, (int)w->pid, worker_state_name(w->state),
-			   uptime_s(w->started_ms), c->slots[w->slot].restarts,
+		buf_printf(b, "%-5d %-8d %-9s %4u %4u %8.0fs %8u %10llu %8llu %7.2fs %7.1fMi\n",
+			   w->slot, (int)w->pid, worker_state_name(w->state), w->generation,
+			   release_of(w), uptime_s(w->started_ms), c->slots[w->slot].restarts,
 			   (unsigned long long)worker_taken(w),
 			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds,
-			   (double)ps.rss_bytes / 1048576.0, w->generation, release_of(w));
+			   (double)ps.rss_bytes / 1048576.0);
 	}
 	for (i = 0; i < c->nworkers; i++) {
 		const struct worker *w = c->workers[i];
@@ -329,7 +330,8 @@ void report_json(struct cluster *c, struct buf *b)
 	buf_printf(b, "}\n");
 }
 
-/* Workers per generation and per release, and the rollout under way. */
+/* Workers per generation and per release, and the rollout under way.
+ * O(N^2) over the workers to group them without a table: N <= 2048. */
 static void metrics_generations(struct cluster *c, struct buf *b)
 {
 	struct rollout_view v;
