@@ -248,8 +248,11 @@ static void start(struct cluster *c, struct release *rel, int canary, int back)
 	struct rollout *r = ro(c);
 	int b;
 
-	if (!running(c) && !back)
-		release_set(&c->previous, c->release);  /* what abort goes back to */
+	/* what an abort goes back to: the release of the last rollout that
+	 * ended (a reload during another keeps it; during a way back, the
+	 * release being gone back to) */
+	if (!back && !c->previous)
+		release_set(&c->previous, c->release);
 	release_set(&c->release, rel);
 	c->generation++;
 	c->roll_paused = 0;
@@ -303,7 +306,7 @@ int rollout_reload(struct cluster *c, const struct reload_request *rq, char *why
 			     rq ? rq->argv : NULL, rq ? &rq->env : NULL);
 	if (!r || !rel) {
 		snprintf(why, len, "out of memory");
-		free(rel);
+		release_drop(release_hold(rel));
 		return -1;
 	}
 	r->batch = rq ? rq->batch : 0;
