@@ -152,6 +152,14 @@ Test(rollout_steps, canary_pause_holds)
 	cr_assert_eq(count_state(c, SLOT_REPLACING), 0, "a paused canary stays");
 	cr_assert_eq(rollout_reload(c, &rq, why, sizeof(why)), -1);
 	cr_assert(strstr(why, "a canary is paused"), "%s", why);
+	/* a slot added meanwhile runs what the others run, not the canary */
+	supervisor_scale(c, +1);
+	cr_assert_eq(c->target, 5);
+	cr_assert_eq(c->slots[4].rel, first);
+	cr_assert_eq(c->slots[4].active->rel, first);
+	fake_listens(c, c->slots[4].active);
+	cr_assert_eq(on_release(c, first), 4);
+	cr_assert(c->roll_paused, "still paused");
 	fake_cluster_free(c);
 }
 

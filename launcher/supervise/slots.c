@@ -657,9 +657,10 @@ static void scale_up(struct cluster *c)
 	release_drop(s->rel);
 	release_drop(s->next_rel);
 	/* a paused canary stays the few slots it is: a new slot runs the
-	 * release the others run (and a running rollout replaces it) */
+	 * release the others run; during a rollout that goes on, the new one */
 	*s = (struct slot){ .c = c, .index = c->target, .state = st,
-			    .rel = release_hold(c->previous ? c->previous : c->release) };
+			    .rel = release_hold(c->roll_paused && c->previous ? c->previous
+						: c->release) };
 	slot_set(s, SLOT_EMPTY);
 	c->target++;
 	log_warnx("scaling up to %d workers", c->target);
