@@ -36,9 +36,10 @@ struct rollout_view {
 	int back;               /* an abort going back to the previous release */
 };
 
-/* The before-sleep pass, after slots_step: ends a rollout whose
- * replacement failed, closes a finished batch (its progress line, a
- * canary's pause), starts the next one, says when it is complete. */
+/* The before-sleep pass, after slots_step and only when it had work (a
+ * slot changed: c->slots_dirty was set): ends a rollout whose replacement
+ * failed, closes a finished batch (its progress line, a canary's pause),
+ * starts the next one, says when it is complete.  O(slots x workers). */
 void rollout_step(struct cluster *c);
 
 /* SIGHUP and `cluster-ctl reload`: start a rollout of a new release (the
