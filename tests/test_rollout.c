@@ -47,13 +47,13 @@ static int code(const struct run *r)
 	return r->status >= 0 && WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }
 
-static void start(struct cl *c, const char *workers, const char *batch)
+static void start(struct cl *c, const char *workers, const char *batch, const char *delay)
 {
 	tmpdir_new(c->dir, "cr-rollout");
 	snprintf(c->sock, sizeof(c->sock), "%s/c.sock", c->dir);
 	c->cr = cr_start(NULL, "-n", workers, "--reload-batch", batch, "--control", c->sock,
 			 "--grace", "3", "--max-restarts", "2", "--backoff", "0.05:0.2", "--",
-			 helper("event_server"), "--graceful", NULL);
+			 helper("event_server"), "--graceful", "--listen-delay-ms", delay, NULL);
 	c->port = cr_ready_port(c->cr, 0, 20000);
 	cr_assert(c->port > 0, "%s", c->cr->log);
 }
@@ -126,7 +126,9 @@ Test(rollout, batches_of_a_quarter)
 	int n, min_ready = 1 << 30;
 	long deadline;
 
-	start(&c, "16", "25%");
+	/* 150 ms to listen: each batch takes that long, long enough for
+	 * status polls to see the rollout under way */
+	start(&c, "16", "25%", "150");
 	l = load_start(c.port, 4);
 	load_wait_more(l, 100, 10000);
 
@@ -146,11 +148,14 @@ Test(rollout, batches_of_a_quarter)
 			  "during the rollout:\n%s", r.out);
 		if (strstr(r.out, "\"rollout\":{\"generation\":1,"))
 			seen_mid++;
+		/* 16 slots, batches of 4: at most 4 new and 3 old ones more */
+		cr_assert_leq(n, 16 + 2 * 4 - 1, "%d workers at once:\n%s", n, r.out);
 		if (strstr(r.out, "\"rollout\":null"))
 			break;
 		cr_assert(now_ms() < deadline, "the reload did not complete\n%s", c.cr->log);
 	}
 	cr_assert_geq(min_ready, 16, "%d ready workers at one poll", min_ready);
+	cr_assert_geq(seen_mid, 2, "the polls did not see the rollout under way (%ld)", seen_mid);
 	cr_assert(cr_wait_line(c.cr, "reload complete", 5000), "%s", c.cr->log);
 	cr_assert(cr_wait_count(c.cr, "/16 replaced", 4, 5000), "%s", c.cr->log);
 	cr_assert_eq(count_of(c.cr->log, "/16 replaced"), 4, "one progress line per batch\n%s",
@@ -238,7 +243,7 @@ Test(rollout, canary_abort_then_continue)
 	struct cl c;
 	struct run r;
 
-	start(&c, "8", "25%");
+	start(&c, "8", "25%", "0");
 	ctl(&c, &r, "reload", "--canary", "--wait", "--env", "REL=v2", "--",
 	    helper("event_server"), "--graceful", "--backlog", "64", NULL);
 	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
@@ -320,7 +325,7 @@ Test(rollout, bad_inputs)
 		run_capture(&r, argv, 10000, NULL, NULL);
 		refused(&r, 2, "'150%'");
 	}
-	start(&c, "2", "1");
+	start(&c, "2", "1", "0");
 	ctl(&c, &r, "reload", "--batch", "0", NULL);
 	refused(&r, 2, "--batch takes N from 1 to 1024 or P% from 1% to 100%, not '0'");
 	ctl(&c, &r, "reload", "--batch", "101%", NULL);
