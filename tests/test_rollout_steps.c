@@ -225,3 +225,33 @@ Test(rollout_steps, canary_continue)
 	cr_assert_eq(on_release(c, c->release), 3);
 	fake_cluster_free(c);
 }
+
+/* A new release that exits before it listens (--max-restarts 1) stops
+ * the rollout in its first batch: the old workers stay, the other
+ * replacement of the batch still takes its slot, no other batch starts,
+ * and the cluster's release is the previous one again. */
+Test(rollout_steps, failing_release_stops_the_rollout)
+{
+	struct cluster *c = start((const char *[]){ "-n", "4", "--reload-batch", "2",
+						    "--max-restarts", "1", NULL });
+	struct release *first = c->release;
+	struct worker *old1;
+
+	supervisor_reload(c);
+	fake_turn(c);
+	cr_assert_eq(count_state(c, SLOT_REPLACING), 2);
+	old1 = c->slots[1].active;
+	fake_exits(c, c->slots[0].next, W_EXITCODE(1, 0));
+	cr_assert(!slots_reloading(c), "aborted");
+	cr_assert_eq(c->release, first, "back to the previous release");
+	cr_assert_null(c->previous);
+	cr_assert_eq(c->slots[0].state, SLOT_ACTIVE);
+	cr_assert_eq(c->slots[0].active->rel, first);
+	cr_assert_eq(c->slots[1].state, SLOT_REPLACING, "the other one goes on");
+	fake_listens(c, c->slots[1].next);
+	fake_exits(c, old1, W_EXITCODE(0, SIGTERM));
+	cr_assert_neq(c->slots[1].active->rel, first, "it runs the new release");
+	cr_assert_eq(count_state(c, SLOT_REPLACING), 0, "no other batch");
+	cr_assert_eq(on_release(c, first), 3);
+	fake_cluster_free(c);
+}
