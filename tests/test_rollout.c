@@ -24,7 +24,8 @@ struct cl {
 	struct cr *cr;
 	char dir[64];
 	char sock[96];
-	int port;
+	char metrics[32];
+	int port, mport;
 };
 
 /* cluster-ctl -s SOCK WORDS... (NULL-terminated, at most 12). */
@@ -51,7 +52,10 @@ static void start(struct cl *c, const char *workers, const char *batch, const ch
 {
 	tmpdir_new(c->dir, "cr-rollout");
 	snprintf(c->sock, sizeof(c->sock), "%s/c.sock", c->dir);
+	c->mport = free_port();
+	snprintf(c->metrics, sizeof(c->metrics), "127.0.0.1:%d", c->mport);
 	c->cr = cr_start(NULL, "-n", workers, "--reload-batch", batch, "--control", c->sock,
+			 "--metrics", c->metrics,
 			 "--grace", "3", "--max-restarts", "2", "--backoff", "0.05:0.2", "--",
 			 helper("event_server"), "--graceful", "--listen-delay-ms", delay, NULL);
 	c->port = cr_ready_port(c->cr, 0, 20000);
@@ -242,6 +246,7 @@ Test(rollout, canary_abort_then_continue)
 {
 	struct cl c;
 	struct run r;
+	char buf[32768];
 
 	start(&c, "8", "25%", "0");
 	ctl(&c, &r, "reload", "--canary", "--wait", "--env", "REL=v2", "--",
@@ -257,6 +262,12 @@ Test(rollout, canary_abort_then_continue)
 	cr_assert(strstr(r.out, "\"batch\":2,\"paused\":true"), "%s", r.out);
 	cr_assert(strstr(r.out, "\"previous\":{\"release\":0,"), "%s", r.out);
 	cr_assert(strstr(r.out, "\"--backlog\",\"64\"]"), "%s", r.out);
+	cr_assert(http_get("127.0.0.1", c.mport, buf, sizeof(buf), 5000) > 0);
+	cr_assert(strstr(buf, "cluster_run_generation_workers{generation=\"0\",release=\"0\"} 6\n"),
+		  "%s", buf);
+	cr_assert(strstr(buf, "cluster_run_generation_workers{generation=\"1\",release=\"1\"} 2\n"),
+		  "%s", buf);
+	cr_assert(strstr(buf, "cluster_run_rollout_paused 1\n"), "%s", buf);
 	ctl(&c, &r, "status", NULL);
 	cr_assert(strstr(r.out, "previous command: "), "%s", r.out);
 	cr_assert(strstr(r.out, "--backlog 64 (generation 1)"), "%s", r.out);
