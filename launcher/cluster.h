@@ -22,8 +22,11 @@
  *   census.c     which accepted connections a worker's processes still hold
  *   worker.c     a worker's process and its messages to the master
  *   spawn.c      fork/exec of one worker process
- *   slots.c      the slot state machine: restarts, rolling restart,
- *                scaling, stop
+ *   slots.c      the slot state machine: restarts, replacing a slot's
+ *                worker, scaling, stop
+ *   rollout.c    reloads: which slots are replaced when (batches, a
+ *                canary's pause, going back), and their progress
+ *   release.c    what a worker runs: command line and environment
  *   retire.c     drain a worker, then stop it
  *   supervisor.c signals, reaping, the loop's before-sleep pass
  *   follow.c     orphans adopted as subreaper: following a worker that
@@ -50,6 +53,8 @@ struct control;
 struct lifecycle;
 struct health;
 struct sd_listen;
+struct release;
+struct rollout;
 
 /* A connection-scheduling policy: one table of operations, one file per
  * policy (policy/policy_*.c, listed in policy/policy.c).  Each listener
@@ -196,7 +201,8 @@ struct worker {
 					 * its exit is a failed start (follow.c) */
 	uint64_t follow_timer;          /* a followed daemon must listen by then */
 	enum worker_state state;
-	unsigned generation;
+	unsigned generation;            /* c->generation when it started */
+	struct release *rel;            /* what it runs (release.c), held */
 	int doorbell;                   /* master end */
 	int notify_fd;                  /* --via seccomp: its filter's notify fd, or -1 */
 	int64_t started_ms;
@@ -241,6 +247,8 @@ struct slot {
 	enum slot_state state;
 	struct worker *active;          /* the worker serving (or starting in) it */
 	struct worker *next;            /* REPLACING: its replacement, starting */
+	struct release *rel;            /* what its restarts run (release.c), held */
+	struct release *next_rel;       /* REPLACING: what its replacement runs */
 	uint64_t timer;                 /* BACKOFF: restart; REPLACING: retry */
 	uint64_t ready_timer;           /* REPLACING: --ready-timeout */
 	int failures;                   /* consecutive exits before listening */
@@ -271,6 +279,12 @@ struct cluster_hooks {
 	/* supervise/lifecycle.c: a reload finished (ok or not; text says
 	 * how): control.c answers the clients of `reload --wait`. */
 	void (*reload_finished)(struct cluster *c, int ok, const char *text);
+	/* supervise/rollout.c: a batch finished (text: its progress line),
+	 * and a canary paused after its first batch: control.c streams the
+	 * line to the clients of `reload --wait`, and answers them at the
+	 * pause. */
+	void (*reload_progress)(struct cluster *c, const char *text);
+	void (*reload_paused)(struct cluster *c);
 };
 
 struct cluster {
@@ -292,6 +306,14 @@ struct cluster {
 
 	unsigned generation;            /* bumped by each rolling restart */
 	unsigned rolled;                /* ... the one every slot runs now */
+	struct release *release;        /* what a rollout's new workers run */
+	struct release *previous;       /* ... and what every slot ran when the
+					 * unfinished rollout began (a canary's
+					 * abort goes back to it), or NULL */
+	struct rollout *rollout;        /* batches, canary, progress (rollout.c) */
+	int roll_failed;                /* a replacement kept failing: slots.c
+					 * marks, rollout.c ends the rollout */
+	int roll_paused;                /* a canary waits: rollout continue/abort */
 	int started_up;                 /* the first generation all listened */
 	int start_failed;               /* ... or found an address held outside the
 					 * cluster: stop (attach.c marks, slots.c acts) */

@@ -22,6 +22,7 @@
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
 #include "supervise/limits.h"
+#include "supervise/rollout.h"
 #include "supervise/supervisor.h"
 #include "surface/control.h"
 #include "surface/options.h"
@@ -152,6 +153,7 @@ int main(int argc, char **argv)
 	listener_close_all(&c);
 	lifecycle_close(&c);
 	health_free(&c);
+	rollout_free(&c);
 	census_close(&c);
 	loop_free(c.loop);
 	free(c.workers);

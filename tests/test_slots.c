@@ -16,6 +16,7 @@
 #include "cluster.h"
 #include "policy/policy.h"
 #include "supervise/health.h"
+#include "supervise/rollout.h"
 #include "supervise/slots.h"
 #include "supervise/supervisor.h"
 #include "supervise/worker.h"

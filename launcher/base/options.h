@@ -45,6 +45,8 @@ struct options {
 	double backoff_max;
 	double min_uptime;      /* a worker up this long resets its backoff */
 	double ready_timeout;   /* rolling restart: wait this long for a listener */
+	int reload_batch;       /* --reload-batch N: slots replaced at once */
+	int reload_batch_pct;   /* --reload-batch P%: percent of the slots (or 0) */
 	int log_prefix;
 	const char *control_path;       /* NULL: the default; "none": off */
 	const char *metrics;            /* ADDR:PORT or NULL */

@@ -225,6 +225,20 @@ void lifecycle_reload_aborted(struct cluster *c, int slot, const char *how)
 	send_status(c);
 }
 
+void lifecycle_reload_paused(struct cluster *c)
+{
+	struct lifecycle *lc = life(c);
+
+	sd_notify_send(&lc->notify, "READY=1");
+	send_status(c);
+}
+
+void lifecycle_reload_abandoned(struct cluster *c, const char *why)
+{
+	reload_finished(c, RELOAD_ABORTED, why);
+	send_status(c);
+}
+
 void lifecycle_stopping(struct cluster *c)
 {
 	struct lifecycle *lc = life(c);

@@ -40,6 +40,12 @@ void lifecycle_reload_started(struct cluster *c);
 void lifecycle_reload_complete(struct cluster *c);
 /* The new worker of slot kept exiting before it listened (last: how). */
 void lifecycle_reload_aborted(struct cluster *c, int slot, const char *how);
+/* A canary paused after its first batch: every slot is served, so
+ * systemd hears READY=1 (rollout continue calls lifecycle_reload_started
+ * again: RELOADING=1, the same record). */
+void lifecycle_reload_paused(struct cluster *c);
+/* The operator gave the reload up (a canary's abort): why. */
+void lifecycle_reload_abandoned(struct cluster *c, const char *why);
 void lifecycle_stopping(struct cluster *c);
 
 /* Questions. */

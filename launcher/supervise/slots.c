@@ -3,7 +3,9 @@
  * restart with backoff, give up on a crash loop, rolling restart, scaling,
  * graceful stop.
  *
- * A slot is a stable worker position (CLUSTER_WORKER_ID).  Its states:
+ * A slot is a stable worker position (CLUSTER_WORKER_ID).  It runs a
+ * release (release.c: its restarts run the same one); a replacement may
+ * bring another (a reload, rollout.c).  Its states:
  *
  *   EMPTY      no worker and none coming (beyond the target, given up, or
  *              stopped)
@@ -18,12 +20,12 @@
  *
  * Every change goes through slot_set(), which checks it against the table
  * of edges (slot_edges, below) and marks the cluster so that the loop's
- * before-sleep pass (slots_step) advances the rolling restart and says
- * when every worker listens, once per turn: handlers never call back up
- * into a half-done transition.  A worker the slot no longer
- * counts on (the old one after a replacement took over, a removed slot's)
- * is *leaving*: retire.c drains and stops it, and the rolling restart
- * waits until it has gone before it replaces the next slot.
+ * before-sleep pass (slots_step, then rollout.c's rollout_step) says when
+ * every worker listens and advances a rolling restart, once per turn:
+ * handlers never call back up into a half-done transition.  A worker the
+ * slot no longer counts on (the old one after a replacement took over, a
+ * removed slot's) is *leaving*: retire.c drains and stops it.  Which slot
+ * is replaced when is rollout.c's; how is here (slot_replace).
  *
  * Restart policy (pm2 and Einhorn style): a worker that dies after a long
  * run (--min-uptime) is restarted at once; one that dies quickly waits
@@ -31,7 +33,8 @@
  * whose workers exit --max-restarts times in a row before ever listening is
  * a crash loop: cluster-run stops everything and exits with that worker's
  * status.  During a rolling restart the same failures of a replacement
- * abort the reload and keep the old workers instead.
+ * abort the reload and keep the old workers instead (c->roll_failed tells
+ * rollout.c).
  */
 #include "supervise/slots.h"
 #include "cluster.h"
@@ -43,6 +46,7 @@
 #include "policy/policy_reuseport.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
+#include "supervise/release.h"
 #include "supervise/retire.h"
 #include "supervise/worker.h"
 
@@ -164,6 +168,7 @@ static void cancel_timers(struct slot *s)
 	loop_timer_cancel(s->c->loop, s->timer);
 	loop_timer_cancel(s->c->loop, s->ready_timer);
 	s->timer = s->ready_timer = 0;
+	release_set(&s->next_rel, NULL);
 }
 
 /* "exited with status 1" / "killed by signal 9 (Killed)" */
@@ -189,7 +194,7 @@ static int status_code(int st)
 }
 
 /* Workers of slot s other than its active one and its replacement. */
-static int leaving_count(const struct slot *s)
+int slots_leaving(const struct slot *s)
 {
 	const struct cluster *c = s->c;
 	int i, n = 0;
@@ -256,12 +261,13 @@ static void fill(struct slot *s)
 
 	if (c->stopping || s->index >= c->target || s->active)
 		return;
-	w = worker_spawn(c, s->index);
+	w = worker_spawn(c, s->index, s->rel);
 	if (w && s->ever_filled)
 		s->restarts++;
 	s->ever_filled = 1;
 	if (!w) {
-		log_warn("worker %d: cannot start %s", s->index, c->prog->path);
+		log_warn("worker %d: cannot start %s", s->index,
+			 s->rel ? s->rel->path : c->prog->path);
 		s->last_status = EXIT_CANNOT_EXEC << 8;
 		restart_later(s, 0, -1, "could not be started");
 		return;
@@ -291,6 +297,8 @@ static void hand_over(struct slot *s)
 	s->ready_timer = 0;
 	s->next = NULL;
 	s->active = nw;
+	release_set(&s->rel, nw->rel);
+	release_set(&s->next_rel, NULL);
 	log_event("worker %d: pid %d listens and replaces pid %d", s->index, (int)nw->pid,
 		  (int)old->pid);
 	worker_retire(c, old, 1, c->opt->stop_signal);
@@ -314,12 +322,16 @@ static void ready_timeout(struct loop *loop, void *data)
 static void spawn_replacement(struct slot *s)
 {
 	struct cluster *c = s->c;
-	struct worker *nw = worker_spawn(c, s->index);
+	struct worker *nw = worker_spawn(c, s->index, s->next_rel);
 
 	if (!nw) {
 		log_warn("reload: cannot start worker %d; keeping the old one", s->index);
-		s->active->generation = c->generation;
+		release_set(&s->next_rel, NULL);
 		slot_set(s, SLOT_ACTIVE);
+		if (slots_reloading(c)) {       /* rollout.c: the rollout stops here */
+			lifecycle_reload_aborted(c, s->index, "could not be started");
+			c->roll_failed = 1;
+		}
 		return;
 	}
 	s->next = nw;
@@ -337,17 +349,22 @@ static void retry_replacement(struct loop *loop, void *data)
 		spawn_replacement(s);
 }
 
-/* The new generation does not start: keep the running workers, as if
- * they were the new generation, and forget the failed attempts. */
-static void abort_roll(struct cluster *c, struct slot *failed, const char *how)
+/* Start slot s's replacement, running rel: it serves from when it
+ * listens, and the old worker leaves then (hand_over).  rollout.c calls
+ * this for each slot of a batch. */
+void slot_replace(struct slot *s, struct release *rel)
+{
+	release_set(&s->next_rel, rel);
+	spawn_replacement(s);
+}
+
+/* The new generation does not start: keep the running workers and forget
+ * the failed attempts.  Replacements already starting in other slots of
+ * the batch go on (they may well listen); rollout.c starts no more. */
+void slots_stop_replacing(struct cluster *c)
 {
 	int i;
 
-	log_warnx("reload aborted: the new worker %d keeps exiting before it "
-		  "listens (last: %s); the running workers stay", failed->index, how);
-	lifecycle_reload_aborted(c, failed->index, how);
-	for (i = 0; i < c->nworkers; i++)
-		c->workers[i]->generation = c->generation;
 	for (i = 0; i < c->target; i++) {
 		struct slot *s = &c->slots[i];
 
@@ -357,7 +374,15 @@ static void abort_roll(struct cluster *c, struct slot *failed, const char *how)
 			slot_set(s, SLOT_ACTIVE);
 		}
 	}
-	c->rolled = c->generation;
+}
+
+static void abort_roll(struct cluster *c, struct slot *failed, const char *how)
+{
+	log_warnx("reload aborted: the new worker %d keeps exiting before it "
+		  "listens (last: %s); the running workers stay", failed->index, how);
+	lifecycle_reload_aborted(c, failed->index, how);
+	slots_stop_replacing(c);
+	c->roll_failed = slots_reloading(c);
 }
 
 static void replacement_failed(struct slot *s, int st, const char *how)
@@ -467,6 +492,8 @@ void slots_worker_exited(struct cluster *c, struct worker *w, int st)
 			 * replacement is the slot's worker now (no second one) */
 			s->active = s->next;
 			s->next = NULL;
+			release_set(&s->rel, s->active->rel);
+			release_set(&s->next_rel, NULL);
 			loop_timer_cancel(c->loop, s->ready_timer);
 			s->ready_timer = 0;
 			slot_set(s, SLOT_STARTING);
@@ -477,35 +504,10 @@ void slots_worker_exited(struct cluster *c, struct worker *w, int st)
 		}
 	}
 	if ((s->state == SLOT_DRAINING || s->state == SLOT_STOPPING) && !s->active &&
-	    leaving_count(s) == 0)
+	    slots_leaving(s) == 0)
 		slot_set(s, SLOT_EMPTY);
-	if (s->index >= c->target && leaving_count(s) == 0)
+	if (s->index >= c->target && slots_leaving(s) == 0)
 		reuseport_close_slots(c, s->index);
-}
-
-/* Rolling restart, one slot at a time: the lowest active slot still
- * running an older generation gets a replacement once no slot is being
- * replaced and the last replaced worker has gone. */
-static void roll_step(struct cluster *c)
-{
-	int i;
-
-	if (c->stopping || c->rolled >= c->generation)
-		return;
-	for (i = 0; i < c->target; i++)
-		if (c->slots[i].state == SLOT_REPLACING || leaving_count(&c->slots[i]))
-			return;
-	for (i = 0; i < c->target; i++) {
-		struct slot *s = &c->slots[i];
-		if (s->state == SLOT_ACTIVE && s->active->generation < c->generation) {
-			spawn_replacement(s);
-			return;
-		}
-	}
-	c->rolled = c->generation;
-	log_warnx("reload complete: %d worker%s of the new generation listening",
-		  c->target, c->target == 1 ? "" : "s");
-	lifecycle_reload_complete(c);
 }
 
 /* Say once when the whole first generation listens: users (and tests)
@@ -547,7 +549,6 @@ void slots_step(struct cluster *c)
 		abandon_start(c);
 		return;
 	}
-	roll_step(c);
 	announce_ready(c);
 }
 
@@ -561,8 +562,11 @@ void slots_start(struct cluster *c)
 	int i;
 
 	c->target = c->opt->workers;
+	if (!c->release)
+		c->release = release_hold(release_initial(c));
 	for (i = 0; i < c->target; i++)
-		c->slots[i] = (struct slot){ .c = c, .index = i };
+		c->slots[i] = (struct slot){ .c = c, .index = i,
+					     .rel = release_hold(c->release) };
 	for (i = 0; i < c->target && !c->stopping; i++)
 		fill(&c->slots[i]);
 }
@@ -573,7 +577,7 @@ static int replacing_anywhere(const struct cluster *c)
 	int i;
 
 	for (i = 0; i < c->target; i++)
-		if (c->slots[i].state == SLOT_REPLACING || leaving_count(&c->slots[i]))
+		if (c->slots[i].state == SLOT_REPLACING || slots_leaving(&c->slots[i]))
 			return 1;
 	return 0;
 }
@@ -610,7 +614,8 @@ int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
 
 	if (c->stopping || w->state != W_READY)
 		return -1;
-	if (slots_reloading(c) || replacing_anywhere(c) || s->active != w ||
+	/* a paused canary may wait for hours: recycling goes on meanwhile */
+	if ((slots_reloading(c) && !c->roll_paused) || replacing_anywhere(c) || s->active != w ||
 	    s->state != SLOT_ACTIVE) {
 		if (!now)
 			return -1;
@@ -631,22 +636,8 @@ int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
 		return 0;
 	}
 	s->restarts++;
-	spawn_replacement(s);
+	slot_replace(s, s->rel);
 	return s->state == SLOT_REPLACING ? 0 : -1;
-}
-
-void supervisor_reload(struct cluster *c)
-{
-	if (c->stopping)
-		return;
-	/* a reload that finished in this turn of the loop says so first (a
-	 * HUP read with the SIGCHLD of its last old worker) */
-	slots_step(c);
-	c->generation++;
-	c->slots_dirty = 1;
-	lifecycle_reload_started(c);
-	log_warnx("reloading: replacing %d worker%s one at a time", c->target,
-		  c->target == 1 ? "" : "s");
 }
 
 static void scale_up(struct cluster *c)
@@ -663,7 +654,13 @@ static void scale_up(struct cluster *c)
 	 * its leaving workers, if any, still find it by index.  Born again
 	 * empty: from DRAINING that is an edge of its own (slot_set) */
 	st = s->state;
-	*s = (struct slot){ .c = c, .index = c->target, .state = st };
+	release_drop(s->rel);
+	release_drop(s->next_rel);
+	/* a paused canary stays the few slots it is: a new slot runs the
+	 * release the others run; during a rollout that goes on, the new one */
+	*s = (struct slot){ .c = c, .index = c->target, .state = st,
+			    .rel = release_hold(c->roll_paused && c->previous ? c->previous
+						: c->release) };
 	slot_set(s, SLOT_EMPTY);
 	c->target++;
 	log_warnx("scaling up to %d workers", c->target);
@@ -689,7 +686,7 @@ static void scale_down(struct cluster *c)
 	for (i = 0; i < c->nworkers; i++)
 		if (c->workers[i]->slot == s->index)
 			worker_retire(c, c->workers[i], 1, c->opt->stop_signal);
-	if (leaving_count(s)) {
+	if (slots_leaving(s)) {
 		slot_set(s, SLOT_DRAINING);
 	} else {
 		slot_set(s, SLOT_EMPTY);
@@ -757,7 +754,7 @@ void supervisor_stop(struct cluster *c, int sig)
 	for (i = 0; i < c->target; i++) {
 		struct slot *s = &c->slots[i];
 		cancel_timers(s);
-		slot_set(s, s->active || s->next || leaving_count(s) ? SLOT_STOPPING : SLOT_EMPTY);
+		slot_set(s, s->active || s->next || slots_leaving(s) ? SLOT_STOPPING : SLOT_EMPTY);
 	}
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];

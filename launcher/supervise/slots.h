@@ -24,7 +24,14 @@ const char *slot_state_name(enum slot_state st);
 /* Is from -> to an edge of the slot lifecycle (slot_edges in slots.c)?
  * Setting the state a slot already has always is. */
 int slot_transition_allowed(enum slot_state from, enum slot_state to);
-void supervisor_reload(struct cluster *c);
+/* Start slot s's replacement running rel (rollout.c, recycling). */
+struct release;
+void slot_replace(struct slot *s, struct release *rel);
+/* Workers of slot s leaving: neither its active one nor its replacement. */
+int slots_leaving(const struct slot *s);
+/* A reload aborted: slots waiting to retry a replacement keep their
+ * workers, and every slot's failures are forgotten. */
+void slots_stop_replacing(struct cluster *c);
 void supervisor_scale(struct cluster *c, int delta);
 int supervisor_scale_to(struct cluster *c, int n);
 void supervisor_stop(struct cluster *c, int sig);

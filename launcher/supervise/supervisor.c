@@ -23,6 +23,7 @@
 #include "policy/balancer.h"
 #include "supervise/follow.h"
 #include "supervise/health.h"
+#include "supervise/rollout.h"
 #include "supervise/slots.h"
 #include "supervise/worker.h"
 
@@ -85,7 +86,7 @@ void supervisor_finish(struct cluster *c)
 static void before_sleep(struct loop *loop, void *data)
 {
 	struct cluster *c = data;
-	int i;
+	int i, dirty;
 
 	(void)loop;
 	slots_heard_listens(c);
@@ -96,7 +97,12 @@ static void before_sleep(struct loop *loop, void *data)
 			balancer_kick(c, l);
 		}
 	}
+	/* the rollout looks at every slot's leaving workers: only when a
+	 * slot changed (a busy loop turns once per connection) */
+	dirty = c->slots_dirty;
 	slots_step(c);
+	if (dirty)
+		rollout_step(c);
 	if (c->stopping && c->nworkers == 0)
 		supervisor_finish(c);
 }

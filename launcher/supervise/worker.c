@@ -22,6 +22,7 @@
 #include "policy/balancer.h"
 #include "policy/policy.h"
 #include "supervise/guard.h"
+#include "supervise/release.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -54,9 +55,9 @@ static int starts_with(const char *s, const char *prefix)
  * minus stale cluster variables, plus the slot's.  The shim goes first in
  * LD_PRELOAD; the user's entries follow.  A seccomp worker (doorbell -1)
  * gets neither the shim nor a doorbell. */
-static char **build_env(struct cluster *c, int slot, int doorbell)
+static char **build_env(struct cluster *c, const struct release *rel, int slot, int doorbell)
 {
-	char **base = env_list_overlay(&c->opt->env, environ);
+	char **base = env_list_overlay(rel ? &rel->env : &c->opt->env, environ);
 	const char *preload = NULL;
 	size_t n = 0, k = 0;
 	struct stat st;
@@ -111,7 +112,7 @@ static void free_env(char **env)
 
 char **worker_env(struct cluster *c, int slot, int doorbell)
 {
-	return build_env(c, slot, doorbell);
+	return build_env(c, c->release, slot, doorbell);
 }
 
 void worker_env_free(char **env)
@@ -179,9 +180,10 @@ void worker_set_state(struct worker *w, enum worker_state to)
 	w->state = to;
 }
 
-struct worker *worker_spawn(struct cluster *c, int slot)
+struct worker *worker_spawn(struct cluster *c, int slot, struct release *rel)
 {
-	struct spawn_args a = { .path = c->prog->path, .argv = c->opt->argv,
+	struct spawn_args a = { .path = rel ? rel->path : c->prog->path,
+				.argv = rel ? rel->argv : c->opt->argv,
 				.out_fd = -1, .err_fd = -1, .nofile = &c->nofile,
 				.creds = &c->creds };
 	struct worker *w = calloc(1, sizeof(*w)), **grown;
@@ -213,7 +215,7 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	/* its processes hold this end: how a daemon it leaves is known */
 	if (!seccomp && fstat(db[1], &st) == 0)
 		w->doorbell_ino = (unsigned long)st.st_ino;
-	a.envp = build_env(c, slot, a.keep_fd);
+	a.envp = build_env(c, rel, slot, a.keep_fd);
 	if (seccomp && seccomp_spawn_prepare(c, &a, &notify_sock) < 0) {
 		free_env(a.envp);
 		a.envp = NULL;
@@ -247,6 +249,7 @@ struct worker *worker_spawn(struct cluster *c, int slot)
 	w->spawned_pid = w->pgid = w->pid;
 	w->serial = ++c->spawned;
 	w->generation = c->generation;
+	w->rel = release_hold(rel);
 	w->started_ms = loop_now_ms();
 	c->workers[c->nworkers++] = w;
 	log_event("worker %d (pid %d) started", slot, (int)w->pid);
@@ -340,6 +343,7 @@ void worker_free(struct cluster *c, struct worker *w)
 	loop_timer_cancel(c->loop, w->kill_timer);
 	loop_timer_cancel(c->loop, w->fds_short_timer);
 	loop_timer_cancel(c->loop, w->follow_timer);
+	release_drop(w->rel);
 	for (i = 0; i < c->nworkers; i++)
 		if (c->workers[i] == w) {
 			memmove(c->workers + i, c->workers + i + 1,

@@ -14,7 +14,10 @@ struct worker;
 
 /* Start a worker in slot: its process, doorbell, board and output.  NULL
  * with errno when it could not be started. */
-struct worker *worker_spawn(struct cluster *c, int slot);
+/* Start a worker for slot running rel (held by the worker; NULL: the
+ * command line cluster-run was started with). */
+struct release;
+struct worker *worker_spawn(struct cluster *c, int slot, struct release *rel);
 const char *worker_state_name(enum worker_state st);
 /* Is from -> to an edge of a worker's life (worker_edges in worker.c)?
  * Setting the state it already has always is. */

@@ -7,9 +7,14 @@
  * it: SO_PEERCRED is checked on every connection, on top of the file mode.
  * The protocol is one line in, text out, then close:
  *
- *   status | status --json | reload [--wait] | scale N [--wait] | stop |
- *   signal SIG
+ *   status | status --json | reload [--wait] [--batch N|P%] [--canary]
+ *   [--env K=V] [--env-file PATH] [-- PROGRAM ARGS] (reload_cmd.c) |
+ *   rollout continue|abort [--wait] | scale N [--wait] | stop | signal SIG
  *   -> "ok\n" + body, or "error: why\n"
+ *
+ * A client waiting for a reload gets each batch's progress line as it
+ * happens, "progress: TEXT\n", before its "ok" or "error" line; a canary
+ * reload's clients get their "ok" when it pauses.
  *
  * --wait keeps the client until the reload or the scaling has finished
  * (lifecycle.c calls reload_finished through c->hooks; scaling is checked every
@@ -42,9 +47,11 @@
 #include "base/loop.h"
 #include "base/runtime_dir.h"
 #include "supervise/lifecycle.h"
+#include "supervise/rollout.h"
 #include "supervise/slots.h"
 #include "supervise/worker.h"
 #include "surface/probes.h"
+#include "surface/reload_cmd.h"
 #include "surface/report.h"
 
 #include <arpa/inet.h>
@@ -63,7 +70,7 @@
 #include <unistd.h>
 
 #define CLIENT_TIMEOUT_MS 5000
-#define REQUEST_MAX 512
+#define REQUEST_MAX 8192        /* a reload may carry a command line */
 #define WAIT_CHECK_MS 100
 
 enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_SCALE };
@@ -176,6 +183,39 @@ static void reload_finished(struct cluster *c, int ok, const char *text)
 	}
 }
 
+/* A batch finished: its line to every client waiting for the reload.
+ * What the socket does not take now goes on EPOLLOUT (client_event). */
+static void reload_progress(struct cluster *c, const char *text)
+{
+	struct client *cl, *next;
+
+	if (!c->control)
+		return;
+	for (cl = c->control->clients; cl; cl = next) {
+		next = cl->next;
+		if (cl->waiting != WAIT_RELOAD)
+			continue;
+		buf_printf(&cl->reply, "progress: %s\n", text);
+		if (send_some(cl)) {
+			if (cl->sent < cl->reply.len)
+				client_close(cl);       /* it went away */
+		} else if (loop_mod_fd(c->loop, cl->fd, EPOLLOUT) < 0) {
+			client_close(cl);
+		}
+	}
+}
+
+/* A canary paused: its clients have their answer. */
+static void reload_paused(struct cluster *c)
+{
+	char line[160], text[256];
+
+	rollout_progress(c, line, sizeof(line));
+	snprintf(text, sizeof(text), "canary paused at %s (cluster-ctl rollout continue | "
+		 "rollout abort)", line);
+	reload_finished(c, 1, text);
+}
+
 /* scale --wait: done when every slot listens and no extra worker is left. */
 static void check_scale_waiters(struct loop *loop, void *data)
 {
@@ -266,6 +306,70 @@ static int strip_wait(char *arg)
 	return 0;
 }
 
+/* After a reload or a rollout step was started: answer now, or wait. */
+static void reload_started(struct client *cl, int wait, const char *what, struct buf *b)
+{
+	struct cluster *c = cl->ctl->c;
+	const struct reload_record *r;
+
+	if (!wait) {
+		buf_printf(b, "ok\n%s\n", what);
+		return;
+	}
+	start_wait(cl, WAIT_RELOAD);
+	r = lifecycle_last_reload(c);
+	if (r->outcome != RELOAD_RUNNING)       /* nothing to do */
+		wait_reply(cl, r->outcome == RELOAD_COMPLETE, r->outcome ==
+			   RELOAD_COMPLETE ? "reload complete" : r->why);
+}
+
+static void reload_command(struct client *cl, char *arg, struct buf *b)
+{
+	struct cluster *c = cl->ctl->c;
+	struct reload_request rq;
+	char why[512], what[160];
+	int wait, r, canary;
+
+	r = reload_cmd_parse(arg, &rq, &wait, why, sizeof(why));
+	canary = rq.canary;
+	if (r == 0 && rq.argv)
+		r = rollout_check_program(c, &rq, why, sizeof(why));
+	if (r == 0)
+		r = rollout_reload(c, &rq, why, sizeof(why));
+	reload_request_free(&rq);
+	if (r < 0) {
+		buf_printf(b, "error: %s\n", why);
+		return;
+	}
+	snprintf(what, sizeof(what), "reloading %d worker%s%s", c->target,
+		 c->target == 1 ? "" : "s", canary ? ", canary first" : "");
+	reload_started(cl, wait, what, b);
+}
+
+/* rollout continue|abort [--wait] */
+static void rollout_command(struct client *cl, char *arg, struct buf *b)
+{
+	struct cluster *c = cl->ctl->c;
+	int wait = strip_wait(arg), r;
+	char why[512];
+
+	arg[strcspn(arg, " \t")] = '\0';
+	if (!strcmp(arg, "continue"))
+		r = rollout_continue(c, why, sizeof(why));
+	else if (!strcmp(arg, "abort"))
+		r = rollout_abort(c, why, sizeof(why));
+	else {
+		buf_printf(b, "error: rollout takes continue or abort [--wait], not '%s'\n", arg);
+		return;
+	}
+	if (r < 0) {
+		buf_printf(b, "error: %s\n", why);
+		return;
+	}
+	reload_started(cl, wait, !strcmp(arg, "abort") ? "going back to the previous release"
+			: "continuing the rollout", b);
+}
+
 /* One command line; the answer goes into cl->reply, or later (--wait). */
 static void run_command(struct client *cl, char *line, struct buf *b)
 {
@@ -281,6 +385,14 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 	if (*arg)
 		*arg++ = '\0';
 	arg += strspn(arg, " \t");
+	if (!strcmp(line, "reload")) {
+		reload_command(cl, arg, b);
+		return;
+	}
+	if (!strcmp(line, "rollout")) {
+		rollout_command(cl, arg, b);
+		return;
+	}
 	wait = strip_wait(arg);
 	if (wait && strcmp(line, "reload") && strcmp(line, "scale")) {
 		buf_printf(b, "error: --wait goes with reload and scale\n");
@@ -294,25 +406,8 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 			report_json(c, b);
 		else
 			report_text(c, b);
-	} else if ((!strcmp(line, "reload") || !strcmp(line, "stop")) && *arg) {
+	} else if (!strcmp(line, "stop") && *arg) {
 		buf_printf(b, "error: %s takes no argument\n", line);
-	} else if (!strcmp(line, "reload")) {
-		if (c->stopping) {
-			buf_printf(b, "error: stopping\n");
-			return;
-		}
-		supervisor_reload(c);
-		if (!wait) {
-			buf_printf(b, "ok\nreloading %d worker%s\n", c->target,
-				   c->target == 1 ? "" : "s");
-			return;
-		}
-		start_wait(cl, WAIT_RELOAD);
-		if (lifecycle_last_reload(c)->outcome != RELOAD_RUNNING) {  /* nothing to do */
-			const struct reload_record *r = lifecycle_last_reload(c);
-			wait_reply(cl, r->outcome == RELOAD_COMPLETE, r->outcome ==
-				   RELOAD_COMPLETE ? "reload complete" : r->why);
-		}
 	} else if (!strcmp(line, "scale")) {
 		char *end;
 		long n = strtol(arg, &end, 10);
@@ -336,7 +431,7 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 		supervisor_stop(c, SIGTERM);
 	} else {
 		buf_printf(b, "error: unknown command '%s' (status [--json], reload [--wait], "
-			   "scale N [--wait], signal SIG, stop)\n",
+			   "rollout continue|abort, scale N [--wait], signal SIG, stop)\n",
 			   line);
 	}
 }
@@ -383,8 +478,15 @@ static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 	char *nl;
 
 	(void)events;
-	if (cl->waiting) {              /* it went away, or says more: it is done */
-		client_close(cl);
+	if (cl->waiting) {
+		/* progress lines the socket did not take at once */
+		if (events == EPOLLOUT) {
+			if (!send_some(cl))
+				return;
+			if (cl->sent == cl->reply.len && loop_mod_fd(loop, fd, 0) == 0)
+				return;
+		}
+		client_close(cl);       /* it went away, or says more: it is done */
 		return;
 	}
 	if (cl->reply.data) {           /* EPOLLOUT (or HUP/ERR) while answering */
@@ -652,6 +754,8 @@ int control_open(struct cluster *c)
 	ctl->fd = ctl->metrics_fd = -1;
 	c->control = ctl;
 	c->hooks.reload_finished = reload_finished;
+	c->hooks.reload_progress = reload_progress;
+	c->hooks.reload_paused = reload_paused;
 	if (!(want && !strcmp(want, "none")) &&
 	    (open_control(ctl, want) < 0 ||
 	     loop_add_fd(c->loop, ctl->fd, EPOLLIN, accept_event, ctl) < 0))

@@ -3,7 +3,8 @@
  * socket (control.c).
  *
  *   cluster-ctl [-s SOCKET | -p MASTER_PID] [-t SECONDS] COMMAND
- *   COMMAND: status [--json] | reload [--wait] | scale N [--wait] |
+ *   COMMAND: status [--json] | reload [--wait] [RELOAD OPTIONS] [-- PROGRAM ARGS] |
+ *            rollout continue|abort [--wait] | scale N [--wait] |
  *            signal SIG | stop | top [--once | --json] [--interval S]
  *
  * Without -s or -p it uses the only control socket in the runtime
@@ -21,9 +22,17 @@
  * so without -t it waits as long as the master runs, and gives up only
  * once the master has been stopped (state T in /proc) for
  * DEFAULT_TIMEOUT_S in a row.
+ *
+ * A reload's words go over the one-line protocol with blanks, '%' and
+ * control characters as %XX (reload_cmd.c decodes them), so a new
+ * command line keeps its arguments as given.  While a reload is waited
+ * for, the master's "progress: " lines are printed as they come.
  */
+#include "base/batch_spec.h"
 #include "base/runtime_dir.h"
 #include "surface/top.h"
+
+#include <limits.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,6 +56,12 @@ static const char usage[] =
 	"usage: cluster-ctl [-s SOCKET | -p MASTER_PID] [-t SECONDS] COMMAND\n"
 	"  status [--json]     workers, listeners, last reload\n"
 	"  reload [--wait]     rolling restart; --wait: until it completes or is aborted\n"
+"    [--batch N|P%]    slots replaced at once (default: cluster-run --reload-batch)\n"
+"    [--canary]        pause after the first batch (rollout continue | abort)\n"
+"    [--env K=V] [--env-file FILE] [-- PROGRAM [ARG...]]\n"
+"                      the new release: another command line, more variables\n"
+"  rollout continue|abort [--wait]\n"
+"                      a paused canary: go on, or go back to the previous release\n"
 	"  scale N [--wait]    N workers; --wait: until they all listen\n"
 	"  signal SIG          send SIG to every worker (not HUP: that is reload)\n"
 	"  stop                graceful stop\n"
@@ -255,17 +270,87 @@ static int only_socket(char *path, size_t len)
 			  : "no cluster-run is running%s (use -s or -p)", "", 1);
 }
 
-/* Usage errors in COMMAND, found before asking anyone: status 2. */
-static int check_command(int argc, char **argv)
+/* KEY=VALUE, KEY of letters, digits and _, not starting with a digit. */
+static int valid_kv(const char *kv)
+{
+	const char *eq = strchr(kv, '='), *p;
+
+	if (!eq || eq == kv || (*kv >= '0' && *kv <= '9'))
+		return 0;
+	for (p = kv; p < eq; p++)
+		if (!(*p == '_' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= 'A' && *p <= 'Z')))
+			return 0;
+	return 1;
+}
+
+/* reload's words (argv[0] is "reload"); --env-file's FILE is made absolute
+ * in argv (the master reads it from its own directory).  0 or 2. */
+static int check_reload(int argc, char **argv, int *wait)
+{
+	int i, n, pct;
+
+	for (i = 1; i < argc; i++) {
+		const char *w = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(w, "--wait")) {
+			*wait = 1;
+		} else if (!strcmp(w, "--canary")) {
+			/* nothing to check */
+		} else if (!strcmp(w, "--")) {
+			if (i + 1 >= argc)
+				return fail("reload: -- needs a PROGRAM after it%s", "", 2);
+			return 0;
+		} else if (!strcmp(w, "--batch") || !strcmp(w, "--env") || !strcmp(w, "--env-file")) {
+			if (!v) {
+				fprintf(stderr, "cluster-ctl: reload: %s needs a value\n", w);
+				return 2;
+			}
+			if (!strcmp(w, "--batch") && batch_spec_parse(v, MAX_WORKERS, &n, &pct) < 0) {
+				fprintf(stderr, "cluster-ctl: reload: --batch takes N from 1 to %d or P%% "
+					"from 1%% to 100%%, not '%s'\n", MAX_WORKERS, v);
+				return 2;
+			}
+			if (!strcmp(w, "--env") && !valid_kv(v))
+				return fail("reload: --env takes KEY=VALUE (KEY of letters, digits and "
+					    "_), not '%s'", v, 2);
+			if (!strcmp(w, "--env-file")) {
+				char *abs = realpath(v, NULL);
+
+				if (!abs) {
+					fprintf(stderr, "cluster-ctl: reload: --env-file %s: %s\n", v,
+						strerror(errno));
+					return 2;
+				}
+				argv[i + 1] = abs;      /* for the rest of the run */
+			}
+			i++;
+		} else {
+			fprintf(stderr, "cluster-ctl: reload: unknown argument '%s' (--wait, --batch "
+				"N|P%%, --canary, --env K=V, --env-file FILE, -- PROGRAM ARGS)\n", w);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* Usage errors in COMMAND, found before asking anyone: status 2.  *wait:
+ * the command waits for a reload, a rollout or scaling. */
+static int check_command(int argc, char **argv, int *wait)
 {
 	const char *cmd = argv[0];
-	int wait = argc >= 2 && !strcmp(argv[argc - 1], "--wait");
 	char *end;
 	long n;
 
+	*wait = argc >= 2 && !strcmp(argv[argc - 1], "--wait");
 	if (!strcmp(cmd, "status") && (argc == 1 || (argc == 2 && !strcmp(argv[1], "--json"))))
 		return 0;
-	if (!strcmp(cmd, "reload") && argc == 1 + wait)
+	if (!strcmp(cmd, "reload")) {
+		*wait = 0;
+		return check_reload(argc, argv, wait);
+	}
+	if (!strcmp(cmd, "rollout") && argc == 2 + *wait &&
+	    (!strcmp(argv[1], "continue") || !strcmp(argv[1], "abort")))
 		return 0;
 	if (!strcmp(cmd, "stop") && argc == 1)
 		return 0;
@@ -273,7 +358,7 @@ static int check_command(int argc, char **argv)
 		return top_check_args(argc, argv);
 	if (!strcmp(cmd, "signal") && argc == 2)
 		return 0;
-	if (!strcmp(cmd, "scale") && argc == 2 + wait) {
+	if (!strcmp(cmd, "scale") && argc == 2 + *wait) {
 		n = strtol(argv[1], &end, 10);
 		if (*end || end == argv[1] || n < 1 || n > MAX_WORKERS) {
 			fprintf(stderr, "cluster-ctl: scale takes a worker count from 1 to %d, not '%s'\n",
@@ -282,8 +367,10 @@ static int check_command(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (!strcmp(cmd, "status") || !strcmp(cmd, "reload") || !strcmp(cmd, "stop") ||
-	    !strcmp(cmd, "scale") || !strcmp(cmd, "signal"))
+	if (!strcmp(cmd, "rollout"))
+		fprintf(stderr, "cluster-ctl: rollout takes continue or abort [--wait]\n");
+	else if (!strcmp(cmd, "status") || !strcmp(cmd, "stop") ||
+		 !strcmp(cmd, "scale") || !strcmp(cmd, "signal"))
 		fprintf(stderr, "cluster-ctl: bad arguments to '%s'\n", cmd);
 	else
 		fprintf(stderr, "cluster-ctl: unknown command '%s'\n", cmd);
@@ -291,10 +378,52 @@ static int check_command(int argc, char **argv)
 	return 2;
 }
 
+/* word onto line, blanks, '%' and control characters as %XX: -1 when it
+ * does not fit. */
+static int append_word(char *line, size_t cap, const char *w, int encode)
+{
+	size_t used = strlen(line);
+
+	if (used && used + 1 < cap)
+		line[used++] = ' ';
+	for (; *w; w++) {
+		unsigned char ch = (unsigned char)*w;
+
+		if (used + 4 >= cap)
+			return -1;
+		if (encode && (ch <= ' ' || ch == '%' || ch == 0x7f))
+			used += (size_t)snprintf(line + used, cap - used, "%%%02X", ch);
+		else
+			line[used++] = (char)ch;
+	}
+	line[used] = '\0';
+	return 0;
+}
+
+/* The master's "progress: TEXT" lines at the front of buf (len bytes):
+ * printed as TEXT and taken out.  Returns the bytes left. */
+static size_t print_progress(char *buf, size_t len)
+{
+	static const char tag[] = "progress: ";
+	char *nl;
+
+	while (len >= sizeof(tag) - 1 && !strncmp(buf, tag, sizeof(tag) - 1) &&
+	       (nl = memchr(buf, '\n', len))) {
+		size_t line = (size_t)(nl - buf) + 1;
+
+		fwrite(buf + sizeof(tag) - 1, 1, line - (sizeof(tag) - 1), stdout);
+		fflush(stdout);
+		memmove(buf, buf + line, len - line);
+		len -= line;
+		buf[len] = '\0';
+	}
+	return len;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	char path[sizeof(un.sun_path)] = "", line[256], buf[8192];
+	char path[sizeof(un.sun_path)] = "", line[8192], buf[8192];
 	const char *status_line_end;
 	size_t len = 0;
 	ssize_t n;
@@ -351,9 +480,8 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	if ((r = check_command(argc - optind, argv + optind)) != 0)
+	if ((r = check_command(argc - optind, argv + optind, &wait)) != 0)
 		return r;
-	wait = !strcmp(argv[argc - 1], "--wait");
 	timeout_given = deadline_ms >= 0;
 	if (deadline_ms >= 0)
 		deadline_ms += mono_ms();
@@ -366,12 +494,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[optind], "top"))
 		return top_main(path, argc - optind, argv + optind);
 	line[0] = '\0';
-	for (i = optind; i < argc; i++) {
-		size_t used = strlen(line);
-		if (snprintf(line + used, sizeof(line) - used, "%s%s", i > optind ? " " : "",
-			     argv[i]) >= (int)(sizeof(line) - used))
+	for (i = optind; i < argc; i++)
+		if (append_word(line, sizeof(line) - 1, argv[i],
+				!strcmp(argv[optind], "reload") && i > optind) < 0)
 			return fail("command too long%s", "", 2);
-	}
 	strcat(line, "\n");
 	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -392,6 +518,9 @@ int main(int argc, char **argv)
 	while ((n = read_until_deadline(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
 		len += (size_t)n;
 		buf[len] = '\0';
+		len = print_progress(buf, len);
+		if (!strncmp(buf, "progress: ", len < 10 ? len : 10))
+			continue;       /* a progress line not whole yet */
 		if (!(status_line_end = strchr(buf, '\n')) && len < sizeof(buf) - 1)
 			continue;
 		break;

@@ -4,6 +4,7 @@
  */
 #include "cluster.h"
 #include "base/addr.h"
+#include "base/batch_spec.h"
 #include "base/envfile.h"
 #include "base/log.h"
 #include "base/options.h"
@@ -41,6 +42,9 @@ static const char usage_middle[] =
 "      --min-uptime S     a worker up S seconds resets its backoff (default 10)\n"
 "      --ready-timeout S  reload: wait S seconds for a new worker to listen\n"
 "                         (default 30)\n"
+"      --reload-batch N|P%  reload: replace N slots (or P% of them, rounded\n"
+"                         up) at once, never fewer listening than slots\n"
+"                         (default 1)\n"
 "      --log-prefix       prefix each line a worker writes with [slot pid]\n"
 "      --listen-timeout S warn when no worker listens after S seconds\n"
 "                         (default 10)\n"
@@ -354,6 +358,7 @@ static void set_defaults(struct options *opt)
 	opt->backoff_max = 10;
 	opt->min_uptime = 10;
 	opt->ready_timeout = 30;
+	opt->reload_batch = 1;
 	opt->listen_timeout = 10;
 }
 
@@ -362,7 +367,8 @@ int options_parse(struct options *opt, int argc, char **argv)
 	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
 	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA,
 	       O_LOG_TIME, O_LOG_FORMAT, O_LOG_DIR, O_ENV_FILE, O_MAX_MEMORY,
-	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS, O_STEER, O_FORWARD_USR1 };
+	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS, O_STEER, O_FORWARD_USR1,
+	       O_RELOAD_BATCH };
 	static const struct option longopts[] = {
 		{ "workers", required_argument, NULL, 'n' },
 		{ "policy", required_argument, NULL, 'p' },
@@ -372,6 +378,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 		{ "backoff", required_argument, NULL, O_BACKOFF },
 		{ "min-uptime", required_argument, NULL, O_UPTIME },
 		{ "ready-timeout", required_argument, NULL, O_READY },
+		{ "reload-batch", required_argument, NULL, O_RELOAD_BATCH },
 		{ "log-prefix", no_argument, NULL, O_PREFIX },
 		{ "force", no_argument, NULL, O_STATIC },
 		{ "via", required_argument, NULL, O_VIA },
@@ -450,6 +457,12 @@ int options_parse(struct options *opt, int argc, char **argv)
 		case O_READY:
 			if (parse_seconds(optarg, &opt->ready_timeout) < 0)
 				return bad("ready timeout", optarg);
+			break;
+		case O_RELOAD_BATCH:
+			if (batch_spec_parse(optarg, MAX_WORKERS, &opt->reload_batch,
+					     &opt->reload_batch_pct) < 0)
+				return bad("reload batch (N from 1 to 1024, or P% from 1% to 100%)",
+					   optarg);
 			break;
 		case O_PREFIX:
 			opt->log_prefix = 1;

@@ -30,6 +30,8 @@
 #include "policy/policy_steer.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
+#include "supervise/release.h"
+#include "supervise/rollout.h"
 #include "supervise/slots.h"
 #include "supervise/worker.h"
 
@@ -94,14 +96,51 @@ static void reload_text(struct cluster *c, struct buf *b)
 	buf_printf(b, "\n");
 }
 
-static void args_text(struct cluster *c, struct buf *b)
+/* The argv of what new workers run (c->release), or the command line. */
+static char *const *current_argv(const struct cluster *c)
+{
+	return c->release ? c->release->argv : c->opt->argv;
+}
+
+static void argv_text(struct buf *b, const char *what, unsigned id, char *const *argv)
 {
 	int i;
 
-	buf_printf(b, "command:");
-	for (i = 0; c->opt->argv[i]; i++)
-		buf_printf(b, " %s", c->opt->argv[i]);
+	buf_printf(b, "%s", what);
+	for (i = 0; argv[i]; i++)
+		buf_printf(b, " %s", argv[i]);
+	if (id)
+		buf_printf(b, " (generation %u)", id);
 	buf_printf(b, "\n");
+}
+
+static void args_text(struct cluster *c, struct buf *b)
+{
+	argv_text(b, "command:", c->release ? c->release->id : 0, current_argv(c));
+	if (c->previous)
+		argv_text(b, "previous command:", c->previous->id, c->previous->argv);
+}
+
+/* "rollout: generation 3, 4/16 replaced, 4 draining (oldest 0.3 s), batch
+ * 4, paused (canary: cluster-ctl rollout continue | rollout abort)" */
+static void rollout_text(struct cluster *c, struct buf *b)
+{
+	struct rollout_view v;
+	char line[160];
+
+	rollout_view(c, &v);
+	if (!v.active)
+		return;
+	rollout_progress(c, line, sizeof(line));
+	buf_printf(b, "rollout%s: generation %u, %s, batch %d%s\n", v.back ? " back" : "",
+		   v.generation, line, v.batch, v.paused ? ", paused (canary: cluster-ctl "
+		   "rollout continue | rollout abort)" : v.canary ? ", canary" : "");
+}
+
+/* What a worker runs, for the status: the generation of its release. */
+static unsigned release_of(const struct worker *w)
+{
+	return w->rel ? w->rel->id : 0;
 }
 
 /* Whether a listener is steered in the kernel (its steer_stats count). */
@@ -126,6 +165,7 @@ void report_text(struct cluster *c, struct buf *b)
 		   c->stopping ? ", stopping" : slots_reloading(c) ? ", reloading" : "");
 	args_text(c, b);
 	reload_text(c, b);
+	rollout_text(c, b);
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		buf_printf(b, "listener %s (%s) policy %s accepted %llu pending %zu\n",
@@ -140,16 +180,19 @@ void report_text(struct cluster *c, struct buf *b)
 			   (unsigned long long)st->programs, (unsigned long long)st->censuses,
 			   (double)st->cpu_ns / 1e9);
 	}
-	buf_printf(b, "%-5s %-8s %-9s %9s %8s %10s %8s %8s %9s\n",
-		   "SLOT", "PID", "STATE", "UPTIME", "RESTARTS", "HANDED", "OPEN", "CPU", "RSS");
+	/* GEN and REL before the figures: lines still end with the RSS */
+	buf_printf(b, "%-5s %-8s %-9s %4s %4s %9s %8s %10s %8s %8s %9s\n",
+		   "SLOT", "PID", "STATE", "GEN", "REL", "UPTIME", "RESTARTS", "HANDED", "OPEN",
+		   "CPU", "RSS");
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
 		struct procstat ps;
 
 		procstat_read(w->pid, &ps);
-		buf_printf(b, "%-5d %-8d %-9s %8.0fs %8u %10llu %8llu %7.2fs %7.1fMi\n", w->slot,
-			   (int)w->pid, worker_state_name(w->state), uptime_s(w->started_ms),
-			   c->slots[w->slot].restarts, (unsigned long long)worker_taken(w),
+		buf_printf(b, "%-5d %-8d %-9s %4u %4u %8.0fs %8u %10llu %8llu %7.2fs %7.1fMi\n",
+			   w->slot, (int)w->pid, worker_state_name(w->state), w->generation,
+			   release_of(w), uptime_s(w->started_ms), c->slots[w->slot].restarts,
+			   (unsigned long long)worker_taken(w),
 			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds,
 			   (double)ps.rss_bytes / 1048576.0);
 	}
@@ -181,6 +224,36 @@ static void json_string(struct buf *b, const char *s)
 	buf_printf(b, "\"");
 }
 
+static void argv_json(struct buf *b, char *const *argv)
+{
+	int i;
+
+	buf_printf(b, "[");
+	for (i = 0; argv[i]; i++) {
+		buf_printf(b, "%s", i ? "," : "");
+		json_string(b, argv[i]);
+	}
+	buf_printf(b, "]");
+}
+
+/* "rollout": null, or where the rollout under way stands (names kept
+ * exactly: cluster-ctl top and the status page read them). */
+static void rollout_json(struct cluster *c, struct buf *b)
+{
+	struct rollout_view v;
+
+	rollout_view(c, &v);
+	if (!v.active) {
+		buf_printf(b, ",\"rollout\":null");
+		return;
+	}
+	buf_printf(b, ",\"rollout\":{\"generation\":%u,\"replaced\":%d,\"total\":%d,"
+		   "\"draining\":%d,\"oldest_drain_s\":%.3f,\"batch\":%d,\"paused\":%s,"
+		   "\"canary\":%s,\"back\":%s}", v.generation, v.replaced, v.total, v.draining,
+		   v.oldest_drain_s, v.batch, v.paused ? "true" : "false",
+		   v.canary ? "true" : "false", v.back ? "true" : "false");
+}
+
 void report_json(struct cluster *c, struct buf *b)
 {
 	struct census *cs = census_fresh(c);
@@ -189,13 +262,19 @@ void report_json(struct cluster *c, struct buf *b)
 	const struct reload_record *r = lifecycle_last_reload(c);
 
 	buf_printf(b, "{\"pid\":%d,\"program\":", (int)getpid());
-	json_string(b, c->prog->path);
-	buf_printf(b, ",\"args\":[");
-	for (i = 0; c->opt->argv[i]; i++) {
-		buf_printf(b, "%s", i ? "," : "");
-		json_string(b, c->opt->argv[i]);
+	json_string(b, c->release ? c->release->path : c->prog->path);
+	buf_printf(b, ",\"args\":");
+	argv_json(b, current_argv(c));
+	buf_printf(b, ",\"release\":%u", c->release ? c->release->id : 0);
+	if (c->previous) {
+		buf_printf(b, ",\"previous\":{\"release\":%u,\"program\":", c->previous->id);
+		json_string(b, c->previous->path);
+		buf_printf(b, ",\"args\":");
+		argv_json(b, c->previous->argv);
+		buf_printf(b, "}");
 	}
-	buf_printf(b, "],\"ready\":%s,\"last_reload\":{\"outcome\":\"%s\"",
+	rollout_json(c, b);
+	buf_printf(b, ",\"ready\":%s,\"last_reload\":{\"outcome\":\"%s\"",
 		   lifecycle_all_ready(c) ? "true" : "false", reload_outcome_name(r->outcome));
 	if (r->outcome != RELOAD_NONE)
 		buf_printf(b, ",\"started\":%lld,\"seconds\":%.3f",
@@ -241,12 +320,13 @@ void report_json(struct cluster *c, struct buf *b)
 		procstat_read(w->pid, &ps);
 		buf_printf(b, "%s{\"slot\":%d,\"pid\":%d,\"state\":\"%s\",\"uptime\":%.3f,"
 			   "\"restarts\":%u,\"handed\":%llu,\"open\":%llu,"
-			   "\"cpu_seconds\":%.2f,\"rss_bytes\":%llu,\"out_of_fds\":%s",
+			   "\"cpu_seconds\":%.2f,\"rss_bytes\":%llu,\"out_of_fds\":%s,"
+			   "\"generation\":%u,\"release\":%u",
 			   i ? "," : "", w->slot, (int)w->pid, worker_state_name(w->state),
 			   uptime_s(w->started_ms), c->slots[w->slot].restarts,
 			   (unsigned long long)worker_taken(w),
 			   (unsigned long long)worker_open(cs, w), ps.cpu_seconds, ps.rss_bytes,
-			   w->fds_short ? "true" : "false");
+			   w->fds_short ? "true" : "false", w->generation, release_of(w));
 		/* a daemon it left, followed (follow.c): the pid we started */
 		if (w->pid != w->spawned_pid)
 			buf_printf(b, ",\"followed_from\":%d", (int)w->spawned_pid);
@@ -258,6 +338,41 @@ void report_json(struct cluster *c, struct buf *b)
 	buf_printf(b, "],");
 	health_report_json(c, b);
 	buf_printf(b, "}\n");
+}
+
+/* Workers per generation and per release, and the rollout under way.
+ * O(N^2) over the workers to group them without a table: N <= 2048. */
+static void metrics_generations(struct cluster *c, struct buf *b)
+{
+	struct rollout_view v;
+	int i, j;
+
+	buf_printf(b, "# HELP cluster_run_generation_workers Workers started in each "
+		      "generation (reload), by the release they run.\n"
+		      "# TYPE cluster_run_generation_workers gauge\n");
+	for (i = 0; i < c->nworkers; i++) {
+		const struct worker *w = c->workers[i];
+		int n = 0, seen = 0;
+
+		for (j = 0; j < i && !seen; j++)
+			seen = c->workers[j]->generation == w->generation &&
+			       release_of(c->workers[j]) == release_of(w);
+		if (seen)
+			continue;
+		for (j = i; j < c->nworkers; j++)
+			n += c->workers[j]->generation == w->generation &&
+			     release_of(c->workers[j]) == release_of(w);
+		buf_printf(b, "cluster_run_generation_workers{generation=\"%u\",release=\"%u\"} %d\n",
+			   w->generation, release_of(w), n);
+	}
+	rollout_view(c, &v);
+	buf_printf(b, "# HELP cluster_run_rollout_replaced Slots the rollout under way has "
+		      "replaced (0 when none).\n"
+		      "# TYPE cluster_run_rollout_replaced gauge\ncluster_run_rollout_replaced %d\n"
+		      "# HELP cluster_run_rollout_paused 1 while a canary waits for rollout "
+		      "continue or abort.\n"
+		      "# TYPE cluster_run_rollout_paused gauge\ncluster_run_rollout_paused %d\n",
+		   v.replaced, v.paused);
 }
 
 /* Readiness, reloads, restarts and what each worker costs. */
@@ -277,6 +392,7 @@ static void metrics_deploy(struct cluster *c, struct buf *b)
 	buf_printf(b, "# HELP cluster_run_reloading 1 while a rolling restart is under way.\n"
 		      "# TYPE cluster_run_reloading gauge\ncluster_run_reloading %d\n",
 		   r->outcome == RELOAD_RUNNING);
+	metrics_generations(c, b);
 	buf_printf(b, "# HELP cluster_run_log_lines_dropped_total Log lines that could not be "
 		      "written whole (a full disk, a closed output).\n"
 		      "# TYPE cluster_run_log_lines_dropped_total counter\n"

@@ -12,6 +12,7 @@
 #include "base/spawn.h"
 #include "policy/policy.h"
 #include "supervise/lifecycle.h"
+#include "supervise/rollout.h"
 #include "supervise/slots.h"
 #include "supervise/worker.h"
 #include "surface/options.h"
@@ -231,6 +232,7 @@ void fake_cluster_free(struct cluster *c)
 		free(c->listeners[i]);
 	}
 	lifecycle_close(c);
+	rollout_free(c);
 	loop_free(c->loop);
 	loop_set_clock(NULL);
 	release_log();
@@ -239,10 +241,15 @@ void fake_cluster_free(struct cluster *c)
 
 void fake_turn(struct cluster *c)
 {
+	int dirty;
+
 	loop_run_due(c->loop);
 	/* supervisor.c's before_sleep, the part about slots */
 	slots_heard_listens(c);
+	dirty = c->slots_dirty;
 	slots_step(c);
+	if (dirty)
+		rollout_step(c);
 	/* what the pass set off at once (retire.c asks a drained worker from a
 	 * timer due now, so that one census serves a whole pass) runs in the
 	 * next turn's timers, before the loop could sleep */

@@ -37,7 +37,8 @@ void fake_cluster_free(struct cluster *c);
 extern int64_t fake_now_ms;
 void fake_advance(struct cluster *c, int64_t ms);
 /* One turn: the timers due now, then the before-sleep pass as
- * supervisor.c runs it (workers heard listening, slots_step). */
+ * supervisor.c runs it (workers heard listening, slots_step,
+ * rollout_step). */
 void fake_turn(struct cluster *c);
 
 /* Processes.  fake_spawn_fails: the next spawns fail (ENOENT) while it is
