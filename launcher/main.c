@@ -11,6 +11,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/logline.h"
+#include "base/logring.h"
 #include "base/loop.h"
 #include "base/options.h"
 #include "base/program.h"
@@ -113,6 +114,7 @@ int main(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	log_set_debug(opt.verbose);
+	logring_configure((unsigned)opt.log_lines);
 	if (logline_configure(opt.log_prefix, opt.log_time, opt.log_json, opt.log_dir) < 0)
 		return EXIT_USAGE;
 	status = program_check(&prog, opt.argv[0], opt.force);
