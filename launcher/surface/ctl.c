@@ -4,7 +4,7 @@
  *
  *   cluster-ctl [-s SOCKET | -p MASTER_PID] [-t SECONDS] COMMAND
  *   COMMAND: status [--json] | reload [--wait] | scale N [--wait] |
- *            signal SIG | stop
+ *            signal SIG | stop | logs [SLOT|master] [-n N] [-f]
  *
  * Without -s or -p it uses the only control socket in the runtime
  * directory, and says so when there are none or several (listing them).
@@ -20,7 +20,8 @@
  * rightly take longer than any default (a reload of many slow workers),
  * so without -t it waits as long as the master runs, and gives up only
  * once the master has been stopped (state T in /proc) for
- * DEFAULT_TIMEOUT_S in a row.
+ * DEFAULT_TIMEOUT_S in a row.  logs -f follows until interrupted or the
+ * master stops (it closes the connection: status 0); -t bounds it too.
  */
 #include "base/runtime_dir.h"
 
@@ -49,6 +50,9 @@ static const char usage[] =
 	"  scale N [--wait]    N workers; --wait: until they all listen\n"
 	"  signal SIG          send SIG to every worker (not HUP: that is reload)\n"
 	"  stop                graceful stop\n"
+	"  logs [SLOT|master] [-n N] [-f]\n"
+	"                      the last N lines (default 50) of each slot's output,\n"
+	"                      or of one; -f: then follow new lines\n"
 	"  -t SECONDS          give up waiting after SECONDS (exit status 3); default:\n"
 	"                      10 s, and for --wait as long as cluster-run runs\n"
 	"       cluster-ctl -h | --help | -V | --version\n";
@@ -253,9 +257,42 @@ static int only_socket(char *path, size_t len)
 			  : "no cluster-run is running%s (use -s or -p)", "", 1);
 }
 
+/* logs [SLOT|master] [-n N] [-f], in any order: 0, or 2 after a line. */
+static int check_logs(int argc, char **argv, int *follow)
+{
+	int i, slot = 0;
+	char *end;
+	long v;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-f")) {
+			*follow = 1;
+		} else if (!strcmp(argv[i], "-n")) {
+			if (++i >= argc || (v = strtol(argv[i], &end, 10), *end || end == argv[i]) ||
+			    v < 0 || v > 10000) {
+				fprintf(stderr, "cluster-ctl: logs -n takes a line count from 0 to 10000\n");
+				return 2;
+			}
+		} else if (!slot && (!strcmp(argv[i], "master") ||
+				     ((v = strtol(argv[i], &end, 10)), !*end && end != argv[i] &&
+				      v >= 0 && v < MAX_WORKERS))) {
+			slot = 1;
+		} else {
+			fprintf(stderr, "cluster-ctl: logs takes [SLOT|master] [-n N] [-f], not '%s'\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static int follow;      /* logs -f: no deadline unless -t */
+
 /* Usage errors in COMMAND, found before asking anyone: status 2. */
 static int check_command(int argc, char **argv)
 {
+	if (!strcmp(argv[0], "logs"))
+		return check_logs(argc, argv, &follow);
 	const char *cmd = argv[0];
 	int wait = argc >= 2 && !strcmp(argv[argc - 1], "--wait");
 	char *end;
@@ -353,6 +390,8 @@ int main(int argc, char **argv)
 	timeout_given = deadline_ms >= 0;
 	if (deadline_ms >= 0)
 		deadline_ms += mono_ms();
+	else if (follow)
+		deadline_ms = -1;       /* until it stops, or we are interrupted */
 	else if (!wait)
 		deadline_ms = mono_ms() + DEFAULT_TIMEOUT_S * 1000LL;
 	else
@@ -395,8 +434,11 @@ int main(int argc, char **argv)
 		return timed_out(argv[optind], wait, timeout_given);
 	if (!strncmp(buf, "ok\n", 3)) {
 		fwrite(buf + 3, 1, len - 3, stdout);
-		while ((n = read_until_deadline(fd, buf, sizeof(buf))) > 0)
+		fflush(stdout);         /* logs -f: each line as it comes */
+		while ((n = read_until_deadline(fd, buf, sizeof(buf))) > 0) {
 			fwrite(buf, 1, (size_t)n, stdout);
+			fflush(stdout);
+		}
 		if (n == -2)
 			return timed_out(argv[optind], wait, timeout_given);
 		return 0;
