@@ -271,6 +271,9 @@ struct cluster_hooks {
 	/* supervise/lifecycle.c: a reload finished (ok or not; text says
 	 * how): control.c answers the clients of `reload --wait`. */
 	void (*reload_finished)(struct cluster *c, int ok, const char *text);
+	/* surface/reread.c: a reload reads its files (--config, --env-file)
+	 * again before it starts; -1 (logged) refuses the reload. */
+	int (*reread)(struct cluster *c);
 };
 
 struct cluster {

@@ -51,8 +51,10 @@ static void emit(const char *fmt, va_list ap, const char *suffix)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, ": %s", suffix);
 	if (n > (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 1;
-	if (capture && capture_cap)
+	if (capture && capture_cap) {   /* the caller reports it, once */
 		snprintf(capture, capture_cap, "%.*s", n, line);
+		return;
+	}
 	logline_master(line, (size_t)n);
 }
 

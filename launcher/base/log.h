@@ -17,8 +17,9 @@ void log_set_debug(int on);
 /* While ctx is set (not NULL), every message starts with "CTX: ": the
  * FILE:LINE of a config file's line being read (surface/config.c). */
 void log_set_context(const char *ctx);
-/* While buf is set, the text of each message (the last one wins) is also
- * copied there: a reload's error goes back to its cluster-ctl caller. */
+/* While buf is set, each message goes there instead of out (the last one
+ * wins): a reload's error goes back to its cluster-ctl caller, and out
+ * once, as the reason it was refused. */
 void log_capture(char *buf, size_t cap);
 
 #endif

@@ -635,10 +635,14 @@ int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
 	return s->state == SLOT_REPLACING ? 0 : -1;
 }
 
-void supervisor_reload(struct cluster *c)
+int supervisor_reload(struct cluster *c)
 {
 	if (c->stopping)
-		return;
+		return 0;
+	/* the files are read again first; a broken one refuses the reload
+	 * and the workers keep their settings (surface/reread.c) */
+	if (c->hooks.reread && c->hooks.reread(c) < 0)
+		return -1;
 	/* a reload that finished in this turn of the loop says so first (a
 	 * HUP read with the SIGCHLD of its last old worker) */
 	slots_step(c);
@@ -647,6 +651,7 @@ void supervisor_reload(struct cluster *c)
 	lifecycle_reload_started(c);
 	log_warnx("reloading: replacing %d worker%s one at a time", c->target,
 		  c->target == 1 ? "" : "s");
+	return 0;
 }
 
 static void scale_up(struct cluster *c)

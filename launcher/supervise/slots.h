@@ -24,7 +24,8 @@ const char *slot_state_name(enum slot_state st);
 /* Is from -> to an edge of the slot lifecycle (slot_edges in slots.c)?
  * Setting the state a slot already has always is. */
 int slot_transition_allowed(enum slot_state from, enum slot_state to);
-void supervisor_reload(struct cluster *c);
+/* 0, or -1 when the reread of the files refused it (hooks.reread). */
+int supervisor_reload(struct cluster *c);
 void supervisor_scale(struct cluster *c, int delta);
 int supervisor_scale_to(struct cluster *c, int n);
 void supervisor_stop(struct cluster *c, int sig);

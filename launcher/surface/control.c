@@ -51,6 +51,7 @@
 #include "surface/logs.h"
 #include "surface/probes.h"
 #include "surface/report.h"
+#include "surface/reread.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -309,7 +310,10 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 			buf_printf(b, "error: stopping\n");
 			return;
 		}
-		supervisor_reload(c);
+		if (supervisor_reload(c) < 0) {
+			buf_printf(b, "error: reload refused: %s\n", reread_refusal());
+			return;
+		}
 		if (!wait) {
 			buf_printf(b, "ok\nreloading %d worker%s\n", c->target,
 				   c->target == 1 ? "" : "s");
