@@ -69,6 +69,19 @@ int logs_parse(const char *arg, struct logs_request *rq, struct buf *b)
 	return 0;
 }
 
+/* The line's bytes, a NUL written as \0 (printf's %s would stop there). */
+static void put_text(struct buf *b, const char *s, size_t len)
+{
+	while (len) {
+		size_t k = strnlen(s, len);
+
+		buf_printf(b, "%.*s%s", (int)k, s, k < len ? "\\0" : "");
+		k += k < len;
+		s += k;
+		len -= k;
+	}
+}
+
 int logs_format(const struct logs_request *rq, const struct logring_line *l, struct buf *b)
 {
 	time_t secs = (time_t)(l->time_ms / 1000);
@@ -80,12 +93,12 @@ int logs_format(const struct logs_request *rq, const struct logring_line *l, str
 	gmtime_r(&secs, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	if (l->slot == LOGRING_MASTER)
-		buf_printf(b, "%s.%03dZ [master] %.*s\n", when, (int)(l->time_ms % 1000),
-			   (int)l->len, l->text);
+		buf_printf(b, "%s.%03dZ [master] ", when, (int)(l->time_ms % 1000));
 	else
-		buf_printf(b, "%s.%03dZ [%d %d %s] %.*s\n", when, (int)(l->time_ms % 1000),
-			   l->slot, (int)l->pid, l->stream == 2 ? "stderr" : "stdout",
-			   (int)l->len, l->text);
+		buf_printf(b, "%s.%03dZ [%d %d %s] ", when, (int)(l->time_ms % 1000), l->slot,
+			   (int)l->pid, l->stream == 2 ? "stderr" : "stdout");
+	put_text(b, l->text, l->len);
+	buf_printf(b, "\n");
 	return 1;
 }
 
