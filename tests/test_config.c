@@ -293,7 +293,9 @@ struct cluster {
 	char dir[64], conf[128], sock[128];
 };
 
-static void write_conf(struct cluster *c, const char *greeting, const char *extra)
+/* extra: more lines; args: more words after the command's --port 0 */
+static void write_conf(struct cluster *c, const char *greeting, const char *extra,
+		       const char *args)
 {
 	char text[1024];
 
@@ -303,7 +305,7 @@ static void write_conf(struct cluster *c, const char *greeting, const char *extr
 		 "env = GREETING=\"%s\"\n"
 		 "grace = 5\n"
 		 "%s"
-		 "command = %s --port 0\n", greeting, extra, helper("blocking_server"));
+		 "command = %s --port 0%s\n", greeting, extra, helper("blocking_server"), args);
 	write_file(c->conf, text);
 }
 
@@ -312,7 +314,7 @@ static void start(struct cluster *c)
 	tmpdir_new(c->dir, "cr-config");
 	snprintf(c->conf, sizeof(c->conf), "%s/app.conf", c->dir);
 	snprintf(c->sock, sizeof(c->sock), "%s/c.sock", c->dir);
-	write_conf(c, "one", "");
+	write_conf(c, "one", "", "");
 	c->cr = cr_start(NULL, "--config", c->conf, "--control", c->sock, NULL);
 	c->port = cr_ready_port(c->cr, 0, 10000);
 	cr_assert(c->port > 0, "%s", c->cr->log);
@@ -349,12 +351,25 @@ Test(config, reload_rereads_the_file)
 	cr_assert(wait_until(cr_have_workers, &w, 10000));
 	greetings(w.slot_pid, 2, "one");
 	pid_t old[2] = { w.slot_pid[0], w.slot_pid[1] };
-	write_conf(&c, "two words", "policy = leastconn\n");
+	write_conf(&c, "two words", "policy = leastconn\n", " --slow-ms 1");
 	reload(&c, &r);
 	cr_assert_eq(exit_code(&r), 0, "%s%s", r.out, r.err);
 	struct cr_workers fresh = { .cr = c.cr, .want = 2, .old = old, .nold = 2 };
 	cr_assert(wait_until(cr_have_workers, &fresh, 10000), "%s", c.cr->log);
 	greetings(fresh.slot_pid, 2, "two words");
+	/* and the new command line */
+	for (int i = 0; i < 2; i++) {
+		char path[64], cmdline[4096];
+		long n;
+
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)fresh.slot_pid[i]);
+		n = read_file(path, cmdline, sizeof(cmdline));
+		cr_assert(n > 0);
+		for (long k = 0; k < n; k++)
+			if (!cmdline[k])
+				cmdline[k] = ' ';
+		cr_assert(strstr(cmdline, "--port 0 --slow-ms 1"), "worker %d runs %s", i, cmdline);
+	}
 	/* policy is kept, and said to be */
 	cr_assert(cr_wait_line(c.cr, "reload: policy changed in", 5000), "%s", c.cr->log);
 	cr_assert(strstr(c.cr->log, "takes a restart"), "%s", c.cr->log);
@@ -376,7 +391,7 @@ Test(config, reload_of_a_broken_file_is_refused)
 	start(&c);
 	struct cr_workers w = { .cr = c.cr, .want = 2 };
 	cr_assert(wait_until(cr_have_workers, &w, 10000));
-	write_conf(&c, "two", "workers = many\n");
+	write_conf(&c, "two", "workers = many\n", "");
 	reload(&c, &r);
 	cr_assert_eq(exit_code(&r), 1, "status 0x%x: %s%s", r.status, r.out, r.err);
 	snprintf(want, sizeof(want), "reload refused: %s:5: invalid worker count", c.conf);
@@ -392,7 +407,7 @@ Test(config, reload_of_a_broken_file_is_refused)
 	for (i = 0; i < 4; i++)
 		cr_assert_eq(request_worker(c.port, &slot, &pid, 5000), 0, "request %d", i);
 	/* fixed, it reloads */
-	write_conf(&c, "two", "");
+	write_conf(&c, "two", "", "");
 	reload(&c, &r);
 	cr_assert_eq(exit_code(&r), 0, "%s%s", r.out, r.err);
 	cr_assert_eq(WEXITSTATUS(cr_stop(c.cr, SIGTERM, 15000)), 0);

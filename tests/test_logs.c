@@ -314,3 +314,23 @@ Test(logs, bad_usage_and_no_ring)
 	cr_assert(strstr(r.err, "--log-lines 0"), "%s", r.err);
 	cr_assert_eq(WEXITSTATUS(cr_stop(c.cr, SIGTERM, 15000)), 0);
 }
+
+/* --log-dir's files are written as before; the ring has the lines too. */
+Test(logs, log_dir_files_stay)
+{
+	static char buf[1 << 16];
+	struct cluster c;
+	struct run r;
+	char logdir[64], file[128];
+
+	tmpdir_new(logdir, "cr-logs-dir");
+	start(&c, "1", "--log-dir", logdir, "echo to-the-file; exec sleep 1000");
+	struct seen s = { &c, "0", "to-the-file", buf, sizeof(buf) };
+	cr_assert(wait_until(logs_have, &s, 10000), "%s", buf);
+	cr_assert_eq(logs_of(&c, buf, sizeof(buf), &r, "0", NULL, NULL, NULL), 0);
+	cr_assert_eq(lines_in(buf), 1, "%s", buf);
+	snprintf(file, sizeof(file), "%s/worker-0.log", logdir);
+	cr_assert(read_file(file, buf, sizeof(buf)) > 0);
+	cr_assert_str_eq(buf, "to-the-file\n");
+	cr_assert_eq(WEXITSTATUS(cr_stop(c.cr, SIGTERM, 15000)), 0);
+}
