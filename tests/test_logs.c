@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -332,5 +334,54 @@ Test(logs, log_dir_files_stay)
 	snprintf(file, sizeof(file), "%s/worker-0.log", logdir);
 	cr_assert(read_file(file, buf, sizeof(buf)) > 0);
 	cr_assert_str_eq(buf, "to-the-file\n");
+	cr_assert_eq(WEXITSTATUS(cr_stop(c.cr, SIGTERM, 15000)), 0);
+}
+
+/* A follower that does not read: the master does not wait for it nor
+ * keep more than a bound for it; once it reads, a line says how many it
+ * missed, and new lines come again. */
+Test(logs, slow_follower_loses_lines_not_the_cluster)
+{
+	static char buf[1 << 22];
+	struct cluster c;
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	const char *req = "logs 0 -n 0 -f\n";
+	size_t len = 0;
+	int fd, rcv = 4096;
+	struct run r;
+	const char *sig[] = { cluster_ctl_path(), "-s", NULL, "signal", "USR2", NULL };
+
+	if (!have_program("awk"))
+		cr_skip_test("no awk");
+	start(&c, "1", NULL, NULL,
+	      "trap 'awk \"BEGIN { for (i = 0; i < 40000; i++) print \\\"flood-\\\" i \\\"-"
+	      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\\" }\"' USR2; "
+	      "echo ready; while :; do sleep 0.05; done");
+	sig[2] = c.sock;
+	struct seen s = { &c, "0", "ready", buf, sizeof(buf) };
+	cr_assert(wait_until(logs_have, &s, 10000), "%s", buf);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", c.sock);
+	cr_assert(connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0);
+	cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+	buf[0] = '\0';
+	cr_assert(read_until(fd, buf, sizeof(buf), &len, "ok\n", 5000), "%s", buf);
+	/* 40000 lines of ~100 bytes, 4 MB, while it does not read */
+	run_capture(&r, sig, 10000, NULL, NULL);
+	cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+	s.needle = "flood-39999-";
+	cr_assert(wait_until(logs_have, &s, 30000), "the cluster waited for the follower");
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	cr_assert(read_until(fd, buf, sizeof(buf), &len, "lines skipped (read too slowly)", 10000),
+		  "%zu bytes, no notice", len);
+	cr_assert(len < (3u << 20), "%zu bytes came: more than the bound", len);
+	/* and it follows on */
+	for (int i = 0; i < 50 && !strstr(strstr(buf, "skipped"), "flood-"); i++) {
+		run_capture(&r, sig, 10000, NULL, NULL);
+		read_until(fd, buf, sizeof(buf), &len, "NOTHING", 300);
+	}
+	cr_assert(strstr(strstr(buf, "skipped"), "flood-"), "nothing after the notice");
+	close(fd);
 	cr_assert_eq(WEXITSTATUS(cr_stop(c.cr, SIGTERM, 15000)), 0);
 }

@@ -11,9 +11,8 @@
  *   signal SIG | logs [SLOT|master] [-n N] [-f]
  *   -> "ok\n" + body, or "error: why\n"
  *
- * logs -f keeps the client and streams each new line to it (follow_line)
- * until it leaves or we stop; a follower that reads slower than its
- * workers write loses lines past FOLLOW_PENDING_MAX, and is told how many.
+ * logs -f hands the client over to surface/logs.c, which streams it each
+ * new line until it leaves or we stop.
  *
  * --wait keeps the client until the reload or the scaling has finished
  * (lifecycle.c calls reload_finished through c->hooks; scaling is checked every
@@ -73,7 +72,6 @@
 #define WAIT_CHECK_MS 100
 
 enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_SCALE, WAIT_LOGS };
-#define FOLLOW_PENDING_MAX (1 << 20)    /* bytes not yet taken by a follower */
 #define CLIENTS_MAX 64          /* per kind, whatever the fd limit */
 
 struct client;
@@ -101,8 +99,7 @@ struct client {
 	char buf[REQUEST_MAX];
 	struct buf reply;       /* the answer, once the request is in */
 	size_t sent;            /* ... how much of it the socket took */
-	struct logs_request logs;       /* WAIT_LOGS: what it follows */
-	uint64_t skipped;               /* ... lines it was too slow for */
+	struct logs_request logs;       /* WAIT_LOGS: what it will follow */
 };
 
 static void client_close(struct client *cl)
@@ -116,9 +113,11 @@ static void client_close(struct client *cl)
 	if (cl->next)
 		cl->next->prev = cl->prev;
 	ctl->nclients[cl->metrics]--;
-	loop_del_fd(ctl->c->loop, cl->fd);
 	loop_timer_cancel(ctl->c->loop, cl->timer);
-	close(cl->fd);
+	if (cl->fd >= 0) {              /* -1: handed over (hand_over) */
+		loop_del_fd(ctl->c->loop, cl->fd);
+		close(cl->fd);
+	}
 	free(cl->reply.data);
 	free(cl);
 }
@@ -360,68 +359,14 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 	}
 }
 
-/* A follower's lines so far are out: start its buffer again, with a word
- * about lines it missed.  Watch for EPOLLOUT only while some are left. */
-static void follow_flush(struct loop *loop, struct client *cl)
+/* logs -f: the client becomes a follower of surface/logs.c, which sends
+ * it the answer so far and every new line from then on. */
+static void hand_over(struct loop *loop, struct client *cl)
 {
-	if (!send_some(cl)) {
-		loop_mod_fd(loop, cl->fd, EPOLLOUT);
-		return;
-	}
-	cl->reply.len = cl->sent = 0;
-	if (cl->skipped) {
-		buf_printf(&cl->reply, "... %llu line%s skipped (read too slowly)\n",
-			   (unsigned long long)cl->skipped, cl->skipped == 1 ? "" : "s");
-		cl->skipped = 0;
-		follow_flush(loop, cl);
-		return;
-	}
-	loop_mod_fd(loop, cl->fd, 0);   /* HUP/ERR still come: it left */
-}
-
-static void follow_start(struct loop *loop, struct client *cl)
-{
-	loop_timer_cancel(loop, cl->timer);
-	cl->timer = 0;
-	follow_flush(loop, cl);
-}
-
-static void follow_event(struct loop *loop, struct client *cl, uint32_t events)
-{
-	if (events & (EPOLLHUP | EPOLLERR | EPOLLIN)) {  /* it left, or says more */
-		client_close(cl);
-		return;
-	}
-	follow_flush(loop, cl);
-}
-
-/* logring.c's listener: a new line for every follower that wants it.
- * Never closes a client nor logs (we may be inside a log line, or inside
- * a walk of the client list): a client that is gone is closed on its HUP. */
-static void follow_line(const struct logring_line *l, void *data)
-{
-	struct control *ctl = data;
-	struct client *cl;
-
-	for (cl = ctl->clients; cl; cl = cl->next) {
-		size_t before;
-
-		if (cl->waiting != WAIT_LOGS)
-			continue;
-		if (cl->reply.len - cl->sent > FOLLOW_PENDING_MAX) {
-			cl->skipped += cl->logs.slot == LOGRING_ALL || cl->logs.slot == l->slot;
-			continue;
-		}
-		before = cl->reply.len;
-		if (!logs_format(&cl->logs, l, &cl->reply) || cl->reply.len == before)
-			continue;
-		if (before != cl->sent)         /* EPOLLOUT sends it with the rest */
-			continue;
-		if (send_some(cl))              /* all out (or it left: HUP comes) */
-			cl->reply.len = cl->sent = 0;
-		else
-			loop_mod_fd(ctl->c->loop, cl->fd, EPOLLOUT);
-	}
+	loop_del_fd(loop, cl->fd);
+	if (logs_follow(loop, cl->fd, &cl->logs, &cl->reply) == 0)
+		cl->fd = -1;            /* logs.c's now, and the answer too */
+	client_close(cl);
 }
 
 /* The request is in: answer it.  No more reading from here on: the fd
@@ -441,7 +386,7 @@ static void answer(struct loop *loop, struct client *cl, char *nl)
 			nl[-1] = '\0';
 		run_command(cl, cl->buf, b);
 		if (cl->waiting == WAIT_LOGS) {
-			follow_start(loop, cl);
+			hand_over(loop, cl);
 			return;
 		}
 		if (cl->waiting) {      /* answered later: keep only HUP/ERR */
@@ -469,10 +414,7 @@ static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 	ssize_t n;
 	char *nl;
 
-	if (cl->waiting == WAIT_LOGS) {
-		follow_event(loop, cl, events);
-		return;
-	}
+	(void)events;
 	if (cl->waiting) {              /* it went away, or says more: it is done */
 		client_close(cl);
 		return;
@@ -740,7 +682,6 @@ int control_open(struct cluster *c)
 	ctl->fd = ctl->metrics_fd = -1;
 	c->control = ctl;
 	c->hooks.reload_finished = reload_finished;
-	logring_on_line(follow_line, ctl);
 	if (!(want && !strcmp(want, "none")) &&
 	    (open_control(ctl, want) < 0 ||
 	     loop_add_fd(c->loop, ctl->fd, EPOLLIN, accept_event, ctl) < 0))
@@ -758,7 +699,7 @@ void control_close(struct cluster *c)
 
 	if (!ctl)
 		return;
-	logring_on_line(NULL, NULL);
+	logs_follow_close_all();
 	/* "stop" ends the loop: an answer still being written is cut short */
 	while (ctl->clients)
 		client_close(ctl->clients);

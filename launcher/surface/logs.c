@@ -9,16 +9,49 @@
  * old pid) and the stream.  Without SLOT every slot's lines and the
  * master's come interleaved in their order of arrival.
  *
- * Not here: the rings (base/logring.c), the client (control.c).
+ * Followers (-f): control.c hands over the client's socket with the
+ * answer so far; from then on every new line it wants is appended to its
+ * buffer and sent without blocking (the rest on EPOLLOUT).  A follower
+ * that reads slower than the workers write has at most
+ * LOGS_FOLLOW_PENDING_MAX bytes waiting; lines beyond are skipped,
+ * counted, and named in a line once it has caught up.  Nobody waits for
+ * a follower: not the workers, not the loop.  A follower leaves by
+ * closing; all are closed when the cluster stops (cluster-ctl then exits
+ * 0).  At most LOGS_FOLLOWERS_MAX at once: each holds a control client's
+ * place no longer, but an fd and up to a MiB.
+ *
+ * Not here: the rings (base/logring.c), the control socket (control.c).
  */
 #include "surface/logs.h"
 #include "base/buf.h"
+#include "base/loop.h"
 #include "base/options.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
+
+struct follower {
+	struct follower *prev, *next;
+	struct loop *loop;
+	int fd;
+	struct logs_request rq;
+	struct buf out;
+	size_t sent;            /* of out */
+	uint32_t events;        /* what the loop watches for: 0 or EPOLLOUT */
+	uint64_t skipped;       /* lines it was too slow for, not yet said */
+};
+
+static struct {
+	struct follower *list;
+	int n;
+	int busy;               /* in follow_line: see there */
+} fl;
 
 static int number(const char *s, long min, long max, long *out)
 {
@@ -61,6 +94,10 @@ int logs_parse(const char *arg, struct logs_request *rq, struct buf *b)
 			buf_printf(b, "error: logs takes [SLOT|master] [-n N] [-f], not '%s'\n", w);
 			return -1;
 		}
+	}
+	if (rq->follow && fl.n >= LOGS_FOLLOWERS_MAX) {
+		buf_printf(b, "error: %d clients already follow the logs\n", LOGS_FOLLOWERS_MAX);
+		return -1;
 	}
 	if (!logring_lines()) {
 		buf_printf(b, "error: no output is kept (cluster-run runs with --log-lines 0)\n");
@@ -119,4 +156,123 @@ void logs_recent(const struct logs_request *rq, struct buf *b)
 	struct recent r = { rq, b };
 
 	logring_last(rq->slot, (size_t)rq->n, one, &r);
+}
+
+static void follower_close(struct follower *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		fl.list = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	fl.n--;
+	loop_del_fd(f->loop, f->fd);
+	close(f->fd);
+	free(f->out.data);
+	free(f);
+	if (!fl.list)
+		logring_on_line(NULL, NULL);
+}
+
+static int watch(struct follower *f, uint32_t events)
+{
+	if (f->events == events)
+		return 0;       /* a syscall saved per line */
+	f->events = events;
+	return loop_mod_fd(f->loop, f->fd, events);
+}
+
+/* Send what the socket takes; once all is out, start the buffer again
+ * (with a word about skipped lines).  -1 when the follower is gone. */
+static int flush(struct follower *f)
+{
+	for (;;) {
+		while (f->sent < f->out.len) {
+			ssize_t n = send(f->fd, f->out.data + f->sent, f->out.len - f->sent,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return watch(f, EPOLLOUT);
+			if (n <= 0)
+				return -1;
+			f->sent += (size_t)n;
+		}
+		f->out.len = f->sent = 0;
+		if (!f->skipped)
+			break;
+		buf_printf(&f->out, "... %llu line%s skipped (read too slowly)\n",
+			   (unsigned long long)f->skipped, f->skipped == 1 ? "" : "s");
+		f->skipped = 0;
+	}
+	return watch(f, 0);     /* HUP and ERR still come */
+}
+
+static void follower_event(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct follower *f = data;
+
+	(void)loop;
+	(void)fd;
+	if ((events & (EPOLLHUP | EPOLLERR | EPOLLIN)) || flush(f) < 0)
+		follower_close(f);      /* it left, or says more: done */
+}
+
+/* logring.c's listener: the new line to every follower that wants it.
+ * No follower is closed here and nothing is logged: a log line from in
+ * here would come back in (busy drops that one for followers; the ring
+ * has it).  A follower that has gone is closed on its HUP. */
+static void follow_line(const struct logring_line *l, void *data)
+{
+	struct follower *f;
+
+	(void)data;
+	if (fl.busy)
+		return;
+	fl.busy = 1;
+	for (f = fl.list; f; f = f->next) {
+		size_t before = f->out.len;
+
+		if (f->out.len - f->sent > LOGS_FOLLOW_PENDING_MAX) {
+			f->skipped += f->rq.slot == LOGRING_ALL || f->rq.slot == l->slot;
+			continue;
+		}
+		if (!logs_format(&f->rq, l, &f->out) || before != f->sent)
+			continue;       /* not wanted, or EPOLLOUT sends it later */
+		if (flush(f) < 0)
+			f->out.len = f->sent = 0;
+	}
+	fl.busy = 0;
+}
+
+int logs_follow(struct loop *loop, int fd, const struct logs_request *rq, struct buf *answer)
+{
+	struct follower *f = calloc(1, sizeof(*f));
+
+	if (!f || loop_add_fd(loop, fd, 0, follower_event, f) < 0) {
+		free(f);
+		return -1;
+	}
+	f->loop = loop;
+	f->fd = fd;
+	f->rq = *rq;
+	f->out = *answer;
+	memset(answer, 0, sizeof(*answer));
+	f->next = fl.list;
+	if (f->next)
+		f->next->prev = f;
+	fl.list = f;
+	fl.n++;
+	logring_on_line(follow_line, NULL);
+	if (flush(f) < 0)
+		f->out.len = f->sent = 0;       /* gone: its HUP closes it */
+	return 0;
+}
+
+void logs_follow_close_all(void)
+{
+	while (fl.list)
+		follower_close(fl.list);
 }
