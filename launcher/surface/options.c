@@ -371,7 +371,9 @@ enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
        O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS, O_STEER, O_FORWARD_USR1,
        O_CONFIG, O_LOG_LINES };
 /* Every long option: also what a --config file may set (config.c) and
- * what test_config walks, so a new option is in both at once. */
+ * what test_config walks, so a new option is in both at once.  A new
+ * option must also be sorted in surface/reread.c: applied by a reload, or
+ * named there as taking a restart. */
 static const struct option longopts[] = {
 	{ "workers", required_argument, NULL, 'n' },
 	{ "policy", required_argument, NULL, 'p' },
