@@ -28,6 +28,7 @@
 #include "base/program.h"
 #include "surface/options.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,46 +51,95 @@ static int same(const char *a, const char *b)
 	return a == b || (a && b && !strcmp(a, b));
 }
 
-/* One line per restart-only setting that differs from the start's. */
-static void name_kept(const struct options *o, const char *file)
+/* What a reload does with each long option (by its name in options.c's
+ * table; test_config checks that every option is here). */
+enum how {
+	APPLY,          /* copied into the running options */
+	KEEP,           /* set up once: a change is named and not applied */
+	KEEP_STR,       /* ... a string (compared by content) */
+	BY_HAND,        /* env, env-file: reread() swaps the list */
+};
+
+#define SETTING(name, field, how) \
+	{ name, offsetof(struct options, field), sizeof(((struct options *)0)->field), how }
+
+static const struct setting {
+	const char *name;
+	size_t off, size;
+	enum how how;
+} settings[] = {
+	SETTING("grace", grace, APPLY),
+	SETTING("stop-signal", stop_signal, APPLY),
+	SETTING("max-restarts", max_restarts, APPLY),
+	SETTING("backoff", backoff_min, APPLY),
+	SETTING("backoff", backoff_max, APPLY),
+	SETTING("min-uptime", min_uptime, APPLY),
+	SETTING("ready-timeout", ready_timeout, APPLY),
+	SETTING("listen-timeout", listen_timeout, APPLY),
+	SETTING("env", env, BY_HAND),
+	SETTING("env-file", env, BY_HAND),
+	SETTING("workers", workers, KEEP),
+	SETTING("policy", policy, KEEP),
+	SETTING("policy", policy_set, KEEP),
+	SETTING("steer", steer, KEEP),
+	SETTING("via", via, KEEP),
+	SETTING("weights", nweights, KEEP),
+	SETTING("weights", weights, KEEP),
+	SETTING("control", control_path, KEEP_STR),
+	SETTING("metrics", metrics, KEEP_STR),
+	SETTING("user", user, KEEP_STR),
+	SETTING("allow-bind", allow_bind, KEEP),
+	SETTING("backlog", backlog, KEEP),
+	SETTING("force", force, KEEP),
+	SETTING("log-prefix", log_prefix, KEEP),
+	SETTING("log-time", log_time, KEEP),
+	SETTING("log-format", log_json, KEEP),
+	SETTING("log-dir", log_dir, KEEP_STR),
+	SETTING("log-lines", log_lines, KEEP),
+	SETTING("forward-usr1", forward_usr1, KEEP),
+	SETTING("verbose", verbose, KEEP),
+	SETTING("max-memory", max_memory, KEEP),
+	SETTING("max-requests", max_requests, KEEP),
+	SETTING("max-requests-jitter", max_requests_jitter, KEEP),
+	SETTING("hang-timeout", hang_timeout, KEEP),
+};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+int reread_knows(const char *option)
 {
-	static const char *const fmt = "reload: %s changed%s%s: it takes a restart of "
-				       "cluster-run; kept as it runs";
-	const char *in = file ? " in " : "", *f = file ? file : "";
-	const struct {
-		int changed;
-		const char *name;
-	} kept[] = {
-		{ o->workers != first.workers, "workers (cluster-ctl scale N changes the count)" },
-		{ o->policy != first.policy || o->policy_set != first.policy_set, "policy" },
-		{ o->steer != first.steer, "steer" },
-		{ o->via != first.via, "via" },
-		{ o->nweights != first.nweights ||
-		  memcmp(o->weights, first.weights, sizeof(o->weights[0]) * (size_t)o->nweights),
-		  "weights" },
-		{ !same(o->control_path, first.control_path), "control" },
-		{ !same(o->metrics, first.metrics), "metrics" },
-		{ !same(o->user, first.user), "user" },
-		{ o->allow_bind != first.allow_bind, "allow-bind" },
-		{ o->backlog != first.backlog, "backlog" },
-		{ o->force != first.force, "force" },
-		{ o->log_prefix != first.log_prefix, "log-prefix" },
-		{ o->log_time != first.log_time, "log-time" },
-		{ o->log_json != first.log_json, "log-format" },
-		{ !same(o->log_dir, first.log_dir), "log-dir" },
-		{ o->log_lines != first.log_lines, "log-lines" },
-		{ o->forward_usr1 != first.forward_usr1, "forward-usr1" },
-		{ o->verbose != first.verbose, "verbose" },
-		{ o->max_memory != first.max_memory, "max-memory" },
-		{ o->max_requests != first.max_requests, "max-requests" },
-		{ o->max_requests_jitter != first.max_requests_jitter, "max-requests-jitter" },
-		{ o->hang_timeout != first.hang_timeout, "hang-timeout" },
-	};
 	size_t i;
 
-	for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
-		if (kept[i].changed)
-			log_warnx(fmt, kept[i].name, in, f);
+	for (i = 0; i < NSETTINGS; i++)
+		if (!strcmp(settings[i].name, option))
+			return 1;
+	return 0;
+}
+
+/* Apply what a reload applies; name once each restart-only setting that
+ * differs from the start's. */
+static void apply(struct options *now, const struct options *fresh, const char *file)
+{
+	const char *said = NULL;
+	size_t i;
+
+	for (i = 0; i < NSETTINGS; i++) {
+		const struct setting *st = &settings[i];
+		const char *f = (const char *)fresh + st->off, *was = (const char *)&first + st->off;
+		int changed;
+
+		if (st->how == APPLY)
+			memcpy((char *)now + st->off, f, st->size);
+		if (st->how != KEEP && st->how != KEEP_STR)
+			continue;
+		changed = st->how == KEEP ? memcmp(f, was, st->size) != 0 :
+			  !same(*(const char *const *)f, *(const char *const *)was);
+		if (changed && !(said && !strcmp(said, st->name)))
+			log_warnx("reload: %s changed%s%s: it takes a restart of cluster-run%s; "
+				  "kept as it runs", st->name, file ? " in " : "", file ? file : "",
+				  !strcmp(st->name, "workers") ? " (or cluster-ctl scale N)" : "");
+		if (changed)
+			said = st->name;
+	}
 }
 
 static void free_env(struct env_list *l)
@@ -144,21 +194,13 @@ static int reread(struct cluster *c)
 		free(prog);
 		return -1;
 	}
-	name_kept(fresh, now->config);
+	apply(now, fresh, now->config);
 	now->argv = fresh->argv;        /* into words options_parse keeps */
 	snprintf(c->prog->path, sizeof(c->prog->path), "%s", prog->path);
 	c->prog->shim_blind = prog->shim_blind;
 	old = now->env;
 	now->env = fresh->env;
 	free_env(&old);
-	now->grace = fresh->grace;
-	now->stop_signal = fresh->stop_signal;
-	now->max_restarts = fresh->max_restarts;
-	now->backoff_min = fresh->backoff_min;
-	now->backoff_max = fresh->backoff_max;
-	now->min_uptime = fresh->min_uptime;
-	now->ready_timeout = fresh->ready_timeout;
-	now->listen_timeout = fresh->listen_timeout;
 	if (now->config)
 		log_warnx("reload: read %s again", now->config);
 	free(fresh);

@@ -13,6 +13,9 @@ struct options;
 void reread_remember(const struct options *opt);
 /* Sets c->hooks.reread. */
 void reread_start(struct cluster *c);
+/* Whether a reload knows what to do with this long option (applied, or
+ * named as taking a restart): test_config asks for each option. */
+int reread_knows(const char *option);
 /* Why the last reread refused its reload ("FILE:LINE: ..."). */
 const char *reread_refusal(void);
 
