@@ -132,15 +132,6 @@ void logring_add(int slot, pid_t pid, int stream, const char *text, size_t len)
 		lr.listener(l, lr.listener_data);
 }
 
-size_t logring_count(int slot, size_t *bytes)
-{
-	struct ring *r = ring_of(slot, 0);
-
-	if (bytes)
-		*bytes = r ? r->bytes : 0;
-	return r ? r->count : 0;
-}
-
 /* The k-th line from the newest (0: the newest) of r. */
 static const struct logring_line *nth_newest(const struct ring *r, size_t k)
 {

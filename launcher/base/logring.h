@@ -38,7 +38,5 @@ size_t logring_last(int slot, size_t n, void (*fn)(const struct logring_line *, 
 		    void *data);
 /* fn sees every line as it is added (cluster-ctl logs -f); one listener. */
 void logring_on_line(void (*fn)(const struct logring_line *, void *), void *data);
-/* Lines and text bytes kept now for slot (for tests and status). */
-size_t logring_count(int slot, size_t *bytes);
 
 #endif
