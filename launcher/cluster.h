@@ -285,6 +285,14 @@ struct cluster_hooks {
 	 * pause. */
 	void (*reload_progress)(struct cluster *c, const char *text);
 	void (*reload_paused)(struct cluster *c);
+	/* surface/reread.c: a reload reads its files (--config, --env-file)
+	 * again before it starts (rollout.c): -1 refuses the reload (logged,
+	 * and why, "FILE:LINE: ...", in why for the caller); 1 when the
+	 * command or the environment they give changed since the last read
+	 * (the new release starts from them), else 0 (it starts from the
+	 * running release, which a `cluster-ctl reload -- PROGRAM` may have
+	 * set). */
+	int (*reread)(struct cluster *c, char *why, size_t len);
 };
 
 struct cluster {

@@ -11,6 +11,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/logline.h"
+#include "base/logring.h"
 #include "base/loop.h"
 #include "base/options.h"
 #include "base/program.h"
@@ -26,6 +27,7 @@
 #include "supervise/supervisor.h"
 #include "surface/control.h"
 #include "surface/options.h"
+#include "surface/reread.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -113,7 +115,9 @@ int main(int argc, char **argv)
 	status = options_parse(&opt, argc, argv);
 	if (status >= 0)
 		return status;
+	reread_remember(&opt);
 	log_set_debug(opt.verbose);
+	logring_configure((unsigned)opt.log_lines);
 	if (logline_configure(opt.log_prefix, opt.log_time, opt.log_json, opt.log_dir) < 0)
 		return EXIT_USAGE;
 	status = program_check(&prog, opt.argv[0], opt.force);
@@ -124,6 +128,7 @@ int main(int argc, char **argv)
 		return status;
 	c.opt = &opt;
 	c.prog = &prog;
+	reread_start(&c);
 	if (opt.user && ((status = resolve_user(opt.user, &c.creds)) >= 0 ||
 			 (status = program_check_user(&prog, &c.creds, opt.user)) >= 0))
 		return status;

@@ -13,6 +13,22 @@
 #include <unistd.h>
 
 static int debugging;
+static const char *context;     /* "FILE:LINE", put before each message */
+static char *capture;           /* a copy of the last message goes here */
+static size_t capture_cap;
+
+void log_set_context(const char *ctx)
+{
+	context = ctx;
+}
+
+void log_capture(char *buf, size_t cap)
+{
+	capture = buf;
+	capture_cap = cap;
+	if (buf && cap)
+		buf[0] = '\0';
+}
 
 void log_set_debug(int on)
 {
@@ -22,8 +38,11 @@ void log_set_debug(int on)
 static void emit(const char *fmt, va_list ap, const char *suffix)
 {
 	char line[1024];
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	int n = context ? snprintf(line, sizeof(line), "%s: ", context) : 0;
 
+	if (n < 0 || n > (int)sizeof(line) - 1)
+		n = 0;
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (n < 0)
 		n = 0;
 	if (n > (int)sizeof(line) - 1)
@@ -32,6 +51,10 @@ static void emit(const char *fmt, va_list ap, const char *suffix)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, ": %s", suffix);
 	if (n > (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 1;
+	if (capture && capture_cap) {   /* the caller reports it, once */
+		snprintf(capture, capture_cap, "%.*s", n, line);
+		return;
+	}
 	logline_master(line, (size_t)n);
 }
 

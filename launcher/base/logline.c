@@ -24,9 +24,13 @@
  * caller's loop (logline_on_drops), never from inside a write: the line
  * buffer is in use there.  (The loop is not ours to call: it logs.)
  *
+ * Every line also goes, unformatted, into the slot's ring in memory
+ * (logring.c, for cluster-ctl logs), files or not.
+ *
  * Not here: splitting a worker's output into lines (output.c).
  */
 #include "base/logline.h"
+#include "base/logring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,7 +106,8 @@ int logline_configure(int prefix, int time, int json, const char *dir)
 
 int logline_pipes_wanted(void)
 {
-	return sink.prefix || sink.time || sink.json || sink.dir;
+	/* the ring (--log-lines, on by default) needs the lines too */
+	return sink.prefix || sink.time || sink.json || sink.dir || logring_lines();
 }
 
 int logline_structured(void)
@@ -310,6 +315,7 @@ void logline_master(const char *msg, size_t len)
 {
 	size_t n = format(-1, getpid(), "master", msg, len);
 
+	logring_add(LOGRING_MASTER, getpid(), 0, msg, len);
 	write_line(STDERR_FILENO, n, "stderr", -1);
 	if (sink.master_fd >= 0)
 		write_line(sink.master_fd, n, "cluster-run.log", -1);
@@ -362,6 +368,7 @@ void logline_worker(int slot, pid_t pid, enum log_stream stream, const char *lin
 	size_t n = format(slot, pid, stream == LOG_STDOUT ? "stdout" : "stderr", line, len);
 	int fd = sink.dir ? slot_fd(slot) : -1;
 
+	logring_add(slot, pid, (int)stream, line, len);
 	if (fd >= 0)
 		write_line(fd, n, NULL, slot);
 	else

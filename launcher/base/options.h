@@ -71,6 +71,10 @@ struct options {
 	int weights[MAX_WORKERS];       /* --weights: per slot, >= 1 */
 	int nweights;                   /* 0: unweighted */
 	char **argv;            /* PROGRAM and its arguments */
+	int log_lines;          /* --log-lines: kept per slot for cluster-ctl logs */
+	const char *config;     /* --config FILE, or NULL */
+	int cmd_argc;           /* the command line as given, parsed again by */
+	char **cmd_argv;        /* ... a reload (surface/reread.c) */
 };
 
 #endif

@@ -288,8 +288,9 @@ static int refuse_paused(struct cluster *c, char *why, size_t len)
 
 int rollout_reload(struct cluster *c, const struct reload_request *rq, char *why, size_t len)
 {
-	struct release *rel;
+	struct release *rel, *base;
 	struct rollout *r;
+	int files;
 
 	if (c->stopping) {
 		snprintf(why, len, "stopping");
@@ -301,9 +302,19 @@ int rollout_reload(struct cluster *c, const struct reload_request *rq, char *why
 	rollout_step(c);
 	if (c->roll_paused)
 		return refuse_paused(c, why, len);
+	/* the files first (--config, --env-file: surface/reread.c); a broken
+	 * one refuses the reload and the workers keep what they run.  When
+	 * they changed the command or the environment, the new release
+	 * starts from them; else from the running release.  The request's
+	 * own command and variables go over either. */
+	files = c->hooks.reread ? c->hooks.reread(c, why, len) : 0;
+	if (files < 0)
+		return -1;
+	base = files > 0 ? release_hold(release_initial(c)) : NULL;
 	r = ro(c);
-	rel = release_derive(c->release, c->generation + 1, rq ? rq->path : NULL,
+	rel = release_derive(base ? base : c->release, c->generation + 1, rq ? rq->path : NULL,
 			     rq ? rq->argv : NULL, rq ? &rq->env : NULL);
+	release_drop(base);
 	if (!r || !rel) {
 		snprintf(why, len, "out of memory");
 		release_drop(release_hold(rel));

@@ -9,12 +9,16 @@
  *
  *   status | status --json | reload [--wait] [--batch N|P%] [--canary]
  *   [--env K=V] [--env-file PATH] [-- PROGRAM ARGS] (reload_cmd.c) |
- *   rollout continue|abort [--wait] | scale N [--wait] | stop | signal SIG
+ *   rollout continue|abort [--wait] | scale N [--wait] | stop | signal SIG |
+ *   logs [SLOT|master] [-n N] [-f]
  *   -> "ok\n" + body, or "error: why\n"
  *
  * A client waiting for a reload gets each batch's progress line as it
  * happens, "progress: TEXT\n", before its "ok" or "error" line; a canary
  * reload's clients get their "ok" when it pauses.
+ *
+ * logs -f hands the client over to surface/logs.c, which streams it each
+ * new line until it leaves or we stop.
  *
  * --wait keeps the client until the reload or the scaling has finished
  * (lifecycle.c calls reload_finished through c->hooks; scaling is checked every
@@ -50,9 +54,11 @@
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
 #include "supervise/worker.h"
+#include "surface/logs.h"
 #include "surface/probes.h"
 #include "surface/reload_cmd.h"
 #include "surface/report.h"
+#include "surface/reread.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -73,7 +79,7 @@
 #define REQUEST_MAX 8192        /* a reload may carry a command line */
 #define WAIT_CHECK_MS 100
 
-enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_SCALE };
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_SCALE, WAIT_LOGS };
 #define CLIENTS_MAX 64          /* per kind, whatever the fd limit */
 
 struct client;
@@ -101,6 +107,7 @@ struct client {
 	char buf[REQUEST_MAX];
 	struct buf reply;       /* the answer, once the request is in */
 	size_t sent;            /* ... how much of it the socket took */
+	struct logs_request logs;       /* WAIT_LOGS: what it will follow */
 };
 
 static void client_close(struct client *cl)
@@ -114,9 +121,11 @@ static void client_close(struct client *cl)
 	if (cl->next)
 		cl->next->prev = cl->prev;
 	ctl->nclients[cl->metrics]--;
-	loop_del_fd(ctl->c->loop, cl->fd);
 	loop_timer_cancel(ctl->c->loop, cl->timer);
-	close(cl->fd);
+	if (cl->fd >= 0) {              /* -1: handed over (hand_over) */
+		loop_del_fd(ctl->c->loop, cl->fd);
+		close(cl->fd);
+	}
 	free(cl->reply.data);
 	free(cl);
 }
@@ -424,6 +433,13 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 			start_wait(cl, WAIT_SCALE);
 		else
 			buf_printf(b, "ok\nscaling to %ld worker%s\n", n, n == 1 ? "" : "s");
+	} else if (!strcmp(line, "logs")) {
+		if (logs_parse(arg, &cl->logs, b) < 0)
+			return;
+		buf_printf(b, "ok\n");
+		logs_recent(&cl->logs, b);
+		if (cl->logs.follow)
+			cl->waiting = WAIT_LOGS;
 	} else if (!strcmp(line, "signal") && *arg) {
 		signal_workers(c, arg, b);
 	} else if (!strcmp(line, "stop")) {
@@ -431,9 +447,20 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 		supervisor_stop(c, SIGTERM);
 	} else {
 		buf_printf(b, "error: unknown command '%s' (status [--json], reload [--wait], "
-			   "rollout continue|abort, scale N [--wait], signal SIG, stop)\n",
+			   "rollout continue|abort, scale N [--wait], signal SIG, "
+			   "logs [SLOT] [-n N] [-f], stop)\n",
 			   line);
 	}
+}
+
+/* logs -f: the client becomes a follower of surface/logs.c, which sends
+ * it the answer so far and every new line from then on. */
+static void hand_over(struct loop *loop, struct client *cl)
+{
+	loop_del_fd(loop, cl->fd);
+	if (logs_follow(loop, cl->fd, &cl->logs, &cl->reply) == 0)
+		cl->fd = -1;            /* logs.c's now, and the answer too */
+	client_close(cl);
 }
 
 /* The request is in: answer it.  No more reading from here on: the fd
@@ -452,6 +479,10 @@ static void answer(struct loop *loop, struct client *cl, char *nl)
 		if (nl > cl->buf && nl[-1] == '\r')
 			nl[-1] = '\0';
 		run_command(cl, cl->buf, b);
+		if (cl->waiting == WAIT_LOGS) {
+			hand_over(loop, cl);
+			return;
+		}
 		if (cl->waiting) {      /* answered later: keep only HUP/ERR */
 			loop_timer_cancel(loop, cl->timer);
 			cl->timer = 0;
@@ -773,6 +804,7 @@ void control_close(struct cluster *c)
 
 	if (!ctl)
 		return;
+	logs_follow_close_all();
 	/* "stop" ends the loop: an answer still being written is cut short */
 	while (ctl->clients)
 		client_close(ctl->clients);

@@ -5,7 +5,8 @@
  *   cluster-ctl [-s SOCKET | -p MASTER_PID] [-t SECONDS] COMMAND
  *   COMMAND: status [--json] | reload [--wait] [RELOAD OPTIONS] [-- PROGRAM ARGS] |
  *            rollout continue|abort [--wait] | scale N [--wait] |
- *            signal SIG | stop | top [--once | --json] [--interval S]
+ *            signal SIG | stop | top [--once | --json] [--interval S] |
+ *            logs [SLOT|master] [-n N] [-f]
  *
  * Without -s or -p it uses the only control socket in the runtime
  * directory, and says so when there are none or several (listing them).
@@ -21,7 +22,8 @@
  * rightly take longer than any default (a reload of many slow workers),
  * so without -t it waits as long as the master runs, and gives up only
  * once the master has been stopped (state T in /proc) for
- * DEFAULT_TIMEOUT_S in a row.
+ * DEFAULT_TIMEOUT_S in a row.  logs -f follows until interrupted or the
+ * master stops (it closes the connection: status 0); -t bounds it too.
  *
  * A reload's words go over the one-line protocol with blanks, '%' and
  * control characters as %XX (reload_cmd.c decodes them), so a new
@@ -66,6 +68,9 @@ static const char usage[] =
 	"  signal SIG          send SIG to every worker (not HUP: that is reload)\n"
 	"  stop                graceful stop\n"
 	"  top [--once|--json] [--interval S]  live view (keys: r reload, + - scale, q quit)\n"
+	"  logs [SLOT|master] [-n N] [-f]\n"
+	"                      the last N lines (default 50) of each slot's output,\n"
+	"                      or of one; -f: then follow new lines\n"
 	"  -t SECONDS          give up waiting after SECONDS (exit status 3); default:\n"
 	"                      10 s, and for --wait as long as cluster-run runs\n"
 	"       cluster-ctl -h | --help | -V | --version\n";
@@ -334,6 +339,37 @@ static int check_reload(int argc, char **argv, int *wait)
 	return 0;
 }
 
+/* logs [SLOT|master] [-n N] [-f], in any order: 0, or 2 after a line. */
+static int check_logs(int argc, char **argv, int *follow)
+{
+	int i, slot = 0;
+	char *end;
+	long v;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-f")) {
+			*follow = 1;
+		} else if (!strcmp(argv[i], "-n")) {
+			if (++i >= argc || (v = strtol(argv[i], &end, 10), *end || end == argv[i]) ||
+			    v < 0 || v > 10000) {
+				fprintf(stderr, "cluster-ctl: logs -n takes a line count from 0 to 10000\n");
+				return 2;
+			}
+		} else if (!slot && (!strcmp(argv[i], "master") ||
+				     ((v = strtol(argv[i], &end, 10)), !*end && end != argv[i] &&
+				      v >= 0 && v < MAX_WORKERS))) {
+			slot = 1;
+		} else {
+			fprintf(stderr, "cluster-ctl: logs takes [SLOT|master] [-n N] [-f], not '%s'\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static int follow;      /* logs -f: no deadline unless -t */
+
 /* Usage errors in COMMAND, found before asking anyone: status 2.  *wait:
  * the command waits for a reload, a rollout or scaling. */
 static int check_command(int argc, char **argv, int *wait)
@@ -342,6 +378,9 @@ static int check_command(int argc, char **argv, int *wait)
 	char *end;
 	long n;
 
+	*wait = 0;
+	if (!strcmp(cmd, "logs"))
+		return check_logs(argc, argv, &follow);
 	*wait = argc >= 2 && !strcmp(argv[argc - 1], "--wait");
 	if (!strcmp(cmd, "status") && (argc == 1 || (argc == 2 && !strcmp(argv[1], "--json"))))
 		return 0;
@@ -485,6 +524,8 @@ int main(int argc, char **argv)
 	timeout_given = deadline_ms >= 0;
 	if (deadline_ms >= 0)
 		deadline_ms += mono_ms();
+	else if (follow)
+		deadline_ms = -1;       /* until it stops, or we are interrupted */
 	else if (!wait)
 		deadline_ms = mono_ms() + DEFAULT_TIMEOUT_S * 1000LL;
 	else
@@ -530,8 +571,11 @@ int main(int argc, char **argv)
 		return timed_out(argv[optind], wait, timeout_given);
 	if (!strncmp(buf, "ok\n", 3)) {
 		fwrite(buf + 3, 1, len - 3, stdout);
-		while ((n = read_until_deadline(fd, buf, sizeof(buf))) > 0)
+		fflush(stdout);         /* logs -f: each line as it comes */
+		while ((n = read_until_deadline(fd, buf, sizeof(buf))) > 0) {
 			fwrite(buf, 1, (size_t)n, stdout);
+			fflush(stdout);
+		}
 		if (n == -2)
 			return timed_out(argv[optind], wait, timeout_given);
 		return 0;

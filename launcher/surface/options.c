@@ -7,8 +7,10 @@
 #include "base/batch_spec.h"
 #include "base/envfile.h"
 #include "base/log.h"
+#include "base/logring.h"
 #include "base/options.h"
 #include "policy/policy.h"
+#include "surface/config.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -70,6 +72,11 @@ static const char usage_middle[] =
 "      --log-format F     text (default) | json: one object per line\n"
 "      --log-dir DIR      workers' output in DIR/worker-SLOT.log, the\n"
 "                         master's in DIR/cluster-run.log too; USR1 reopens\n"
+"      --log-lines N      lines of each slot's output kept for cluster-ctl\n"
+"                         logs (default 1000, at most 256 KiB; 0: none, and\n"
+"                         workers write straight to our stdout/stderr)\n"
+"      --config FILE      options and command from FILE, one 'name = value'\n"
+"                         a line (the command line wins; reload rereads it)\n"
 "      --forward-usr1     USR1 also goes to every worker (default: it only\n"
 "                         reopens cluster-run's logs; Node opens a debugger)\n"
 "  -e, --env KEY=VALUE    set a variable in the workers' environment\n"
@@ -360,58 +367,77 @@ static void set_defaults(struct options *opt)
 	opt->ready_timeout = 30;
 	opt->reload_batch = 1;
 	opt->listen_timeout = 10;
+	opt->log_lines = LOGRING_DEFAULT_LINES;
 }
 
-int options_parse(struct options *opt, int argc, char **argv)
+enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
+       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA,
+       O_LOG_TIME, O_LOG_FORMAT, O_LOG_DIR, O_ENV_FILE, O_MAX_MEMORY,
+       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS, O_STEER, O_FORWARD_USR1,
+       O_CONFIG, O_LOG_LINES, O_RELOAD_BATCH };
+/* Every long option: also what a --config file may set (config.c) and
+ * what test_config walks, so a new option is in both at once.  A new
+ * option must also be sorted in surface/reread.c: applied by a reload, or
+ * named there as taking a restart. */
+static const struct option longopts[] = {
+	{ "workers", required_argument, NULL, 'n' },
+	{ "policy", required_argument, NULL, 'p' },
+	{ "grace", required_argument, NULL, 'g' },
+	{ "stop-signal", required_argument, NULL, O_STOP },
+	{ "max-restarts", required_argument, NULL, O_MAXR },
+	{ "backoff", required_argument, NULL, O_BACKOFF },
+	{ "min-uptime", required_argument, NULL, O_UPTIME },
+	{ "ready-timeout", required_argument, NULL, O_READY },
+	{ "reload-batch", required_argument, NULL, O_RELOAD_BATCH },
+	{ "log-prefix", no_argument, NULL, O_PREFIX },
+	{ "force", no_argument, NULL, O_STATIC },
+	{ "via", required_argument, NULL, O_VIA },
+	{ "control", required_argument, NULL, O_CONTROL },
+	{ "metrics", required_argument, NULL, O_METRICS },
+	{ "user", required_argument, NULL, O_USER },
+	{ "allow-bind", no_argument, NULL, O_ALLOW_BIND },
+	{ "listen-timeout", required_argument, NULL, O_LISTEN_TIMEOUT },
+	{ "log-time", no_argument, NULL, O_LOG_TIME },
+	{ "log-format", required_argument, NULL, O_LOG_FORMAT },
+	{ "log-dir", required_argument, NULL, O_LOG_DIR },
+	{ "forward-usr1", no_argument, NULL, O_FORWARD_USR1 },
+	{ "env", required_argument, NULL, 'e' },
+	{ "env-file", required_argument, NULL, O_ENV_FILE },
+	{ "max-memory", required_argument, NULL, O_MAX_MEMORY },
+	{ "max-requests", required_argument, NULL, O_MAX_REQUESTS },
+	{ "max-requests-jitter", required_argument, NULL, O_JITTER },
+	{ "hang-timeout", required_argument, NULL, O_HANG },
+	{ "backlog", required_argument, NULL, O_BACKLOG },
+	{ "weights", required_argument, NULL, O_WEIGHTS },
+	{ "steer", required_argument, NULL, O_STEER },
+	{ "log-lines", required_argument, NULL, O_LOG_LINES },
+	{ "config", required_argument, NULL, O_CONFIG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+#define SHORTOPTS "+:n:p:g:e:vhV"   /* '+': stop at PROGRAM; ':' first: report
+				 * missing arguments ourselves */
+
+const struct option *options_table(void)
 {
-	enum { O_STOP = 256, O_MAXR, O_BACKOFF, O_UPTIME, O_READY, O_PREFIX, O_STATIC,
-	       O_CONTROL, O_METRICS, O_USER, O_ALLOW_BIND, O_LISTEN_TIMEOUT, O_VIA,
-	       O_LOG_TIME, O_LOG_FORMAT, O_LOG_DIR, O_ENV_FILE, O_MAX_MEMORY,
-	       O_MAX_REQUESTS, O_JITTER, O_HANG, O_BACKLOG, O_WEIGHTS, O_STEER, O_FORWARD_USR1,
-	       O_RELOAD_BATCH };
-	static const struct option longopts[] = {
-		{ "workers", required_argument, NULL, 'n' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "grace", required_argument, NULL, 'g' },
-		{ "stop-signal", required_argument, NULL, O_STOP },
-		{ "max-restarts", required_argument, NULL, O_MAXR },
-		{ "backoff", required_argument, NULL, O_BACKOFF },
-		{ "min-uptime", required_argument, NULL, O_UPTIME },
-		{ "ready-timeout", required_argument, NULL, O_READY },
-		{ "reload-batch", required_argument, NULL, O_RELOAD_BATCH },
-		{ "log-prefix", no_argument, NULL, O_PREFIX },
-		{ "force", no_argument, NULL, O_STATIC },
-		{ "via", required_argument, NULL, O_VIA },
-		{ "control", required_argument, NULL, O_CONTROL },
-		{ "metrics", required_argument, NULL, O_METRICS },
-		{ "user", required_argument, NULL, O_USER },
-		{ "allow-bind", no_argument, NULL, O_ALLOW_BIND },
-		{ "listen-timeout", required_argument, NULL, O_LISTEN_TIMEOUT },
-		{ "log-time", no_argument, NULL, O_LOG_TIME },
-		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
-		{ "log-dir", required_argument, NULL, O_LOG_DIR },
-		{ "forward-usr1", no_argument, NULL, O_FORWARD_USR1 },
-		{ "env", required_argument, NULL, 'e' },
-		{ "env-file", required_argument, NULL, O_ENV_FILE },
-		{ "max-memory", required_argument, NULL, O_MAX_MEMORY },
-		{ "max-requests", required_argument, NULL, O_MAX_REQUESTS },
-		{ "max-requests-jitter", required_argument, NULL, O_JITTER },
-		{ "hang-timeout", required_argument, NULL, O_HANG },
-		{ "backlog", required_argument, NULL, O_BACKLOG },
-		{ "weights", required_argument, NULL, O_WEIGHTS },
-		{ "steer", required_argument, NULL, O_STEER },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
+	return longopts;
+}
+
+/* The merged words (the --config file's, then the command line); where[i]
+ * names the file line word i came from, or is NULL. */
+static int parse_argv(struct options *opt, int argc, char **argv, char *const *where)
+{
 	const char *weights_arg = NULL;
 	int c, ok;
 
 	set_defaults(opt);
 	opterr = 0;
-	/* '+': stop at PROGRAM; ':' first: report missing arguments ourselves. */
-	while ((c = getopt_long(argc, argv, "+:n:p:g:e:vhV", longopts, NULL)) != -1) {
+	optind = 0;             /* from the start, again (a reload parses anew) */
+	while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {
+		/* a bad value from the file is named by its FILE:LINE */
+		log_set_context(where && optind > 0 ? where[optind - 1] : NULL);
 		switch (c) {
 		case 'n':
 			if (parse_count(optarg, 1, MAX_WORKERS, &opt->workers) < 0)
@@ -518,6 +544,12 @@ int options_parse(struct options *opt, int argc, char **argv)
 		case O_FORWARD_USR1:
 			opt->forward_usr1 = 1;
 			break;
+		case O_LOG_LINES:
+			if (parse_count(optarg, 0, LOGRING_MAX_LINES, &opt->log_lines) < 0)
+				return bad("line count (0..100000)", optarg);
+			break;
+		case O_CONFIG:          /* read before anything else: options_parse */
+			break;
 		case 'e':
 			if (env_list_add(&opt->env, optarg) < 0)
 				return EXIT_USAGE;
@@ -582,4 +614,63 @@ int options_parse(struct options *opt, int argc, char **argv)
 	}
 	opt->argv = argv + optind;
 	return check_combinations(opt);
+}
+
+/* --config FILE: its words go in front of the command line (which wins),
+ * and its command after it when the command line has no PROGRAM. */
+int options_parse(struct options *opt, int argc, char **argv)
+{
+	struct config_words cw;
+	const char *config = NULL;
+	char **merged, **where;
+	int c, n, i, k, has_program, ended, status;
+
+	/* a first pass only to find --config; errors are the second's */
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1)
+		if (c == O_CONFIG)
+			config = optarg;
+	has_program = optind < argc;
+	ended = optind > 1 && !strcmp(argv[optind - 1], "--");
+	if (!config) {
+		status = parse_argv(opt, argc, argv, NULL);
+		opt->cmd_argc = argc;
+		opt->cmd_argv = argv;
+		return status;
+	}
+	if (config_read(config, longopts, &cw) < 0)
+		return EXIT_USAGE;
+	n = 1 + cw.n + (argc - 1);
+	for (i = 0; !has_program && cw.command && cw.command[i]; i++)
+		n++;
+	n += !has_program && cw.command && !ended;
+	/* kept for the life of the options, which point into them (a reload
+	 * makes new ones and keeps these: a few bytes a reload) */
+	merged = calloc((size_t)n + 1, sizeof(*merged));
+	where = calloc((size_t)n + 1, sizeof(*where));
+	if (!merged || !where) {
+		log_warnx("out of memory");
+		return EXIT_FAILURE_;
+	}
+	k = 0;
+	merged[k++] = argv[0];
+	for (i = 0; i < cw.n; i++) {
+		where[k] = cw.where[i];
+		merged[k++] = cw.words[i];
+	}
+	for (i = 1; i < argc; i++)
+		merged[k++] = argv[i];
+	if (!has_program && cw.command) {
+		if (!ended)
+			merged[k++] = "--";
+		for (i = 0; cw.command[i]; i++)
+			merged[k++] = cw.command[i];
+	}
+	status = parse_argv(opt, k, merged, where);
+	log_set_context(NULL);
+	opt->config = config;
+	opt->cmd_argc = argc;
+	opt->cmd_argv = argv;
+	return status;
 }

@@ -1,0 +1,249 @@
+/*
+ * reread.c - a reload (HUP, cluster-ctl reload) reads its files again.
+ *
+ * The command line cluster-run was started with is parsed anew, which
+ * reads the --config file and every --env-file again (the command line
+ * still wins over the file).  What a new worker is started with, and how
+ * workers are stopped and restarted, changes for the workers the reload
+ * starts:
+ *   command (PROGRAM and its arguments), env and env-file, grace,
+ *   stop-signal, max-restarts, backoff, min-uptime, ready-timeout, reload-batch,
+ *   listen-timeout.
+ * Everything else takes a restart of cluster-run (listeners, policies,
+ * the control socket, logs, --user and the health checks are set up
+ * once): a change to one of those is named in one line and the running
+ * value kept, and the reload goes on.  A file that no longer parses (or
+ * a command that cannot run, or that the running mechanism cannot reach)
+ * refuses the reload: nothing changes, the workers keep serving, and the
+ * FILE:LINE line goes to the log and to the cluster-ctl caller.
+ *
+ * The restart-only settings are compared with the start's (remembered
+ * before mechanism_choose() adjusts policy and steering), so a file
+ * that differs from what runs says so at every reload.
+ */
+#include "surface/reread.h"
+#include "cluster.h"
+#include "base/log.h"
+#include "base/options.h"
+#include "base/program.h"
+#include "surface/options.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct options first;    /* as parsed at start */
+static char refusal[600];
+
+void reread_remember(const struct options *opt)
+{
+	first = *opt;
+}
+
+const char *reread_refusal(void)
+{
+	return refusal;
+}
+
+static int same(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* What a reload does with each long option (by its name in options.c's
+ * table; test_config checks that every option is here). */
+enum how {
+	APPLY,          /* copied into the running options */
+	KEEP,           /* set up once: a change is named and not applied */
+	KEEP_STR,       /* ... a string (compared by content) */
+	BY_HAND,        /* env, env-file: reread() swaps the list */
+};
+
+#define SETTING(name, field, how) \
+	{ name, offsetof(struct options, field), sizeof(((struct options *)0)->field), how }
+
+static const struct setting {
+	const char *name;
+	size_t off, size;
+	enum how how;
+} settings[] = {
+	SETTING("grace", grace, APPLY),
+	SETTING("stop-signal", stop_signal, APPLY),
+	SETTING("max-restarts", max_restarts, APPLY),
+	SETTING("backoff", backoff_min, APPLY),
+	SETTING("backoff", backoff_max, APPLY),
+	SETTING("min-uptime", min_uptime, APPLY),
+	SETTING("ready-timeout", ready_timeout, APPLY),
+	SETTING("reload-batch", reload_batch, APPLY),
+	SETTING("reload-batch", reload_batch_pct, APPLY),
+	SETTING("listen-timeout", listen_timeout, APPLY),
+	SETTING("env", env, BY_HAND),
+	SETTING("env-file", env, BY_HAND),
+	SETTING("workers", workers, KEEP),
+	SETTING("policy", policy, KEEP),
+	SETTING("policy", policy_set, KEEP),
+	SETTING("steer", steer, KEEP),
+	SETTING("via", via, KEEP),
+	SETTING("weights", nweights, KEEP),
+	SETTING("weights", weights, KEEP),
+	SETTING("control", control_path, KEEP_STR),
+	SETTING("metrics", metrics, KEEP_STR),
+	SETTING("user", user, KEEP_STR),
+	SETTING("allow-bind", allow_bind, KEEP),
+	SETTING("backlog", backlog, KEEP),
+	SETTING("force", force, KEEP),
+	SETTING("log-prefix", log_prefix, KEEP),
+	SETTING("log-time", log_time, KEEP),
+	SETTING("log-format", log_json, KEEP),
+	SETTING("log-dir", log_dir, KEEP_STR),
+	SETTING("log-lines", log_lines, KEEP),
+	SETTING("forward-usr1", forward_usr1, KEEP),
+	SETTING("verbose", verbose, KEEP),
+	SETTING("max-memory", max_memory, KEEP),
+	SETTING("max-requests", max_requests, KEEP),
+	SETTING("max-requests-jitter", max_requests_jitter, KEEP),
+	SETTING("hang-timeout", hang_timeout, KEEP),
+};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+int reread_knows(const char *option)
+{
+	size_t i;
+
+	for (i = 0; i < NSETTINGS; i++)
+		if (!strcmp(settings[i].name, option))
+			return 1;
+	return 0;
+}
+
+/* Apply what a reload applies; name once each restart-only setting that
+ * differs from the start's. */
+static void apply(struct options *now, const struct options *fresh, const char *file)
+{
+	const char *said = NULL;
+	size_t i;
+
+	for (i = 0; i < NSETTINGS; i++) {
+		const struct setting *st = &settings[i];
+		const char *f = (const char *)fresh + st->off, *was = (const char *)&first + st->off;
+		int changed;
+
+		if (st->how == APPLY)
+			memcpy((char *)now + st->off, f, st->size);
+		if (st->how != KEEP && st->how != KEEP_STR)
+			continue;
+		changed = st->how == KEEP ? memcmp(f, was, st->size) != 0 :
+			  !same(*(const char *const *)f, *(const char *const *)was);
+		if (changed && !(said && !strcmp(said, st->name)))
+			log_warnx("reload: %s changed%s%s: it takes a restart of cluster-run%s; "
+				  "kept as it runs", st->name, file ? " in " : "", file ? file : "",
+				  !strcmp(st->name, "workers") ? " (or cluster-ctl scale N)" : "");
+		if (changed)
+			said = st->name;
+	}
+}
+
+static void free_env(struct env_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->vars[i]);
+	free(l->vars);
+	l->vars = NULL;
+	l->n = 0;
+}
+
+/* Parse again and check the command: 0, or -1 with refusal[] set. */
+static int parse_again(struct cluster *c, struct options *fresh, struct program *prog)
+{
+	struct options *now = c->opt;
+	int status;
+
+	log_capture(refusal, sizeof(refusal));
+	status = options_parse(fresh, now->cmd_argc, now->cmd_argv);
+	if (status < 0)
+		status = program_check(prog, fresh->argv[0], now->force);
+	log_capture(NULL, 0);
+	if (status >= 0)
+		return -1;
+	if (c->prog->via == VIA_SHIM && prog->shim_blind && !now->force) {
+		snprintf(refusal, sizeof(refusal), "the command %.300s cannot take the shim (%.200s); "
+			 "running it takes a restart of cluster-run", prog->path, prog->shim_blind);
+		return -1;
+	}
+	return 0;
+}
+
+static int same_words(char *const *a, char *const *b)
+{
+	size_t i;
+
+	for (i = 0; a[i] && b[i]; i++)
+		if (strcmp(a[i], b[i]))
+			return 0;
+	return !a[i] && !b[i];
+}
+
+static int same_env(const struct env_list *a, const struct env_list *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->vars[i], b->vars[i]))
+			return 0;
+	return 1;
+}
+
+static int reread(struct cluster *c, char *why, size_t len)
+{
+	struct options *now = c->opt, *fresh = calloc(1, sizeof(*fresh));
+	struct program *prog = calloc(1, sizeof(*prog));
+	struct env_list old;
+	int changed;
+
+	if (!fresh || !prog) {
+		free(fresh);
+		free(prog);
+		snprintf(refusal, sizeof(refusal), "out of memory");
+		log_warnx("reload refused: %s", refusal);
+		snprintf(why, len, "reload refused: %s", refusal);
+		return -1;
+	}
+	if (parse_again(c, fresh, prog) < 0) {
+		if (!refusal[0])
+			snprintf(refusal, sizeof(refusal), "the files do not parse");
+		log_warnx("reload refused: %s", refusal);
+		snprintf(why, len, "reload refused: %s", refusal);
+		free_env(&fresh->env);
+		free(fresh);
+		free(prog);
+		return -1;
+	}
+	/* what the files say against what they said at the last read (not
+	 * against the running release, which cluster-ctl reload -- PROGRAM
+	 * may have changed: an untouched file does not undo that) */
+	changed = strcmp(c->prog->path, prog->path) || !same_words(now->argv, fresh->argv) ||
+		  !same_env(&now->env, &fresh->env);
+	apply(now, fresh, now->config);
+	now->argv = fresh->argv;        /* into words options_parse keeps */
+	snprintf(c->prog->path, sizeof(c->prog->path), "%s", prog->path);
+	c->prog->shim_blind = prog->shim_blind;
+	old = now->env;
+	now->env = fresh->env;
+	free_env(&old);
+	if (now->config)
+		log_warnx("reload: read %s again%s", now->config,
+			  changed ? ": the command or environment changed" : "");
+	free(fresh);
+	free(prog);
+	return changed;
+}
+
+void reread_start(struct cluster *c)
+{
+	c->hooks.reread = reread;
+}
