@@ -417,3 +417,45 @@ Test(config, reload_of_a_broken_file_is_refused)
 	cr_assert_eq(exit_code(&r), 0, "%s%s", r.out, r.err);
 	cr_assert_eq(WEXITSTATUS(cr_stop(c.cr, SIGTERM, 15000)), 0);
 }
+
+/* The files and a reload's own command line together: `cluster-ctl reload
+ * --env GREETING=ctl` sets the workers' release; a later plain reload
+ * with the file untouched keeps that release (the file did not change, so
+ * it does not undo what the operator asked for); once the file changes,
+ * the next reload starts from the file again. */
+Test(config, an_untouched_file_keeps_a_reload_s_release)
+{
+	struct cluster c;
+	struct run r;
+	const char *with_env[] = { cluster_ctl_path(), "-s", NULL, "reload", "--wait",
+				   "--env", "GREETING=ctl", NULL };
+
+	start(&c);
+	with_env[2] = c.sock;
+	struct cr_workers w = { .cr = c.cr, .want = 2 };
+	cr_assert(wait_until(cr_have_workers, &w, 10000));
+	greetings(w.slot_pid, 2, "one");
+
+	run_capture(&r, with_env, 30000, NULL, NULL);
+	cr_assert_eq(exit_code(&r), 0, "%s%s", r.out, r.err);
+	pid_t gen1[2] = { w.slot_pid[0], w.slot_pid[1] };
+	struct cr_workers ctl = { .cr = c.cr, .want = 2, .old = gen1, .nold = 2 };
+	cr_assert(wait_until(cr_have_workers, &ctl, 10000), "%s", c.cr->log);
+	greetings(ctl.slot_pid, 2, "ctl");
+
+	reload(&c, &r);                 /* the file as it was */
+	cr_assert_eq(exit_code(&r), 0, "%s%s", r.out, r.err);
+	pid_t gen2[2] = { ctl.slot_pid[0], ctl.slot_pid[1] };
+	struct cr_workers same = { .cr = c.cr, .want = 2, .old = gen2, .nold = 2 };
+	cr_assert(wait_until(cr_have_workers, &same, 10000), "%s", c.cr->log);
+	greetings(same.slot_pid, 2, "ctl");
+
+	write_conf(&c, "three", "", "");
+	reload(&c, &r);
+	cr_assert_eq(exit_code(&r), 0, "%s%s", r.out, r.err);
+	pid_t gen3[2] = { same.slot_pid[0], same.slot_pid[1] };
+	struct cr_workers file = { .cr = c.cr, .want = 2, .old = gen3, .nold = 2 };
+	cr_assert(wait_until(cr_have_workers, &file, 10000), "%s", c.cr->log);
+	greetings(file.slot_pid, 2, "three");
+	cr_assert_eq(WEXITSTATUS(cr_stop(c.cr, SIGTERM, 15000)), 0);
+}
