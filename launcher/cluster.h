@@ -31,6 +31,7 @@
  *   output.c     workers' output through the master: whole lines (logline.c
  *                formats them: prefix, time, JSON, --log-dir files)
  *   health.c     recycling (memory, requests), hung workers, restart reasons
+ *   accept_rate.c  accepts per second per worker, sampled once a second
  */
 #ifndef LAUNCHER_CLUSTER_H
 #define LAUNCHER_CLUSTER_H
@@ -50,6 +51,7 @@ struct control;
 struct lifecycle;
 struct health;
 struct sd_listen;
+struct accept_rates;
 
 /* A connection-scheduling policy: one table of operations, one file per
  * policy (policy/policy_*.c, listed in policy/policy.c).  Each listener
@@ -311,6 +313,7 @@ struct cluster {
 	struct census *census;          /* the last snapshot, shared (census.c) */
 	struct follow *follow;          /* processes adopted as subreaper (follow.c) */
 	const struct proc_ops *procs;   /* NULL: the real spawn and kill (spawn.h) */
+	struct accept_rates *rates;     /* accepts per second per worker (accept_rate.c) */
 };
 
 
