@@ -25,6 +25,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "net/board.h"
 #include "policy/balancer.h"
 
 #include <stdlib.h>
@@ -54,7 +55,7 @@ static int countable(const struct cluster *c, const struct worker *w)
 {
 	int i;
 
-	if (w->board)
+	if (board_kept(w))
 		return 1;
 	for (i = 0; i < c->nlisteners; i++)
 		if (!c->listeners[i]->ops->channel)
