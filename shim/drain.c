@@ -23,8 +23,9 @@
  * the board is shared, fd tables and epoll sets are not.
  *
  * Owns the drain lock, the burying of a drained listener's fds and the
- * board's counters (accepts, closes, connection durations).  Must not send the master anything but one-way
- * reports (through master.c) or bury a channel's fds.  Not here:
+ * board's counters (accepts, closes, connection durations).  Must not
+ * send the master anything but one-way reports (through master.c) or
+ * bury a channel's fds.  Not here:
  * the channel policies (rr, leastconn, sticky, random, p2c, jiq) need no
  * help from the shim to drain: the master simply stops sending.
  */
