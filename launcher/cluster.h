@@ -34,6 +34,7 @@
  *   output.c     workers' output through the master: whole lines (logline.c
  *                formats them: prefix, time, JSON, --log-dir files)
  *   health.c     recycling (memory, requests), hung workers, restart reasons
+ *   accept_rate.c  accepts per second per worker, sampled once a second
  */
 #ifndef LAUNCHER_CLUSTER_H
 #define LAUNCHER_CLUSTER_H
@@ -55,6 +56,7 @@ struct health;
 struct sd_listen;
 struct release;
 struct rollout;
+struct accept_rates;
 
 /* A connection-scheduling policy: one table of operations, one file per
  * policy (policy/policy_*.c, listed in policy/policy.c).  Each listener
@@ -341,6 +343,7 @@ struct cluster {
 	struct census *census;          /* the last snapshot, shared (census.c) */
 	struct follow *follow;          /* processes adopted as subreaper (follow.c) */
 	const struct proc_ops *procs;   /* NULL: the real spawn and kill (spawn.h) */
+	struct accept_rates *rates;     /* accepts per second per worker (accept_rate.c) */
 };
 
 

@@ -19,6 +19,7 @@
 #include "mechanism/mechanism.h"
 #include "net/census.h"
 #include "net/listener.h"
+#include "supervise/accept_rate.h"
 #include "supervise/guard.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
@@ -159,6 +160,7 @@ int main(int argc, char **argv)
 	lifecycle_close(&c);
 	health_free(&c);
 	rollout_free(&c);
+	accept_rate_free(&c);
 	census_close(&c);
 	loop_free(c.loop);
 	free(c.workers);

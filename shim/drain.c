@@ -23,8 +23,9 @@
  * the board is shared, fd tables and epoll sets are not.
  *
  * Owns the drain lock, the burying of a drained listener's fds and the
- * board's counters.  Must not send the master anything but one-way
- * reports (through master.c) or bury a channel's fds.  Not here:
+ * board's counters (accepts, closes, connection durations).  Must not
+ * send the master anything but one-way reports (through master.c) or
+ * bury a channel's fds.  Not here:
  * the channel policies (rr, leastconn, sticky, random, p2c, jiq) need no
  * help from the shim to drain: the master simply stops sending.
  */
@@ -160,12 +161,20 @@ void conn_received(uint32_t lid)
 		atomic_fetch_add(&b->l[lid].received, 1);
 }
 
-void conn_closed(uint32_t lid)
+/* The duration first, the close count last: a reader that sees the
+ * close counted (the master, a test waiting for it) sees its duration. */
+void conn_closed(uint32_t lid, uint64_t since_us)
 {
 	struct worker_board *b = shim_board();
+	uint64_t now;
 
-	if (b && lid < CLUSTER_MAX_LISTENERS)
-		atomic_fetch_add(&b->l[lid].closed, 1);
-	else
+	if (!b || lid >= CLUSTER_MAX_LISTENERS) {
 		master_report(MSG_CONN_CLOSED, lid, 0);
+		return;
+	}
+	if (since_us && (now = conn_now_us()) >= since_us) {
+		atomic_fetch_add(&b->dur_sum_us, now - since_us);
+		atomic_fetch_add(&b->dur_bucket[board_duration_bucket(now - since_us)], 1);
+	}
+	atomic_fetch_add(&b->l[lid].closed, 1);
 }

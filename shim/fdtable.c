@@ -28,9 +28,10 @@
  * once (another thread is noting, or the handler interrupted a holder)
  * gives up after a few tries, and that registration goes unnoted.
  *
- * Connection tracking is a byte per fd number (listener id + 1), for
- * connections the app accepted (any policy), so that their closes are
- * counted on the board (protocol.h).  It is per process:
+ * Connection tracking is a byte per fd number (listener id + 1), and the
+ * time of the accept, for connections the app accepted (any policy), so
+ * that their closes and how long they lived are counted on the board
+ * (protocol.h).  It is per process:
  * a forked child starts with none, so a connection is reported closed once,
  * by the process that accepted it.
  *
@@ -47,6 +48,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TABLE_SIZE 128
@@ -81,6 +83,10 @@ static struct shim_listener listeners[CLUSTER_MAX_LISTENERS];
 static pthread_mutex_t regs_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static _Atomic uint8_t conn_lid[CONN_TRACK_MAX];
+/* When each tracked connection was accepted (CLOCK_MONOTONIC, µs): its
+ * duration goes on the board at its close (drain.c).  Written before its
+ * conn_lid byte is published, read after that byte is taken back. */
+static _Atomic uint64_t conn_since_us[CONN_TRACK_MAX];
 static _Atomic int conn_hwm = -1;
 /* The epoll set each tracked connection was added to, plus one (0: none);
  * see conn_note_epoll. */
@@ -370,6 +376,16 @@ int fdtable_epolls(int fd, struct epoll_reg *out, int max)
 	return n;
 }
 
+/* clock_gettime is async-signal-safe, and a vDSO call: no system call. */
+uint64_t conn_now_us(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 void conn_track(int fd, uint32_t lid)
 {
 	if (fd < 0 || fd >= CONN_TRACK_MAX)
@@ -377,6 +393,7 @@ void conn_track(int fd, uint32_t lid)
 	int cur = atomic_load(&conn_hwm);
 
 	atomic_store(&conn_epfd[fd], 0);
+	atomic_store(&conn_since_us[fd], conn_now_us());
 	atomic_store(&conn_lid[fd], (uint8_t)(lid + 1));
 	/* two threads accepting at once: the higher fd must win */
 	while (fd > cur && !atomic_compare_exchange_weak(&conn_hwm, &cur, fd))
@@ -403,15 +420,25 @@ int conn_epoll_of(int fd)
 	return atomic_load(&conn_epfd[fd]) - 1;
 }
 
-int conn_untrack(int fd)
+int conn_untrack_since(int fd, uint64_t *since_us)
 {
 	uint8_t v;
 
+	*since_us = 0;
 	if (fd < 0 || fd > atomic_load(&conn_hwm))
 		return -1;
 	v = atomic_exchange(&conn_lid[fd], 0);
 	atomic_store(&conn_epfd[fd], 0);
+	if (v)
+		*since_us = atomic_load(&conn_since_us[fd]);
 	return v ? (int)v - 1 : -1;
+}
+
+int conn_untrack(int fd)
+{
+	uint64_t since;
+
+	return conn_untrack_since(fd, &since);
 }
 
 int conn_tracked_max(void)

@@ -78,6 +78,7 @@ long shim_syscall(long number, ...) SHIM_EXPORT(syscall);
 struct forget {
 	int conn_lid;
 	int listener_lid;
+	uint64_t conn_since_us;         /* its accept, for its duration */
 };
 
 static void leave_epoll_sets(int fd)
@@ -93,13 +94,13 @@ static void leave_epoll_sets(int fd)
 
 static struct forget forget_fd(int fd)
 {
-	struct forget f = { -1, -1 };
+	struct forget f = { -1, -1, 0 };
 	int last, epfd, lid;
 
 	if ((conn_peek(fd) < 0 && fdtable_find(fd) < 0) || !fdtable_owned())
 		return f;
 	epfd = conn_epoll_of(fd);
-	f.conn_lid = conn_untrack(fd);
+	f.conn_lid = conn_untrack_since(fd, &f.conn_since_us);
 	if (f.conn_lid >= 0 && epfd >= 0)
 		real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
 	if (fd <= fdtable_max_fd() && fdtable_find_checked(fd) >= 0) {
@@ -114,14 +115,14 @@ static struct forget forget_fd(int fd)
 static void count_conn_close(struct forget *f)
 {
 	if (f->conn_lid >= 0)
-		conn_closed((uint32_t)f->conn_lid);
+		conn_closed((uint32_t)f->conn_lid, f->conn_since_us);
 	f->conn_lid = -1;
 }
 
 static void report_forget(struct forget f)
 {
 	if (f.conn_lid >= 0)
-		conn_closed((uint32_t)f.conn_lid);
+		conn_closed((uint32_t)f.conn_lid, f.conn_since_us);
 	if (f.listener_lid >= 0)
 		master_report(MSG_UNLISTEN, (uint32_t)f.listener_lid, 0);
 }
@@ -220,7 +221,7 @@ int shim_dup(int fd)
  * shim_move_private_fd. */
 static int dup_onto(int oldfd, int newfd, int flags, int is_dup3)
 {
-	struct forget f = { -1, -1 };
+	struct forget f = { -1, -1, 0 };
 	int r, saved, moved = 0;
 
 	if (!shim_enabled() || oldfd == newfd)

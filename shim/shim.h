@@ -72,6 +72,9 @@ void fdtable_note_epoll(int fd, int epfd, int op, const struct epoll_reg *reg);
 int fdtable_epolls(int fd, struct epoll_reg *out, int max);
 void conn_track(int fd, uint32_t lid);
 int conn_untrack(int fd);               /* lid or -1 */
+/* conn_untrack, and *since_us = when it was accepted (conn_now_us), or 0 */
+int conn_untrack_since(int fd, uint64_t *since_us);
+uint64_t conn_now_us(void);             /* CLOCK_MONOTONIC in µs; 0: unknown */
 int conn_tracked_max(void);
 int conn_peek(int fd);                  /* 0 when tracked, else -1 */
 void conn_note_epoll(int fd, int epfd); /* -1: removed */
@@ -111,7 +114,9 @@ struct worker_board *shim_board(void);
 int drain_enter(uint32_t lid);          /* -1 drained, 0 go on, 1 go on (counted) */
 void drain_leave(uint32_t lid, int cfd, int token);
 void drain_note_epoll(int epfd, int op, int fd, const void *ev);
-void conn_closed(uint32_t lid);         /* count it on the board or report it */
+/* Count a close on the board (and the connection's duration, from
+ * since_us: 0 = unknown, not counted), or report it when there is none. */
+void conn_closed(uint32_t lid, uint64_t since_us);
 void conn_received(uint32_t lid);       /* one taken off a channel (the board) */
 
 /* log.c */

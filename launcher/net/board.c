@@ -207,3 +207,30 @@ uint64_t board_closed(const struct worker *w, uint32_t lid)
 		return 0;
 	return atomic_load(&w->board->l[lid].closed);
 }
+
+/* Every worker gets a board at its spawn, before anyone knows whether a
+ * shim will map it: through seccomp none does, and its zeros mean
+ * nothing. */
+int board_kept(const struct worker *w)
+{
+	const struct cluster *c = w->c;
+
+	return w->board && !(c && c->prog && c->prog->via == VIA_SECCOMP);
+}
+
+/* Each bucket is read once; the sum after them, so that it lags (a close
+ * adds its duration to the sum before its bucket: see the shim's drain.c)
+ * rather than leads them by much.  A worker's word like the rest: only
+ * what it says of itself. */
+int board_durations(const struct worker *w, uint64_t counts[BOARD_DURATION_BUCKETS],
+		    uint64_t *sum_us)
+{
+	int i;
+
+	if (!board_kept(w))
+		return -1;
+	for (i = 0; i < BOARD_DURATION_BUCKETS; i++)
+		counts[i] = atomic_load(&w->board->dur_bucket[i]);
+	*sum_us = atomic_load(&w->board->dur_sum_us);
+	return 0;
+}

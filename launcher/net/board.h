@@ -4,6 +4,8 @@
 #ifndef LAUNCHER_NET_BOARD_H
 #define LAUNCHER_NET_BOARD_H
 
+#include "wire/protocol.h"
+
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,6 +20,15 @@ unsigned board_in_accept(const struct worker *w, uint32_t lid);
 uint64_t board_accepted(const struct worker *w, uint32_t lid);
 uint64_t board_closed(const struct worker *w, uint32_t lid);
 uint64_t board_received(const struct worker *w, uint32_t lid);
+/* Whether a shim keeps w's board (not through seccomp, where nobody
+ * maps it). */
+int board_kept(const struct worker *w);
+/* How long w's connections lived, as its shim counted them at their
+ * closes (protocol.h, "Connection durations"): counts[i] per bucket, not
+ * cumulative, and the sum in µs.  0, or -1 when no shim keeps its board
+ * (board_kept). */
+int board_durations(const struct worker *w, uint64_t counts[BOARD_DURATION_BUCKETS],
+		    uint64_t *sum_us);
 /* The most TCP connections w can have accepted itself since its board
  * was made (from every TCP listener together): the kernel's count of
  * connections established since, plus those queued then.  UINT64_MAX

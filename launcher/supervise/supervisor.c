@@ -21,6 +21,7 @@
 #include "base/logline.h"
 #include "base/loop.h"
 #include "policy/balancer.h"
+#include "supervise/accept_rate.h"
 #include "supervise/follow.h"
 #include "supervise/health.h"
 #include "supervise/rollout.h"
@@ -229,5 +230,7 @@ int supervisor_start(struct cluster *c)
 		log_warn("health checks");
 		return -1;
 	}
+	if (accept_rate_start(c) < 0)
+		log_warnx("accept rates: out of memory (status shows none)");
 	return 0;
 }

@@ -16,18 +16,29 @@
  * CPU seconds and RSS are the worker's own process, read from /proc at
  * each report (procstat.c); the last reload's outcome comes from
  * lifecycle.c.
+ *
+ * Per worker traffic: accepts per second from accept_rate.c (the last
+ * whole second of samples, and the last ten), and how long its
+ * connections lived from the histogram its shim keeps on its board
+ * (protocol.h), with p50 and p99 interpolated in the buckets as
+ * Prometheus' histogram_quantile() does (histogram.c).  A worker through
+ * seccomp has no shim, so no histogram (null, no series), and no rate
+ * when it accepts itself.
  */
 #include "surface/report.h"
 #include "cluster.h"
 #include "base/buf.h"
+#include "base/histogram.h"
 #include "base/logline.h"
 #include "base/loop.h"
 #include "base/options.h"
 #include "base/procstat.h"
+#include "net/board.h"
 #include "net/census.h"
 #include "policy/balancer.h"
 #include "policy/policy.h"
 #include "policy/policy_steer.h"
+#include "supervise/accept_rate.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
 #include "supervise/release.h"
@@ -208,6 +219,72 @@ void report_text(struct cluster *c, struct buf *b)
 			   "see cluster-run's stderr)\n", (unsigned long long)logline_dropped());
 }
 
+/* One worker's duration histogram, bounds in ms (the last is +Inf). */
+struct durations {
+	uint64_t counts[BOARD_DURATION_BUCKETS];
+	double le_ms[BOARD_DURATION_BUCKETS - 1];
+	uint64_t count;
+	double sum_s;
+};
+
+static int durations_read(const struct worker *w, struct durations *d)
+{
+	uint64_t sum_us;
+	int i;
+
+	if (board_durations(w, d->counts, &sum_us) < 0)
+		return -1;
+	for (i = 0; i < BOARD_DURATION_BUCKETS - 1; i++)
+		d->le_ms[i] = (double)board_duration_bound_us(i) / 1000.0;
+	d->count = histogram_total(d->counts, BOARD_DURATION_BUCKETS);
+	d->sum_s = (double)sum_us / 1e6;
+	return 0;
+}
+
+/* A number, or null for what is unknown (negative). */
+static void json_number(struct buf *b, double v, const char *fmt)
+{
+	if (v < 0)
+		buf_printf(b, "null");
+	else
+		buf_printf(b, fmt, v);
+}
+
+/* "accepts_per_s" (the last second), "accepts_per_s_10s" and "duration":
+ * {"count", "sum_s", "p50_ms", "p99_ms", "le_ms" (16 upper bounds, the
+ * last null: +Inf), "buckets" (16 cumulative counts, the last == count)},
+ * or null without a histogram. */
+static void traffic_json(struct cluster *c, const struct worker *w, struct buf *b)
+{
+	struct durations d;
+	uint64_t cum = 0;
+	int i;
+
+	buf_printf(b, ",\"accepts_per_s\":");
+	json_number(b, accept_rate(c, w, 1), "%.3f");
+	buf_printf(b, ",\"accepts_per_s_10s\":");
+	json_number(b, accept_rate(c, w, 10), "%.3f");
+	buf_printf(b, ",\"duration\":");
+	if (durations_read(w, &d) < 0) {
+		buf_printf(b, "null");
+		return;
+	}
+	buf_printf(b, "{\"count\":%llu,\"sum_s\":%.6f,\"p50_ms\":", (unsigned long long)d.count,
+		   d.sum_s);
+	json_number(b, histogram_quantile(d.counts, d.le_ms, BOARD_DURATION_BUCKETS, 0.5), "%.3f");
+	buf_printf(b, ",\"p99_ms\":");
+	json_number(b, histogram_quantile(d.counts, d.le_ms, BOARD_DURATION_BUCKETS, 0.99), "%.3f");
+	buf_printf(b, ",\"le_ms\":[");
+	for (i = 0; i < BOARD_DURATION_BUCKETS - 1; i++)
+		buf_printf(b, "%s%g", i ? "," : "", d.le_ms[i]);
+	buf_printf(b, ",null],\"buckets\":[");
+	for (i = 0; i < BOARD_DURATION_BUCKETS; i++) {
+		cum += d.counts[i];
+		buf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)cum);
+	}
+	buf_printf(b, "]}");
+}
+
 /* Listener names and paths go into JSON strings: escape what must be. */
 static void json_string(struct buf *b, const char *s)
 {
@@ -330,6 +407,7 @@ void report_json(struct cluster *c, struct buf *b)
 		/* a daemon it left, followed (follow.c): the pid we started */
 		if (w->pid != w->spawned_pid)
 			buf_printf(b, ",\"followed_from\":%d", (int)w->spawned_pid);
+		traffic_json(c, w, b);
 		/* short and ours (health.c): no quotes to escape */
 		last = health_last_exit(c, w->slot);
 		buf_printf(b, ",\"last_exit\":%s%s%s}", last ? "\"" : "", last ? last : "null",
@@ -373,6 +451,58 @@ static void metrics_generations(struct cluster *c, struct buf *b)
 		      "continue or abort.\n"
 		      "# TYPE cluster_run_rollout_paused gauge\ncluster_run_rollout_paused %d\n",
 		   v.replaced, v.paused);
+}
+
+/* Per worker: the duration histogram and the accept rates.  Labelled by
+ * slot and pid: while a reload replaces a slot's worker both have a
+ * histogram, and a new worker's starts from zero (a counter reset). */
+static void metrics_traffic(struct cluster *c, struct buf *b)
+{
+	int i, k;
+
+	buf_printf(b, "# HELP cluster_run_connection_duration_seconds How long a worker's "
+		      "connections lived, accept to close (its shim's count; none through "
+		      "seccomp).\n"
+		      "# TYPE cluster_run_connection_duration_seconds histogram\n");
+	for (i = 0; i < c->nworkers; i++) {
+		const struct worker *w = c->workers[i];
+		struct durations d;
+		uint64_t cum = 0;
+
+		if (durations_read(w, &d) < 0)
+			continue;
+		for (k = 0; k < BOARD_DURATION_BUCKETS; k++) {
+			cum += d.counts[k];
+			buf_printf(b, "cluster_run_connection_duration_seconds_bucket{slot=\"%d\","
+				      "pid=\"%d\",le=\"", w->slot, (int)w->pid);
+			if (k < BOARD_DURATION_BUCKETS - 1)
+				buf_printf(b, "%g", d.le_ms[k] / 1000.0);
+			else
+				buf_printf(b, "+Inf");
+			buf_printf(b, "\"} %llu\n", (unsigned long long)cum);
+		}
+		buf_printf(b, "cluster_run_connection_duration_seconds_sum{slot=\"%d\",pid=\"%d\"} "
+			      "%.6f\n", w->slot, (int)w->pid, d.sum_s);
+		buf_printf(b, "cluster_run_connection_duration_seconds_count{slot=\"%d\",pid=\"%d\"} "
+			      "%llu\n", w->slot, (int)w->pid, (unsigned long long)d.count);
+	}
+	buf_printf(b, "# HELP cluster_run_worker_accepts_per_second Connections a worker took "
+		      "per second, over the last window of once-a-second samples (the "
+		      "counter: cluster_run_connections_handed_total).\n"
+		      "# TYPE cluster_run_worker_accepts_per_second gauge\n");
+	for (i = 0; i < c->nworkers; i++) {
+		const struct worker *w = c->workers[i];
+		static const int windows[] = { 1, 10 };
+
+		for (k = 0; k < 2; k++) {
+			double r = accept_rate(c, w, windows[k]);
+
+			if (r >= 0)
+				buf_printf(b, "cluster_run_worker_accepts_per_second{slot=\"%d\",pid=\"%d\","
+					      "window=\"%ds\"} %.3f\n", w->slot, (int)w->pid,
+					   windows[k], r);
+		}
+	}
 }
 
 /* Readiness, reloads, restarts and what each worker costs. */
@@ -454,6 +584,7 @@ void report_metrics(struct cluster *c, struct buf *b)
 			   c->workers[i]->slot, (int)c->workers[i]->pid,
 			   (unsigned long long)worker_open(cs, c->workers[i]));
 	metrics_deploy(c, b);
+	metrics_traffic(c, b);
 	buf_printf(b, "# HELP cluster_run_accepted_total Connections the master accepted.\n"
 		      "# TYPE cluster_run_accepted_total counter\n");
 	for (i = 0; i < c->nlisteners; i++)

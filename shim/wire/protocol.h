@@ -29,10 +29,10 @@
  *
  * And one shared memory page per worker, the *board* (struct worker_board,
  * a memfd the shim asks for with MSG_BOARD and maps): counters the shim
- * bumps without a system call (connections accepted and closed) and the
- * drain bits the master sets to stop the app accepting.  The master reads
- * it without trusting it: a worker can only mislead the master about
- * itself.
+ * bumps without a system call (connections accepted and closed, and how
+ * long they lived) and the drain bits the master sets to stop the app
+ * accepting.  The master reads it without trusting it: a worker can only
+ * mislead the master about itself.
  *
  * The receiver checks every message with msg_valid() before it looks at any
  * field: a worker is untrusted input to the master.
@@ -51,7 +51,7 @@
 #endif
 #include <stdatomic.h>
 
-#define CLUSTER_PROTO_VERSION 4
+#define CLUSTER_PROTO_VERSION 5
 
 /* Environment passed to workers.  CLUSTER_RUN_FD (and the shim's entry in
  * LD_PRELOAD) are removed by the process that becomes the worker; the two
@@ -185,12 +185,51 @@ struct board_counts {
 	uint32_t pad;
 };
 
+/*
+ * Connection durations (version 5): how long each connection the app
+ * accepted lived, from its accept (for a channel policy: the receive of
+ * its MSG_CONN, the app's accept) to the close the shim saw, whichever
+ * hook it went through.  Per worker, all listeners together.  dur_bucket[i]
+ * counts the durations in (bound(i-1), bound(i)] (board_duration_bound_us;
+ * NOT cumulative, so that a close is one atomic add), the last one those
+ * above 60 s (+Inf); dur_sum_us is their sum in microseconds.  The
+ * reader makes the count from the buckets (so that +Inf == count always
+ * holds in what it shows), and the sum may lag them by a close or two.
+ * Bounds are log-spaced (1-2.5-5 steps), from 1 ms to 60 s.
+ */
+#define BOARD_DURATION_BUCKETS 16
+
 struct worker_board {
 	uint32_t magic;
 	uint32_t version;               /* CLUSTER_PROTO_VERSION */
 	_Atomic uint64_t drain;         /* bit i: stop accepting on listener i */
 	struct board_counts l[CLUSTER_MAX_LISTENERS];
+	_Atomic uint64_t dur_bucket[BOARD_DURATION_BUCKETS];
+	_Atomic uint64_t dur_sum_us;
 };
+
+/* The upper bound of duration bucket i in microseconds, inclusive;
+ * UINT64_MAX for the last one (+Inf). */
+static inline uint64_t board_duration_bound_us(int i)
+{
+	static const uint32_t bound[BOARD_DURATION_BUCKETS - 1] = {
+		1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+		1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+	};
+
+	return i >= 0 && i < BOARD_DURATION_BUCKETS - 1 ? bound[i] : UINT64_MAX;
+}
+
+/* The bucket a duration of us microseconds falls in. */
+static inline int board_duration_bucket(uint64_t us)
+{
+	int i;
+
+	for (i = 0; i < BOARD_DURATION_BUCKETS - 1; i++)
+		if (us <= board_duration_bound_us(i))
+			break;
+	return i;
+}
 
 /* Size each message type must have; 0 for an unknown type. */
 static inline size_t msg_size(uint16_t type)
