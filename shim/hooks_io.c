@@ -1,6 +1,7 @@
 /*
- * hooks_io.c - the data path: read, readv, recv, recvfrom, recvmsg, write,
- * writev, send, sendto, sendmsg, sendfile, sendfile64.  They exist for one
+ * hooks_io.c - the data path: read, readv, recv, recvfrom, recvmsg (and
+ * their _FORTIFY_SOURCE forms __read_chk, __recv_chk, __recvfrom_chk),
+ * write, writev, send, sendto, sendmsg, sendfile, sendfile64.  They exist for one
  * job: while the worker retires (the board's `retiring`, protocol.h), end
  * each keep-alive HTTP/1.x connection right behind a complete response,
  * so that the client sees the close with the response and takes its next
@@ -69,6 +70,13 @@ ssize_t shim_sendto(int fd, const void *buf, size_t n, int flags,
 ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags) SHIM_EXPORT(sendmsg);
 ssize_t shim_sendfile(int out, int in, off_t *off, size_t n) SHIM_EXPORT(sendfile);
 ssize_t shim_sendfile64(int out, int in, off_t *off, size_t n) SHIM_EXPORT(sendfile64);
+/* what _FORTIFY_SOURCE turns read and recv into when it knows the size */
+ssize_t shim_read_chk(int fd, void *buf, size_t n, size_t cap) SHIM_EXPORT(__read_chk);
+ssize_t shim_recv_chk(int fd, void *buf, size_t n, size_t cap, int flags)
+	SHIM_EXPORT(__recv_chk);
+ssize_t shim_recvfrom_chk(int fd, void *buf, size_t n, size_t cap, int flags,
+			  struct sockaddr *addr, socklen_t *len) SHIM_EXPORT(__recvfrom_chk);
+void __chk_fail(void) __attribute__((noreturn));
 
 enum { LOCK_HELD = 1, LOCK_LOST = 2 };
 
@@ -246,6 +254,29 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
 	if (r > 0 && retiring() && !(flags & MSG_PEEK))
 		saw_read(fd, msg->msg_iov, (int)msg->msg_iovlen, r);
 	return r;
+}
+
+/* The checks libc's own make (buffer overflow: abort), then the hooks. */
+ssize_t shim_read_chk(int fd, void *buf, size_t n, size_t cap)
+{
+	if (n > cap)
+		__chk_fail();
+	return shim_read(fd, buf, n);
+}
+
+ssize_t shim_recv_chk(int fd, void *buf, size_t n, size_t cap, int flags)
+{
+	if (n > cap)
+		__chk_fail();
+	return shim_recv(fd, buf, n, flags);
+}
+
+ssize_t shim_recvfrom_chk(int fd, void *buf, size_t n, size_t cap, int flags,
+			  struct sockaddr *addr, socklen_t *len)
+{
+	if (n > cap)
+		__chk_fail();
+	return shim_recvfrom(fd, buf, n, flags, addr, len);
 }
 
 /* ---- writes ---- */
