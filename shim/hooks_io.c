@@ -13,7 +13,8 @@
  * mapped): this is every program's hot path.  While retiring, an accepted
  * connection (conn_peek: this process accepted it) gets a tracker
  * (http_boundary.c) that reads what the app reads and writes.  When a
- * write is about to complete a response, the shim corks the socket
+ * write is about to complete a response on a TCP connection (only TCP:
+ * see cork()), the shim corks the socket
  * (TCP_CORK, when the app had not), writes, asks the kernel whether the
  * client already sent more (SIOCINQ), and if not calls shutdown(SHUT_WR)
  * before uncorking: the kernel then sends the response's last segment
@@ -251,7 +252,7 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	ssize_t r = real_recvmsg(fd, msg, flags);
 
-	if (r > 0 && retiring() && !(flags & MSG_PEEK))
+	if (r > 0 && retiring() && !(flags & MSG_PEEK) && msg->msg_iov)
 		saw_read(fd, msg->msg_iov, (int)msg->msg_iovlen, r);
 	return r;
 }
@@ -346,15 +347,35 @@ static uint64_t out_total(const struct out_call *o)
 	return t;
 }
 
-/* TCP_CORK on, unless the app had it on: 1 when the shim set it. */
+/* The bytes are read before the call (to cork in time): a call whose
+ * buffers are missing is left to libc, which fails it with EFAULT. */
+static int readable(const struct out_call *o)
+{
+	int i;
+
+	if (o->cnt > 0 && !o->iov)
+		return 0;
+	for (i = 0; i < o->cnt; i++)
+		if (!o->iov[i].iov_base && o->iov[i].iov_len)
+			return 0;
+	return 1;
+}
+
+/* TCP_CORK on, unless the app had it on: 1 when the shim set it, 0 when
+ * the app's cork holds the data, -1 when fd is not TCP.  Only TCP is
+ * closed behind a response: elsewhere (a unix stream) nothing makes the
+ * end of the data and the close arrive together, and a client could
+ * send its next request between them. */
 static int cork(int fd)
 {
 	int on = 0, one = 1;
 	socklen_t len = sizeof(on);
 
-	if (real_getsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, &len) < 0 || on)
-		return 0;       /* not TCP (a unix socket), or the app's cork */
-	return real_setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0;
+	if (real_getsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, &len) < 0)
+		return -1;
+	if (on)
+		return 0;
+	return real_setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0 ? 1 : -1;
 }
 
 static void uncork(int fd)
@@ -388,15 +409,15 @@ __attribute__((noinline)) static ssize_t tracked_out(int fd, const struct out_ca
 		errno = EPIPE;  /* as after the app's own shutdown, minus SIGPIPE */
 		return -1;
 	}
-	if (!tracking(c)) {
+	if (!tracking(c) || !readable(o)) {
 		conn_unlock(c);
 		return make_call(fd, o);
 	}
 	total = out_total(o);
 	after = c->hb;
 	ends = feed_out(&after, o, total);
-	if (ends)
-		corked = cork(fd);
+	if (ends && (corked = cork(fd)) < 0)
+		ends = 0;               /* not TCP: left alone */
 	r = make_call(fd, o);
 	saved = errno;
 	if (r > 0) {
@@ -412,7 +433,7 @@ __attribute__((noinline)) static ssize_t tracked_out(int fd, const struct out_ca
 			shim_debug("fd %d: closed behind a response (retiring)", fd);
 		}
 	}
-	if (corked)
+	if (corked > 0)
 		uncork(fd);
 	conn_unlock(c);
 	errno = saved;
@@ -475,7 +496,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct out_call o;
 
-	if (!retiring())
+	if (!retiring() || !msg)
 		return real_sendmsg(fd, msg, flags);
 	o = (struct out_call){ .iov = msg->msg_iov, .cnt = (int)msg->msg_iovlen,
 			       .flags = flags, .msg = msg, .kind = OUT_SENDMSG };
