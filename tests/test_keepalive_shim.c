@@ -14,7 +14,8 @@
  * complete (the grace would take longer than its 30 s), no worker may be
  * stopped by the grace timer ("still busy after" under -v), connections
  * must have been closed by the old workers (reconnects), and none lost.
- * Channel policy (rr) and socket policies (shared, reuseport).
+ * Channel policy (rr) and socket policies (shared, reuseport); and a C
+ * server that writes after the close must get EPIPE, not SIGPIPE.
  */
 #include "harness.h"
 #include "tmpdir.h"
@@ -179,11 +180,28 @@ static int wait_answers(struct keepers *k, long more, int timeout_ms)
 	return wait_until(answered_until, &p, timeout_ms);
 }
 
-static void reloads_lose_nothing(const char *name, const char *policy,
-				 const char *const *program)
+/* The workers' output (--log-dir dir): how many times needle is in it. */
+static int worker_logs_count(const char *dir, const char *needle)
+{
+	static char buf[1 << 20];
+	char path[128];
+	int slot, n = 0;
+
+	for (slot = 0; slot < 2; slot++) {
+		snprintf(path, sizeof(path), "%s/worker-%d.log", dir, slot);
+		if (read_file(path, buf, sizeof(buf)) > 0)
+			n += count_of(buf, needle);
+	}
+	return n;
+}
+
+/* Reloads under the keep-alive load; the temporary directory (the
+ * workers' logs) into dir. */
+static void reloads_lose_nothing_in(char *dir, const char *name, const char *policy,
+				    const char *const *program)
 {
 	const char *argv[40];
-	char dir[64], sock[96], page[96];
+	char sock[96], page[96];
 	struct keepers k;
 	struct run r;
 	struct cr *cr;
@@ -245,6 +263,8 @@ static void reloads_lose_nothing(const char *name, const char *policy,
 		    name, policy, atomic_load(&k.ok), atomic_load(&k.lost),
 		    atomic_load(&k.closed), atomic_load(&k.failed));
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 20000)), 0, "%s", cr->log);
+	cr_assert_eq(count_of(cr->log, "signal 13"), 0, "%s %s: SIGPIPE\n%s", name, policy,
+		     cr->log);
 	cr_assert_eq(count_of(cr->log, "still busy after"), 0,
 		     "%s %s: a worker waited for the grace timer\n%s", name, policy, cr->log);
 	cr_assert_eq(atomic_load(&k.lost), 0, "%s %s: %ld request(s) lost, the first: %s",
@@ -254,6 +274,14 @@ static void reloads_lose_nothing(const char *name, const char *policy,
 		      name, policy, atomic_load(&k.closed));
 	cr_assert_eq(atomic_load(&k.failed), 0, "%s %s: %ld connects failed", name, policy,
 		     atomic_load(&k.failed));
+}
+
+static void reloads_lose_nothing(const char *name, const char *policy,
+				 const char *const *program)
+{
+	char dir[64];
+
+	reloads_lose_nothing_in(dir, name, policy, program);
 }
 
 static void python(const char *policy)
@@ -288,3 +316,27 @@ static void node(const char *policy)
 Test(keepalive_shim, node_rr) { node("rr"); }
 Test(keepalive_shim, node_shared) { node("shared"); }
 Test(keepalive_shim, node_reuseport) { node("reuseport"); }
+
+/* A plain C server whose SIGPIPE is not ignored writes once more after
+ * each response (--write-after): after the shim closed the connection
+ * behind a response, that write fails with EPIPE, and the server lives
+ * on to be stopped by the reload's SIGTERM. */
+static void write_after_close(const char *policy)
+{
+	char dir[64];
+	int epipes;
+
+	reloads_lose_nothing_in(dir, "keepalive_server --write-after", policy,
+				(const char *const[]){ helper("keepalive_server"), "--addr",
+						       "127.0.0.1", "--port", "0",
+						       "--write-after", NULL });
+	epipes = worker_logs_count(dir, "write after the response: EPIPE");
+	cr_log_info("keepalive_server %s: %d writes after the close failed with EPIPE",
+		    policy, epipes);
+	cr_assert_geq(epipes, RELOADS, "%s: only %d EPIPE writes seen", policy, epipes);
+	cr_assert_eq(worker_logs_count(dir, "write after the response: ") , epipes,
+		     "%s: a write after the response failed otherwise", policy);
+}
+
+Test(keepalive_shim, write_after_close_rr) { write_after_close("rr"); }
+Test(keepalive_shim, write_after_close_shared) { write_after_close("shared"); }
