@@ -18,6 +18,7 @@
  * server that writes after the close must get EPIPE, not SIGPIPE.
  */
 #include "harness.h"
+#include "real_programs.h"
 #include "tmpdir.h"
 
 #include <criterion/criterion.h>
@@ -316,6 +317,50 @@ static void node(const char *policy)
 Test(keepalive_shim, node_rr) { node("rr"); }
 Test(keepalive_shim, node_shared) { node("shared"); }
 Test(keepalive_shim, node_reuseport) { node("reuseport"); }
+
+/* nginx: its workers (forked by each cluster-run worker) accept and
+ * track their own connections; the file goes out with sendfile (opaque
+ * body bytes), the head with writev. */
+static void nginx(const char *policy)
+{
+	struct real_command c;
+	char dir[64], conf[256];
+	int port;
+
+	if (!have_program("nginx"))
+		cr_skip_test("nginx is not installed");
+	tmpdir_new(dir, "cr-ka-nginx");
+	port = free_port();
+	snprintf(conf, sizeof(conf), "%s", real_write_file(dir, "nginx.conf", 0644,
+		"daemon off;\n"
+		"master_process on;\n"
+		"worker_processes 2;\n"
+		"error_log stderr warn;\n"
+		"events { worker_connections 256; }\n"
+		"http {\n"
+		"  access_log off;\n"
+		"  sendfile on;\n"
+		"  keepalive_requests 1000000;\n"
+		"  client_body_temp_path %1$s/body;\n"
+		"  proxy_temp_path %1$s/proxy;\n"
+		"  fastcgi_temp_path %1$s/fastcgi;\n"
+		"  uwsgi_temp_path %1$s/uwsgi;\n"
+		"  scgi_temp_path %1$s/scgi;\n"
+		"  server {\n"
+		"    listen 127.0.0.1:%2$d;\n"
+		"    root %1$s;\n"
+		"  }\n"
+		"}\n", dir, port));
+	/* the page the keepers ask for, from nginx's root */
+	real_write_file(dir, "index.html", 0644, "hello from nginx\n");
+	snprintf(c.arg[0], sizeof(c.arg[0]), "exec nginx -e stderr -p %1$s -c %2$s "
+		 "-g \"pid %1$s/nginx.$CLUSTER_WORKER_ID.pid;\"", dir, conf);
+	reloads_lose_nothing("nginx", policy,
+			     (const char *const[]){ "sh", "-c", c.arg[0], NULL });
+}
+
+Test(keepalive_shim, nginx_rr) { nginx("rr"); }
+Test(keepalive_shim, nginx_shared) { nginx("shared"); }
 
 /* A plain C server whose SIGPIPE is not ignored writes once more after
  * each response (--write-after): after the shim closed the connection
