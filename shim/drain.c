@@ -129,8 +129,10 @@ void drain_leave(uint32_t lid, int cfd, int token)
 {
 	struct worker_board *b = shim_board();
 
-	if (cfd >= 0)
+	if (cfd >= 0) {
 		conn_track(cfd, lid);
+		io_conn_opened(cfd);
+	}
 	if (token != 1 || !b)
 		return;
 	if (cfd >= 0)

@@ -17,7 +17,8 @@
  *     (epoll_ctl only notes which set; see conn_note_epoll in fdtable.c).
  *
  * syscall() is hooked for the calls above made that way (libuv's close).
- * Not hooked, by design: read/write/poll (hot paths), and calls made inside
+ * read/write and the other data-path calls are hooks_io.c's.  Not hooked,
+ * by design: poll (a hot path), and calls made inside
  * libc that never go through the PLT (fclose of an fdopen'ed socket): the
  * master does not rely on these counts to drain a worker; it asks the
  * kernel which connections the worker's processes still hold (the
@@ -101,6 +102,8 @@ static struct forget forget_fd(int fd)
 		return f;
 	epfd = conn_epoll_of(fd);
 	f.conn_lid = conn_untrack_since(fd, &f.conn_since_us);
+	if (f.conn_lid >= 0)
+		io_conn_closed(fd);
 	if (f.conn_lid >= 0 && epfd >= 0)
 		real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
 	if (fd <= fdtable_max_fd() && fdtable_find_checked(fd) >= 0) {

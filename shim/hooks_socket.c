@@ -507,6 +507,7 @@ static int accept_channel(int fd, struct sockaddr *addr, socklen_t *len,
 		*len = m.addrlen;
 	}
 	conn_track(cfd, (uint32_t)lid);
+	io_conn_opened(cfd);
 	conn_received((uint32_t)lid);
 	note_fd_level(cfd);
 	return cfd;

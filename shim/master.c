@@ -611,6 +611,8 @@ static void map_board(void)
 	    ((struct worker_board *)p)->version != CLUSTER_PROTO_VERSION ||
 	    !atomic_compare_exchange_strong(&board, &expect, p))
 		munmap(p, sizeof(struct worker_board));
+	else
+		io_watch_board(p);
 }
 
 int master_bind(const struct msg_bind *req, struct msg_bind_reply *rep, int *fd)

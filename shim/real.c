@@ -16,6 +16,9 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 static struct {
@@ -42,6 +45,23 @@ static struct {
 	long (*syscall)(long, ...);
 } libc;
 
+/* The data path's: read with one acquire load (a plain load on x86) and
+ * bound through bind_all only when still NULL. */
+static struct {
+	ssize_t (*_Atomic read)(int, void *, size_t);
+	ssize_t (*_Atomic readv)(int, const struct iovec *, int);
+	ssize_t (*_Atomic recv)(int, void *, size_t, int);
+	ssize_t (*_Atomic recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*_Atomic recvmsg)(int, struct msghdr *, int);
+	ssize_t (*_Atomic write)(int, const void *, size_t);
+	ssize_t (*_Atomic writev)(int, const struct iovec *, int);
+	ssize_t (*_Atomic send)(int, const void *, size_t, int);
+	ssize_t (*_Atomic sendto)(int, const void *, size_t, int, const struct sockaddr *,
+				  socklen_t);
+	ssize_t (*_Atomic sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*_Atomic sendfile)(int, int, off_t *, size_t);
+} io;
+
 static pthread_once_t bound = PTHREAD_ONCE_INIT;
 
 static void *next(const char *name)
@@ -52,6 +72,13 @@ static void *next(const char *name)
 /* Function and object pointers are interchangeable on every platform glibc
  * supports (POSIX requires it for dlsym); the cast goes through void *. */
 #define BIND_NEXT(field) (*(void **)&libc.field = next(#field))
+
+#define BIND_IO(field) do { \
+		void *p_ = next(#field); \
+		__typeof__(atomic_load(&io.field)) f_; \
+		memcpy(&f_, &p_, sizeof(f_)); \
+		atomic_store(&io.field, f_); \
+	} while (0)
 
 static void bind_all(void)
 {
@@ -78,6 +105,17 @@ static void bind_all(void)
 	BIND_NEXT(unlink);
 	BIND_NEXT(unlinkat);
 	BIND_NEXT(syscall);
+	BIND_IO(read);
+	BIND_IO(readv);
+	BIND_IO(recv);
+	BIND_IO(recvfrom);
+	BIND_IO(recvmsg);
+	BIND_IO(write);
+	BIND_IO(writev);
+	BIND_IO(send);
+	BIND_IO(sendto);
+	BIND_IO(sendmsg);
+	BIND_IO(sendfile);
 	errno = saved;
 }
 
@@ -226,6 +264,99 @@ int real_unlinkat(int dirfd, const char *path, int flags)
 	if (LIBC(unlinkat))
 		return libc.unlinkat(dirfd, path, flags);
 	return (int)real_syscall(SYS_unlinkat, dirfd, path, flags);
+}
+
+/* The data path: one load; a symbol libc lacks falls back to the raw
+ * call (bind_all left the pointer NULL). */
+#define IO(field) io_fn_(&io.field)
+#define io_fn_(slot) __extension__({ \
+		__typeof__(atomic_load(slot)) f_ = atomic_load_explicit(slot, memory_order_acquire); \
+		if (__builtin_expect(!f_, 0)) { \
+			pthread_once(&bound, bind_all); \
+			f_ = atomic_load(slot); \
+		} \
+		f_; })
+
+ssize_t real_read(int fd, void *buf, size_t n)
+{
+	ssize_t (*f)(int, void *, size_t) = IO(read);
+
+	return f ? f(fd, buf, n) : real_syscall(SYS_read, fd, buf, n);
+}
+
+ssize_t real_readv(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t (*f)(int, const struct iovec *, int) = IO(readv);
+
+	return f ? f(fd, iov, cnt) : real_syscall(SYS_readv, fd, iov, cnt);
+}
+
+ssize_t real_recv(int fd, void *buf, size_t n, int flags)
+{
+	ssize_t (*f)(int, void *, size_t, int) = IO(recv);
+
+	return f ? f(fd, buf, n, flags) : real_syscall(SYS_recvfrom, fd, buf, n, flags, 0, 0);
+}
+
+ssize_t real_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+		      socklen_t *len)
+{
+	ssize_t (*f)(int, void *, size_t, int, struct sockaddr *, socklen_t *) = IO(recvfrom);
+
+	return f ? f(fd, buf, n, flags, addr, len)
+		 : real_syscall(SYS_recvfrom, fd, buf, n, flags, addr, len);
+}
+
+ssize_t real_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t (*f)(int, struct msghdr *, int) = IO(recvmsg);
+
+	return f ? f(fd, msg, flags) : real_syscall(SYS_recvmsg, fd, msg, flags);
+}
+
+ssize_t real_write(int fd, const void *buf, size_t n)
+{
+	ssize_t (*f)(int, const void *, size_t) = IO(write);
+
+	return f ? f(fd, buf, n) : real_syscall(SYS_write, fd, buf, n);
+}
+
+ssize_t real_writev(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t (*f)(int, const struct iovec *, int) = IO(writev);
+
+	return f ? f(fd, iov, cnt) : real_syscall(SYS_writev, fd, iov, cnt);
+}
+
+ssize_t real_send(int fd, const void *buf, size_t n, int flags)
+{
+	ssize_t (*f)(int, const void *, size_t, int) = IO(send);
+
+	return f ? f(fd, buf, n, flags) : real_syscall(SYS_sendto, fd, buf, n, flags, 0, 0);
+}
+
+ssize_t real_sendto(int fd, const void *buf, size_t n, int flags,
+		    const struct sockaddr *addr, socklen_t len)
+{
+	ssize_t (*f)(int, const void *, size_t, int, const struct sockaddr *, socklen_t) =
+		IO(sendto);
+
+	return f ? f(fd, buf, n, flags, addr, len)
+		 : real_syscall(SYS_sendto, fd, buf, n, flags, addr, len);
+}
+
+ssize_t real_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t (*f)(int, const struct msghdr *, int) = IO(sendmsg);
+
+	return f ? f(fd, msg, flags) : real_syscall(SYS_sendmsg, fd, msg, flags);
+}
+
+ssize_t real_sendfile(int out, int in, off_t *off, size_t n)
+{
+	ssize_t (*f)(int, int, off_t *, size_t) = IO(sendfile);
+
+	return f ? f(out, in, off, n) : real_syscall(SYS_sendfile, out, in, off, n);
 }
 
 /* The shim exports syscall() too (hooks_fd.c), so a plain syscall() call

@@ -10,6 +10,7 @@
 #define SHIM_REAL_H
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 
 /* Bind every pointer now (the constructor); they are bound lazily
@@ -35,6 +36,21 @@ int real_ioctl(int fd, unsigned long req, void *arg);
 int real_epoll_ctl(int epfd, int op, int fd, void *event);
 int real_unlink(const char *path);
 int real_unlinkat(int dirfd, const char *path, int flags);
+/* The data path (hooks_io.c): every read and write of the program, so
+ * bound once and then reached with one load, not through pthread_once. */
+ssize_t real_read(int fd, void *buf, size_t n);
+ssize_t real_readv(int fd, const struct iovec *iov, int cnt);
+ssize_t real_recv(int fd, void *buf, size_t n, int flags);
+ssize_t real_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+		      socklen_t *len);
+ssize_t real_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t real_write(int fd, const void *buf, size_t n);
+ssize_t real_writev(int fd, const struct iovec *iov, int cnt);
+ssize_t real_send(int fd, const void *buf, size_t n, int flags);
+ssize_t real_sendto(int fd, const void *buf, size_t n, int flags,
+		    const struct sockaddr *addr, socklen_t len);
+ssize_t real_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t real_sendfile(int out, int in, off_t *off, size_t n);
 long real_syscall(long number, long a, long b, long c, long d, long e, long f);
 /* Calls with fewer arguments: the rest are zero. */
 #define real_syscall(n, ...) real_syscall_(n, __VA_ARGS__, 0, 0, 0, 0, 0, 0)

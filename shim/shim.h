@@ -4,8 +4,10 @@
  * Calls go one way, down this list:
  *
  *   hooks_*.c   the exported libc symbols (hooks_socket.c, hooks_fd.c,
- *               hooks_path.c; hooks_fd.c's syscall() passes accept on to
- *               hooks_socket.c)
+ *               hooks_path.c, hooks_io.c; hooks_fd.c's syscall() passes
+ *               accept on to hooks_socket.c; hooks_socket.c, drain.c and
+ *               hooks_fd.c tell hooks_io.c a connection began or ended)
+ *   http_boundary.c  pure: where an HTTP/1.x response ends (hooks_io.c)
  *   drain.c     the shim's half of a drain under shared and reuseport,
  *               and the board's counters
  *   master.c    talking to the master: activation, claiming the worker
@@ -118,6 +120,14 @@ void drain_note_epoll(int epfd, int op, int fd, const void *ev);
  * since_us: 0 = unknown, not counted), or report it when there is none. */
 void conn_closed(uint32_t lid, uint64_t since_us);
 void conn_received(uint32_t lid);       /* one taken off a channel (the board) */
+
+/* hooks_io.c: keep-alive connections closed behind a response while the
+ * worker retires.  io_watch_board: the board is mapped, watch its
+ * `retiring`; io_conn_opened/closed: an accepted connection begins (at a
+ * request boundary) or ends. */
+void io_watch_board(struct worker_board *b);
+void io_conn_opened(int fd);
+void io_conn_closed(int fd);
 
 /* log.c */
 void shim_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -469,3 +469,20 @@ Test(board, weighted_leastconn_liar_gets_its_share_at_most)
 {
 	liar_gets_no_more_than_its_share("leastconn", "2,1,1,1", 3);
 }
+
+/* The retiring flag (issue 20): set alone, nothing else on the board
+ * touched; without a board, nothing to write. */
+Test(board, retiring_flag_alone, .init = setup, .fini = teardown)
+{
+	struct worker_board before;
+
+	scribble(7);
+	w->board->retiring = 0;
+	memcpy(&before, w->board, sizeof(before));
+	board_set_retiring(w);
+	cr_assert_eq(w->board->retiring, 1);
+	before.retiring = 1;
+	cr_assert_eq(memcmp(&before, w->board, sizeof(before)), 0, "wrote beyond the flag");
+	board_free(w);
+	board_set_retiring(w);                  /* no board: no crash */
+}

@@ -177,6 +177,12 @@ void board_set_drain(struct worker *w, uint32_t lid)
 		atomic_fetch_or(&w->board->drain, 1ull << lid);
 }
 
+void board_set_retiring(struct worker *w)
+{
+	if (w->board)
+		atomic_store(&w->board->retiring, 1);
+}
+
 unsigned board_in_accept(const struct worker *w, uint32_t lid)
 {
 	uint32_t n;

@@ -16,6 +16,9 @@ struct worker;
 int board_create(struct worker *w);
 void board_free(struct worker *w);
 void board_set_drain(struct worker *w, uint32_t lid);
+/* The worker is leaving: its shim closes keep-alive connections at the
+ * end of a response from now on (protocol.h, `retiring`). */
+void board_set_retiring(struct worker *w);
 unsigned board_in_accept(const struct worker *w, uint32_t lid);
 uint64_t board_accepted(const struct worker *w, uint32_t lid);
 uint64_t board_closed(const struct worker *w, uint32_t lid);

@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "mechanism/seccomp_reuseport.h"
+#include "net/board.h"
 #include "net/census.h"
 #include "policy/balancer.h"
 #include "policy/policy.h"
@@ -172,5 +173,7 @@ void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig)
 		if (w->routes[i].bound)
 			l->ops->drain(c, w, l, give_back);
 	}
+	/* keep-alive connections end behind a response (shim/hooks_io.c) */
+	board_set_retiring(w);
 	drain_check(c->loop, w);
 }

@@ -168,6 +168,14 @@ struct msg_conn {
  *   in_accept  threads between their look at `drain` and the end of the
  *              accept system call.
  *
+ * and for the whole worker, `retiring`: set (never cleared) by the master
+ * when the worker starts to leave (reload, scale-down, stop, recycle).
+ * While it is set the shim closes each keep-alive HTTP/1.x connection
+ * (shutdown SHUT_WR) right behind the last byte of a complete response,
+ * so that clients take their next request to another worker
+ * (shim/hooks_io.c).  While it is clear the shim's data-path hooks cost
+ * one load of it.
+ *
  * Drain without a lost connection (Dekker's handshake, all seq_cst): the
  * shim increments in_accept, then reads the drain bit, and only accepts
  * when it is clear; the master sets the bit, then waits until in_accept is
@@ -203,6 +211,8 @@ struct worker_board {
 	uint32_t magic;
 	uint32_t version;               /* CLUSTER_PROTO_VERSION */
 	_Atomic uint64_t drain;         /* bit i: stop accepting on listener i */
+	_Atomic uint32_t retiring;      /* 1: close keep-alive connections (v5) */
+	uint32_t pad;
 	struct board_counts l[CLUSTER_MAX_LISTENERS];
 	_Atomic uint64_t dur_bucket[BOARD_DURATION_BUCKETS];
 	_Atomic uint64_t dur_sum_us;
