@@ -207,6 +207,7 @@ struct worker {
 	int heard_listen;               /* a listen() to act on before sleep */
 	int stop_sig;                   /* what stops it once drained */
 	unsigned long drain_quiet_seq;  /* retire.c: census good from this one */
+	int idle_close_warned;          /* idle_close.c could not reach its fds */
 	struct worker_board *board;     /* shared with its shim (board.c) */
 	int board_fd;
 	/* board.c: the kernel's TCP passive opens when the board was made,
@@ -309,6 +310,8 @@ struct cluster {
 	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
 	struct cluster_hooks hooks;
 	struct census *census;          /* the last snapshot, shared (census.c) */
+	uint64_t idle_closed;           /* idle connections of draining workers
+					 * shut (idle_close.c) */
 	struct follow *follow;          /* processes adopted as subreaper (follow.c) */
 	const struct proc_ops *procs;   /* NULL: the real spawn and kill (spawn.h) */
 };
