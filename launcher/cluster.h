@@ -208,6 +208,7 @@ struct worker {
 	int stop_sig;                   /* what stops it once drained */
 	unsigned long drain_quiet_seq;  /* retire.c: census good from this one */
 	int idle_close_warned;          /* idle_close.c could not reach its fds */
+	int64_t idle_swept_ms;          /* ... looked at its connections then */
 	struct worker_board *board;     /* shared with its shim (board.c) */
 	int board_fd;
 	/* board.c: the kernel's TCP passive opens when the board was made,

@@ -34,6 +34,11 @@
  * app meets the EOF when it reads for the next request.  SHUT_RD leaves
  * the socket ESTABLISHED; what says it was shut already is POLLRDHUP,
  * which the kernel reports for a shut read side as for a client's FIN.
+ * It also narrows the race with a client that sends its next request
+ * just then: bytes that arrive after SHUT_RD are still queued and read
+ * before the EOF (checked on this machine's kernel: recv gave the
+ * request, then 0; the answer reached the client, then a FIN), so the
+ * request is lost only if it arrives after the app read EOF and closed.
  *
  * Why IDLE_CLOSE_MS is 1 s: it is how long a request may take without
  * the app seeing EOF while it works on it (Go cancels a request's context
@@ -50,6 +55,7 @@
 #include "supervise/idle_close.h"
 #include "cluster.h"
 #include "base/log.h"
+#include "base/loop.h"
 #include "net/census.h"
 
 #include <errno.h>
@@ -64,6 +70,8 @@
 #include <unistd.h>
 
 #define IDLE_CLOSE_MS 1000      /* no data either way for this long: idle */
+#define SWEEP_EVERY_MS 100      /* a drain check is every 25 ms; a sweep walks
+				 * the fd tables again and takes each socket */
 
 struct sweep {
 	pid_t pid;              /* whose pidfd is open */
@@ -129,8 +137,9 @@ int idle_close_sweep(struct cluster *c, struct worker *w, struct census *cs)
 {
 	struct sweep s = { .pid = 0, .pidfd = -1 };
 
-	if (!cs)
+	if (!cs || loop_now_ms() - w->idle_swept_ms < SWEEP_EVERY_MS)
 		return 0;
+	w->idle_swept_ms = loop_now_ms();
 	census_each_held(cs, w, close_if_idle, &s);
 	if (s.pidfd >= 0)
 		close(s.pidfd);
