@@ -2,7 +2,7 @@
  * loadgen.c - cluster-loadgen: the HTTP load generator of the cluster-run
  * policy benchmark.
  *
- *   cluster-loadgen -p PORT [-c CONNS] [-d SECS] [-w SECS] [-n N] [-k|-C]
+ *   cluster-loadgen -p PORT [-c CONNS] [-d SECS] [-w SECS] [-n N] [-k|-K|-C]
  *                   [-R RATE [-P]] [-t THREADS] [-W WORKERS] [HOST:PORT]
  *
  * main reads like the run: parse_args -> resolve_target -> build_request ->
@@ -62,6 +62,12 @@ static void usage(FILE *f)
 "  -w, --warmup SECS     unrecorded run before the measured one (default 0)\n"
 "  -n, --requests N      stop after N measured requests (default: no limit)\n"
 "  -k, --keep-alive      reuse connections, HTTP/1.1 keep-alive (default)\n"
+"  -K, --careful         keep-alive as browsers and Go's http.Transport do it:\n"
+"                        before a request on a reused connection, look\n"
+"                        whether the server closed it meanwhile (poll, no\n"
+"                        wait); if so, open a new one (reconnects=), not a\n"
+"                        loss.  lost= counts requests sent that got no\n"
+"                        whole answer, in every mode\n"
 "  -C, --close           one connection per request, Connection: close\n"
 "  -R, --rate N          open loop: N requests/s in total; latency is taken\n"
 "                        from each request's intended send time\n"
@@ -118,6 +124,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "warmup", required_argument, NULL, 'w' },
 		{ "requests", required_argument, NULL, 'n' },
 		{ "keep-alive", no_argument, NULL, 'k' },
+		{ "careful", no_argument, NULL, 'K' },
 		{ "close", no_argument, NULL, 'C' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "poisson", no_argument, NULL, 'P' },
@@ -133,7 +140,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	int c;
 	double v;
-	while ((c = getopt_long(argc, argv, "a:p:u:c:t:d:w:n:kCR:PT:W:S:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:p:u:c:t:d:w:n:kKCR:PT:W:S:h", longopts, NULL)) != -1) {
 		int bad = 0;
 		switch (c) {
 		case 'a': o->host = optarg; break;
@@ -144,8 +151,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'd': bad = parse_number(optarg, 0.001, 86400, &o->duration_s); break;
 		case 'w': bad = parse_number(optarg, 0, 86400, &o->warmup_s); break;
 		case 'n': bad = parse_number(optarg, 1, 1e15, &v); o->max_requests = (uint64_t)v; break;
-		case 'k': o->keep_alive = 1; break;
-		case 'C': o->keep_alive = 0; break;
+		case 'k': o->keep_alive = 1; o->careful = 0; break;
+		case 'K': o->keep_alive = 1; o->careful = 1; break;
+		case 'C': o->keep_alive = 0; o->careful = 0; break;
 		case 'R': bad = parse_number(optarg, 0.001, 1e8, &o->rate); break;
 		case 'P': o->poisson = 1; break;
 		case 'T': bad = parse_number(optarg, 1, 3600000, &v); o->timeout_ms = (int)v; break;

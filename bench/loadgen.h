@@ -35,6 +35,7 @@ struct options {
 	double warmup_s;            /* -w: unrecorded part before it */
 	uint64_t max_requests;      /* -n: 0 = no limit */
 	int keep_alive;             /* -k (1) or -C (0) */
+	int careful;                /* -K: look at a reused connection first */
 	double rate;                /* -R: requests/s in total; 0 = closed loop */
 	int poisson;                /* -P: exponential gaps instead of constant */
 	int timeout_ms;             /* -T: per request */
@@ -68,6 +69,11 @@ struct stats {
 	uint64_t err_bad_response;  /* unparseable or unsolicited bytes */
 	uint64_t err_status;        /* complete response, status not 2xx */
 	uint64_t err_timeout;
+	uint64_t lost_unanswered;   /* of err_reset: not one byte of the answer
+				     * came back on a reused connection (what
+				     * browsers and Go retry, idempotent ones) */
+	uint64_t reconnects;        /* a kept connection the server closed
+				     * between two requests: a new one */
 	uint64_t inflight_at_end;   /* measured requests cut off by the end */
 	uint64_t unsent;            /* open loop: due but never sent */
 	uint64_t finish_ns;         /* when this thread stopped */

@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -60,6 +61,8 @@ struct slot {
 	uint64_t started_ns;     /* intended (open loop) or actual start */
 	uint64_t deadline_ns;
 	size_t sent;
+	size_t got;              /* bytes of this request's answer so far */
+	int reused;              /* its connection answered a request before */
 	struct http_resp resp;
 };
 
@@ -116,6 +119,7 @@ static void slot_close(struct slot *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	s->reused = 0;
 	s->gen++;
 }
 
@@ -124,6 +128,8 @@ static void slot_release(struct loop *l, struct slot *s, int keep_open)
 {
 	if (!keep_open)
 		slot_close(s);
+	else
+		s->reused = 1;
 	s->state = SLOT_IDLE;
 	free_push(l, (int)(s - l->slots));
 	l->n_busy--;
@@ -134,8 +140,11 @@ static void slot_release(struct loop *l, struct slot *s, int keep_open)
 static void slot_fail(struct loop *l, struct slot *s, uint64_t *counter,
 		      uint64_t now)
 {
-	if (measured(l, s))
+	if (measured(l, s)) {
 		(*counter)++;
+		if (counter == &l->st->err_reset && s->reused && s->got == 0)
+			l->st->lost_unanswered++;
+	}
 	if (counter == &l->st->err_connect) {
 		slot_close(s);
 		s->state = SLOT_COOLDOWN;
@@ -221,14 +230,37 @@ static void send_request(struct loop *l, struct slot *s, uint64_t now)
 	s->state = SLOT_RECEIVING;
 }
 
+/* The server closed a kept connection between two requests: a new one
+ * will be opened, which is no loss. */
+static void closed_between(struct loop *l, struct slot *s, uint64_t now)
+{
+	if (now >= l->run->measure_ns)
+		l->st->reconnects++;
+	slot_close(s);
+}
+
+/* --careful: whether anything waits on the idle connection fd, which can
+ * only be the server's close (EOF, reset) or bytes nobody asked for; both
+ * mean it cannot carry the next request.  A close still on its way is
+ * not seen: no client can see it (lost, lost_unanswered). */
+static int closed_meanwhile(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+	return poll(&p, 1, 0) > 0;
+}
+
 static void start_request(struct loop *l, int idx, uint64_t started, uint64_t now)
 {
 	struct slot *s = &l->slots[idx];
 	s->started_ns = started;
 	s->deadline_ns = now + (uint64_t)l->opt->timeout_ms * 1000000ull;
 	s->sent = 0;
+	s->got = 0;
 	http_resp_reset(&s->resp);
 	l->n_busy++;
+	if (s->fd >= 0 && l->opt->careful && closed_meanwhile(s->fd))
+		closed_between(l, s, now);
 	if (s->fd < 0) {
 		int r = open_conn(l, s);
 		if (r < 0) {
@@ -285,6 +317,10 @@ static void complete_response(struct loop *l, struct slot *s, uint64_t now)
 	if (s->resp.keep_alive && l->opt->keep_alive) {
 		slot_release(l, s, 1);
 	} else if (!s->resp.keep_alive) {
+		/* keep-alive mode: the server ends the connection after this
+		 * answer (Connection: close), the next request needs a new one */
+		if (l->opt->keep_alive && now >= l->run->measure_ns)
+			l->st->reconnects++;
 		s->state = SLOT_AWAIT_EOF;
 		s->deadline_ns = now + (uint64_t)l->opt->timeout_ms * 1000000ull;
 	} else {
@@ -314,6 +350,7 @@ static int on_bytes(struct loop *l, struct slot *s, size_t n, uint64_t now)
 		unsolicited(l, s);
 		return 0;
 	}
+	s->got += n;
 	size_t used = http_resp_feed(&s->resp, l->buf, n);
 	if (s->resp.state == RESP_ERROR) {
 		bad_response(l, s, s->resp.error, now);
@@ -345,7 +382,7 @@ static void on_eof(struct loop *l, struct slot *s, uint64_t now)
 	} else if (s->state == SLOT_AWAIT_EOF) {
 		slot_release(l, s, 0);
 	} else if (s->state == SLOT_IDLE) {
-		slot_close(s);              /* idle keep-alive closed by server */
+		closed_between(l, s, now);  /* idle keep-alive closed by server */
 	}
 }
 
@@ -371,7 +408,7 @@ static void read_ready(struct loop *l, struct slot *s, uint64_t now)
 		else if (s->state == SLOT_AWAIT_EOF)
 			slot_release(l, s, 0);
 		else if (s->state == SLOT_IDLE)
-			slot_close(s);
+			closed_between(l, s, now);
 		return;
 	}
 }

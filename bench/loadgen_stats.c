@@ -67,6 +67,8 @@ void stats_merge(struct stats *dst, const struct stats *src)
 	dst->err_bad_response += src->err_bad_response;
 	dst->err_status += src->err_status;
 	dst->err_timeout += src->err_timeout;
+	dst->lost_unanswered += src->lost_unanswered;
+	dst->reconnects += src->reconnects;
 	dst->inflight_at_end += src->inflight_at_end;
 	dst->unsent += src->unsent;
 	if (src->finish_ns > dst->finish_ns)
@@ -154,7 +156,8 @@ void stats_print(const struct stats *st, const struct run *run)
 			  st->err_status + st->err_timeout;
 
 	printf("target=%s:%s\n", o->host, o->port);
-	printf("mode=%s\n", o->keep_alive ? "keepalive" : "close");
+	printf("mode=%s\n", !o->keep_alive ? "close" : o->careful ? "keepalive-careful"
+								: "keepalive");
 	printf("loop=%s\n", o->rate <= 0 ? "closed" : o->poisson ? "open-poisson" : "open");
 	printf("rate=%.0f\n", o->rate);
 	printf("threads=%d\n", o->threads);
@@ -169,6 +172,12 @@ void stats_print(const struct stats *st, const struct run *run)
 	printf("errors_status=%llu\n", (unsigned long long)st->err_status);
 	printf("errors_timeout=%llu\n", (unsigned long long)st->err_timeout);
 	printf("inflight_at_end=%llu\n", (unsigned long long)st->inflight_at_end);
+	/* lost: sent, and the connection ended (EOF, reset) or the time ran
+	 * out before the whole answer; a close between two requests is a
+	 * reconnect, not a loss */
+	printf("lost=%llu\n", (unsigned long long)(st->err_reset + st->err_timeout));
+	printf("lost_unanswered=%llu\n", (unsigned long long)st->lost_unanswered);
+	printf("reconnects=%llu\n", (unsigned long long)st->reconnects);
 	printf("unsent=%llu\n", (unsigned long long)st->unsent);
 	printf("rps=%.1f\n", duration > 0 ? (double)st->requests / duration : 0.0);
 	print_latency(&st->hist);

@@ -215,6 +215,8 @@ struct worker {
 	int heard_listen;               /* a listen() to act on before sleep */
 	int stop_sig;                   /* what stops it once drained */
 	unsigned long drain_quiet_seq;  /* retire.c: census good from this one */
+	int idle_close_warned;          /* idle_close.c could not reach its fds */
+	int64_t idle_swept_ms;          /* ... looked at its connections then */
 	struct worker_board *board;     /* shared with its shim (board.c) */
 	int board_fd;
 	/* board.c: the kernel's TCP passive opens when the board was made,
@@ -341,6 +343,8 @@ struct cluster {
 	struct health *health;          /* recycling, hangs, restart reasons (health.c) */
 	struct cluster_hooks hooks;
 	struct census *census;          /* the last snapshot, shared (census.c) */
+	uint64_t idle_closed;           /* idle connections of draining workers
+					 * shut (idle_close.c) */
 	struct follow *follow;          /* processes adopted as subreaper (follow.c) */
 	const struct proc_ops *procs;   /* NULL: the real spawn and kill (spawn.h) */
 	struct accept_rates *rates;     /* accepts per second per worker (accept_rate.c) */

@@ -422,9 +422,10 @@ void census_close(struct cluster *c)
 	c->census = NULL;
 }
 
-/* Calls fn(inode, arg) for each socket among pid's fds: 0, or -1 when its
- * fds cannot be read (ENOENT: it is gone). */
-static int each_socket(pid_t pid, void (*fn)(unsigned long ino, void *arg), void *arg)
+/* Calls fn(fd, inode, arg) for each socket among pid's fds: 0, or -1
+ * when its fds cannot be read (ENOENT: it is gone). */
+static int each_socket(pid_t pid, void (*fn)(int fd, unsigned long ino, void *arg),
+		       void *arg)
 {
 	char path[64], link[64];
 	struct dirent *e;
@@ -444,32 +445,41 @@ static int each_socket(pid_t pid, void (*fn)(unsigned long ino, void *arg), void
 		if (len <= 8 || memcmp(link, "socket:[", 8))
 			continue;
 		link[len] = '\0';
-		fn(strtoul(link + 8, NULL, 10), arg);
+		fn(atoi(e->d_name), strtoul(link + 8, NULL, 10), arg);
 	}
 	closedir(d);
 	return 0;
 }
 
-struct held_count {
+/* What a walk of a process tree does at each process (held_by_tree). */
+struct held_walk {
 	const struct census *cs;
+	census_held_fn *fn;     /* NULL: only count */
+	void *arg;
+	pid_t pid;              /* the process being walked */
 	long n;
 };
 
-static void count_held(unsigned long ino, void *arg)
+static void count_held(int fd, unsigned long ino, void *arg)
 {
-	struct held_count *h = arg;
+	struct held_walk *h = arg;
 
-	h->n += census_has(h->cs, ino);
+	if (!census_has(h->cs, ino))
+		return;
+	h->n++;
+	if (h->fn)
+		h->fn(h->pid, fd, ino, h->arg);
 }
 
 /* Sockets of ours among pid's fds; -1 when its fds cannot be read. */
-static long held_by(const struct census *cs, pid_t pid)
+static long held_by(struct held_walk *h, pid_t pid)
 {
-	struct held_count h = { cs, 0 };
+	long before = h->n;
 
-	if (each_socket(pid, count_held, &h) < 0)
+	h->pid = pid;
+	if (each_socket(pid, count_held, h) < 0)
 		return errno == ENOENT ? 0 : -1;        /* gone: holds nothing */
-	return h.n;
+	return h->n - before;
 }
 
 struct inode_list {
@@ -477,10 +487,11 @@ struct inode_list {
 	size_t n, cap;
 };
 
-static void list_inode(unsigned long ino, void *arg)
+static void list_inode(int fd, unsigned long ino, void *arg)
 {
 	struct inode_list *l = arg;
 
+	(void)fd;
 	if (l->n < l->cap)
 		l->inodes[l->n] = ino;
 	l->n++;
@@ -498,14 +509,14 @@ long census_proc_sockets(pid_t pid, unsigned long *inodes, size_t cap)
 /* pid and its descendants, depth first.  A connection several of them
  * hold (fork-per-connection) counts once per holder: the answer only has
  * to be 0 exactly when nothing is held. */
-static long held_by_tree(const struct census *cs, pid_t pid, int depth)
+static long held_by_tree(struct held_walk *h, pid_t pid, int depth)
 {
 	char path[64];
 	struct dirent *t;
 	long total, n;
 	DIR *tasks;
 
-	if ((total = held_by(cs, pid)) < 0 || depth > 32)
+	if ((total = held_by(h, pid)) < 0 || depth > 32)
 		return total;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	if (!(tasks = opendir(path)))
@@ -521,7 +532,7 @@ static long held_by_tree(const struct census *cs, pid_t pid, int depth)
 		if (!(f = fopen(cpath, "re")))
 			continue;
 		while (fscanf(f, "%d", &child) == 1) {
-			if ((n = held_by_tree(cs, child, depth + 1)) < 0) {
+			if ((n = held_by_tree(h, child, depth + 1)) < 0) {
 				total = -1;
 				break;
 			}
@@ -535,11 +546,19 @@ static long held_by_tree(const struct census *cs, pid_t pid, int depth)
 	return total;
 }
 
-long census_held(const struct census *cs, const struct worker *w)
+long census_each_held(const struct census *cs, const struct worker *w,
+		      census_held_fn *fn, void *arg)
 {
+	struct held_walk h = { .cs = cs, .fn = fn, .arg = arg };
+
 	if (!cs)
 		return -1;
 	if (cs->n == 0)
 		return 0;
-	return held_by_tree(cs, w->pid, 0);
+	return held_by_tree(&h, w->pid, 0);
+}
+
+long census_held(const struct census *cs, const struct worker *w)
+{
+	return census_each_held(cs, w, NULL, NULL);
 }

@@ -31,6 +31,12 @@ struct census *census_fresh(struct cluster *c);
 struct census *census_since(struct cluster *c, unsigned long mark);
 unsigned long census_next_mark(const struct cluster *c);
 long census_held(const struct census *cs, const struct worker *w);
+/* census_held, calling fn for each connection of cs found among the fds
+ * of w's processes: the process, the fd number there and the socket's
+ * inode (supervise/idle_close.c reaches the socket so). */
+typedef void census_held_fn(pid_t pid, int fd, unsigned long ino, void *arg);
+long census_each_held(const struct census *cs, const struct worker *w,
+		      census_held_fn *fn, void *arg);
 /* The inodes of the sockets among pid's fds (/proc/PID/fd), the first
  * cap of them into inodes: how many it holds, or -1 with errno when its
  * fds cannot be read (ENOENT: gone).  Who holds a listener or a channel

@@ -31,6 +31,7 @@
 #include "net/census.h"
 #include "policy/balancer.h"
 #include "policy/policy.h"
+#include "supervise/idle_close.h"
 #include "supervise/worker.h"
 
 #include <signal.h>
@@ -148,6 +149,9 @@ static void drain_check(struct loop *loop, void *data)
 			worker_stop(c, w, w->stop_sig);
 			return;
 		}
+		/* idle keep-alive connections would keep it until --grace */
+		if (held > 0)
+			idle_close_sweep(c, w, census_since(c, cut_off(w) ? w->drain_quiet_seq : 0));
 	}
 	w->drain_timer = loop_timer(c->loop, DRAIN_POLL_MS, drain_check, w);
 }

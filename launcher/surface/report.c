@@ -531,6 +531,11 @@ static void metrics_deploy(struct cluster *c, struct buf *b)
 	buf_printf(b, "# HELP cluster_run_restarts_total Workers restarted, all slots.\n"
 		      "# TYPE cluster_run_restarts_total counter\ncluster_run_restarts_total %u\n",
 		   lifecycle_restarts(c));
+	buf_printf(b, "# HELP cluster_run_idle_closed_total Idle connections of retiring "
+		      "workers the master shut (idle_close.c).\n"
+		      "# TYPE cluster_run_idle_closed_total counter\n"
+		      "cluster_run_idle_closed_total %llu\n",
+		   (unsigned long long)c->idle_closed);
 	buf_printf(b, "# HELP cluster_run_worker_rss_bytes A worker's resident memory.\n"
 		      "# TYPE cluster_run_worker_rss_bytes gauge\n");
 	for (i = 0; i < c->nworkers; i++) {
