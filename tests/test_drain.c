@@ -13,11 +13,11 @@
  *
  * The same with node's http.createServer where node is installed: node
  * closes sockets with syscall(SYS_close), which the shim must count too, or
- * every retirement waits the whole --grace.  With --grace 10 a reload of
- * two workers must complete within 6 s of the HUP and a scale-down within
- * 6 s of the TTOU.  That is not a timing benchmark: it is a count-like
- * bound on a behaviour that otherwise takes 20 s (10 s), generous for a
- * busy 2-core machine and still well below one grace period per worker.
+ * every retirement waits the whole --grace.  So for node, with -v, no
+ * worker may be stopped by the grace timer (the "still busy after" line):
+ * each retirement must end because its connections closed.  (This was a
+ * 6 s bound on the reload; at load 25-30 here node's reloads took 2-5.5 s
+ * and the bound failed for the machine's sake, not the drain's.)
  */
 #include "harness.h"
 
@@ -38,7 +38,7 @@ TestSuite(drain, .fini = harness_cleanup, .timeout = 280);
 #define CLIENTS 4
 #define PER_CLIENT_MAX 50000    /* each load thread stops here ... */
 #define LOAD_DEADLINE_MS 120000 /* ... or here, whatever the test does */
-#define NODE_BOUND_MS 6000      /* see the file comment */
+#define NODE_BOUND_MS 30000     /* waits only; the grace check decides */
 
 /* ------------------------------------------------------------------ */
 /* A bounded connection-per-request load that remembers its first failure. */
@@ -135,7 +135,8 @@ struct trial {
 };
 
 /* One cycle: start, load, HUP, HUP, TTIN, TTOU, stop the load, TERM.
- * bound_ms > 0: each reload and the scale-down must be done that soon. */
+ * bound_ms > 0: each reload and the scale-down is waited for that long, and
+ * no worker may be stopped by the grace timer (-v shows it). */
 static void run_trial(const char *policy, const char *const *program, int bound_ms,
 		      struct trial *t)
 {
@@ -152,6 +153,8 @@ static void run_trial(const char *policy, const char *const *program, int bound_
 	argv[n++] = policy;
 	argv[n++] = "--grace";
 	argv[n++] = "10";
+	if (bound_ms > 0)
+		argv[n++] = "-v";       /* for the "still busy after" line */
 	argv[n++] = "--";
 	while (*program && n < 31)
 		argv[n++] = *program++;
@@ -193,6 +196,10 @@ static void run_trial(const char *policy, const char *const *program, int bound_
 		  wait_ms, cr->log);
 	t->scale_down_ms = now_ms() - t0;
 	wait_more_ok(l, 100);
+	if (bound_ms > 0)
+		cr_assert(!strstr(cr->log, "still busy after"),
+			  "%s: a worker waited out --grace (its connections never closed)\n%s",
+			  policy, cr->log);
 
 	drain_load_stop(l);
 	t->ok = atomic_load(&l->ok);
