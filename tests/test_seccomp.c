@@ -10,6 +10,7 @@
  * port (the start-up stops, in one line) work as under the shim.
  */
 #include "harness.h"
+#include "lifecycle.h"
 
 #include <criterion/criterion.h>
 #include <poll.h>
@@ -106,39 +107,16 @@ Test(seccomp, static_event_spread) { spread_over_all("static_event_server", "reu
  * not one request fails, and no worker had to be killed. */
 static void reload_and_scale_under_load(const char *prog)
 {
-	int port;
+	int port, h;
 	struct cr *cr = start(prog, 3, "reuseport", &port);
-	struct cr_workers w = { .cr = cr, .want = 3 };
-	pid_t old[8];
-	long ok, failed, per[16];
-	struct load *l;
-	int h;
+	struct lifecycle r;
 
-	l = load_start(port, 4);
-	load_wait_more(l, 200, 10000);
-	for (h = 1; h <= 2; h++) {
-		w.nold = cr_children(cr, old, 8);
-		w.old = old;
-		cr_assert_eq(kill(cr->pid, SIGHUP), 0);
-		cr_assert(wait_until(cr_have_workers, &w, 30000), "HUP %d: not every worker "
-			  "was replaced\n%s", h, cr->log);
-		load_wait_more(l, 200, 10000);
-	}
-	w.old = NULL;
-	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
-	w.want = 4;
-	cr_assert(wait_until(cr_have_workers, &w, 10000), "%s", cr->log);
-	load_wait_more(l, 300, 10000);
-	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
-	w.want = 3;
-	cr_assert(wait_until(cr_have_workers, &w, 15000), "%s", cr->log);
-	load_wait_more(l, 200, 10000);
-	load_stop(l, &ok, &failed, per);
-	cr_log_info("%s: ok %ld failed %ld, per slot %ld %ld %ld %ld", prog, ok, failed,
-		    per[0], per[1], per[2], per[3]);
-	cr_assert_eq(failed, 0, "%ld of %ld requests failed\n%s", failed, ok + failed, cr->log);
-	cr_assert_gt(per[3], 0, "the added worker took no connection");
-	cr_wait_line(cr, "\001never printed\001", 100);       /* read its log so far */
+	cr_lifecycle_under_load(cr, port, 3, 4, &r);
+	cr_log_info("%s: ok %ld failed %ld, per slot %ld %ld %ld %ld", prog, r.ok, r.failed,
+		    r.per[0], r.per[1], r.per[2], r.per[3]);
+	cr_assert_eq(r.failed, 0, "%ld of %ld requests failed\n%s", r.failed, r.ok + r.failed,
+		     cr->log);
+	cr_assert_gt(r.added_got, 0, "the added worker took no connection");
 	cr_assert(!strstr(cr->log, "killing it"), "%s", cr->log);
 	cr_assert_eq(count_of(cr->log, "reload complete"), 2, "%s", cr->log);
 	h = cr_stop(cr, SIGTERM, 15000);
