@@ -21,8 +21,10 @@
  *      socket into the hole; steering follows) and the replacement's
  *      socket becomes the slot's.
  * Scale-down is steps 3 and 4 alone (policy/policy_reuseport.c already steers the
- * removed slot away).  Under shared nothing can starve one worker: it is
- * stopped at once, as before (README).
+ * removed slot away).  The kernel variants and shared's stand-in
+ * (policy_shared_k.c) have per-slot sockets too and take the same path;
+ * one socket every worker shares could starve nobody, which is why shared
+ * is not served that way through seccomp.
  *
  * Replacements in progress are few (one slot at a time, plus scaling), so
  * they are a short list searched linearly.
