@@ -6,8 +6,11 @@
  * worker; two HUPs and a scale up and down under load fail no request,
  * even though the Go server dies at once on SIGTERM; a stop leaves nothing;
  * kill -9 of the master leaves no process and no listener; the policies
- * that cannot work are refused in one line; IPv6, port 0, UDP and a taken
+ * that cannot work are refused in one line, and shared is served as
+ * reuseport for TCP (one socket for UDP); IPv6, port 0, UDP and a taken
  * port (the start-up stops, in one line) work as under the shim.
+ * (Five trials of the lifecycle under shared and reuseport, with a static
+ * busybox httpd too: test_seccomp_lossless.c.)
  */
 #include "harness.h"
 #include "lifecycle.h"
@@ -348,6 +351,40 @@ Test(seccomp, udp_per_slot)
 			seen |= 2;
 	}
 	cr_assert_eq(seen, 3, "not every worker answered");
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
+
+/* UDP under shared through seccomp stays one socket every worker reads
+ * (nothing is accepted from it, so nothing needs draining, and a per-slot
+ * socket would drop its queue when closed): not "served as reuseport",
+ * and it answers. */
+Test(seccomp, udp_shared_stays_one_socket)
+{
+	int port = free_port();
+	char pbuf[16], want[96], buf[256];
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of("127.0.0.1", port, &ss);
+	struct pollfd p;
+	struct cr *cr;
+	ssize_t n;
+	int fd;
+
+	snprintf(pbuf, sizeof(pbuf), "%d", port);
+	cr = cr_start(NULL, "-n", "2", "-p", "shared", "--via", "seccomp", "--",
+		      helper("udp_server"), "--port", pbuf, NULL);
+	if (!cr_wait_line(cr, " listening\n", 10000) && strstr(cr->log, "which this kernel lacks"))
+		cr_skip_test("seccomp is not available here: %s", cr->log);
+	snprintf(want, sizeof(want), ":%d (udp) shared by 2 workers, policy shared, via seccomp\n",
+		 port);
+	cr_assert(strstr(cr->log, want), "want '%s' in:\n%s", want, cr->log);
+	cr_assert(!strstr(cr->log, "served as"), "%s", cr->log);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	cr_assert(sendto(fd, "ping", 4, 0, (struct sockaddr *)&ss, len) == 4);
+	cr_assert(poll(&p, 1, 3000) == 1, "no answer\n%s", cr->log);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	cr_assert(n > 0);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
 }
 
