@@ -157,6 +157,16 @@ int seccomp_reuseport_socket(const struct worker *w, const struct listener *l)
 	return p ? p->fd : -1;
 }
 
+int seccomp_reuseport_sockets(const struct listener *l, int *fds, int max)
+{
+	int i, n = 0;
+
+	for (i = 0; i < npend; i++)
+		if (pend[i].l == l && n++ < max)
+			fds[n - 1] = pend[i].fd;
+	return n;
+}
+
 static void set_nonblocking(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
