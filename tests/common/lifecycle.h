@@ -21,7 +21,9 @@ struct lifecycle {
 /* cr serves 127.0.0.1:port with n workers, every one listening.  Under
  * `clients` clients: HUP, HUP (each until every worker is a new one), TTIN
  * (until n + 1 workers, all listening: cluster-ctl status), TTOU (until n
- * again), with 200 (300 after TTIN) more answers between steps.  A step
+ * again), with 200 (300 after TTIN) more answers between steps.  A request
+ * fails when it is refused, reset or not answered, or after 30 s
+ * (lifecycle.c says why not 5).  A step
  * that does not complete in its time fails the test, with cr's log; the
  * counts land in *r, and cr keeps running.  The log is read to its end, so
  * the caller can look for lines in cr->log. */
