@@ -80,6 +80,9 @@ struct policy_ops {
 				 * reuseport group's BPF program (--steer
 				 * kernel, and through seccomp): per-slot
 				 * sockets, the master off the data path */
+	const char *served_as;  /* said after "via M" in the start-up line
+				 * when the policy is served by another's
+				 * means (shared through seccomp), or NULL */
 
 	/* The fd worker w's bind() of l gets (a channel end or a socket), or
 	 * -1 with errno. */

@@ -6,10 +6,14 @@
  * worker; two HUPs and a scale up and down under load fail no request,
  * even though the Go server dies at once on SIGTERM; a stop leaves nothing;
  * kill -9 of the master leaves no process and no listener; the policies
- * that cannot work are refused in one line; IPv6, port 0, UDP and a taken
+ * that cannot work are refused in one line, and shared is served as
+ * reuseport for TCP (one socket for UDP); IPv6, port 0, UDP and a taken
  * port (the start-up stops, in one line) work as under the shim.
+ * (Five trials of the lifecycle under shared and reuseport, with a static
+ * busybox httpd too: test_seccomp_lossless.c.)
  */
 #include "harness.h"
+#include "lifecycle.h"
 
 #include <criterion/criterion.h>
 #include <poll.h>
@@ -90,10 +94,12 @@ static void spread_over_all(const char *prog, const char *policy)
 		per[slot]++;
 	}
 	cr_log_info("%s %s: %d %d %d", prog, policy, per[0], per[1], per[2]);
-	if (!strcmp(policy, "reuseport"))
-		for (i = 0; i < 3; i++)
-			cr_assert_gt(per[i], 0, "worker %d got nothing: %d %d %d", i,
-				     per[0], per[1], per[2]);
+	/* shared too: through seccomp it is served as reuseport */
+	cr_assert(strcmp(policy, "shared") || strstr(cr->log, "served as reuseport"), "%s",
+		  cr->log);
+	for (i = 0; i < 3; i++)
+		cr_assert_gt(per[i], 0, "worker %d got nothing: %d %d %d", i,
+			     per[0], per[1], per[2]);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
 }
 
@@ -106,39 +112,16 @@ Test(seccomp, static_event_spread) { spread_over_all("static_event_server", "reu
  * not one request fails, and no worker had to be killed. */
 static void reload_and_scale_under_load(const char *prog)
 {
-	int port;
+	int port, h;
 	struct cr *cr = start(prog, 3, "reuseport", &port);
-	struct cr_workers w = { .cr = cr, .want = 3 };
-	pid_t old[8];
-	long ok, failed, per[16];
-	struct load *l;
-	int h;
+	struct lifecycle r;
 
-	l = load_start(port, 4);
-	load_wait_more(l, 200, 10000);
-	for (h = 1; h <= 2; h++) {
-		w.nold = cr_children(cr, old, 8);
-		w.old = old;
-		cr_assert_eq(kill(cr->pid, SIGHUP), 0);
-		cr_assert(wait_until(cr_have_workers, &w, 30000), "HUP %d: not every worker "
-			  "was replaced\n%s", h, cr->log);
-		load_wait_more(l, 200, 10000);
-	}
-	w.old = NULL;
-	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
-	w.want = 4;
-	cr_assert(wait_until(cr_have_workers, &w, 10000), "%s", cr->log);
-	load_wait_more(l, 300, 10000);
-	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
-	w.want = 3;
-	cr_assert(wait_until(cr_have_workers, &w, 15000), "%s", cr->log);
-	load_wait_more(l, 200, 10000);
-	load_stop(l, &ok, &failed, per);
-	cr_log_info("%s: ok %ld failed %ld, per slot %ld %ld %ld %ld", prog, ok, failed,
-		    per[0], per[1], per[2], per[3]);
-	cr_assert_eq(failed, 0, "%ld of %ld requests failed\n%s", failed, ok + failed, cr->log);
-	cr_assert_gt(per[3], 0, "the added worker took no connection");
-	cr_wait_line(cr, "\001never printed\001", 100);       /* read its log so far */
+	cr_lifecycle_under_load(cr, port, 3, 4, &r);
+	cr_log_info("%s: ok %ld failed %ld, per slot %ld %ld %ld %ld", prog, r.ok, r.failed,
+		    r.per[0], r.per[1], r.per[2], r.per[3]);
+	cr_assert_eq(r.failed, 0, "%ld of %ld requests failed\n%s", r.failed, r.ok + r.failed,
+		     cr->log);
+	cr_assert_gt(r.added_got, 0, "the added worker took no connection");
 	cr_assert(!strstr(cr->log, "killing it"), "%s", cr->log);
 	cr_assert_eq(count_of(cr->log, "reload complete"), 2, "%s", cr->log);
 	h = cr_stop(cr, SIGTERM, 15000);
@@ -368,6 +351,40 @@ Test(seccomp, udp_per_slot)
 			seen |= 2;
 	}
 	cr_assert_eq(seen, 3, "not every worker answered");
+	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
+}
+
+/* UDP under shared through seccomp stays one socket every worker reads
+ * (nothing is accepted from it, so nothing needs draining, and a per-slot
+ * socket would drop its queue when closed): not "served as reuseport",
+ * and it answers. */
+Test(seccomp, udp_shared_stays_one_socket)
+{
+	int port = free_port();
+	char pbuf[16], want[96], buf[256];
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of("127.0.0.1", port, &ss);
+	struct pollfd p;
+	struct cr *cr;
+	ssize_t n;
+	int fd;
+
+	snprintf(pbuf, sizeof(pbuf), "%d", port);
+	cr = cr_start(NULL, "-n", "2", "-p", "shared", "--via", "seccomp", "--",
+		      helper("udp_server"), "--port", pbuf, NULL);
+	if (!cr_wait_line(cr, " listening\n", 10000) && strstr(cr->log, "which this kernel lacks"))
+		cr_skip_test("seccomp is not available here: %s", cr->log);
+	snprintf(want, sizeof(want), ":%d (udp) shared by 2 workers, policy shared, via seccomp\n",
+		 port);
+	cr_assert(strstr(cr->log, want), "want '%s' in:\n%s", want, cr->log);
+	cr_assert(!strstr(cr->log, "served as"), "%s", cr->log);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	cr_assert(sendto(fd, "ping", 4, 0, (struct sockaddr *)&ss, len) == 4);
+	cr_assert(poll(&p, 1, 3000) == 1, "no answer\n%s", cr->log);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	cr_assert(n > 0);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 10000)), 0, "%s", cr->log);
 }
 

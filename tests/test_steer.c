@@ -16,6 +16,7 @@
  *     through seccomp is refused in one line.
  */
 #include "harness.h"
+#include "lifecycle.h"
 #include "policy_setup.h"
 
 #include <arpa/inet.h>
@@ -94,19 +95,6 @@ static struct cr *start(const char *prog, int n, const char *policy, const char 
 	return cr;
 }
 
-/* Every slot has a listening worker (cluster-ctl status --json). */
-static int all_listening(void *arg)
-{
-	struct cr *cr = arg;
-	char pid[16];
-	const char *argv[] = { cluster_ctl_path(), "-p", pid, "status", "--json", NULL };
-	struct run r;
-
-	snprintf(pid, sizeof(pid), "%d", (int)cr->pid);
-	run_capture(&r, argv, 5000, NULL, NULL);
-	return WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0 && strstr(r.out, "\"ready\":true");
-}
-
 /* Under 4 clients: HUP, HUP, TTIN, TTOU; not one request fails.  The slot
  * TTIN adds serves some of the 300 requests between its listen() and the
  * TTOU that removes it (where answers name their slot, and clients are
@@ -114,43 +102,19 @@ static int all_listening(void *arg)
 static void lifecycle(const char *prog, const char *policy)
 {
 	int port, h;
-	long got3;
 	struct cr *cr = start(prog, 3, policy, "127.0.0.1", &port);
-	struct cr_workers w = { .cr = cr, .want = 3 };
-	pid_t old[8];
-	long ok, failed, per[16];
-	struct load *l;
+	struct lifecycle r;
 
-	l = load_start(port, 4);
-	load_wait_more(l, 200, 10000);
-	for (h = 1; h <= 2; h++) {
-		w.nold = cr_children(cr, old, 8);
-		w.old = old;
-		cr_assert_eq(kill(cr->pid, SIGHUP), 0);
-		cr_assert(wait_until(cr_have_workers, &w, 30000), "HUP %d: not every worker "
-			  "was replaced\n%s", h, cr->log);
-		load_wait_more(l, 200, 10000);
-	}
-	w.old = NULL;
-	cr_assert_eq(kill(cr->pid, SIGTTIN), 0);
-	w.want = 4;
-	cr_assert(wait_until(cr_have_workers, &w, 10000), "%s", cr->log);
-	cr_assert(wait_until(all_listening, cr, 15000), "%s", cr->log);
-	got3 = load_worker_so_far(l, 3);
-	load_wait_more(l, 300, 10000);
-	got3 = load_worker_so_far(l, 3) - got3;
-	cr_assert_eq(kill(cr->pid, SIGTTOU), 0);
-	w.want = 3;
-	cr_assert(wait_until(cr_have_workers, &w, 15000), "%s", cr->log);
-	load_wait_more(l, 200, 10000);
-	load_stop(l, &ok, &failed, per);
+	cr_lifecycle_under_load(cr, port, 3, 4, &r);
 	cr_log_info("%s %s: ok %ld failed %ld, per slot %ld %ld %ld %ld (slot 3: %ld of 300 "
-		    "once listening)", prog, policy, ok, failed, per[0], per[1], per[2], per[3], got3);
-	cr_assert_eq(failed, 0, "%ld of %ld requests failed\n%s", failed, ok + failed, cr->log);
-	cr_assert_gt(ok, 900, "%s", cr->log);
+		    "once listening)", prog, policy, r.ok, r.failed, r.per[0], r.per[1], r.per[2],
+		    r.per[3], r.added_got);
+	cr_assert_eq(r.failed, 0, "%ld of %ld requests failed\n%s", r.failed, r.ok + r.failed,
+		     cr->log);
+	cr_assert_gt(r.ok, 900, "%s", cr->log);
 	if (strcmp(prog, "python") && strcmp(policy, "sticky"))
-		cr_assert_gt(got3, 0, "the slot TTIN added got none of 300 requests\n%s", cr->log);
-	cr_wait_line(cr, "\001never printed\001", 100);
+		cr_assert_gt(r.added_got, 0, "the slot TTIN added got none of 300 requests\n%s",
+			     cr->log);
 	cr_assert_eq(count_of(cr->log, "reload complete"), 2, "%s", cr->log);
 	h = cr_stop(cr, SIGTERM, 15000);
 	cr_assert(WIFEXITED(h) && WEXITSTATUS(h) == 0, "status 0x%x\n%s", h, cr->log);

@@ -187,9 +187,11 @@ static void announce(struct cluster *c, struct listener *l)
 	if (l->announced)
 		return;
 	l->announced = 1;
-	log_warnx("%s (%s) shared by %d worker%s, policy %s, via %s%s", l->name,
+	log_warnx("%s (%s) shared by %d worker%s, policy %s, via %s%s%s", l->name,
 		  listener_kind(l), c->target, c->target == 1 ? "" : "s", l->ops->name,
-		  via_name(c->prog->via), l->ops->in_kernel ? ", steered in the kernel" : "");
+		  via_name(c->prog->via), l->ops->served_as || l->ops->in_kernel ? ", " : "",
+		  l->ops->served_as ? l->ops->served_as :
+		  l->ops->in_kernel ? "steered in the kernel" : "");
 }
 
 /* w listens on l (a datagram socket: it bound it): it may get

@@ -12,7 +12,11 @@
  * into the program's accept, which only the shim can do: through seccomp
  * each runs as its variant steered in the kernel (policy_in_kernel), and
  * --steer hop is refused in one line.  --steer kernel asks for the same
- * variants under the shim.
+ * variants under the shim.  shared gives a real socket, but one that
+ * every worker holds: through seccomp nothing can keep a retiring worker
+ * from accepting on it, so it cannot be drained, and it is served on
+ * per-slot sockets instead (policy_through_seccomp, policy_shared_k.c);
+ * the start-up line says so.
  *
  * Not here: the filter and the kernel probe (seccomp_filter.c).
  */
@@ -62,8 +66,8 @@ int mechanism_choose(struct options *opt, struct program *prog)
 			  opt->policy->name,
 			  policy_list(names, sizeof(names), gives_a_socket, "or"));
 		return EXIT_USAGE;
-	} else if (opt->policy->channel) {
-		opt->policy = policy_in_kernel(opt->policy);
+	} else {
+		opt->policy = policy_through_seccomp(opt->policy);
 	}
 	lacks = seccomp_kernel_lacks();
 	if (lacks) {

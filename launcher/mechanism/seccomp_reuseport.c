@@ -21,8 +21,10 @@
  *      socket into the hole; steering follows) and the replacement's
  *      socket becomes the slot's.
  * Scale-down is steps 3 and 4 alone (policy/policy_reuseport.c already steers the
- * removed slot away).  Under shared nothing can starve one worker: it is
- * stopped at once, as before (README).
+ * removed slot away).  The kernel variants and shared's stand-in
+ * (policy_shared_k.c) have per-slot sockets too and take the same path;
+ * one socket every worker shares could starve nobody, which is why shared
+ * is not served that way through seccomp.
  *
  * Replacements in progress are few (one slot at a time, plus scaling), so
  * they are a short list searched linearly.
@@ -153,6 +155,16 @@ int seccomp_reuseport_socket(const struct worker *w, const struct listener *l)
 	const struct pending_socket *p = find(l, w);
 
 	return p ? p->fd : -1;
+}
+
+int seccomp_reuseport_sockets(const struct listener *l, int *fds, int max)
+{
+	int i, n = 0;
+
+	for (i = 0; i < npend; i++)
+		if (pend[i].l == l && n++ < max)
+			fds[n - 1] = pend[i].fd;
+	return n;
 }
 
 static void set_nonblocking(int fd)

@@ -20,6 +20,12 @@ struct stat;
 int seccomp_reuseport_owns(const struct listener *l, const struct stat *st);
 /* The socket of its own a replacement w was given for l (step 1), or -1. */
 int seccomp_reuseport_socket(const struct worker *w, const struct listener *l);
+/* The replacements' own sockets of l (step 1), which are in no slot of
+ * l->slot_fds until their old worker is gone: up to max into fds; how
+ * many there are.  For whatever must reach every socket of l (a stop's
+ * SYN filter: a replacement's socket left out keeps taking connections
+ * while its worker drains). */
+int seccomp_reuseport_sockets(const struct listener *l, int *fds, int max);
 /* w is gone: close or promote the sockets it leaves. */
 void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w);
 /* Connections queued on the sockets w accepts on, which a retiring

@@ -60,6 +60,16 @@ const struct policy_ops *policy_in_kernel(const struct policy_ops *ops)
 	return NULL;
 }
 
+/* shared's stand-in through seccomp (policy_shared_k.c). */
+extern const struct policy_ops policy_shared_k;
+
+const struct policy_ops *policy_through_seccomp(const struct policy_ops *ops)
+{
+	if (ops == &policy_shared)
+		return &policy_shared_k;
+	return policy_in_kernel(ops);
+}
+
 const struct policy_ops *policy_by_name(const char *name)
 {
 	const struct policy_ops *const *p;
@@ -117,6 +127,12 @@ const struct policy_ops *policy_for_bind(const struct policy_ops *asked,
 		*why = "datagrams cannot be handed out";
 		return &policy_shared;
 	}
+	/* Nothing is accepted from a datagram socket, so one shared socket
+	 * drains as it is, and a per-slot one would drop its queue when
+	 * closed: shared's stand-in is for streams only (not a fallback,
+	 * so no line). */
+	if (req->type == SOCK_DGRAM && asked == &policy_shared_k)
+		return &policy_shared;
 	if (req->family == AF_UNIX && asked->per_slot_sockets) {
 		*why = "unix sockets have no SO_REUSEPORT";
 		return &policy_shared;

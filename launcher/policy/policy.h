@@ -40,6 +40,11 @@ const struct policy_ops *policy_by_name(const char *name);
  * ops itself when it has no hop (shared, reuseport, a variant), NULL when
  * a channel policy has none. */
 const struct policy_ops *policy_in_kernel(const struct policy_ops *ops);
+/* What serves ops through seccomp, where the master never sees accept:
+ * a channel policy's variant steered in the kernel (NULL when it has
+ * none), shared's stand-in on per-slot sockets (policy_shared_k.c: one
+ * shared socket cannot be drained through seccomp), else ops itself. */
+const struct policy_ops *policy_through_seccomp(const struct policy_ops *ops);
 /* The policy without -p: through seccomp, or through the shim. */
 const struct policy_ops *policy_default(int through_seccomp);
 /* Whether each worker has a queue of its own the master can measure (its

@@ -210,6 +210,7 @@ int port_free(int port, int v6)
 struct load {
 	int port;
 	int clients;
+	int timeout_ms;         /* each request's */
 	atomic_int stop;
 	atomic_long ok, failed;
 	atomic_long per_worker[16];
@@ -223,7 +224,7 @@ static void *load_thread(void *arg)
 
 	while (!atomic_load(&l->stop)) {
 		int w;
-		if (http_get("127.0.0.1", l->port, buf, sizeof(buf), 5000) < 0 ||
+		if (http_get("127.0.0.1", l->port, buf, sizeof(buf), l->timeout_ms) < 0 ||
 		    !strstr(buf, " 200 ")) {
 			atomic_fetch_add(&l->failed, 1);
 			continue;
@@ -238,12 +239,18 @@ static void *load_thread(void *arg)
 
 struct load *load_start(int port, int clients)
 {
+	return load_start_timeout(port, clients, 5000);
+}
+
+struct load *load_start_timeout(int port, int clients, int timeout_ms)
+{
 	struct load *l = calloc(1, sizeof(*l));
 	int i;
 
 	cr_assert(l && clients > 0 && clients <= 16);
 	l->port = port;
 	l->clients = clients;
+	l->timeout_ms = timeout_ms;
 	for (i = 0; i < clients; i++)
 		cr_assert(pthread_create(&l->threads[i], NULL, load_thread, l) == 0);
 	return l;

@@ -146,6 +146,9 @@ int request_worker(int port, int *slot, pid_t *pid, int timeout_ms);
  * GETs until load_stop().  Counts successes, failures, and per worker. */
 struct load;
 struct load *load_start(int port, int clients);
+/* The same, each request given timeout_ms (load_start: 5000) before it
+ * counts as failed. */
+struct load *load_start_timeout(int port, int clients, int timeout_ms);
 void load_stop(struct load *l, long *ok, long *failed, long per_worker[16]);
 long load_ok_so_far(struct load *l);
 /* Until l has answered `more` requests beyond what it had, or timeout_ms. */

@@ -46,7 +46,7 @@ void real_make_subdir(const char *dir, const char *name)
 	char path[256];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	cr_assert(mkdir(path, 0755) == 0, "%s: %s", path, strerror(errno));
+	cr_assert(mkdir(path, 0755) == 0 || errno == EEXIST, "%s: %s", path, strerror(errno));
 }
 
 const char *const *real_nginx_command(struct real_command *c, const char *dir, int port)

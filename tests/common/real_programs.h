@@ -31,7 +31,8 @@ enum real_answer { REAL_PLAIN, REAL_X_WORKER };
  * valid until four more calls. */
 const char *real_write_file(const char *dir, const char *name, mode_t mode,
 			    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* mkdir dir/name, 0755. */
+/* mkdir dir/name, 0755; one already there is kept (a suite that runs a
+ * program again in the same directory). */
 void real_make_subdir(const char *dir, const char *name);
 
 /* nginx with its own master and two workers, every path it writes in dir
