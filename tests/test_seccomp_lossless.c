@@ -47,8 +47,12 @@ static struct cr *start(const char *prog, const char *policy, int *port)
 		snprintf(addr, sizeof(addr), "127.0.0.1:%d", *port);
 		argv[n++] = addr;
 	} else {
-		if (!have_program("busybox"))
-			cr_skip_test("busybox is not installed (busybox-static)");
+		const char *bb = real_busybox(1);
+
+		if (!bb)
+			cr_skip_test("no statically linked busybox (Debian's busybox-static, "
+				     "or $STATIC_BUSYBOX)");
+		real_busybox_set(bb);
 		if (!dir[0])
 			tmpdir_new(dir, "test_seccomp_lossless");
 		cmd = real_busybox_httpd_command(&c, dir, *port, REAL_X_WORKER);

@@ -9,10 +9,12 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -105,6 +107,55 @@ const char *const *real_lighttpd_command(struct real_command *c, const char *dir
 #define X_WORKER_FORMAT(answer) ((answer) == REAL_X_WORKER ? "X-Worker: %s\\r\\n" : "")
 #define X_WORKER_ARG(answer) ((answer) == REAL_X_WORKER ? " \"$CLUSTER_WORKER_ID\"" : "")
 
+static const char *busybox_path = "busybox";
+
+void real_busybox_set(const char *path)
+{
+	busybox_path = path ? path : "busybox";
+}
+
+/* Whether the ELF file at path asks for a program interpreter (dynamic):
+ * 1, 0 for a static one, -1 when it cannot be read as a 64-bit ELF. */
+static int elf_dynamic(const char *path)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), i, r = -1;
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &eh, sizeof(eh), 0) == sizeof(eh) && !memcmp(eh.e_ident, ELFMAG, SELFMAG) &&
+	    eh.e_ident[EI_CLASS] == ELFCLASS64) {
+		r = 0;
+		for (i = 0; i < eh.e_phnum; i++) {
+			if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (Elf64_Off)i *
+							      eh.e_phentsize)) != sizeof(ph)) {
+				r = -1;
+				break;
+			}
+			if (ph.p_type == PT_INTERP)
+				r = 1;
+		}
+	}
+	close(fd);
+	return r;
+}
+
+const char *real_busybox(int want_static)
+{
+	static char found[1024];
+	const char *env = getenv("STATIC_BUSYBOX"), *path = getenv("PATH");
+
+	if (want_static && env && access(env, X_OK) == 0 && elf_dynamic(env) == 0)
+		return env;
+	for (; path && *path; path += strcspn(path, ":") + (path[strcspn(path, ":")] ? 1 : 0)) {
+		snprintf(found, sizeof(found), "%.*s/busybox", (int)strcspn(path, ":"), path);
+		if (access(found, X_OK) == 0)
+			return elf_dynamic(found) == !want_static ? found : NULL;
+	}
+	return NULL;
+}
+
 const char *const *real_busybox_httpd_command(struct real_command *c, const char *dir,
 					      int port, enum real_answer answer)
 {
@@ -115,7 +166,7 @@ const char *const *real_busybox_httpd_command(struct real_command *c, const char
 		X_WORKER_FORMAT(answer), X_WORKER_ARG(answer));
 	snprintf(c->arg[0], sizeof(c->arg[0]), "127.0.0.1:%d", port);
 	snprintf(c->arg[1], sizeof(c->arg[1]), "%s", dir);
-	c->argv[0] = "busybox";
+	c->argv[0] = busybox_path;
 	c->argv[1] = "httpd";
 	c->argv[2] = "-f";
 	c->argv[3] = "-p";

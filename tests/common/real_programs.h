@@ -46,8 +46,16 @@ const char *const *real_nginx_command(struct real_command *c, const char *dir, i
  * is how it names the worker. */
 const char *const *real_lighttpd_command(struct real_command *c, const char *dir, int port,
 					 enum real_answer answer);
+/* A busybox to run: linked statically (want_static: it goes through
+ * seccomp) or dynamically (through the shim), or NULL when there is none
+ * of that kind.  The static one may also come from $STATIC_BUSYBOX (CI
+ * extracts Debian's busybox-static there, beside the dynamic busybox the
+ * other tests want). */
+const char *real_busybox(int want_static);
 /* busybox httpd, a child per connection: "/" has no index.html, so the
- * child runs dir/cgi-bin/index.cgi. */
+ * child runs dir/cgi-bin/index.cgi.  The busybox in PATH, unless
+ * real_busybox_set() named another. */
+void real_busybox_set(const char *path);
 const char *const *real_busybox_httpd_command(struct real_command *c, const char *dir,
 					      int port, enum real_answer answer);
 /* socat TCP-LISTEN with fork: its child runs dir/reply.sh, which reads the
