@@ -7,7 +7,10 @@
  *      on it; under shared and reuseport the shim stops the app
  *      accepting: board.c, shim/drain.c; through seccomp under reuseport
  *      steering already sends its slot's connections elsewhere:
- *      seccomp_reuseport.c);
+ *      seccomp_reuseport.c).  At a stop the listeners drop new SYNs
+ *      instead (slots.c, listener.c) and, under shared and reuseport,
+ *      the workers first accept what the kernel queued: their socket
+ *      closes after them, and would reset it (policy_shared.c);
  *   2. we wait until nothing is on its way to it (what its policies hold
  *      for it, and a seccomp worker's own accept queue) and the kernel
  *      says its processes hold none of the cluster's connections

@@ -729,10 +729,12 @@ static void kill_all(struct cluster *c)
 		worker_signal(c->workers[i], SIGKILL);
 }
 
-/* Graceful stop: every worker stops taking connections, finishes the
- * ones it accepted (at most --grace), then gets the stop signal (TERM:
- * --stop-signal; INT and QUIT as they are) and SIGKILL --grace later.
- * Only connections still in the kernel's backlog are refused.  A second
+/* Graceful stop: the TCP listeners drop new SYNs (listener.c: clients
+ * retry, and reach whoever binds the port next), the workers accept what
+ * the kernel already queued (under shared and reuseport: policy_shared.c),
+ * stop taking connections, finish the ones they accepted (at most
+ * --grace), then get the stop signal (TERM: --stop-signal; INT and QUIT
+ * as they are) and SIGKILL --grace later.  A second
  * stop signal kills at once.  The loop ends in the before-sleep pass once
  * no worker is left. */
 void supervisor_stop(struct cluster *c, int sig)
@@ -748,6 +750,7 @@ void supervisor_stop(struct cluster *c, int sig)
 	}
 	c->stopping = 1;
 	lifecycle_stopping(c);
+	listener_stop_syns(c);
 	balancer_stop(c);
 	loop_timer_cancel(c->loop, c->quiet_timer);
 	c->quiet_timer = 0;
