@@ -275,6 +275,10 @@ struct cluster_hooks {
 	/* supervise/lifecycle.c: a reload finished (ok or not; text says
 	 * how): control.c answers the clients of `reload --wait`. */
 	void (*reload_finished)(struct cluster *c, int ok, const char *text);
+	/* mechanism/shim_peer.c: every process of w closed its doorbell:
+	 * supervise/retire.c kills a stopping w that exec'd itself instead
+	 * of exiting (uwsgi on TERM). */
+	void (*doorbell_closed)(struct cluster *c, struct worker *w);
 };
 
 struct cluster {

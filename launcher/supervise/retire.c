@@ -29,6 +29,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/procstat.h"
 #include "mechanism/seccomp_reuseport.h"
 #include "net/census.h"
 #include "policy/balancer.h"
@@ -53,6 +54,43 @@ static void kill_now(struct loop *loop, void *data)
 	log_warnx("worker %d (pid %d): still running %gs after the stop signal; killing it",
 		  w->slot, (int)w->pid, w->c->opt->grace);
 	worker_signal(w, SIGKILL);
+}
+
+/* A stopping worker whose processes all let go of the doorbell yet is
+ * still there, EXEC_GRACE_MS later, exec'd a new image (the doorbell is
+ * close-on-exec once the worker bound; the shim leaves the environment
+ * then, so the new image has no shim): it did not take the stop signal as
+ * a stop.  uwsgi 2.0 does that: SIGTERM is its "brutal reload" (it kills
+ * its workers and re-execs itself; `--die-on-term` or SIGINT stop it).
+ * It drained before the signal and holds no connection, so waiting out
+ * --grace would only wait: it is killed now.  The delay lets a process
+ * that closed its fds on its way out (exit closes them before it becomes
+ * a zombie) be reaped first; the reap cancels the timer. */
+#define EXEC_GRACE_MS 20
+
+static void kill_reexeced(struct loop *loop, void *data)
+{
+	struct worker *w = data;
+	struct procids id;
+
+	(void)loop;
+	w->kill_timer = 0;
+	if (procstat_ids(w->pid, &id) < 0 || id.state == 'Z') {
+		w->kill_timer = loop_timer(w->c->loop, grace_ms(w->c), kill_now, w);
+		return;
+	}
+	log_warnx("worker %d (pid %d): exec'd a new program on the stop signal instead of "
+		  "exiting (uwsgi reloads on TERM: --stop-signal INT stops it); killing it",
+		  w->slot, (int)w->pid);
+	worker_signal(w, SIGKILL);
+}
+
+void worker_doorbell_closed(struct cluster *c, struct worker *w)
+{
+	if (w->state != W_STOPPING || c->killed)
+		return;
+	loop_timer_cancel(c->loop, w->kill_timer);
+	w->kill_timer = loop_timer(c->loop, EXEC_GRACE_MS, kill_reexeced, w);
 }
 
 void worker_stop(struct cluster *c, struct worker *w, int sig)
