@@ -114,7 +114,9 @@ static unsigned pending_for(struct cluster *c, struct worker *w)
 
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
-		if (w->routes[i].draining)
+		/* drain_deferred: still taking what the kernel queued (a
+		 * stop under a channel policy: balancer.c's channel_drain) */
+		if (w->routes[i].draining || w->routes[i].drain_deferred)
 			n += l->ops->pending(c, w, l);
 	}
 	return n + seccomp_reuseport_queued(c, w);
