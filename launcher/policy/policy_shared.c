@@ -26,13 +26,15 @@
 #include "net/sockets.h"
 #include "policy/policy.h"
 
-/* The socket w accepts l's connections from. */
+/* The socket w accepts l's connections from, or -1 (its slot has none:
+ * nothing is queued for it). */
 static int accept_socket(const struct worker *w, const struct listener *l)
 {
-	if (l->ops->per_slot_sockets && w->slot >= 0 && w->slot < l->nslot_fds &&
-	    l->slot_fds[w->slot] >= 0)
+	if (!l->ops->per_slot_sockets)
+		return l->fd;
+	if (w->slot >= 0 && w->slot < l->nslot_fds)
 		return l->slot_fds[w->slot];
-	return l->fd;
+	return -1;
 }
 
 void socket_drain(struct cluster *c, struct worker *w, struct listener *l, int give_back)
