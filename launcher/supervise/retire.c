@@ -63,9 +63,10 @@ static void kill_now(struct loop *loop, void *data)
  * a stop.  uwsgi 2.0 does that: SIGTERM is its "brutal reload" (it kills
  * its workers and re-execs itself; `--die-on-term` or SIGINT stop it).
  * It drained before the signal and holds no connection, so waiting out
- * --grace would only wait: it is killed now.  The delay lets a process
- * that closed its fds on its way out (exit closes them before it becomes
- * a zombie) be reaped first; the reap cancels the timer. */
+ * --grace would only wait: it is killed now.  A process on its way out
+ * closes its fds before it becomes a zombie: one still exiting
+ * (PF_EXITING) or a zombie is left to the usual kill timer, and the delay
+ * lets most be reaped first (the reap cancels the timer). */
 #define EXEC_GRACE_MS 20
 
 static void kill_reexeced(struct loop *loop, void *data)
@@ -75,7 +76,9 @@ static void kill_reexeced(struct loop *loop, void *data)
 
 	(void)loop;
 	w->kill_timer = 0;
-	if (procstat_ids(w->pid, &id) < 0 || id.state == 'Z') {
+	if (procstat_ids(w->pid, &id) < 0 || id.state == 'Z' || (id.flags & PROC_PF_EXITING)) {
+		log_debug("worker %d (pid %d): let go of its doorbell on its way out (%c, flags %#x)",
+			  w->slot, (int)w->pid, id.state ? id.state : '-', id.flags);
 		w->kill_timer = loop_timer(w->c->loop, grace_ms(w->c), kill_now, w);
 		return;
 	}
@@ -87,6 +90,8 @@ static void kill_reexeced(struct loop *loop, void *data)
 
 void worker_doorbell_closed(struct cluster *c, struct worker *w)
 {
+	log_debug("worker %d (pid %d): every process let go of its doorbell (%s)", w->slot,
+		  (int)w->pid, worker_state_name(w->state));
 	if (w->state != W_STOPPING || c->killed)
 		return;
 	loop_timer_cancel(c->loop, w->kill_timer);
