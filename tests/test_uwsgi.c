@@ -13,10 +13,10 @@
  * With --grace 60, a reload must complete within 30 s, without the
  * drain's "still busy after" line (-v) nor the kill timer's "still
  * running" one, and the requests before and after it are answered; then
- * a stop must end cluster-run with status 0, as quickly.  (Not under a
- * concurrent load: then, in about one run of five, one process an old
- * uwsgi master forked stays in epoll_wait after its master's SIGTERM and
- * the master waits for it: open, see docs-pending/stopq.md.)
+ * a stop must end cluster-run with status 0, as quickly.  Known to fail
+ * now and then (about one run in five to ten, more under a concurrent
+ * load): the old master re-execs but its doorbell never closes, and the
+ * slot waits out --grace; open, see docs-pending/stopq.md.
  * Skipped where uwsgi or its python3 plugin is absent.  (--disable-logging
  * only keeps uwsgi's request lines out of the captured log.)
  */
