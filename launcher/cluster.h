@@ -152,6 +152,8 @@ struct listener {
 	uint64_t accepted;
 	int64_t emfile_until;           /* accept paused after EMFILE/ENFILE */
 	int64_t emfile_logged;
+	int syns_stopped;               /* a stop: its TCP sockets drop new SYNs
+					 * and keep their queues (listener.c) */
 	char name[128];                 /* "127.0.0.1:8000", "/run/x.sock" */
 };
 
@@ -171,7 +173,9 @@ struct route {
 	uint64_t handed;        /* connections sent over the channel */
 	uint64_t closed;        /* ... reported closed one by one (no board) */
 	int draining;           /* told to take no more (policy drain) */
-	int drain_deferred;     /* reuseport scale-down: after its queue */
+	int drain_deferred;     /* take no more once the queue it accepts
+				 * from is empty (reuseport scale-down, a
+				 * stop: policy_shared.c) */
 };
 
 #define WORKER_SESSIONS 8
@@ -300,6 +304,10 @@ struct cluster_hooks {
 	 * running release, which a `cluster-ctl reload -- PROGRAM` may have
 	 * set). */
 	int (*reread)(struct cluster *c, char *why, size_t len);
+	/* mechanism/shim_peer.c: every process of w closed its doorbell:
+	 * supervise/retire.c kills a stopping w that exec'd itself instead
+	 * of exiting (uwsgi on TERM). */
+	void (*doorbell_closed)(struct cluster *c, struct worker *w);
 };
 
 struct cluster {

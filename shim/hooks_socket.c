@@ -297,8 +297,15 @@ static int signals_restart(void)
 }
 
 /* Wait for readiness as a blocking accept would: SO_RCVTIMEO (0: timed
- * out, errno EAGAIN) and SA_RESTART (1: go on; -1: EINTR). */
-static int wait_readable(int fd)
+ * out, errno EAGAIN) and SA_RESTART (1: go on; -1: EINTR).  On a drained
+ * listener (its fd buried: never readable again) a signal always ends the
+ * wait with EINTR: a restarted wait would sleep for good, where the real
+ * accept would have woken at the next connection, and the signal is most
+ * likely the stop.  uwsgi's prefork workers need it: a worker that lost
+ * the race for a connection sits in a blocking accept, and on its
+ * master's SIGTERM (restarting) it only leaves once accept returns; its
+ * master waits for it (worker-reload-mercy, 60 s) before it re-execs. */
+static int wait_readable(int fd, int drained)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	struct timeval tv = { 0, 0 };
@@ -310,7 +317,7 @@ static int wait_readable(int fd)
 		timeout = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 	r = poll(&p, 1, timeout);
 	if (r < 0)
-		return errno == EINTR && signals_restart() ? 1 : -1;
+		return errno == EINTR && !drained && signals_restart() ? 1 : -1;
 	if (r == 0) {
 		errno = EAGAIN;
 		return 0;
@@ -338,7 +345,8 @@ static int accept_socket(int fd, struct sockaddr *addr, socklen_t *len,
 		}
 		if (r >= 0 || errno != EAGAIN || l->app_nonblock || !l->emulate_nonblock)
 			return r;
-		r = wait_readable(fd);  /* a drained fd never is: wait for a signal */
+		/* a drained fd never is readable: wait for a signal */
+		r = wait_readable(fd, token < 0);
 		if (r <= 0)
 			return -1;
 	}

@@ -42,7 +42,8 @@ int procstat_ids(pid_t pid, struct procids *id)
 	int ppid, pgrp, sid;
 
 	memset(id, 0, sizeof(*id));
-	if (!p || sscanf(p, "%c %d %d %d", &id->state, &ppid, &pgrp, &sid) != 4)
+	if (!p || sscanf(p, "%c %d %d %d %*d %*d %u", &id->state, &ppid, &pgrp, &sid,
+			 &id->flags) < 4)
 		return -1;
 	id->ppid = ppid;
 	id->pgrp = pgrp;

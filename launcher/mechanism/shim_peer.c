@@ -294,6 +294,8 @@ static void doorbell_event(struct loop *loop, int fd, uint32_t events, void *dat
 		}
 		if (n <= 0) {
 			loop_del_fd(loop, fd);  /* every process closed it */
+			if (w->c->hooks.doorbell_closed)
+				w->c->hooks.doorbell_closed(w->c, w);
 			return;
 		}
 		if (msg_valid(&m, (size_t)n) && m.hdr.type == MSG_ATTACH && got >= 0) {

@@ -36,6 +36,7 @@
 #include "net/sd_listen.h"
 #include "net/socket_file.h"
 #include "net/sockets.h"
+#include "net/syn_filter.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -264,6 +265,40 @@ int listener_serves_path(struct cluster *c, const struct msg_bind *req)
 		if (same_key(c->listeners[i], req))
 			return 1;
 	return 0;
+}
+
+/* The SYN filter (syn_filter.c) on each of l's sockets.  A socket that
+ * refuses it keeps taking connections, and the workers of l then stop
+ * accepting at once as before (syns_stopped stays 0): waiting for a queue
+ * that keeps filling would only wait out --grace. */
+static void stop_syns(struct listener *l)
+{
+	int k, ok = 1;
+
+	if (l->family == AF_UNIX || l->type != SOCK_STREAM || l->syns_stopped)
+		return;
+	if (syn_filter_attach(l->fd) < 0) {
+		log_warn("%s: cannot stop new connections before closing", l->name);
+		return;
+	}
+	for (k = 0; k < l->nslot_fds; k++)
+		if (l->slot_fds[k] >= 0 && l->slot_fds[k] != l->fd &&
+		    syn_filter_attach(l->slot_fds[k]) < 0) {
+			log_warn("%s: cannot stop new connections on worker %d's socket",
+				 l->name, k);
+			ok = 0;
+		}
+	l->syns_stopped = ok;
+	log_debug("%s: new connections stopped; %u queued on its socket", l->name,
+		  socket_accept_queue(l->fd));
+}
+
+void listener_stop_syns(struct cluster *c)
+{
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		stop_syns(c->listeners[i]);
 }
 
 void listener_close_all(struct cluster *c)

@@ -35,6 +35,10 @@ void listener_req_name(const struct msg_bind *req, char *name, size_t cap);
 /* "tcp", "udp" or "unix", for the announcement. */
 const char *listener_kind(const struct listener *l);
 void listener_close_all(struct cluster *c);
+/* A stop: every TCP listener's sockets drop new SYNs from now on and keep
+ * what is queued for the workers to accept (syns_stopped); a unix
+ * listener cannot be told so and keeps taking connections. */
+void listener_stop_syns(struct cluster *c);
 void listener_set_backlog(struct cluster *c, struct listener *l, int backlog);
 int listener_serves_path(struct cluster *c, const struct msg_bind *req);
 

@@ -36,6 +36,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "net/board.h"
+#include "net/sockets.h"
 #include "policy/policy.h"
 
 #include <errno.h>
@@ -209,7 +210,8 @@ int channel_has_room(struct cluster *c, struct worker *w, struct listener *l)
 {
 	struct route *r = &w->routes[l->id];
 
-	if ((w->state != W_STARTING && w->state != W_READY) || !r->listening ||
+	if ((w->state != W_STARTING && w->state != W_READY &&
+	     !(w->state == W_DRAINING && r->drain_deferred)) || !r->listening ||
 	    r->chan < 0 || r->full || r->draining || w->fds_short)
 		return 0;
 	if (r->queued_hint < WINDOW)
@@ -370,7 +372,7 @@ static void dispatch(struct cluster *c, struct listener *l)
 {
 	int budget, peer = l->ops->pick_needs_peer;
 
-	if (c->stopping)
+	if (c->stopping && !l->syns_stopped)
 		return;
 	for (budget = ACCEPT_BUDGET; budget > 0; budget--) {
 		unsigned at = 0;
@@ -473,9 +475,20 @@ int channel_attach(struct cluster *c, struct worker *w, struct listener *l)
 	return r->chan_peer;
 }
 
+/* At a stop (give_back 0) on a listener that drops new SYNs
+ * (syns_stopped, listener.c), the master keeps handing out what the kernel
+ * already queued on it, to the stopping workers too (drain_deferred), and
+ * a worker takes no more only once that queue and the taken-back ones are
+ * gone: the listener closes after the workers and would reset them. */
 void channel_drain(struct cluster *c, struct worker *w, struct listener *l, int give_back)
 {
-	w->routes[l->id].draining = 1;
+	struct route *r = &w->routes[l->id];
+
+	if (!give_back && c->stopping && l->syns_stopped) {
+		r->drain_deferred = 1;
+		return;
+	}
+	r->draining = 1;
 	if (give_back)
 		balancer_take_back(c, w, l);
 }
@@ -483,9 +496,19 @@ void channel_drain(struct cluster *c, struct worker *w, struct listener *l, int 
 unsigned channel_pending(struct cluster *c, struct worker *w, struct listener *l)
 {
 	struct route *r = &w->routes[l->id];
+	unsigned q = r->chan_peer >= 0 ? queued(r) : 0;
 
-	(void)c;
-	return r->chan_peer >= 0 ? queued(r) : 0;
+	if (r->drain_deferred) {
+		unsigned left = socket_accept_queue(l->fd) + (unsigned)l->npending;
+
+		if (left > 0 && r->listening && r->chan >= 0) {
+			dispatch(c, l);
+			return q + left;
+		}
+		r->drain_deferred = 0;
+		r->draining = 1;
+	}
+	return q;
 }
 
 void channel_release(struct cluster *c, struct worker *w, struct listener *l)
@@ -588,5 +611,6 @@ void balancer_stop(struct cluster *c)
 	int i;
 
 	for (i = 0; i < c->nlisteners; i++)
-		watch(c, c->listeners[i], 0);
+		if (!c->listeners[i]->syns_stopped)     /* see channel_drain */
+			watch(c, c->listeners[i], 0);
 }

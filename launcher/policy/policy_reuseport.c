@@ -16,8 +16,10 @@
  * accepting at once: its replacement shares the slot's socket and takes
  * the queue.  A worker of a removed slot (scale-down) first accepts what
  * is queued on its socket, which gets nothing new, and only then stops
- * accepting (drain_deferred).  The shim does the stopping (board.c,
- * shim/drain.c).
+ * accepting (drain_deferred: policy_shared.c's socket_pending waits for
+ * the queue).  At a stop every slot's worker does the same, its socket
+ * dropping new SYNs meanwhile (listener.c).  The shim does the stopping
+ * (board.c, shim/drain.c).
  *
  * Not here: the listener registry (net/listener.c); the steering program
  * (reuseport_group.c); when workers are retired (supervise/slots.c,
@@ -132,16 +134,12 @@ static void drain(struct cluster *c, struct worker *w, struct listener *l, int g
 static unsigned pending(struct cluster *c, struct worker *w, struct listener *l)
 {
 	struct route *r = &w->routes[l->id];
-	unsigned q;
 
-	if (r->drain_deferred) {
-		/* scaled back up meanwhile: the slot's new worker takes the queue */
-		if (w->slot < c->target)
-			q = 0;
-		else if ((q = slot_queued(l, w->slot)) > 0)
-			return q;
+	/* scaled back up meanwhile: the slot's new worker takes the queue
+	 * (at a stop every slot is below the target: the queue is w's) */
+	if (r->drain_deferred && w->slot < c->target && !c->stopping) {
 		r->drain_deferred = 0;
-		socket_drain(c, w, l, 0);
+		socket_drain(c, w, l, 1);
 	}
 	return socket_pending(c, w, l);
 }

@@ -7,7 +7,10 @@
  *      on it; under shared and reuseport the shim stops the app
  *      accepting: board.c, shim/drain.c; through seccomp under reuseport
  *      steering already sends its slot's connections elsewhere:
- *      seccomp_reuseport.c);
+ *      seccomp_reuseport.c).  At a stop the listeners drop new SYNs
+ *      instead (slots.c, listener.c) and, under shared and reuseport,
+ *      the workers first accept what the kernel queued: their socket
+ *      closes after them, and would reset it (policy_shared.c);
  *   2. we wait until nothing is on its way to it (what its policies hold
  *      for it, and a seccomp worker's own accept queue) and the kernel
  *      says its processes hold none of the cluster's connections
@@ -26,6 +29,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/procstat.h"
 #include "mechanism/seccomp_reuseport.h"
 #include "net/board.h"
 #include "net/census.h"
@@ -54,6 +58,48 @@ static void kill_now(struct loop *loop, void *data)
 	worker_signal(w, SIGKILL);
 }
 
+/* A stopping worker whose processes all let go of the doorbell yet is
+ * still there, EXEC_GRACE_MS later, exec'd a new image (the doorbell is
+ * close-on-exec once the worker bound; the shim leaves the environment
+ * then, so the new image has no shim): it did not take the stop signal as
+ * a stop.  uwsgi 2.0 does that: SIGTERM is its "brutal reload" (it kills
+ * its workers and re-execs itself; `--die-on-term` or SIGINT stop it).
+ * It drained before the signal and holds no connection, so waiting out
+ * --grace would only wait: it is killed now.  A process on its way out
+ * closes its fds before it becomes a zombie: one still exiting
+ * (PF_EXITING) or a zombie is left to the usual kill timer, and the delay
+ * lets most be reaped first (the reap cancels the timer). */
+#define EXEC_GRACE_MS 20
+
+static void kill_reexeced(struct loop *loop, void *data)
+{
+	struct worker *w = data;
+	struct procids id;
+
+	(void)loop;
+	w->kill_timer = 0;
+	if (procstat_ids(w->pid, &id) < 0 || id.state == 'Z' || (id.flags & PROC_PF_EXITING)) {
+		log_debug("worker %d (pid %d): let go of its doorbell on its way out (%c, flags %#x)",
+			  w->slot, (int)w->pid, id.state ? id.state : '-', id.flags);
+		w->kill_timer = loop_timer(w->c->loop, grace_ms(w->c), kill_now, w);
+		return;
+	}
+	log_warnx("worker %d (pid %d): exec'd a new program on the stop signal instead of "
+		  "exiting (uwsgi reloads on TERM: --stop-signal INT stops it); killing it",
+		  w->slot, (int)w->pid);
+	worker_signal(w, SIGKILL);
+}
+
+void worker_doorbell_closed(struct cluster *c, struct worker *w)
+{
+	log_debug("worker %d (pid %d): every process let go of its doorbell (%s)", w->slot,
+		  (int)w->pid, worker_state_name(w->state));
+	if (w->state != W_STOPPING || c->killed)
+		return;
+	loop_timer_cancel(c->loop, w->kill_timer);
+	w->kill_timer = loop_timer(c->loop, EXEC_GRACE_MS, kill_reexeced, w);
+}
+
 void worker_stop(struct cluster *c, struct worker *w, int sig)
 {
 	loop_timer_cancel(c->loop, w->drain_timer);
@@ -75,7 +121,9 @@ static unsigned pending_for(struct cluster *c, struct worker *w)
 
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
-		if (w->routes[i].draining)
+		/* drain_deferred: still taking what the kernel queued (a
+		 * stop under a channel policy: balancer.c's channel_drain) */
+		if (w->routes[i].draining || w->routes[i].drain_deferred)
 			n += l->ops->pending(c, w, l);
 	}
 	return n + seccomp_reuseport_queued(c, w);

@@ -13,5 +13,9 @@ struct worker;
 /* retire.c: take a worker out of service (drain, then sig; see there). */
 void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig);
 void worker_stop(struct cluster *c, struct worker *w, int sig);
+/* Every process of w closed its doorbell (shim_peer.c, through
+ * c->hooks): a stopping w
+ * still alive then exec'd itself instead of stopping, and is killed. */
+void worker_doorbell_closed(struct cluster *c, struct worker *w);
 
 #endif

@@ -40,7 +40,9 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "mechanism/seccomp_reuseport.h"
 #include "net/listener.h"
+#include "net/syn_filter.h"
 #include "policy/balancer.h"
 #include "policy/policy.h"
 #include "policy/policy_reuseport.h"
@@ -726,12 +728,31 @@ static void kill_all(struct cluster *c)
 		worker_signal(c->workers[i], SIGKILL);
 }
 
-/* Graceful stop: every worker stops taking connections, finishes the
- * ones it accepted (at most --grace), then gets the stop signal (TERM:
- * --stop-signal; INT and QUIT as they are) and SIGKILL --grace later.
- * Only connections still in the kernel's backlog are refused.  A second
+/* Graceful stop: the TCP listeners drop new SYNs (listener.c: clients
+ * retry, and reach whoever binds the port next), the workers accept what
+ * the kernel already queued (under shared and reuseport: policy_shared.c),
+ * stop taking connections, finish the ones they accepted (at most
+ * --grace), then get the stop signal (TERM: --stop-signal; INT and QUIT
+ * as they are) and SIGKILL --grace later.  A second
  * stop signal kills at once.  The loop ends in the before-sleep pass once
  * no worker is left. */
+/* The SYN filter on the sockets a seccomp replacement was given during a
+ * reload, which are in no slot of their listener yet (listener.c cannot
+ * see them): left out, one keeps taking connections while its worker
+ * drains, and they are reset when it goes. */
+static void stop_replacement_syns(struct cluster *c)
+{
+	int fds[64], i, k, n;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		n = seccomp_reuseport_sockets(c->listeners[i], fds, 64);
+		for (k = 0; k < n && k < 64; k++)
+			if (syn_filter_attach(fds[k]) < 0)
+				log_warn("%s: cannot stop new connections on a replacement's socket",
+					 c->listeners[i]->name);
+	}
+}
+
 void supervisor_stop(struct cluster *c, int sig)
 {
 	int i, fwd = sig == SIGTERM ? c->opt->stop_signal : sig;
@@ -748,6 +769,8 @@ void supervisor_stop(struct cluster *c, int sig)
 	log_event("stopping: %d worker%s on SIG%s, each drained then sent SIG%s",
 		  c->nworkers, c->nworkers == 1 ? "" : "s", sigabbrev_np(sig), sigabbrev_np(fwd));
 	lifecycle_stopping(c);
+	listener_stop_syns(c);
+	stop_replacement_syns(c);
 	balancer_stop(c);
 	loop_timer_cancel(c->loop, c->quiet_timer);
 	c->quiet_timer = 0;

@@ -24,6 +24,7 @@
 #include "supervise/accept_rate.h"
 #include "supervise/follow.h"
 #include "supervise/health.h"
+#include "supervise/retire.h"
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
 #include "supervise/worker.h"
@@ -224,6 +225,7 @@ int supervisor_start(struct cluster *c)
 		log_warn("PR_SET_CHILD_SUBREAPER");
 	c->started_ms = loop_now_ms();
 	loop_set_before_sleep(c->loop, before_sleep, c);
+	c->hooks.doorbell_closed = worker_doorbell_closed;
 	slots_start(c);
 	c->quiet_timer = loop_timer(c->loop, secs_ms(c->opt->listen_timeout), quiet_warning, c);
 	if (health_start(c, supervisor_replace) < 0) {
