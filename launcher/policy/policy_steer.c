@@ -14,16 +14,28 @@
  * accepted minus closed, shim workers) plus what waits in its socket's
  * accept queue (TCP_INFO, one getsockopt a slot); seccomp workers have no
  * board, so their open count comes from the census (census.c), at most
- * once a second since one costs milliseconds of the master's CPU.  The
- * policy turns loads into shares, and the program is re-attached only
- * when the shares changed.  Every REFRESH_BUSY_MS while connections
+ * once a second since one costs milliseconds of the master's CPU.  Each
+ * slot's load is then never less than its average over the last
+ * STEER_SMOOTH_MS (steer_smooth): a slow slot is idle now and then
+ * between two requests, and a refresh that caught it so gave it a full
+ * share until the next (issue 21's slow-worker p99, 5x hop leastconn's).
+ * The policy turns loads into shares, and the program is re-attached
+ * only when the shares changed.  Every REFRESH_BUSY_MS while connections
  * arrive, every REFRESH_IDLE_MS otherwise; seccomp workers have no board
- * to show arrivals, so with them always REFRESH_BUSY_MS (a refresh costs
- * a getsockopt a slot, and ~5 us of the master's CPU at 4 slots).  And at
- * once when a worker starts listening: a slot that TTIN added, or a
- * restarted worker, would otherwise get nothing until the next refresh
- * (up to 100 ms when idle: under seccomp, before, the new slot of a
- * lifecycle test sometimes got 0 of 300 requests).
+ * to show arrivals, so with them always REFRESH_BUSY_MS.  And at once
+ * when a worker starts listening: a slot that TTIN added, or a restarted
+ * worker, would otherwise get nothing until the next refresh (up to 100
+ * ms when idle: under seccomp, before, the new slot of a lifecycle test
+ * sometimes got 0 of 300 requests).
+ *
+ * What a refresh costs.  The open counts are the board's, read here
+ * without the kernel's ceiling on accepts (board_accept_ceiling, a read
+ * of /proc/net/snmp: ~50 us of the ~60 a refresh cost with 2-4 slots).
+ * The ceiling keeps a worker from claiming accepts it never made; here
+ * such a claim only makes its own slot read busier, and a worker can read
+ * idle anyway by claiming as many closes (balancer.c says the same), so
+ * steering needs no ceiling.  Counts are bounded, so that a scribbled
+ * board cannot wrap a sum to "idle".
  *
  * Stale loads herd when everything goes to "the least loaded" until the
  * next refresh (Mitzenmacher, "How useful is old information?", 2000):
@@ -49,7 +61,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define REFRESH_BUSY_MS 10
+#define REFRESH_BUSY_MS 5
 #define REFRESH_IDLE_MS 100
 #define CENSUS_EVERY_MS 1000
 
@@ -63,6 +75,19 @@ static struct {
 	long held[MAX_WORKERS]; /* by slot, from the last census (seccomp) */
 	struct steer_stats stats;
 } refresh;
+
+/* Each load-aware listener's average load by slot (steer_smooth), made on
+ * its first refresh; owner tells a listener of an earlier cluster (the
+ * fuzz target) from this one. */
+static struct smoothed {
+	const struct listener *owner;
+	int64_t at;             /* loop_now_ms() of the last refresh */
+	uint64_t *avg;          /* MAX_WORKERS */
+} smooth[CLUSTER_MAX_LISTENERS];
+
+/* A count read from a board, bounded: a scribbled one reads busy, and a
+ * sum of MAX_WORKERS of them cannot wrap. */
+#define OPEN_MAX ((uint64_t)1 << 32)
 
 const struct steer_stats *steer_stats(void)
 {
@@ -127,9 +152,44 @@ static void read_census(struct cluster *c)
 	refresh.stats.cpu_ns += cpu_ns() - t0;
 }
 
-/* Each slot's load on l (open + queued), UINT64_MAX where no worker
- * listens; the connections that arrived (accepted + queued) go to
- * *arrived. */
+void steer_smooth(uint64_t *avg, uint64_t *load, int n, int64_t dt_ms)
+{
+	int i;
+
+	if (dt_ms < 0)
+		dt_ms = 0;
+	if (dt_ms > STEER_SMOOTH_MS)
+		dt_ms = STEER_SMOOTH_MS;
+	for (i = 0; i < n; i++) {
+		int64_t d, step;
+
+		if (load[i] == UINT64_MAX) {
+			avg[i] = 0;
+			continue;
+		}
+		d = (int64_t)load[i] - (int64_t)avg[i];
+		step = d * dt_ms / STEER_SMOOTH_MS;
+		if (step == 0 && d != 0 && dt_ms > 0)
+			step = d > 0 ? 1 : -1;
+		avg[i] = (uint64_t)((int64_t)avg[i] + step);
+		if (avg[i] > load[i])
+			load[i] = avg[i];
+	}
+}
+
+/* Connections w holds open on l as its board says: accepted less closed
+ * (none closed when it claims more closes than accepts), bounded. */
+static uint64_t board_open(const struct worker *w, const struct listener *l)
+{
+	uint64_t got = board_accepted(w, l->id), closed = board_closed(w, l->id);
+	uint64_t open = closed > got ? got : got - closed;
+
+	return open > OPEN_MAX ? OPEN_MAX : open;
+}
+
+/* Each slot's load on l (open + queued, in STEER_LOAD_ONE), UINT64_MAX
+ * where no worker listens; the connections that arrived (accepted +
+ * queued) go to *arrived. */
 static void loads(struct cluster *c, struct listener *l, uint64_t *load, int n,
 		  uint64_t *arrived)
 {
@@ -146,7 +206,7 @@ static void loads(struct cluster *c, struct listener *l, uint64_t *load, int n,
 		if (load[w->slot] == UINT64_MAX && r->listening && !r->draining)
 			load[w->slot] = 0;
 		if (load[w->slot] != UINT64_MAX)
-			load[w->slot] += route_open_conns(w, l);
+			load[w->slot] += board_open(w, l);
 		*arrived += board_accepted(w, l->id);
 	}
 	for (i = 0; i < n; i++) {
@@ -158,20 +218,46 @@ static void loads(struct cluster *c, struct listener *l, uint64_t *load, int n,
 			continue;
 		load[i] += q;
 		if (seccomp && refresh.held[i] > 0)
-			load[i] += (uint64_t)refresh.held[i];
+			load[i] += (uint64_t)refresh.held[i] > OPEN_MAX ? OPEN_MAX :
+				   (uint64_t)refresh.held[i];
+		load[i] *= STEER_LOAD_ONE;
 	}
+}
+
+/* The average loads of l's slots, zeroed when l is new here; NULL when
+ * out of memory (the loads then go unsmoothed). */
+static uint64_t *averages(const struct listener *l, int64_t *dt_ms)
+{
+	struct smoothed *s;
+
+	if (l->id >= CLUSTER_MAX_LISTENERS)
+		return NULL;
+	s = &smooth[l->id];
+	if (!s->avg && !(s->avg = calloc(MAX_WORKERS, sizeof(*s->avg))))
+		return NULL;
+	if (s->owner != l) {
+		memset(s->avg, 0, MAX_WORKERS * sizeof(*s->avg));
+		s->owner = l;
+		s->at = loop_now_ms();
+	}
+	*dt_ms = loop_now_ms() - s->at;
+	s->at = loop_now_ms();
+	return s->avg;
 }
 
 static void refresh_listener(struct cluster *c, struct listener *l, uint64_t *arrived)
 {
-	uint64_t load[MAX_WORKERS], t0;
+	uint64_t load[MAX_WORKERS], t0, *avg;
 	unsigned shares[MAX_WORKERS];
 	int n = c->target, i;
+	int64_t dt;
 
 	if (n < 1 || n > MAX_WORKERS || l->type != SOCK_STREAM)
 		return;
 	t0 = cpu_ns();
 	loads(c, l, load, n, arrived);
+	if ((avg = averages(l, &dt)))
+		steer_smooth(avg, load, n, dt);
 	memset(shares, 0, (size_t)n * sizeof(*shares));
 	l->ops->reweigh(c, l, load, shares, n);
 	for (i = 0; i < n && !shares[i]; i++)

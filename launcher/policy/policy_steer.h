@@ -30,6 +30,27 @@ void steer_worker_listening(struct cluster *c, struct listener *l);
 #define STEER_OPS .in_kernel = 1, .per_slot_sockets = 1, .attach = steer_attach, \
 	.drain = steer_drain, .pending = steer_pending
 
+/* The load-aware variants' loads: what a slot holds open plus what waits
+ * in its accept queue, in 1/STEER_LOAD_ONE of a connection; UINT64_MAX
+ * where no worker listens. */
+#define STEER_LOAD_ONE 16
+/* How long a slot's average load remembers (policy_steer.c). */
+#define STEER_SMOOTH_MS 64
+
+/* Each listening slot's load from now on is the larger of its load now
+ * and its running average avg, which first moves dt_ms/STEER_SMOOTH_MS
+ * of the way to the load now (all the way at dt_ms >= STEER_SMOOTH_MS,
+ * and at least 1 when it differs, so that it reaches 0).  A slot where
+ * nobody listens has no average: 0.  Pure: tests call it. */
+void steer_smooth(uint64_t *avg, uint64_t *load, int n, int64_t dt_ms);
+/* leastconn's shares from loads (policy_leastconn_k.c): slot i gets
+ * weight[i] * (b / (b + load[i]/weight[i] - least))^3 of 65536, least the
+ * least load per weight, b that but at least STEER_LOAD_ONE; never less
+ * than 1/1024 of the largest weight's top share; 0 where load is
+ * UINT64_MAX (all 0 when nobody listens).  Pure: tests call it. */
+void steer_backlog_shares(const uint64_t *load, const uint32_t *weight, unsigned *shares,
+			  int n);
+
 /* What the refreshes cost and did, since start (status, metrics, bench). */
 struct steer_stats {
 	uint64_t refreshes;     /* loads read */
