@@ -529,3 +529,22 @@ Test(pick, smooth_remembers_a_busy_slot)
 	steer_smooth(avg, load, 2, 5);
 	cr_assert(avg[0] == 0 && load[0] == NL, "not listening: no average");
 }
+
+/* A new program only when the shares moved: by more than a quarter of a
+ * slot's share of the total, or a slot got some or lost all. */
+Test(pick, shares_moved_only_past_a_quarter)
+{
+	unsigned was[3] = { 100, 100, 100 }, same[3] = { 200, 200, 200 };
+	unsigned small[3] = { 110, 95, 95 }, big[3] = { 100, 100, 60 };
+	unsigned gone[3] = { 100, 100, 0 }, none[3] = { 0, 0, 0 };
+	unsigned floor_was[3] = { 65536, 65536, 64 }, floor_up[3] = { 65536, 65536, 128 };
+
+	cr_assert_not(steer_shares_moved(was, was, 3));
+	cr_assert_not(steer_shares_moved(was, same, 3), "scaled alike: the same draw");
+	cr_assert_not(steer_shares_moved(was, small, 3));
+	cr_assert(steer_shares_moved(was, big, 3));
+	cr_assert(steer_shares_moved(was, gone, 3));
+	cr_assert(steer_shares_moved(gone, was, 3));
+	cr_assert(steer_shares_moved(was, none, 3));
+	cr_assert(steer_shares_moved(floor_was, floor_up, 3), "a small share counts relative to itself");
+}

@@ -71,6 +71,7 @@ static struct {
 	struct cluster *c;      /* the cluster the timer runs for */
 	uint64_t timer;
 	uint64_t arrived;       /* accepted + queued at the last refresh */
+	int64_t arrived_at;     /* loop_now_ms() when that last grew */
 	int64_t census_at;
 	long held[MAX_WORKERS]; /* by slot, from the last census (seccomp) */
 	struct steer_stats stats;
@@ -83,6 +84,8 @@ static struct smoothed {
 	const struct listener *owner;
 	int64_t at;             /* loop_now_ms() of the last refresh */
 	uint64_t *avg;          /* MAX_WORKERS */
+	unsigned *attached;     /* MAX_WORKERS: the shares of the program attached */
+	int nattached;          /* 0: none attached here yet */
 } smooth[CLUSTER_MAX_LISTENERS];
 
 /* A count read from a board, bounded: a scribbled one reads busy, and a
@@ -224,9 +227,29 @@ static void loads(struct cluster *c, struct listener *l, uint64_t *load, int n,
 	}
 }
 
-/* The average loads of l's slots, zeroed when l is new here; NULL when
- * out of memory (the loads then go unsmoothed). */
-static uint64_t *averages(const struct listener *l, int64_t *dt_ms)
+int steer_shares_moved(const unsigned *was, const unsigned *now, int n)
+{
+	double a = 0, b = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		a += was[i];
+		b += now[i];
+	}
+	if (a == 0 || b == 0)
+		return a != b;
+	for (i = 0; i < n; i++) {
+		double x = was[i] / a, y = now[i] / b;
+
+		if (!was[i] != !now[i] || (x > y ? x - y : y - x) * 4 > (x > y ? x : y))
+			return 1;
+	}
+	return 0;
+}
+
+/* l's averages and attached shares, zeroed when l is new here; NULL when
+ * out of memory (the loads then go unsmoothed, every change attached). */
+static struct smoothed *smoothed(const struct listener *l)
 {
 	struct smoothed *s;
 
@@ -235,29 +258,32 @@ static uint64_t *averages(const struct listener *l, int64_t *dt_ms)
 	s = &smooth[l->id];
 	if (!s->avg && !(s->avg = calloc(MAX_WORKERS, sizeof(*s->avg))))
 		return NULL;
+	if (!s->attached && !(s->attached = calloc(MAX_WORKERS, sizeof(*s->attached))))
+		return NULL;
 	if (s->owner != l) {
 		memset(s->avg, 0, MAX_WORKERS * sizeof(*s->avg));
 		s->owner = l;
 		s->at = loop_now_ms();
+		s->nattached = 0;
 	}
-	*dt_ms = loop_now_ms() - s->at;
-	s->at = loop_now_ms();
-	return s->avg;
+	return s;
 }
 
 static void refresh_listener(struct cluster *c, struct listener *l, uint64_t *arrived)
 {
-	uint64_t load[MAX_WORKERS], t0, *avg;
+	uint64_t load[MAX_WORKERS], t0;
 	unsigned shares[MAX_WORKERS];
 	int n = c->target, i;
-	int64_t dt;
+	struct smoothed *s;
 
 	if (n < 1 || n > MAX_WORKERS || l->type != SOCK_STREAM)
 		return;
 	t0 = cpu_ns();
 	loads(c, l, load, n, arrived);
-	if ((avg = averages(l, &dt)))
-		steer_smooth(avg, load, n, dt);
+	if ((s = smoothed(l))) {
+		steer_smooth(s->avg, load, n, loop_now_ms() - s->at);
+		s->at = loop_now_ms();
+	}
 	memset(shares, 0, (size_t)n * sizeof(*shares));
 	l->ops->reweigh(c, l, load, shares, n);
 	for (i = 0; i < n && !shares[i]; i++)
@@ -266,8 +292,18 @@ static void refresh_listener(struct cluster *c, struct listener *l, uint64_t *ar
 		for (i = 0; i < n; i++)
 			shares[i] = 1;
 	refresh.stats.refreshes++;
+	/* A program costs ~25 us to attach (the kernel converts and JITs
+	 * it), most of a refresh: not for a small move of the shares. */
+	if (s && s->nattached == n && !steer_shares_moved(s->attached, shares, n)) {
+		refresh.stats.cpu_ns += cpu_ns() - t0;
+		return;
+	}
 	if (reuseport_group_shares(l, n, shares) > 0)
 		refresh.stats.programs++;
+	if (s) {
+		memcpy(s->attached, shares, (size_t)n * sizeof(*shares));
+		s->nattached = n;
+	}
 	refresh.stats.cpu_ns += cpu_ns() - t0;
 }
 
@@ -301,7 +337,12 @@ static void tick(struct loop *loop, void *data)
 	}
 	if (!any)
 		return;
-	arm(c, seccomp || arrived != refresh.arrived ? REFRESH_BUSY_MS : REFRESH_IDLE_MS);
+	/* idle only after REFRESH_IDLE_MS without an arrival: at 5 ms a
+	 * refresh often sees none between two at a few hundred a second */
+	if (arrived != refresh.arrived)
+		refresh.arrived_at = loop_now_ms();
+	arm(c, seccomp || loop_now_ms() - refresh.arrived_at < REFRESH_IDLE_MS ?
+	       REFRESH_BUSY_MS : REFRESH_IDLE_MS);
 	refresh.arrived = arrived;
 }
 

@@ -51,6 +51,11 @@ void steer_smooth(uint64_t *avg, uint64_t *load, int n, int64_t dt_ms);
 void steer_backlog_shares(const uint64_t *load, const uint32_t *weight, unsigned *shares,
 			  int n);
 
+/* Whether shares moved enough from was to now to attach a new program: a
+ * slot's share of the total moved by more than a quarter of the larger of
+ * the two, or a slot got some or lost all.  Pure: tests call it. */
+int steer_shares_moved(const unsigned *was, const unsigned *now, int n);
+
 /* What the refreshes cost and did, since start (status, metrics, bench). */
 struct steer_stats {
 	uint64_t refreshes;     /* loads read */
