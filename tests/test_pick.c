@@ -548,3 +548,27 @@ Test(pick, shares_moved_only_past_a_quarter)
 	cr_assert(steer_shares_moved(was, none, 3));
 	cr_assert(steer_shares_moved(floor_was, floor_up, 3), "a small share counts relative to itself");
 }
+
+/* A slot measured slower than 3x the fastest gets its share scaled down
+ * by the ratio (to no less than 1/1024 of the largest, plus 1); within 3x,
+ * or of unknown pace (0), a slot keeps its share. */
+Test(pick, slow_slot_share_scaled_by_its_pace)
+{
+	double pace[4] = { 0.0002, 0.002, 0.0005, 0 };
+	double gone[4] = { 0.0002, 0.5, 0, 0 };
+	double none[2] = { 0, 0 };
+	unsigned s[4] = { 65536, 65536, 65536, 65536 };
+	unsigned g[4] = { 65536, 65536, 65536, 0 };
+	unsigned u[2] = { 100, 7 };
+
+	steer_slow_shares(pace, s, 4);
+	cr_assert_eq(s[0], 65536u);
+	cr_assert_eq(s[1], 6553u, "10x slower: a tenth: %u", s[1]);
+	cr_assert_eq(s[2], 65536u, "2.5x: within the ratio");
+	cr_assert_eq(s[3], 65536u, "unknown: kept");
+	steer_slow_shares(gone, g, 4);
+	cr_assert_eq(g[1], 65536u / 1024 + 1, "2500x slower: the floor, %u", g[1]);
+	cr_assert_eq(g[3], 0u, "no share stays none");
+	steer_slow_shares(none, u, 2);
+	cr_assert(u[0] == 100 && u[1] == 7);
+}

@@ -85,6 +85,12 @@ static struct smoothed {
 	int64_t at;             /* loop_now_ms() of the last refresh */
 	uint64_t *avg;          /* MAX_WORKERS */
 	unsigned *attached;     /* MAX_WORKERS: the shares of the program attached */
+	struct pace {           /* MAX_WORKERS: how fast a slot serves (steer_slow_shares) */
+		uint64_t closed;        /* the boards' closes at the last refresh */
+		double busy;            /* average of min(open now, 1) */
+		double rate;            /* average closes a second */
+		double service;         /* busy / rate, or the last one fading */
+	} *pace;
 	int nattached;          /* 0: none attached here yet */
 } smooth[CLUSTER_MAX_LISTENERS];
 
@@ -180,6 +186,30 @@ void steer_smooth(uint64_t *avg, uint64_t *load, int n, int64_t dt_ms)
 	}
 }
 
+void steer_slow_shares(const double *service, unsigned *shares, int n)
+{
+	double fastest = 0;
+	unsigned top = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (service[i] > 0 && shares[i] && (fastest == 0 || service[i] < fastest))
+			fastest = service[i];
+	if (fastest == 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (service[i] > STEER_SLOW_RATIO * fastest && shares[i]) {
+			unsigned v = (unsigned)((double)shares[i] * fastest / service[i]);
+
+			shares[i] = v ? v : 1;
+		}
+		top = shares[i] > top ? shares[i] : top;
+	}
+	for (i = 0; i < n; i++)
+		if (service[i] > STEER_SLOW_RATIO * fastest && shares[i] && shares[i] < top / 1024 + 1)
+			shares[i] = top / 1024 + 1;
+}
+
 /* Connections w holds open on l as its board says: accepted less closed
  * (none closed when it claims more closes than accepts), bounded. */
 static uint64_t board_open(const struct worker *w, const struct listener *l)
@@ -192,14 +222,17 @@ static uint64_t board_open(const struct worker *w, const struct listener *l)
 
 /* Each slot's load on l (open + queued, in STEER_LOAD_ONE), UINT64_MAX
  * where no worker listens; the connections that arrived (accepted +
- * queued) go to *arrived. */
+ * queued) go to *arrived; what the slot's boards say is open and was ever
+ * closed to open and closed. */
 static void loads(struct cluster *c, struct listener *l, uint64_t *load, int n,
-		  uint64_t *arrived)
+		  uint64_t *arrived, uint64_t *open, uint64_t *closed)
 {
 	int i, seccomp = c->prog && c->prog->via == VIA_SECCOMP;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		load[i] = UINT64_MAX;
+		open[i] = closed[i] = 0;
+	}
 	for (i = 0; i < c->nworkers; i++) {
 		struct worker *w = c->workers[i];
 		const struct route *r = &w->routes[l->id];
@@ -208,8 +241,12 @@ static void loads(struct cluster *c, struct listener *l, uint64_t *load, int n,
 			continue;
 		if (load[w->slot] == UINT64_MAX && r->listening && !r->draining)
 			load[w->slot] = 0;
-		if (load[w->slot] != UINT64_MAX)
+		if (load[w->slot] != UINT64_MAX) {
 			load[w->slot] += board_open(w, l);
+			open[w->slot] += board_open(w, l);
+		}
+		closed[w->slot] += board_closed(w, l->id) > OPEN_MAX ? OPEN_MAX :
+				   board_closed(w, l->id);
 		*arrived += board_accepted(w, l->id);
 	}
 	for (i = 0; i < n; i++) {
@@ -260,8 +297,11 @@ static struct smoothed *smoothed(const struct listener *l)
 		return NULL;
 	if (!s->attached && !(s->attached = calloc(MAX_WORKERS, sizeof(*s->attached))))
 		return NULL;
+	if (!s->pace && !(s->pace = calloc(MAX_WORKERS, sizeof(*s->pace))))
+		return NULL;
 	if (s->owner != l) {
 		memset(s->avg, 0, MAX_WORKERS * sizeof(*s->avg));
+		memset(s->pace, 0, MAX_WORKERS * sizeof(*s->pace));
 		s->owner = l;
 		s->at = loop_now_ms();
 		s->nattached = 0;
@@ -269,23 +309,64 @@ static struct smoothed *smoothed(const struct listener *l)
 	return s;
 }
 
+/* Each slot's time per connection, by Little's law: how busy it was on
+ * average (min(open, 1), so a slot with a queue counts as busy, not more)
+ * over how many it closed a second.  Without closes enough to tell (a
+ * slot whose share was cut gets few), the last estimate fades over
+ * STEER_SMOOTH_MS or so: the slot's share comes back, and if it is still
+ * slow the next estimate says so again.  0 (unknown) where nobody
+ * listens, and for seccomp workers (no board). */
+static void pace(struct smoothed *s, const uint64_t *load, const uint64_t *open,
+		 const uint64_t *closed, int n, int64_t dt_ms, double *service)
+{
+	double a = dt_ms >= STEER_SMOOTH_MS ? 1 : dt_ms <= 0 ? 0 : (double)dt_ms / STEER_SMOOTH_MS;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct pace *p = &s->pace[i];
+		uint64_t done = closed[i] >= p->closed ? closed[i] - p->closed : 0;
+
+		service[i] = 0;
+		p->closed = closed[i];          /* a new worker counts from 0 */
+		if (load[i] == UINT64_MAX) {
+			p->busy = p->rate = p->service = 0;
+			continue;
+		}
+		if (dt_ms > 0) {
+			p->busy += a * ((open[i] ? 1.0 : 0.0) - p->busy);
+			p->rate += a * ((double)done * 1000 / (double)dt_ms - p->rate);
+			/* a close in the window at least, and busy now and then */
+			if (p->rate * STEER_SMOOTH_MS / 1000 >= 1 && p->busy >= 0.02)
+				p->service = p->busy / p->rate;
+			else
+				p->service *= 1 - a;
+		}
+		service[i] = p->service;
+	}
+}
+
 static void refresh_listener(struct cluster *c, struct listener *l, uint64_t *arrived)
 {
-	uint64_t load[MAX_WORKERS], t0;
+	uint64_t load[MAX_WORKERS], open[MAX_WORKERS], closed[MAX_WORKERS], t0;
 	unsigned shares[MAX_WORKERS];
-	int n = c->target, i;
+	double service[MAX_WORKERS];
+	int n = c->target, i, timed = 0;
 	struct smoothed *s;
 
 	if (n < 1 || n > MAX_WORKERS || l->type != SOCK_STREAM)
 		return;
 	t0 = cpu_ns();
-	loads(c, l, load, n, arrived);
+	loads(c, l, load, n, arrived, open, closed);
 	if ((s = smoothed(l))) {
+		pace(s, load, open, closed, n, loop_now_ms() - s->at, service);
+		timed = 1;
 		steer_smooth(s->avg, load, n, loop_now_ms() - s->at);
 		s->at = loop_now_ms();
 	}
 	memset(shares, 0, (size_t)n * sizeof(*shares));
 	l->ops->reweigh(c, l, load, shares, n);
+	if (timed)
+		steer_slow_shares(service, shares, n);
 	for (i = 0; i < n && !shares[i]; i++)
 		;
 	if (i == n)             /* nobody listens yet: an even spread */

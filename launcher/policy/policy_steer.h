@@ -51,6 +51,15 @@ void steer_smooth(uint64_t *avg, uint64_t *load, int n, int64_t dt_ms);
 void steer_backlog_shares(const uint64_t *load, const uint32_t *weight, unsigned *shares,
 			  int n);
 
+/* A slot that takes more than STEER_SLOW_RATIO times the fastest slot's
+ * time per connection (service[i], seconds; 0: not known) has its share
+ * scaled down by the ratio, to no less than 1/1024 of the largest share
+ * plus 1; a slot within the ratio, or of unknown pace, keeps its share.
+ * After the policy's reweigh, for all three load-aware policies.  Pure:
+ * tests call it. */
+#define STEER_SLOW_RATIO 3
+void steer_slow_shares(const double *service, unsigned *shares, int n);
+
 /* Whether shares moved enough from was to now to attach a new program: a
  * slot's share of the total moved by more than a quarter of the larger of
  * the two, or a slot got some or lost all.  Pure: tests call it. */
