@@ -34,7 +34,9 @@
  * loads, and a slow slot that was idle at a refresh got a full share
  * until the next.
  * A slot where no worker listens (crashed, starting) gets nothing while
- * another listens.
+ * another listens.  After each of these, policy_steer.c cuts the share of
+ * a slot measured much slower per connection than the others
+ * (steer_slow_shares).
  */
 #include "cluster.h"
 #include "policy/policy.h"

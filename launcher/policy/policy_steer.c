@@ -19,8 +19,13 @@
  * STEER_SMOOTH_MS (steer_smooth): a slow slot is idle now and then
  * between two requests, and a refresh that caught it so gave it a full
  * share until the next (issue 21's slow-worker p99, 5x hop leastconn's).
- * The policy turns loads into shares, and the program is re-attached
- * only when the shares changed.  Every REFRESH_BUSY_MS while connections
+ * The policy turns loads into shares; then a slot measured more than
+ * STEER_SLOW_RATIO times slower per connection than the fastest (pace(),
+ * shim workers only) has its share cut by the ratio: in the kernel a
+ * connection waits on its slot from the moment it arrives, and only a
+ * small share keeps a slow slot's queue short between refreshes.  The
+ * program is re-attached only when a share moved by more than a quarter
+ * (steer_shares_moved).  Every REFRESH_BUSY_MS while connections
  * arrive, every REFRESH_IDLE_MS otherwise; seccomp workers have no board
  * to show arrivals, so with them always REFRESH_BUSY_MS.  And at once
  * when a worker starts listening: a slot that TTIN added, or a restarted
