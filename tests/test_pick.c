@@ -499,9 +499,9 @@ Test(pick, backlog_never_all_to_one)
 	}
 }
 
-/* The average: dt/STEER_SMOOTH_MS of the way each refresh, the load the
- * larger of it and now, back to 0 once idle, and reset where nobody
- * listens. */
+/* The average: dt/STEER_SMOOTH_MS of the way each refresh, and the load
+ * the policy sees unless a queue beyond two connections appears; back to
+ * 0 once idle, and reset where nobody listens. */
 Test(pick, smooth_remembers_a_busy_slot)
 {
 	uint64_t avg[2] = { 0, 0 }, load[2];
@@ -523,8 +523,11 @@ Test(pick, smooth_remembers_a_busy_slot)
 	cr_assert_eq(avg[0], 0u, "an idle slot's average reaches 0");
 	load[0] = 2 * ONE;
 	steer_smooth(avg, load, 2, 5);
-	cr_assert_eq(load[0], 2 * ONE, "busy now: the load now");
 	cr_assert_eq(avg[0], 2 * ONE * 5 / STEER_SMOOTH_MS);
+	cr_assert_eq(load[0], avg[0], "busy since one refresh: a little");
+	load[0] = 12 * ONE;
+	steer_smooth(avg, load, 2, 5);
+	cr_assert_eq(load[0], 10 * ONE, "a sudden queue: at once, less two connections");
 	load[0] = NL;
 	steer_smooth(avg, load, 2, 5);
 	cr_assert(avg[0] == 0 && load[0] == NL, "not listening: no average");

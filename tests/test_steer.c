@@ -295,9 +295,9 @@ static long busy_share(const char *policy)
 	cr_assert_eq(serve_sequential(port, 300, per, 4), 0, "%s", cr->log);
 	cr_log_info("%s in the kernel, worker 0 busy: %ld %ld %ld %ld", policy, per[0], per[1],
 		    per[2], per[3]);
-	/* Each idle worker serves: not evenly, since a connection still open
-	 * at a refresh cuts its slot's leastconn share to 1/8 for a refresh
-	 * or more (its 64 ms average remembers it). */
+	/* Each idle worker serves: not evenly, since a slot that held a
+	 * connection at the last refreshes gets a smaller leastconn share
+	 * for 64 ms or so (its average remembers it). */
 	cr_expect(per[1] > 10 && per[2] > 10 && per[3] > 10, "%ld %ld %ld", per[1], per[2], per[3]);
 	for (i = 0; i < BUSY_HELD; i++)
 		close(held[i]);

@@ -4,9 +4,9 @@
  * that the master recomputes from the slots' loads every few milliseconds
  * (policy_steer.c); each policy here is only its reweigh, loads to
  * shares.  A load is what a slot holds open plus what waits in its
- * accept queue, in 1/STEER_LOAD_ONE of a connection, and never less than
- * its recent average (steer_smooth): a slot that was busy at the last
- * few refreshes reads busy even if it was idle at this one.
+ * accept queue, in 1/STEER_LOAD_ONE of a connection, averaged over the
+ * last 64 ms or so (steer_smooth): a slot that was busy at the last few
+ * refreshes reads busy even if it was idle at this one.
  *
  * The loads are stale by up to a refresh, and a program that sends
  * everything to the one least loaded slot would pile a refresh's worth of
@@ -26,9 +26,9 @@
  *              distribution: the slot of rank r of m (0 the least loaded)
  *              gets (2(m-r)-1)/m^2, the chance it is the better of two
  *              draws, ties sharing their ranks' average;
- *   jiq        idle slots (nothing open or queued, recently less than
- *              half a connection) weigh m, busy ones 1: the idle ones
- *              are preferred, never the only ones.
+ *   jiq        idle slots (on average less than half a connection open
+ *              or queued) weigh m, busy ones 1: the idle ones are
+ *              preferred, never the only ones.
  * Before (issue 21) leastconn gave the least loaded half an even share
  * and the rest none: with 2 slots, all to one slot chosen from 10 ms old
  * loads, and a slow slot that was idle at a refresh got a full share

@@ -37,11 +37,13 @@ void steer_worker_listening(struct cluster *c, struct listener *l);
 /* How long a slot's average load remembers (policy_steer.c). */
 #define STEER_SMOOTH_MS 64
 
-/* Each listening slot's load from now on is the larger of its load now
- * and its running average avg, which first moves dt_ms/STEER_SMOOTH_MS
- * of the way to the load now (all the way at dt_ms >= STEER_SMOOTH_MS,
- * and at least 1 when it differs, so that it reaches 0).  A slot where
- * nobody listens has no average: 0.  Pure: tests call it. */
+/* Each listening slot's running average avg moves dt_ms/STEER_SMOOTH_MS
+ * of the way to its load now (all the way at dt_ms >= STEER_SMOOTH_MS,
+ * and at least 1 when it differs, so that it reaches 0), and becomes its
+ * load, unless the load now is more than STEER_QUEUE_NOW above: then the
+ * load now less that.  A slot where nobody listens has no average: 0.
+ * Pure: tests call it. */
+#define STEER_QUEUE_NOW (2 * STEER_LOAD_ONE)
 void steer_smooth(uint64_t *avg, uint64_t *load, int n, int64_t dt_ms);
 /* leastconn's shares from loads (policy_leastconn_k.c): slot i gets
  * weight[i] * (b / (b + load[i]/weight[i] - least))^3 of 65536, least the
