@@ -61,7 +61,6 @@
 #include "net/board.h"
 #include "net/census.h"
 #include "net/sockets.h"
-#include "policy/balancer.h"
 #include "policy/policy.h"
 #include "policy/reuseport_group.h"
 #include "policy/weights.h"
