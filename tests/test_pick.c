@@ -22,6 +22,7 @@
 #include "fake_cluster.h"
 #include "cluster.h"
 #include "policy/policy.h"
+#include "policy/policy_steer.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -382,4 +383,195 @@ Test(pick, weighted_rr_smooth_and_unused_picks_do_not_count)
 			     with_unused[i], plain[i]);
 	}
 	fake_cluster_free(a);
+}
+
+/* leastconn steered in the kernel: the shares the program draws by,
+ * from loads in 1/STEER_LOAD_ONE of a connection (policy_leastconn_k.c). */
+#define ONE STEER_LOAD_ONE
+#define NL UINT64_MAX
+
+static void backlog(const uint64_t *load, const uint32_t *weight, unsigned *shares, int n)
+{
+	uint32_t ones[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+
+	memset(shares, 0xff, (size_t)n * sizeof(*shares));
+	steer_backlog_shares(load, weight ? weight : ones, shares, n);
+}
+
+Test(pick, backlog_even_when_alike)
+{
+	uint64_t idle[4] = { 0, 0, 0, 0 }, busy[4] = { 5 * ONE, 5 * ONE, 5 * ONE, 5 * ONE };
+	unsigned s[4];
+	int i;
+
+	backlog(idle, NULL, s, 4);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(s[i], 65536u, "idle slot %d: %u", i, s[i]);
+	backlog(busy, NULL, s, 4);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(s[i], 65536u, "busy slot %d: %u", i, s[i]);
+}
+
+/* One connection ahead of an idle slot: (1/2)^3; ten ahead (the
+ * integration test's held worker): the floor, 1/1024 of the top. */
+Test(pick, backlog_falls_with_the_queue)
+{
+	uint64_t one[2] = { 0, ONE }, two[2] = { 2 * ONE, 0 }, ten[4] = { 10 * ONE, 0, 0, 0 };
+	unsigned s[4];
+
+	backlog(one, NULL, s, 2);
+	cr_assert_eq(s[0], 65536u);
+	cr_assert_eq(s[1], 8192u);
+	backlog(two, NULL, s, 2);
+	cr_assert_eq(s[0], 2427u, "%u", s[0]);          /* 65536 / 27 */
+	cr_assert_eq(s[1], 65536u);
+	backlog(ten, NULL, s, 4);
+	cr_assert_eq(s[0], 64u, "%u", s[0]);            /* 65536 / 1331 = 49: the floor */
+	cr_assert(s[1] == 65536u && s[2] == 65536u && s[3] == 65536u);
+}
+
+/* A busy cluster stays near even: the ratio of loads counts, not their
+ * difference (8 against 6 open: (6/8)^3). */
+Test(pick, backlog_by_ratio_when_all_are_busy)
+{
+	uint64_t load[2] = { 6 * ONE, 8 * ONE }, half[2] = { ONE / 2, 0 };
+	unsigned s[2];
+
+	backlog(load, NULL, s, 2);
+	cr_assert_eq(s[0], 65536u);
+	cr_assert_eq(s[1], 27648u, "%u", s[1]);
+	/* below one connection, b is one connection: half ahead, (2/3)^3 */
+	backlog(half, NULL, s, 2);
+	cr_assert_eq(s[0], 19418u, "%u", s[0]);
+	cr_assert_eq(s[1], 65536u);
+}
+
+/* A slot nobody listens on gets nothing and counts for nothing; weights
+ * scale the shares and the loads (load per weight is compared). */
+Test(pick, backlog_not_listening_and_weights)
+{
+	uint64_t gone[3] = { NL, 3 * ONE, 3 * ONE }, none[2] = { NL, NL };
+	uint64_t w_idle[2] = { 0, 0 }, w_busy[2] = { 4 * ONE, 2 * ONE };
+	uint32_t w[2] = { 2, 1 };
+	unsigned s[3];
+
+	backlog(gone, NULL, s, 3);
+	cr_assert_eq(s[0], 0u);
+	cr_assert(s[1] == 65536u && s[2] == 65536u, "%u %u", s[1], s[2]);
+	backlog(none, NULL, s, 2);
+	cr_assert(s[0] == 0 && s[1] == 0, "none listens: all 0 (the caller's even spread)");
+	backlog(w_idle, w, s, 2);
+	cr_assert(s[0] == 65536u && s[1] == 32768u, "%u %u", s[0], s[1]);
+	backlog(w_busy, w, s, 2);       /* 4 on weight 2 is 2 on weight 1: alike */
+	cr_assert(s[0] == 65536u && s[1] == 32768u, "%u %u", s[0], s[1]);
+}
+
+/* No herding: whatever the loads, every listening slot keeps at least
+ * 1/1024 of the largest share, the least loaded gets the largest, and a
+ * more loaded slot never gets more than a less loaded one. */
+Test(pick, backlog_never_all_to_one)
+{
+	uint64_t load[8];
+	unsigned s[8], top;
+	uint32_t x = 12345;
+	int round, i, j;
+
+	for (round = 0; round < 2000; round++) {
+		for (i = 0; i < 8; i++) {
+			x = x * 1103515245u + 12345u;
+			load[i] = (x >> 8) % 7 == 0 ? NL : (uint64_t)((x >> 12) % (round % 50 + 1)) * ONE;
+		}
+		load[round % 8] = (uint64_t)(round % 3) * ONE;       /* one listens */
+		backlog(load, NULL, s, 8);
+		for (top = 0, i = 0; i < 8; i++)
+			top = s[i] > top ? s[i] : top;
+		cr_assert_eq(top, 65536u);
+		for (i = 0; i < 8; i++) {
+			if (load[i] == NL) {
+				cr_assert_eq(s[i], 0u);
+				continue;
+			}
+			cr_assert_geq(s[i], 64u, "round %d slot %d: %u", round, i, s[i]);
+			for (j = 0; j < 8; j++)
+				if (load[j] != NL && load[j] < load[i])
+					cr_assert_leq(s[i], s[j]);
+		}
+	}
+}
+
+/* The average: dt/STEER_SMOOTH_MS of the way each refresh, and the load
+ * the policy sees unless a queue beyond two connections appears; back to
+ * 0 once idle, and reset where nobody listens. */
+Test(pick, smooth_remembers_a_busy_slot)
+{
+	uint64_t avg[2] = { 0, 0 }, load[2];
+	int i;
+
+	load[0] = 4 * ONE;
+	load[1] = 0;
+	steer_smooth(avg, load, 2, STEER_SMOOTH_MS);    /* all the way */
+	cr_assert(avg[0] == 4 * ONE && load[0] == 4 * ONE);
+	load[0] = 0;
+	steer_smooth(avg, load, 2, STEER_SMOOTH_MS / 4);
+	cr_assert_eq(avg[0], 3 * ONE, "%llu", (unsigned long long)avg[0]);
+	cr_assert_eq(load[0], 3 * ONE, "idle now, busy lately: the average");
+	cr_assert_eq(load[1], 0u);
+	for (i = 0; i < 200 && avg[0]; i++) {
+		load[0] = 0;
+		steer_smooth(avg, load, 2, 5);
+	}
+	cr_assert_eq(avg[0], 0u, "an idle slot's average reaches 0");
+	load[0] = 2 * ONE;
+	steer_smooth(avg, load, 2, 5);
+	cr_assert_eq(avg[0], 2 * ONE * 5 / STEER_SMOOTH_MS);
+	cr_assert_eq(load[0], avg[0], "busy since one refresh: a little");
+	load[0] = 12 * ONE;
+	steer_smooth(avg, load, 2, 5);
+	cr_assert_eq(load[0], 10 * ONE, "a sudden queue: at once, less two connections");
+	load[0] = NL;
+	steer_smooth(avg, load, 2, 5);
+	cr_assert(avg[0] == 0 && load[0] == NL, "not listening: no average");
+}
+
+/* A new program only when the shares moved: by more than a quarter of a
+ * slot's share of the total, or a slot got some or lost all. */
+Test(pick, shares_moved_only_past_a_quarter)
+{
+	unsigned was[3] = { 100, 100, 100 }, same[3] = { 200, 200, 200 };
+	unsigned small[3] = { 110, 95, 95 }, big[3] = { 100, 100, 60 };
+	unsigned gone[3] = { 100, 100, 0 }, none[3] = { 0, 0, 0 };
+	unsigned floor_was[3] = { 65536, 65536, 64 }, floor_up[3] = { 65536, 65536, 128 };
+
+	cr_assert_not(steer_shares_moved(was, was, 3));
+	cr_assert_not(steer_shares_moved(was, same, 3), "scaled alike: the same draw");
+	cr_assert_not(steer_shares_moved(was, small, 3));
+	cr_assert(steer_shares_moved(was, big, 3));
+	cr_assert(steer_shares_moved(was, gone, 3));
+	cr_assert(steer_shares_moved(gone, was, 3));
+	cr_assert(steer_shares_moved(was, none, 3));
+	cr_assert(steer_shares_moved(floor_was, floor_up, 3), "a small share counts relative to itself");
+}
+
+/* A slot measured slower than 3x the fastest gets its share scaled down
+ * by the ratio (to no less than 1/1024 of the largest, plus 1); within 3x,
+ * or of unknown pace (0), a slot keeps its share. */
+Test(pick, slow_slot_share_scaled_by_its_pace)
+{
+	double pace[4] = { 0.0002, 0.002, 0.0005, 0 };
+	double gone[4] = { 0.0002, 0.5, 0, 0 };
+	double none[2] = { 0, 0 };
+	unsigned s[4] = { 65536, 65536, 65536, 65536 };
+	unsigned g[4] = { 65536, 65536, 65536, 0 };
+	unsigned u[2] = { 100, 7 };
+
+	steer_slow_shares(pace, s, 4);
+	cr_assert_eq(s[0], 65536u);
+	cr_assert_eq(s[1], 6553u, "10x slower: a tenth: %u", s[1]);
+	cr_assert_eq(s[2], 65536u, "2.5x: within the ratio");
+	cr_assert_eq(s[3], 65536u, "unknown: kept");
+	steer_slow_shares(gone, g, 4);
+	cr_assert_eq(g[1], 65536u / 1024 + 1, "2500x slower: the floor, %u", g[1]);
+	cr_assert_eq(g[3], 0u, "no share stays none");
+	steer_slow_shares(none, u, 2);
+	cr_assert(u[0] == 100 && u[1] == 7);
 }

@@ -3,23 +3,40 @@
  * leastconn, p2c and jiq.  The group's program draws a slot by shares
  * that the master recomputes from the slots' loads every few milliseconds
  * (policy_steer.c); each policy here is only its reweigh, loads to
- * shares.
+ * shares.  A load is what a slot holds open plus what waits in its
+ * accept queue, in 1/STEER_LOAD_ONE of a connection, averaged over the
+ * last 64 ms or so (steer_smooth): a slot that was busy at the last few
+ * refreshes reads busy even if it was idle at this one.
  *
  * The loads are stale by up to a refresh, and a program that sends
  * everything to the one least loaded slot would pile a refresh's worth of
  * connections onto it (Mitzenmacher, "How useful is old information?",
- * 2000: herding).  So each spreads over a set:
- *   leastconn  evenly (by --weights) among the least loaded half of the
- *              listening slots, ties included: at worst half the workers
- *              get twice their share until the next refresh;
+ * 2000: herding).  So none of them gives everything to one slot:
+ *   leastconn  a share that falls with the slot's backlog over the least
+ *              loaded slot's, (b / (b + load - least))^3 of its weight,
+ *              b the least load but at least one connection
+ *              (steer_backlog_shares): a slot one connection ahead of an
+ *              idle one gets 1/8, ten ahead 1/1331; with every slot
+ *              loaded alike, the same ratio of loads counts alike (8
+ *              against 6 open gets 0.42), so a busy cluster stays near
+ *              an even spread.  Every listening slot keeps at least
+ *              1/1024 of the largest share, so a slot whose load reads
+ *              wrong (a count that never falls) is still tried;
  *   p2c        the choice p2c would make from those loads, as a
  *              distribution: the slot of rank r of m (0 the least loaded)
  *              gets (2(m-r)-1)/m^2, the chance it is the better of two
  *              draws, ties sharing their ranks' average;
- *   jiq        idle slots (nothing open or queued) weigh m, busy ones 1:
- *              the idle ones are preferred, never the only ones.
+ *   jiq        idle slots (on average less than half a connection open
+ *              or queued) weigh m, busy ones 1: the idle ones are
+ *              preferred, never the only ones.
+ * Before (issue 21) leastconn gave the least loaded half an even share
+ * and the rest none: with 2 slots, all to one slot chosen from 10 ms old
+ * loads, and a slow slot that was idle at a refresh got a full share
+ * until the next.
  * A slot where no worker listens (crashed, starting) gets nothing while
- * another listens.
+ * another listens.  After each of these, policy_steer.c cuts the share of
+ * a slot measured much slower per connection than the others
+ * (steer_slow_shares).
  */
 #include "cluster.h"
 #include "policy/policy.h"
@@ -42,43 +59,75 @@ static int by_load(const void *a, const void *b)
 	return x->slot - y->slot;
 }
 
-static int same_load(const struct ranked *x, const struct ranked *y)
-{
-	return (unsigned __int128)x->load * y->weight == (unsigned __int128)y->load * x->weight;
-}
-
 /* The listening slots, least loaded first; returns how many. */
-static int rank(struct cluster *c, const uint64_t *load, int n, struct ranked *r, int weighted)
+static int rank(const uint64_t *load, int n, struct ranked *r)
 {
 	int i, m = 0;
 
 	for (i = 0; i < n; i++)
 		if (load[i] != UINT64_MAX)
-			r[m++] = (struct ranked){ load[i], weighted ? weight_of_slot(c, i) : 1, i };
+			r[m++] = (struct ranked){ load[i], 1, i };
 	qsort(r, (size_t)m, sizeof(*r), by_load);
 	return m;
+}
+
+#define SHARE_TOP 65536u       /* the least loaded slot's share, at weight 1 */
+#define SHARE_FLOOR 1024u      /* every listening slot: >= the top / this */
+
+void steer_backlog_shares(const uint64_t *load, const uint32_t *weight, unsigned *shares,
+			  int n)
+{
+	double least = -1, b, wmax = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		double per;
+
+		shares[i] = 0;
+		if (load[i] == UINT64_MAX)
+			continue;
+		per = (double)load[i] / (weight[i] ? weight[i] : 1);
+		if (least < 0 || per < least)
+			least = per;
+		if (weight[i] > wmax)
+			wmax = weight[i];
+	}
+	if (least < 0)
+		return;
+	b = least > STEER_LOAD_ONE ? least : STEER_LOAD_ONE;
+	for (i = 0; i < n; i++) {
+		double per, f, s, floor;
+
+		if (load[i] == UINT64_MAX)
+			continue;
+		per = (double)load[i] / (weight[i] ? weight[i] : 1);
+		f = b / (b + per - least);
+		s = SHARE_TOP * ((weight[i] ? weight[i] : 1) / wmax) * f * f * f;
+		floor = SHARE_TOP * ((weight[i] ? weight[i] : 1) / wmax) / SHARE_FLOOR;
+		s = s < floor ? floor : s;
+		shares[i] = s < 1 ? 1 : (unsigned)(s + 0.5);
+	}
 }
 
 static void leastconn(struct cluster *c, struct listener *l, const uint64_t *load,
 		      unsigned *shares, int n)
 {
-	struct ranked r[MAX_WORKERS];
-	int m = rank(c, load, n, r, 1), k, i;
+	uint32_t weight[MAX_WORKERS];
+	int i;
 
 	(void)l;
-	if (m == 0)
-		return;
-	k = (m + 1) / 2;
-	for (i = 0; i < m && (i < k || same_load(&r[i], &r[k - 1])); i++)
-		shares[r[i].slot] = r[i].weight;
+	for (i = 0; i < n; i++)
+		weight[i] = weight_of_slot(c, i);
+	steer_backlog_shares(load, weight, shares, n);
 }
 
 static void p2c(struct cluster *c, struct listener *l, const uint64_t *load,
 		unsigned *shares, int n)
 {
 	struct ranked r[MAX_WORKERS];
-	int m = rank(c, load, n, r, 0), i, j, k;
+	int m = rank(load, n, r), i, j, k;
 
+	(void)c;
 	(void)l;
 	for (i = 0; i < m; i = j) {
 		unsigned sum = 0;
@@ -101,12 +150,12 @@ static void jiq(struct cluster *c, struct listener *l, const uint64_t *load,
 		m += load[i] != UINT64_MAX;
 	for (i = 0; i < n; i++)
 		if (load[i] != UINT64_MAX)
-			shares[i] = load[i] == 0 ? (unsigned)m : 1;
+			shares[i] = load[i] < STEER_LOAD_ONE / 2 ? (unsigned)m : 1;
 }
 
 const struct policy_ops policy_leastconn_k = {
 	.name = "leastconn",
-	.help = "in the kernel: at random among the least loaded half, refreshed",
+	.help = "in the kernel: a share falling with the slot's backlog, refreshed",
 	.takes_weights = 1,
 	STEER_OPS,
 	.slots_changed = steer_slots_changed_load,

@@ -30,6 +30,43 @@ void steer_worker_listening(struct cluster *c, struct listener *l);
 #define STEER_OPS .in_kernel = 1, .per_slot_sockets = 1, .attach = steer_attach, \
 	.drain = steer_drain, .pending = steer_pending
 
+/* The load-aware variants' loads: what a slot holds open plus what waits
+ * in its accept queue, in 1/STEER_LOAD_ONE of a connection; UINT64_MAX
+ * where no worker listens. */
+#define STEER_LOAD_ONE 16
+/* How long a slot's average load remembers (policy_steer.c). */
+#define STEER_SMOOTH_MS 64
+
+/* Each listening slot's running average avg moves dt_ms/STEER_SMOOTH_MS
+ * of the way to its load now (all the way at dt_ms >= STEER_SMOOTH_MS,
+ * and at least 1 when it differs, so that it reaches 0), and becomes its
+ * load, unless the load now is more than STEER_QUEUE_NOW above: then the
+ * load now less that.  A slot where nobody listens has no average: 0.
+ * Pure: tests call it. */
+#define STEER_QUEUE_NOW (2 * STEER_LOAD_ONE)
+void steer_smooth(uint64_t *avg, uint64_t *load, int n, int64_t dt_ms);
+/* leastconn's shares from loads (policy_leastconn_k.c): slot i gets
+ * weight[i] * (b / (b + load[i]/weight[i] - least))^3 of 65536, least the
+ * least load per weight, b that but at least STEER_LOAD_ONE; never less
+ * than 1/1024 of the largest weight's top share; 0 where load is
+ * UINT64_MAX (all 0 when nobody listens).  Pure: tests call it. */
+void steer_backlog_shares(const uint64_t *load, const uint32_t *weight, unsigned *shares,
+			  int n);
+
+/* A slot that takes more than STEER_SLOW_RATIO times the fastest slot's
+ * time per connection (service[i], seconds; 0: not known) has its share
+ * scaled down by the ratio, to no less than 1/1024 of the largest share
+ * plus 1; a slot within the ratio, or of unknown pace, keeps its share.
+ * After the policy's reweigh, for all three load-aware policies.  Pure:
+ * tests call it. */
+#define STEER_SLOW_RATIO 3
+void steer_slow_shares(const double *service, unsigned *shares, int n);
+
+/* Whether shares moved enough from was to now to attach a new program: a
+ * slot's share of the total moved by more than a quarter of the larger of
+ * the two, or a slot got some or lost all.  Pure: tests call it. */
+int steer_shares_moved(const unsigned *was, const unsigned *now, int n);
+
 /* What the refreshes cost and did, since start (status, metrics, bench). */
 struct steer_stats {
 	uint64_t refreshes;     /* loads read */
