@@ -304,9 +304,10 @@ struct cluster_hooks {
 	 * running release, which a `cluster-ctl reload -- PROGRAM` may have
 	 * set). */
 	int (*reread)(struct cluster *c, char *why, size_t len);
-	/* mechanism/shim_peer.c: every process of w closed its doorbell:
-	 * supervise/retire.c kills a stopping w that exec'd itself instead
-	 * of exiting (uwsgi on TERM). */
+	/* mechanism/shim_peer.c: every process of w closed its doorbell, or
+	 * w's main process closed its private channel: supervise/retire.c
+	 * kills a stopping w that exec'd itself instead of exiting (uwsgi
+	 * on TERM). */
 	void (*doorbell_closed)(struct cluster *c, struct worker *w);
 };
 

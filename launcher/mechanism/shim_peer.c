@@ -219,7 +219,17 @@ static void peer_event(struct loop *loop, int fd, uint32_t events, void *data)
 			return;
 		}
 		if (n <= 0) {
-			remove_peer(w, p);      /* that process is gone */
+			/* that process is gone, or exec'd (its private channel is
+			 * close-on-exec).  The main process's: tell retire.c as a
+			 * closed doorbell does, since a forked child of the old
+			 * image (uwsgi's workers, seen still in epoll_wait after
+			 * the master re-exec'd on TERM) may hold the doorbell for
+			 * the whole grace. */
+			int main_process = p->pid == w->pid;
+
+			remove_peer(w, p);
+			if (main_process && w->c->hooks.doorbell_closed)
+				w->c->hooks.doorbell_closed(w->c, w);
 			return;
 		}
 		if (worker_handle_message(p, &m, n, got) < 0) {
