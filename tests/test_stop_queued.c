@@ -47,18 +47,8 @@ TestSuite(stop_queued, .fini = cleanup, .timeout = 180);
 static int accepted_lines(void)
 {
 	static char buf[65536];
-	int fd = open(out_path, O_RDONLY | O_CLOEXEC), n = 0;
-	ssize_t len;
 
-	if (fd < 0)
-		return 0;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len > 0) {
-		buf[len] = '\0';
-		n = count_of(buf, "accepted ");
-	}
-	return n;
+	return read_file(out_path, buf, sizeof(buf)) < 0 ? 0 : count_of(buf, "accepted ");
 }
 
 static int two_accepted(void *arg)
