@@ -154,6 +154,8 @@ struct listener {
 	int64_t emfile_logged;
 	int syns_stopped;               /* a stop: its TCP sockets drop new SYNs
 					 * and keep their queues (listener.c) */
+	int inherited;                  /* l->fd is systemd's (LISTEN_FDS): it
+					 * outlives us, filter and all */
 	char name[128];                 /* "127.0.0.1:8000", "/run/x.sock" */
 };
 

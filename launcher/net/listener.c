@@ -197,6 +197,7 @@ struct listener *listener_create(struct cluster *c, const struct msg_bind *req,
 		return NULL;
 	}
 	describe(l);
+	l->inherited = inherited;
 	if (!inherited)
 		socket_file_adopt(c, l);
 	c->listeners[c->nlisteners++] = l;
@@ -308,6 +309,13 @@ void listener_close_all(struct cluster *c)
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 
+		/* systemd's socket stays open in systemd after we exit, with
+		 * the SYN filter a stop put on it: the next cluster-run would
+		 * get a socket that drops every new connection.  Ours are
+		 * closed (nothing to undo, and no window for a SYN to be
+		 * queued and then reset). */
+		if (l->inherited && l->syns_stopped && syn_filter_detach(l->fd) < 0)
+			log_warn("%s: cannot let new connections in again", l->name);
 		loop_del_fd(c->loop, l->fd);
 		for (k = 0; k < l->nslot_fds; k++)
 			if (l->slot_fds[k] >= 0 && l->slot_fds[k] != l->fd)
