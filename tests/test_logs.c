@@ -295,7 +295,11 @@ Test(logs, ring_bounded_in_bytes)
 	cr_assert(n >= 200 && n <= 262, "%d lines kept", n);
 	cr_assert(strstr(buf, "long-19999-"), "the newest is missing");
 	rss = rss_kib(c.cr->pid);
-	cr_assert(rss > 0 && rss < 32 * 1024, "the master's RSS is %ld KiB", rss);
+	/* under AddressSanitizer the master's shadow memory and quarantine
+	 * alone pass 32 MiB: the bound is for a plain build (the line count
+	 * above holds in both) */
+	if (!getenv("ASAN_OPTIONS"))
+		cr_assert(rss > 0 && rss < 32 * 1024, "the master's RSS is %ld KiB", rss);
 	cr_assert_eq(WEXITSTATUS(cr_stop(c.cr, SIGTERM, 15000)), 0);
 }
 

@@ -327,5 +327,22 @@ int config_read(const char *path, const struct option *table, struct config_word
 		log_set_context(NULL);
 	}
 	free(text);
+	if (r < 0)
+		config_words_free(cw);
 	return r;
+}
+
+void config_words_free(struct config_words *cw)
+{
+	int i;
+
+	for (i = 0; i < cw->n; i++) {
+		free(cw->words[i]);
+		free(cw->where[i]);
+	}
+	free(cw->words);
+	free(cw->where);
+	free_words(cw->command);
+	free(cw->command_where);
+	memset(cw, 0, sizeof(*cw));
 }

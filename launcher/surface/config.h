@@ -21,6 +21,10 @@ struct config_words {
  * when it cannot be read at all). */
 int config_read(const char *path, const struct option *table, struct config_words *cw);
 
+/* Everything config_read allocated in cw (config_read frees it itself
+ * when it fails). */
+void config_words_free(struct config_words *cw);
+
 /* Shell-like words of s (quotes, backslashes, no expansion): a new
  * NULL-ended array, *n words.  NULL with *err set on a bad quote (or
  * out of memory). */

@@ -616,6 +616,30 @@ static int parse_argv(struct options *opt, int argc, char **argv, char *const *w
 	return check_combinations(opt);
 }
 
+/* The merged words and the file's words the options point into, kept for
+ * the life of the process (a reload parses again and keeps the old ones
+ * too: settings it does not apply still point into them; a few hundred
+ * bytes a reload).  Held here so that they stay reachable: a leak checker
+ * sees them as kept, not lost. */
+static struct kept_words {
+	char **merged;
+	struct config_words cw;
+} *kept;
+static size_t nkept;
+
+static int keep_words(char **merged, const struct config_words *cw)
+{
+	struct kept_words *k = realloc(kept, (nkept + 1) * sizeof(*k));
+
+	if (!k)
+		return -1;
+	kept = k;
+	kept[nkept].merged = merged;
+	kept[nkept].cw = *cw;
+	nkept++;
+	return 0;
+}
+
 /* --config FILE: its words go in front of the command line (which wins),
  * and its command after it when the command line has no PROGRAM. */
 int options_parse(struct options *opt, int argc, char **argv)
@@ -649,7 +673,10 @@ int options_parse(struct options *opt, int argc, char **argv)
 	 * makes new ones and keeps these: a few bytes a reload) */
 	merged = calloc((size_t)n + 1, sizeof(*merged));
 	where = calloc((size_t)n + 1, sizeof(*where));
-	if (!merged || !where) {
+	if (!merged || !where || keep_words(merged, &cw) < 0) {
+		free(merged);
+		free(where);
+		config_words_free(&cw);
 		log_warnx("out of memory");
 		return EXIT_FAILURE_;
 	}
@@ -668,6 +695,7 @@ int options_parse(struct options *opt, int argc, char **argv)
 			merged[k++] = cw.command[i];
 	}
 	status = parse_argv(opt, k, merged, where);
+	free(where);            /* only for parse_argv's error lines */
 	log_set_context(NULL);
 	opt->config = config;
 	opt->cmd_argc = argc;
