@@ -61,7 +61,7 @@ static struct cr *start(const char *prog, const char *policy, int *port)
 	}
 	argv[n] = NULL;
 	cr = cr_startv(NULL, argv);
-	n = cr_ready_port(cr, 0, 15000);
+	n = cr_ready_port(cr, 0, 30000);
 	if (n < 0 && strstr(cr->log, "which this kernel lacks"))
 		cr_skip_test("seccomp is not available here: %s", cr->log);
 	cr_assert_eq(n, *port, "%s", cr->log);
