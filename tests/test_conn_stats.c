@@ -493,7 +493,7 @@ Test(conn_stats, accept_rate_follows_the_load)
 		cr_assert_gt(r.s[i].rate10, 0, "%s", r.json);
 	}
 	r.busy = 0;
-	cr_assert(wait_until(rates_are, &r, 5000), "the rate stayed up after the load\n%s",
+	cr_assert(wait_until(rates_are, &r, 15000), "the rate stayed up after the load\n%s",
 		  r.json);
 	for (i = 0; i < 2; i++)
 		cr_assert_gt(r.s[i].rate10, 0, "the 10 s window forgot at once\n%s", r.json);
