@@ -311,6 +311,13 @@ struct cluster_hooks {
 	 * kills a stopping w that exec'd itself instead of exiting (uwsgi
 	 * on TERM). */
 	void (*doorbell_closed)(struct cluster *c, struct worker *w);
+	/* supervise/supervisor.c: SIGUSR2 asks for an in-place upgrade:
+	 * surface/upgrade.c starts one (to the binary started from). */
+	void (*upgrade_requested)(struct cluster *c);
+	/* surface/upgrade.c: an upgrade ended (ok or not; text says how),
+	 * in whichever image runs then: control.c answers the clients of
+	 * `cluster-ctl upgrade` (carried across the exec). */
+	void (*upgrade_finished)(struct cluster *c, int ok, const char *text);
 };
 
 struct cluster {

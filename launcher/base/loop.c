@@ -220,6 +220,24 @@ uint64_t loop_timer(struct loop *loop, int64_t ms, timer_handler *cb, void *data
 	return loop->next_timer;
 }
 
+/* O(n), like cancel: only an upgrade asks (surface/upgrade.c). */
+int64_t loop_timer_due(const struct loop *loop, uint64_t id)
+{
+	size_t i;
+
+	if (!id)
+		return -1;
+	for (i = 0; i < loop->ntimers; i++)
+		if (loop->timers[i].id == id)
+			return loop->timers[i].when;
+	return -1;
+}
+
+uint64_t loop_timer_at(struct loop *loop, int64_t when, timer_handler *cb, void *data)
+{
+	return loop_timer(loop, when - loop_now_ms(), cb, data);
+}
+
 /* O(n): see the file comment. */
 void loop_timer_cancel(struct loop *loop, uint64_t id)
 {

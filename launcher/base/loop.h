@@ -24,6 +24,12 @@ void loop_del_fd(struct loop *loop, int fd);
 uint64_t loop_timer(struct loop *loop, int64_t ms, timer_handler *cb, void *data);
 /* Cancelling 0, or an id that already fired or was cancelled, does nothing. */
 void loop_timer_cancel(struct loop *loop, uint64_t id);
+/* An in-place upgrade carries timers as deadlines: loop_now_ms() is
+ * CLOCK_MONOTONIC, the same clock on both sides of the exec.  When timer
+ * id is due (loop ms), or -1 when it fired, was cancelled or is 0; and a
+ * timer due at a loop time (now when it is past). */
+int64_t loop_timer_due(const struct loop *loop, uint64_t id);
+uint64_t loop_timer_at(struct loop *loop, int64_t when, timer_handler *cb, void *data);
 void loop_run(struct loop *loop);
 /* cb runs once per turn of the loop, before it waits: where handlers'
  * marks are applied (redis' beforeSleep).  A timer that fires at once is

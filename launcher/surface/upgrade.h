@@ -1,0 +1,97 @@
+/*
+ * upgrade.h - upgrading cluster-run in place (upgrade.c): the master
+ * executes the cluster-run binary on disk with the same pid, and the new
+ * image adopts the old one's state, workers and sockets.
+ *
+ * The sequence, and the contract every module's save/restore keeps:
+ *
+ *   old image                            new image (same pid)
+ *   ---------                            --------------------
+ *   probe: fork+exec PATH                options parsed from the same argv,
+ *     --upgrade-probe, which prints       program, mechanism, --user, shim,
+ *     its version and state format        fd limit, loop_new() as at a start
+ *   save: every module writes records    read the state; refuse (and exec
+ *     (base/state.h) naming its fds        the old binary back with it) when
+ *   execve(PATH, same argv), the state     it cannot be taken
+ *     fd in CLUSTER_RUN_UPGRADE_STATE    restore: every module, in the order
+ *                                          below, rebuilds its objects, puts
+ *                                          its fds back in the loop, re-arms
+ *                                          its timers at their deadlines
+ *                                        loop_run() as if nothing happened
+ *
+ * Save runs inside one handler of the loop: nothing moves meanwhile, so
+ * the state is one instant of the master.  Every fd a module wants kept is
+ * named with state_fd(); every other fd is closed by the exec.  Timers are
+ * saved as deadlines (loop_timer_due) and re-armed with loop_timer_at:
+ * CLOCK_MONOTONIC is the same clock on both sides.  Workers are named by
+ * their serial (w->serial), releases by their id.
+ *
+ * Order (each module's X_save/X_restore, declared in its own header):
+ *   upgrade.c     the cluster's own fields and counters
+ *   release.c     releases (what workers run)
+ *   listener.c    listeners: fds, per-slot sockets, pending connections
+ *   worker.c      workers: fields, routes' values, boards, doorbells and
+ *                 peers (shim_peer.c), seccomp notify fds, output pipes
+ *   balancer.c    channel routes back in the loop; policies' own data,
+ *                 reuseport groups and steering, weights, fd_short
+ *   slots.c, rollout.c, lifecycle.c, health.c, accept_rate.c, follow.c,
+ *   guard.c, supervisor.c (signals, subreaper, before-sleep: its start
+ *   without spawning anything)
+ *   control.c, logs.c, logring.c
+ */
+#ifndef LAUNCHER_SURFACE_UPGRADE_H
+#define LAUNCHER_SURFACE_UPGRADE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct cluster;
+
+/* The environment variable that carries the state fd to the new image,
+ * and the argument that makes a binary answer the probe. */
+#define UPGRADE_STATE_ENV "CLUSTER_RUN_UPGRADE_STATE"
+#define UPGRADE_PROBE_ARG "--upgrade-probe"
+
+/* main(): argv[1] is UPGRADE_PROBE_ARG: print the probe's answer and exit
+ * 0.  Returns -1 when this is not a probe. */
+int upgrade_probe_answer(int argc, char **argv);
+
+/* main(), before anything else runs: remember argv and the binary we run
+ * (the fallback of a failed upgrade). */
+void upgrade_remember(int argc, char **argv);
+
+/* Is this image an upgrade's new one (UPGRADE_STATE_ENV set)? */
+int upgrade_adopting(void);
+/* The new image: read the state and restore every module in place of
+ * guard_start/control_open/supervisor_start.  On failure it does not
+ * return: it executes the old binary back with the same state (and a
+ * reason, which the old image logs and answers with). */
+void upgrade_adopt(struct cluster *c);
+
+/* Start an upgrade to path (NULL: the binary cluster-run was started
+ * from, as it is on disk now).  0 when it started: its end is told through
+ * c->hooks.upgrade_finished, in the old image (the probe refused, the exec
+ * failed, the new image gave the state back) or in the new one (adopted).
+ * -1 with why filled when refused at once (stopping, one under way). */
+int upgrade_start(struct cluster *c, const char *path, char *why, size_t len);
+
+/* Test hook: CLUSTER_RUN_TEST_ADOPT_FAIL=1 in the master's environment
+ * makes every new image refuse the state after the exec (not the old
+ * binary taking it back), so the fallback is exercised for real. */
+#define UPGRADE_TEST_FAIL_ENV "CLUSTER_RUN_TEST_ADOPT_FAIL"
+
+/* For status: this image's version, how many upgrades this master went
+ * through, when the last finished (0: never) and from what version. */
+struct upgrade_info {
+	const char *version;
+	unsigned upgrades;
+	unsigned failed;
+	time_t last;
+	char from[64];
+	double last_ms;         /* the last one's pause: exec to adopted */
+	int running;            /* one is under way (probe) */
+};
+const struct upgrade_info *upgrade_info(void);
+
+#endif
