@@ -2,7 +2,6 @@
  * state.c - the upgrade's state file: records of "key=value" words
  * (state.h says why text).
  */
-#define _GNU_SOURCE
 #include "base/state.h"
 
 #include <errno.h>
