@@ -428,7 +428,6 @@ static void save_one(struct cluster *c, struct state_out *o, const struct worker
 	state_u64(o, "accept_queued", w->accept_queued);
 	state_i64(o, "drain_due", loop_timer_due(c->loop, w->drain_timer));
 	state_i64(o, "kill_due", loop_timer_due(c->loop, w->kill_timer));
-	state_i64(o, "follow_due", loop_timer_due(c->loop, w->follow_timer));
 	/* balancer.c's (fd_short.c): balancer_restore re-arms it */
 	state_i64(o, "fds_short", w->fds_short);
 	state_i64(o, "fds_short_due", loop_timer_due(c->loop, w->fds_short_timer));
