@@ -825,6 +825,16 @@ int slots_save(struct cluster *c, struct state_out *o)
 		state_i64(o, "ever_filled", s->ever_filled);
 		state_i64(o, "binds_until", s->binds_until);
 	}
+	/* retire.c's timers (worker.h cannot include retire.h: retire.c
+	 * includes it), by the module that calls retire.c anyway */
+	for (i = 0; i < c->nworkers; i++) {
+		const struct worker *w = c->workers[i];
+
+		state_rec(o, "retire");
+		state_u64(o, "worker", w->serial);
+		state_i64(o, "drain_due", loop_timer_due(c->loop, w->drain_timer));
+		state_i64(o, "kill_due", loop_timer_due(c->loop, w->kill_timer));
+	}
 	state_rec(o, "slots");
 	state_i64(o, "target", c->target);
 	state_i64(o, "slots_dirty", c->slots_dirty);
@@ -907,5 +917,11 @@ int slots_restore(struct cluster *c, const struct state_in *in)
 				  "worker not of its own)", (long long)rec_i64(r, "index", -1));
 			return -1;
 		}
+	for (r = state_first(in, "retire"); r; r = state_next(r)) {
+		struct worker *w = worker_by_serial(c, rec_u64(r, "worker", 0));
+
+		if (w)
+			retire_rearm(c, w, rec_i64(r, "drain_due", -1), rec_i64(r, "kill_due", -1));
+	}
 	return 0;
 }

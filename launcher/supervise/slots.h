@@ -41,7 +41,9 @@ int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
 /* An in-place upgrade (surface/upgrade.h): every slot in use, one "slot"
  * record each (workers by serial, releases by serial), and the target.
  * Restore runs after worker_restore: the slots' timers (restart,
- * retried replacement, --ready-timeout) again at their deadlines. */
+ * retried replacement, --ready-timeout) again at their deadlines, and
+ * each worker's drain check and kill timer (retire.c's, "retire"
+ * records). */
 struct state_out;
 struct state_in;
 int slots_save(struct cluster *c, struct state_out *o);

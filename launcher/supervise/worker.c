@@ -24,7 +24,6 @@
 #include "policy/policy.h"
 #include "supervise/guard.h"
 #include "supervise/release.h"
-#include "supervise/retire.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -426,8 +425,6 @@ static void save_one(struct cluster *c, struct state_out *o, const struct worker
 	state_fd(o, "board_fd", w->board ? w->board_fd : -1);
 	state_u64(o, "accept_opens", w->accept_opens);
 	state_u64(o, "accept_queued", w->accept_queued);
-	state_i64(o, "drain_due", loop_timer_due(c->loop, w->drain_timer));
-	state_i64(o, "kill_due", loop_timer_due(c->loop, w->kill_timer));
 	/* balancer.c's (fd_short.c): balancer_restore re-arms it */
 	state_i64(o, "fds_short", w->fds_short);
 	state_i64(o, "fds_short_due", loop_timer_due(c->loop, w->fds_short_timer));
@@ -529,7 +526,6 @@ static void adopt_fds(struct cluster *c, struct worker *w, const struct state_re
 		log_warn("worker %d (pid %d): its doorbell after the upgrade", w->slot, (int)w->pid);
 	seccomp_worker_adopt(c, w, rec_fd(r, "notify_fd"));
 	w->out = output_restore(c->loop, w->slot, w->pid, r);
-	retire_rearm(c, w, rec_i64(r, "drain_due", -1), rec_i64(r, "kill_due", -1));
 }
 
 static void restore_route(struct cluster *c, const struct state_rec *r)

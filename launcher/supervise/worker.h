@@ -39,8 +39,9 @@ struct worker *worker_by_serial(struct cluster *c, uint64_t serial);
  * ("peer") as records of their own, named by the worker's serial.
  * Restore runs after release_restore and listener_restore: it rebuilds
  * each struct worker, its board from the memfd, its doorbell, peers,
- * seccomp notify fd and output pipes back in the loop, its drain, kill
- * and follow timers at their deadlines.  Routes come back as values
+ * seccomp notify fd and output pipes back in the loop.  Its timers are
+ * others': drain and kill (retire.c's) slots_restore re-arms, follow
+ * follow_restore.  Routes come back as values
  * (their channel fds included): balancer_restore puts the channels in
  * the loop, and re-arms fds_short_timer from the record's key
  * fds_short_due (loop ms, -1: none). */

@@ -81,7 +81,3 @@ struct output *output_restore(struct loop *loop, int slot, pid_t pid, const stru
 	(void)loop; (void)slot; (void)pid; (void)rec;
 	return NULL;
 }
-void retire_rearm(struct cluster *c, struct worker *w, int64_t drain_due, int64_t kill_due)
-{
-	(void)c; (void)w; (void)drain_due; (void)kill_due;
-}
