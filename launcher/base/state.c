@@ -283,8 +283,6 @@ struct state_in *state_in_read(int fd, char *why, size_t len)
 			break;
 		used += (size_t)k;
 	}
-	close(fd);
-	fd = -1;
 	in->text[used] = '\0';
 	for (i = 0; i < used; i++)
 		nlines += in->text[i] == '\n';
@@ -323,8 +321,6 @@ struct state_in *state_in_read(int fd, char *why, size_t len)
 nomem:
 	snprintf(why, len, "reading the state: out of memory");
 fail:
-	if (fd >= 0)
-		close(fd);
 	state_in_free(in);
 	return NULL;
 }
