@@ -209,10 +209,11 @@ struct output *output_restore(struct loop *loop, int slot, pid_t pid, const stru
 	}
 	return o;
 fail:
+	/* the pipes are left open (a fallback's old image takes them) */
 	log_warn("worker %d: output pipes after the upgrade", slot);
-	for (i = 0; i < 2; i++)
-		if (fd[i] >= 0)
-			close(fd[i]);
-	output_free(o);
+	for (i = 0; o && i < 2; i++)
+		if (o->s[i].fd >= 0)
+			loop_del_fd(loop, o->s[i].fd);
+	free(o);
 	return NULL;
 }

@@ -19,8 +19,9 @@ void output_set_pid(struct output *o, pid_t pid);
 /* An in-place upgrade (surface/upgrade.h): the pipes' read ends and the
  * partial lines not written yet go in the current record (keys out_fd,
  * out_part, err_fd, err_part); restore takes them from rec and watches
- * the pipes again.  NULL when the record has none (or out of memory:
- * then the pipes are closed, and the worker's output is lost, logged). */
+ * the pipes again.  NULL when the record has none (or out of memory,
+ * logged: the pipes are left as they are, for the old image should the
+ * upgrade fall back). */
 struct state_out;
 struct state_rec;
 void output_save(const struct output *o, struct state_out *so);

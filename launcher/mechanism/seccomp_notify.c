@@ -174,8 +174,9 @@ int seccomp_worker_adopt(struct cluster *c, struct worker *w, int fd)
 	if (fd < 0)
 		return 0;
 	if (notify_buffers() < 0 || loop_add_fd(c->loop, fd, EPOLLIN, notify_event, w) < 0) {
+		/* left open: should the upgrade fall back, the old image
+		 * takes it again */
 		log_warn("worker %d (pid %d): seccomp notify fd", w->slot, (int)w->pid);
-		close(fd);
 		return -1;
 	}
 	w->notify_fd = fd;

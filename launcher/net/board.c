@@ -174,10 +174,8 @@ int board_adopt(struct worker *w, int fd)
 	/* sealed at its size when made: a shorter one would be a SIGBUS */
 	if (fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(struct worker_board) ||
 	    (p = mmap(NULL, sizeof(struct worker_board), PROT_READ | PROT_WRITE, MAP_SHARED,
-		      fd, 0)) == MAP_FAILED) {
-		close(fd);
-		return -1;
-	}
+		      fd, 0)) == MAP_FAILED)
+		return -1;      /* fd left open: a fallback's old image takes it */
 	w->board = p;
 	w->board_fd = fd;
 	return 0;
