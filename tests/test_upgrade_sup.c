@@ -205,15 +205,16 @@ static void same_slot(const struct cluster *c1, const struct slot *a,
 	cr_assert_eq(a->binds_until, b->binds_until);
 }
 
-/* The middle of a rolling reload (batch 1), slot 0 being replaced, slot 2
- * in backoff after its worker was killed (-9): everything the layer keeps
- * comes back, and the new image carries on from there. */
+/* The middle of a rolling reload (batch 1): slot 0 replaced, its old
+ * worker stopping (its SIGKILL timer running), slot 2 in backoff after
+ * its worker was killed (-9): everything the layer keeps comes back, and
+ * the new image carries on from there. */
 Test(upgrade_sup, round_trip_during_a_rollout)
 {
 	struct cluster *c1 = start(), *c2;
 	struct rollout_view v1, v2;
 	struct state_in *in;
-	struct worker *killed;
+	struct worker *killed, *leaving;
 	char why[256];
 	int i, spawns;
 
@@ -222,6 +223,12 @@ Test(upgrade_sup, round_trip_during_a_rollout)
 	fake_turn(c1);
 	cr_assert_eq(c1->slots[0].state, SLOT_REPLACING);
 	cr_assert_not_null(c1->slots[0].next);
+	/* slot 0's replacement listens: the old worker leaves (UDP: nothing
+	 * to drain, stopped at once, its SIGKILL due --grace later) */
+	leaving = c1->slots[0].active;
+	fake_listens(c1, c1->slots[0].next);
+	cr_assert_eq(leaving->state, W_STOPPING);
+	cr_assert_geq(loop_timer_due(c1->loop, leaving->kill_timer), 0);
 	killed = c1->slots[2].active;
 	fake_advance(c1, 11000);        /* past --min-uptime: restarts at once... */
 	fake_exits(c1, killed, SIGKILL);
@@ -248,7 +255,7 @@ Test(upgrade_sup, round_trip_during_a_rollout)
 	for (i = 0; i < MAX_WORKERS; i++)
 		same_slot(c1, &c1->slots[i], c2, &c2->slots[i]);
 	/* one struct release per release, shared as before */
-	cr_assert_eq((void *)c2->slots[0].next->rel, (void *)c2->release);
+	cr_assert_eq((void *)c2->slots[0].active->rel, (void *)c2->release);
 	cr_assert_eq((void *)c2->slots[1].rel, (void *)c2->previous);
 	rollout_view(c1, &v1);
 	rollout_view(c2, &v2);
