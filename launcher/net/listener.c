@@ -369,7 +369,9 @@ void listener_set_backlog(struct cluster *c, struct listener *l, int backlog)
  *   - registered, watching, again_timer and the EMFILE pause are the
  *     balancer's to put back in the loop: it reads them from this record;
  *   - holder.c holds nothing (a diagnostic run once on a failed bind);
- *     census.c only its number (census_save).
+ *     census.c only its number (census_save);
+ *   - systemd's sockets (sd_listen.c) are lifecycle.c's, which carries
+ *     them (lifecycle_save): the listeners among them are l->fd here too.
  */
 static listener_policy_lookup *policy_lookup;
 
@@ -433,7 +435,6 @@ int listener_save(struct cluster *c, struct state_out *o)
 
 	for (i = 0; i < c->nlisteners; i++)
 		save_one(c->listeners[i], o);
-	sd_listen_save(c->inherited, o);
 	census_save(c, o);
 	return 0;
 }
@@ -554,7 +555,5 @@ int listener_restore(struct cluster *c, const struct state_in *in)
 		if (lid < (uint64_t)c->nlisteners && restore_conn(c->listeners[lid], r) < 0)
 			return -1;
 	}
-	if (sd_listen_restore(c->inherited, in) < 0 || census_restore(c, in) < 0)
-		return -1;
-	return 0;
+	return census_restore(c, in);
 }

@@ -46,8 +46,8 @@ void listener_set_backlog(struct cluster *c, struct listener *l, int backlog);
 int listener_serves_path(struct cluster *c, const struct msg_bind *req);
 
 /* An in-place upgrade (surface/upgrade.h): every listener, its per-slot
- * sockets and its pending connections, the inherited sockets
- * (sd_listen.c), the socket files (socket_file.c) and the census's number.
+ * sockets and its pending connections, the socket files (socket_file.c)
+ * and the census's number; not systemd's sockets (lifecycle.c's).
  * restore rebuilds c->listeners[] with their fds but puts nothing in the
  * loop: balancer_restore does, once the workers are back.  0, or -1
  * (logged). */

@@ -32,7 +32,6 @@
 #include "net/sd_listen.h"
 #include "cluster.h"
 #include "base/log.h"
-#include "base/state.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -247,63 +246,4 @@ void sd_listen_close(struct sd_listen *s)
 	free(s->socks);
 	s->socks = NULL;
 	s->n = 0;
-}
-
-/* Every socket crosses, the unused ones too: a later bind (a reload's new
- * address) may still match one, and only the master holds it. */
-void sd_listen_save(const struct sd_listen *s, struct state_out *o)
-{
-	int i;
-
-	for (i = 0; s && i < s->n; i++) {
-		const struct inherited_socket *k = &s->socks[i];
-
-		state_rec(o, "sd_socket");
-		state_fd(o, "fd", k->fd);
-		state_i64(o, "used", k->used);
-		state_i64(o, "family", k->family);
-		state_i64(o, "type", k->type);
-		state_i64(o, "reuseport", k->reuseport);
-		state_bytes(o, "addr", &k->addr, k->addrlen);
-		state_str(o, "name", k->name);
-	}
-}
-
-int sd_listen_restore(struct sd_listen *s, const struct state_in *in)
-{
-	const struct state_rec *r;
-	int n = 0;
-
-	for (r = state_first(in, "sd_socket"); r; r = state_next(r))
-		n++;
-	if (!s)                 /* no lifecycle to adopt them (tests) */
-		return n ? -1 : 0;
-	/* Whatever lifecycle_open found again (an exec that kept LISTEN_*
-	 * in the environment) is among the saved ones: the same fds, since
-	 * the exec closed every other.  The saved list, with used, wins. */
-	free(s->socks);
-	memset(s, 0, sizeof(*s));
-	if (n == 0)
-		return 0;
-	if (!(s->socks = calloc((size_t)n, sizeof(*s->socks)))) {
-		log_warn("socket activation: adopting the inherited sockets");
-		return -1;
-	}
-	for (r = state_first(in, "sd_socket"); r; r = state_next(r)) {
-		struct inherited_socket *k = &s->socks[s->n];
-		long len;
-
-		k->fd = rec_fd(r, "fd");
-		if (k->fd < 0)
-			continue;
-		k->used = (int)rec_i64(r, "used", 0);
-		k->family = (int)rec_i64(r, "family", AF_UNSPEC);
-		k->type = (int)rec_i64(r, "type", SOCK_STREAM);
-		k->reuseport = (int)rec_i64(r, "reuseport", 0);
-		len = rec_bytes(r, "addr", &k->addr, sizeof(k->addr));
-		k->addrlen = len > 0 ? (socklen_t)len : 0;
-		snprintf(k->name, sizeof(k->name), "%s", rec_str(r, "name", ""));
-		s->n++;
-	}
-	return 0;
 }

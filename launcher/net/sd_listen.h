@@ -9,8 +9,6 @@
 
 struct cluster;
 struct msg_bind;
-struct state_out;
-struct state_in;
 
 struct inherited_socket {
 	int fd;
@@ -41,11 +39,5 @@ int sd_listen_serves_path(struct cluster *c, const struct msg_bind *req);
 /* Say which inherited sockets no worker bound (once the workers listen). */
 void sd_listen_report_unused(struct sd_listen *s);
 void sd_listen_close(struct sd_listen *s);
-/* An in-place upgrade (surface/upgrade.h): the inherited sockets, used or
- * not, as "sd_socket" records, and back into s (lifecycle.c's, which the
- * new image's lifecycle_open made empty: the variables were removed from
- * the environment at start).  0, or -1 (logged). */
-void sd_listen_save(const struct sd_listen *s, struct state_out *o);
-int sd_listen_restore(struct sd_listen *s, const struct state_in *in);
 
 #endif
