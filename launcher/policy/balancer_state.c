@@ -17,7 +17,8 @@
  *   kernel variants   the reuseport groups' models (reuseport_group.c; the
  *                     programs stay attached to the sockets) and the load
  *                     refresh's timer, averages and counters (policy_steer.c);
- *   fd_short          each short worker's recheck deadline.
+ *   fd_short          each short worker's recheck, at the deadline worker.c
+ *                     saved in the worker's record (fds_short_due).
  * The balancer's own (channels and listeners in the loop, a dispatch, the
  * EMFILE pause) is balancer_adopt's, from the listeners' records and the
  * routes worker_restore gave back.
@@ -35,7 +36,6 @@ int balancer_save(struct cluster *c, struct state_out *o)
 	weights_save(c, o);
 	reuseport_group_save(c, o);
 	steer_save(c, o);
-	fd_short_save(c, o);
 	return 0;
 }
 
