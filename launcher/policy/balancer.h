@@ -26,14 +26,10 @@ uint64_t worker_taken(const struct worker *w);
  * policy layer's state.  restore puts every route's channel and every
  * watched listener back in the loop with the balancer's handlers, re-arms
  * the balancer's timers and the policies' own (steering, weights,
- * fd_short, reuseport groups).  Defined in balancer_state.c: it reaches
- * modules that include this header (weights.c, fd_short.c), which
- * balancer.c itself must not include back.  0, or -1 (logged). */
+ * fd_short, reuseport groups: policy_state.h).  0, or -1 (logged). */
 struct state_out;
 struct state_in;
 int balancer_save(struct cluster *c, struct state_out *o);
 int balancer_restore(struct cluster *c, const struct state_in *in);
-/* balancer.c's own part of balancer_restore: channels, listeners, timers. */
-int balancer_adopt(struct cluster *c, const struct state_in *in);
 
 #endif

@@ -35,6 +35,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/state.h"
+#include "policy/policy_state.h"
 #include "policy/balancer.h"
 
 #include <dirent.h>

@@ -9,13 +9,9 @@
 
 struct cluster;
 struct worker;
-struct state_in;
 
 /* A process of w (pid, its own word) could not take a connection: its fd
  * table is full (MSG_FDS_SHORT). */
 void fd_short_report(struct cluster *c, struct worker *w, pid_t pid);
-/* An in-place upgrade: the recheck of every worker the new image has
- * with fds_short set, at the deadline worker.c saved with it. */
-int fd_short_restore(struct cluster *c, const struct state_in *in);
 
 #endif

@@ -60,6 +60,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/state.h"
+#include "policy/policy_state.h"
 #include "net/board.h"
 #include "net/census.h"
 #include "net/sockets.h"

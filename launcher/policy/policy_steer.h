@@ -76,13 +76,4 @@ struct steer_stats {
 };
 const struct steer_stats *steer_stats(void);
 
-/* An in-place upgrade: the refresh timer's deadline, its counters
- * (metrics continue) and each load-aware listener's averages, attached
- * shares and paces, so the first refresh after the exec neither forgets
- * a slow slot nor re-attaches a program that did not change. */
-struct state_out;
-struct state_in;
-void steer_save(struct cluster *c, struct state_out *o);
-int steer_restore(struct cluster *c, const struct state_in *in);
-
 #endif

@@ -32,7 +32,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/state.h"
-#include "policy/reuseport_group.h"
+#include "policy/policy_state.h"
 
 #include <errno.h>
 #include <linux/filter.h>

@@ -30,15 +30,4 @@ void reuseport_group_hash(struct listener *l);
  * reuseport_group_hash with n slots. */
 int reuseport_hash_slot(int family, const void *a, int n);
 
-/* An in-place upgrade: each group's model (the kernel's order, the
- * serving table, the steering mode and shares).  The program attached to
- * the group stays on the socket across the exec; only this file's model
- * of it must be rebuilt, for the next re-steer.  The fds it names are the
- * listeners' and seccomp_reuseport.c's, carried by them. */
-struct cluster;
-struct state_out;
-struct state_in;
-void reuseport_group_save(struct cluster *c, struct state_out *o);
-int reuseport_group_restore(struct cluster *c, const struct state_in *in);
-
 #endif

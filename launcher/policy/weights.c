@@ -16,6 +16,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/state.h"
+#include "policy/policy_state.h"
 #include "policy/balancer.h"
 #include "policy/policy.h"
 

@@ -32,11 +32,5 @@ struct worker *weights_leastconn_pick(struct cluster *c, struct listener *l, uns
  * (a pick whose connection never came must not move the weights, as the
  * rotation cursor must not move: balancer.c). */
 void weights_handed(struct cluster *c, struct listener *l, struct worker *w);
-/* An in-place upgrade: each listener's round (the slots' current
- * weights; a planned pick is never pending between two turns). */
-struct state_out;
-struct state_in;
-void weights_save(struct cluster *c, struct state_out *o);
-int weights_restore(struct cluster *c, const struct state_in *in);
 
 #endif
