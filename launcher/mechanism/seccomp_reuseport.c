@@ -301,5 +301,7 @@ int seccomp_reuseport_restore(struct cluster *c, const struct state_in *in)
 			.live = (int)rec_i64(r, "live", 0),
 		};
 	}
+	if (npend)
+		log_debug("upgrade: %d replacement socket(s) of a rolling restart adopted", npend);
 	return 0;
 }
