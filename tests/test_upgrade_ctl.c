@@ -123,6 +123,7 @@ static void upgrade(struct cluster *c)
 	control_forget(c);
 	in = state_in_read(fd, why, sizeof(why));
 	cr_assert_not_null(in, "%s", why);
+	close(fd);
 	c->loop = loop_new();
 	cr_assert_not_null(c->loop);
 	/* the new image's own line, logged while it adopts */

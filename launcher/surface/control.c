@@ -72,7 +72,7 @@
 #include "surface/reload_cmd.h"
 #include "surface/report.h"
 #include "surface/reread.h"
-#include "surface/upgrade.h"
+#include "surface/upgrade_api.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -49,7 +49,7 @@
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
 #include "supervise/worker.h"
-#include "surface/upgrade.h"
+#include "surface/upgrade_api.h"
 
 #include <stdarg.h>
 #include <stdio.h>
