@@ -26,8 +26,9 @@
  * (cluster-ctl --timeout), and it leaves by closing.
  *
  * upgrade [PATH] (surface/upgrade.c) keeps the client too, until
- * c->hooks.upgrade_finished: "ok\nTEXT\n", or "error: upgrade failed:
- * TEXT\n".  That hook runs in whichever image ends the upgrade, so the
+ * c->hooks.upgrade_finished: "ok\nTEXT\n", or "error: TEXT\n" (TEXT
+ * says what failed: "upgrade to PATH refused: ..."; cluster-ctl prints
+ * it as "upgrade failed: TEXT").  That hook runs in whichever image ends the upgrade, so the
  * client crosses the exec (control_save/control_restore), as every other
  * client, follower (logs.c) and the listening sockets do: the socket file
  * is neither unlinked nor bound again, its fd is the same.
@@ -261,7 +262,7 @@ static void upgrade_finished(struct cluster *c, int ok, const char *text)
 		if (ok)
 			buf_printf(&cl->reply, "ok\n%s\n", text);
 		else
-			buf_printf(&cl->reply, "error: upgrade failed: %s\n", text);
+			buf_printf(&cl->reply, "error: %s\n", text);
 		if (cl == c->control->asking)
 			continue;
 		if (send_some(cl) || loop_mod_fd(c->loop, cl->fd, EPOLLOUT) < 0)

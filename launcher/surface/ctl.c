@@ -19,9 +19,10 @@
  * upgrade [PATH] always waits: cluster-run executes PATH (default: the
  * binary it was started from) with the same pid, and answers once the new
  * image runs ("upgraded: ..."), or once it has fallen back to the old one
- * ("error: upgrade failed: ..."), over the same connection: the master
- * carries it across the exec.  Its exit status is that of a --wait
- * command: 0 upgraded, 1 refused or failed, 3 timed out (-t).
+ * (printed as "cluster-ctl: upgrade failed: WHY", one line, whether it
+ * was refused at once or failed later), over the same connection: the
+ * master carries it across the exec.  Its exit status is that of a
+ * --wait command: 0 upgraded, 1 refused or failed, 3 timed out (-t).
  *
  * Nothing waits for ever (a master stopped with SIGSTOP, or stuck, still
  * accepts connections: the kernel queues them).  Without -t a command
@@ -611,6 +612,9 @@ int main(int argc, char **argv)
 			return timed_out(argv[optind], wait, timeout_given);
 		return 0;
 	}
-	fprintf(stderr, "cluster-ctl: %s", len ? buf : "no answer\n");
+	if (!strcmp(argv[optind], "upgrade") && !strncmp(buf, "error: ", 7))
+		fprintf(stderr, "cluster-ctl: upgrade failed: %s", buf + 7);
+	else
+		fprintf(stderr, "cluster-ctl: %s", len ? buf : "no answer\n");
 	return 1;
 }
