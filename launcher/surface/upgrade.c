@@ -43,7 +43,6 @@
 #include "supervise/supervisor.h"
 #include "supervise/worker.h"
 #include "surface/control.h"
-#include "surface/upgrade_stubs.h"
 #include "wire/protocol.h"
 
 #include <errno.h>
