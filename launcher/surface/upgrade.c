@@ -43,6 +43,7 @@
 #include "supervise/supervisor.h"
 #include "supervise/worker.h"
 #include "surface/control.h"
+#include "surface/reread.h"
 #include "wire/protocol.h"
 
 #include <errno.h>
@@ -261,6 +262,7 @@ static const struct {
 	save_fn *save;
 	restore_fn *restore;
 } modules[] = {
+	{ "options", reread_save, reread_restore },
 	{ "releases", release_save, release_restore },
 	{ "listeners", listener_save, listener_restore },
 	{ "workers", worker_save, worker_restore },
