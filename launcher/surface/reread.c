@@ -37,6 +37,7 @@
 
 static struct options first;    /* as parsed at start */
 static char refusal[600];
+static char **restored_argv;    /* an upgrade's (reread_restore) */
 
 void reread_remember(const struct options *opt)
 {
@@ -321,7 +322,9 @@ int reread_restore(struct cluster *c, const struct state_in *in)
 		if (!v || !(vars[i] = strdup(v)))
 			goto nomem;
 	}
-	/* the words stay for the process's life, as options_parse's do */
+	/* the words stay for the process's life, as options_parse's do
+	 * (kept reachable: a reload points c->opt->argv elsewhere) */
+	restored_argv = argv;
 	c->opt->argv = argv;
 	free_env(&c->opt->env);
 	c->opt->env.vars = vars;
