@@ -21,6 +21,8 @@ struct state_out {
 	size_t len;
 	int *fds;
 	size_t nfds, capfds;
+	unsigned char *seen;            /* a bit per fd number: named already */
+	size_t capseen;
 	int failed;
 	int open;               /* a record was started: end it with '\n' */
 };
@@ -73,6 +75,7 @@ void state_out_free(struct state_out *o)
 		fclose(o->f);
 	free(o->text);
 	free(o->fds);
+	free(o->seen);
 	free(o);
 }
 
@@ -123,15 +126,28 @@ void state_bytes(struct state_out *o, const char *key, const void *p, size_t n)
 
 void state_fd(struct state_out *o, const char *key, int fd)
 {
-	size_t i;
 	int *grown;
 
 	if (fd < 0)
 		return;
 	state_i64(o, key, fd);
-	for (i = 0; i < o->nfds; i++)
-		if (o->fds[i] == fd)
+	/* a bitmap, not a search: a master with tens of thousands of fds
+	 * names them all inside the upgrade's pause */
+	if ((size_t)fd / 8 >= o->capseen) {
+		size_t cap = (size_t)fd / 8 * 2 + 64;
+		unsigned char *more = realloc(o->seen, cap);
+
+		if (!more) {
+			o->failed = 1;
 			return;
+		}
+		memset(more + o->capseen, 0, cap - o->capseen);
+		o->seen = more;
+		o->capseen = cap;
+	}
+	if (o->seen[fd / 8] & (1u << (fd % 8)))
+		return;
+	o->seen[fd / 8] |= (unsigned char)(1u << (fd % 8));
 	if (o->nfds == o->capfds) {
 		grown = realloc(o->fds, (o->capfds ? o->capfds * 2 : 64) * sizeof(*grown));
 		if (!grown) {
