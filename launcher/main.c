@@ -29,6 +29,7 @@
 #include "surface/control.h"
 #include "surface/options.h"
 #include "surface/reread.h"
+#include "surface/upgrade.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -106,6 +107,16 @@ static int resolve_user(const char *spec, struct creds *cr)
 	return -1;
 }
 
+/* A check before the loop failed: an upgrade's new image gives the state
+ * back to the old binary instead of exiting (the workers are ours). */
+static int start_failed(int status)
+{
+	if (upgrade_adopting())
+		upgrade_give_back("this binary's start checks failed (exit status %d; see the line "
+				  "above)", status);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	static struct options opt;
@@ -113,46 +124,55 @@ int main(int argc, char **argv)
 	static struct cluster c;
 	int status;
 
+	if (upgrade_probe_answer(argc, argv) >= 0)
+		return 0;
+	upgrade_remember(argc, argv);
 	status = options_parse(&opt, argc, argv);
 	if (status >= 0)
-		return status;
+		return start_failed(status);
 	reread_remember(&opt);
 	log_set_debug(opt.verbose);
 	logring_configure((unsigned)opt.log_lines);
 	if (logline_configure(opt.log_prefix, opt.log_time, opt.log_json, opt.log_dir) < 0)
-		return EXIT_USAGE;
+		return start_failed(EXIT_USAGE);
 	status = program_check(&prog, opt.argv[0], opt.force);
 	if (status >= 0)
-		return status;
+		return start_failed(status);
 	status = mechanism_choose(&opt, &prog);
 	if (status >= 0)
-		return status;
+		return start_failed(status);
 	c.opt = &opt;
 	c.prog = &prog;
 	reread_start(&c);
 	if (opt.user && ((status = resolve_user(opt.user, &c.creds)) >= 0 ||
 			 (status = program_check_user(&prog, &c.creds, opt.user)) >= 0))
-		return status;
+		return start_failed(status);
 	if (prog.via == VIA_SHIM && shim_path_find(c.shim_path, sizeof(c.shim_path)) < 0)
-		return EXIT_FAILURE_;
+		return start_failed(EXIT_FAILURE_);
 	raise_nofile(&c);
 	if (limits_check_fds(&c) < 0 || limits_check_exec(&c) < 0)
-		return EXIT_USAGE;
+		return start_failed(EXIT_USAGE);
 	if (lifecycle_open(&c) < 0)
-		return EXIT_FAILURE_;
+		return start_failed(EXIT_FAILURE_);
 	c.loop = loop_new();
 	if (!c.loop) {
 		log_warn("event loop");
-		return EXIT_FAILURE_;
+		return start_failed(EXIT_FAILURE_);
 	}
 	logline_on_drops(drops_seen, &c);
+	if (upgrade_adopting()) {
+		upgrade_adopt(&c);      /* everything below, from the old image's state */
+		goto run;
+	}
 	log_event("starting %d worker%s of %s, policy %s, via %s, shim %s", opt.workers,
 		  opt.workers == 1 ? "" : "s", prog.path, opt.policy->name,
 		  via_name(prog.via), c.shim_path);
 	if (guard_start(&c) < 0 || control_open(&c) < 0)
-		return EXIT_FAILURE_;
+		return start_failed(EXIT_FAILURE_);
 	if (supervisor_start(&c) < 0)
-		return EXIT_FAILURE_;
+		return start_failed(EXIT_FAILURE_);
+	upgrade_hooks(&c);
+run:
 	loop_run(c.loop);
 	log_event("stopped, exit status %d", c.exit_status);
 	control_close(&c);

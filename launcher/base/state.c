@@ -2,7 +2,6 @@
  * state.c - the upgrade's state file: records of "key=value" words
  * (state.h says why text).
  */
-#define _GNU_SOURCE
 #include "base/state.h"
 
 #include <errno.h>
@@ -284,8 +283,6 @@ struct state_in *state_in_read(int fd, char *why, size_t len)
 			break;
 		used += (size_t)k;
 	}
-	close(fd);
-	fd = -1;
 	in->text[used] = '\0';
 	for (i = 0; i < used; i++)
 		nlines += in->text[i] == '\n';
@@ -324,8 +321,6 @@ struct state_in *state_in_read(int fd, char *why, size_t len)
 nomem:
 	snprintf(why, len, "reading the state: out of memory");
 fail:
-	if (fd >= 0)
-		close(fd);
 	state_in_free(in);
 	return NULL;
 }

@@ -51,7 +51,7 @@ const int *state_out_fds(const struct state_out *o, size_t *n);
 int state_out_finish(struct state_out *o);
 
 /* --- reading --- */
-/* Read the whole state from fd (and close it); NULL with a reason in
+/* Read the whole state from fd (from its start; fd stays open); NULL with a reason in
  * why on a short read, a bad header or a format newer than ours. */
 struct state_in *state_in_read(int fd, char *why, size_t len);
 void state_in_free(struct state_in *in);

@@ -69,6 +69,14 @@ int upgrade_adopting(void);
  * reason, which the old image logs and answers with). */
 void upgrade_adopt(struct cluster *c);
 
+/* The new image: give the state back to the old binary, with why (a
+ * start check failed, the state cannot be taken).  Does not return. */
+void upgrade_give_back(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Is this image the old binary taking its state back? */
+int upgrade_adopt_fallback(void);
+/* Set c->hooks.upgrade_requested (SIGUSR2). */
+void upgrade_hooks(struct cluster *c);
+
 /* Start an upgrade to path (NULL: the binary cluster-run was started
  * from, as it is on disk now).  0 when it started: its end is told through
  * c->hooks.upgrade_finished, in the old image (the probe refused, the exec

@@ -1,0 +1,701 @@
+/*
+ * upgrade.c - cluster-run upgraded in place (upgrade.h has the sequence
+ * and every module's part in it).
+ *
+ * Three things make it safe to try:
+ *   - the probe: before anything is saved, PATH is run once as
+ *     `PATH --upgrade-probe` and must answer with its state format,
+ *     version and shim protocol.  A binary that exits at once, an older
+ *     cluster-run without upgrades, a script, a binary for another
+ *     machine: refused, with one line, and nothing happened.
+ *   - the fallback: the old binary is opened (/proc/self/exe, which stays
+ *     readable when the package manager replaced or removed the file) and
+ *     travels with the state.  A new image that cannot take the state, or
+ *     whose start checks fail, executes it back with the same state and
+ *     the reason; the old image takes its own state back and answers the
+ *     upgrade as failed.  The pid never changes, so the workers never see
+ *     any of it.
+ *   - the fd list: the state's last record names every fd it carries, so
+ *     whoever gives the state on clears FD_CLOEXEC on all of them again
+ *     (restoring sets it, so a later spawn does not leak them).
+ *
+ * The probe is a child that delivers no SIGCHLD (clone3, exit_signal 0):
+ * the supervisor's waitpid(-1) does not reap it, and its pidfd in the loop
+ * tells us when it exited and how.
+ */
+#include "surface/upgrade.h"
+#include "cluster.h"
+#include "base/log.h"
+#include "base/logring.h"
+#include "base/loop.h"
+#include "base/state.h"
+#include "net/listener.h"
+#include "policy/balancer.h"
+#include "mechanism/seccomp_reuseport.h"
+#include "supervise/accept_rate.h"
+#include "supervise/follow.h"
+#include "supervise/guard.h"
+#include "supervise/health.h"
+#include "supervise/lifecycle.h"
+#include "supervise/release.h"
+#include "supervise/rollout.h"
+#include "supervise/slots.h"
+#include "supervise/supervisor.h"
+#include "supervise/worker.h"
+#include "surface/control.h"
+#include "surface/upgrade_stubs.h"
+#include "wire/protocol.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CLUSTER_RUN_VERSION
+#define CLUSTER_RUN_VERSION "unknown"
+#endif
+
+#define PROBE_TIMEOUT_MS 10000
+#define TEXT_MAX (2 * PATH_MAX + 1024)
+#define PROBE_ANSWER "cluster-run-upgrade"
+#define REFUSED_ENV "CLUSTER_RUN_UPGRADE_REFUSED"
+#define FALLBACK_ENV "CLUSTER_RUN_UPGRADE_FALLBACK"
+
+extern char **environ;
+
+static struct {
+	char **argv;                    /* as main got them: the exec's argv */
+	char self[PATH_MAX];            /* the binary we were started from */
+	struct upgrade_info info;
+	/* the probe under way */
+	char path[PATH_MAX];
+	pid_t probe_pid;
+	int probe_pidfd, probe_out;
+	uint64_t probe_timer;
+	char answer[256];
+	size_t answer_len;
+	/* the new image, adopting */
+	int adopting;
+	int state_fd;
+	int fallback_fd;
+	char old_path[PATH_MAX];
+	char new_version[64];
+	int64_t begun_us;               /* save began (CLOCK_MONOTONIC) */
+} up = { .probe_pidfd = -1, .probe_out = -1, .state_fd = -1, .fallback_fd = -1,
+	 .info = { .version = CLUSTER_RUN_VERSION } };
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int upgrade_probe_answer(int argc, char **argv)
+{
+	if (argc != 2 || strcmp(argv[1], UPGRADE_PROBE_ARG) != 0)
+		return -1;
+	printf("%s format=%d version=%s protocol=%d\n", PROBE_ANSWER, STATE_FORMAT,
+	       CLUSTER_RUN_VERSION, CLUSTER_PROTO_VERSION);
+	fflush(stdout);
+	return 0;
+}
+
+void upgrade_remember(int argc, char **argv)
+{
+	ssize_t n;
+
+	(void)argc;
+	up.argv = argv;
+	n = readlink("/proc/self/exe", up.self, sizeof(up.self) - 1);
+	if (n < 0)
+		snprintf(up.self, sizeof(up.self), "%s", argv[0]);
+	else
+		up.self[n] = '\0';
+}
+
+int upgrade_adopting(void)
+{
+	return getenv(UPGRADE_STATE_ENV) != NULL;
+}
+
+const struct upgrade_info *upgrade_info(void)
+{
+	return &up.info;
+}
+
+int upgrade_adopt_fallback(void)
+{
+	return getenv(FALLBACK_ENV) != NULL;
+}
+
+/* --- the end of an upgrade, in whichever image runs then --- */
+
+static void finished(struct cluster *c, int ok, const char *text)
+{
+	if (ok) {
+		up.info.upgrades++;
+		up.info.last = time(NULL);
+		log_event("%s", text);
+	} else {
+		up.info.failed++;
+		log_warnx("%s", text);
+	}
+	up.info.running = 0;
+	if (c->life)
+		lifecycle_upgrade_done(c, ok);
+	if (c->hooks.upgrade_finished)
+		c->hooks.upgrade_finished(c, ok, text);
+}
+
+static void probe_reset(struct cluster *c)
+{
+	if (up.probe_out >= 0) {
+		loop_del_fd(c->loop, up.probe_out);
+		close(up.probe_out);
+	}
+	if (up.probe_pidfd >= 0) {
+		loop_del_fd(c->loop, up.probe_pidfd);
+		close(up.probe_pidfd);
+	}
+	loop_timer_cancel(c->loop, up.probe_timer);
+	up.probe_out = up.probe_pidfd = -1;
+	up.probe_timer = 0;
+	up.probe_pid = 0;
+}
+
+static void probe_refused(struct cluster *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void probe_refused(struct cluster *c, const char *fmt, ...)
+{
+	char why[TEXT_MAX], text[2 * TEXT_MAX];
+	va_list ap;
+
+	if (up.probe_pid > 0)
+		kill(up.probe_pid, SIGKILL);
+	if (up.probe_pidfd >= 0) {
+		siginfo_t si;
+
+		/* its zombie: nobody else reaps a child without SIGCHLD */
+		waitid(P_PIDFD, (id_t)up.probe_pidfd, &si, WEXITED | __WALL);
+	}
+	probe_reset(c);
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(text, sizeof(text), "upgrade to %s refused: %s; still running %s", up.path, why,
+		 CLUSTER_RUN_VERSION);
+	finished(c, 0, text);
+}
+
+/* --- the old image: save and exec --- */
+
+static void clear_cloexec(int fd, int on)
+{
+	int flags = fcntl(fd, F_GETFD);
+
+	if (flags >= 0)
+		fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC);
+}
+
+static void cluster_save(struct cluster *c, struct state_out *o)
+{
+	state_rec(o, "cluster");
+	state_i64(o, "target", c->target);
+	state_u64(o, "spawned", c->spawned);
+	state_u64(o, "generation", c->generation);
+	state_u64(o, "rolled", c->rolled);
+	state_i64(o, "roll_failed", c->roll_failed);
+	state_i64(o, "roll_paused", c->roll_paused);
+	state_i64(o, "started_up", c->started_up);
+	state_i64(o, "start_failed", c->start_failed);
+	state_i64(o, "exit_status", c->exit_status);
+	state_i64(o, "started_ms", c->started_ms);
+	state_u64(o, "idle_closed", c->idle_closed);
+	/* the limit workers get back (main.c raised ours; the new image
+	 * finds the raised one) */
+	state_u64(o, "nofile_cur", c->nofile.rlim_cur);
+	state_u64(o, "nofile_max", c->nofile.rlim_max);
+}
+
+static void cluster_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r = state_first(in, "cluster");
+
+	if (!r)
+		return;
+	c->target = (int)rec_i64(r, "target", c->target);
+	c->spawned = rec_u64(r, "spawned", c->spawned);
+	c->generation = (unsigned)rec_u64(r, "generation", c->generation);
+	c->rolled = (unsigned)rec_u64(r, "rolled", c->rolled);
+	c->roll_failed = (int)rec_i64(r, "roll_failed", 0);
+	c->roll_paused = (int)rec_i64(r, "roll_paused", 0);
+	c->started_up = (int)rec_i64(r, "started_up", 0);
+	c->start_failed = (int)rec_i64(r, "start_failed", 0);
+	c->exit_status = (int)rec_i64(r, "exit_status", 0);
+	c->started_ms = rec_i64(r, "started_ms", c->started_ms);
+	c->idle_closed = rec_u64(r, "idle_closed", 0);
+	c->nofile.rlim_cur = rec_u64(r, "nofile_cur", c->nofile.rlim_cur);
+	c->nofile.rlim_max = rec_u64(r, "nofile_max", c->nofile.rlim_max);
+}
+
+typedef int save_fn(struct cluster *c, struct state_out *o);
+typedef int restore_fn(struct cluster *c, const struct state_in *in);
+
+/* The order of upgrade.h.  Each module writes its own kinds of record and
+ * reads them back; a restore sees every module before it restored. */
+static const struct {
+	const char *name;
+	save_fn *save;
+	restore_fn *restore;
+} modules[] = {
+	{ "releases", release_save, release_restore },
+	{ "listeners", listener_save, listener_restore },
+	{ "workers", worker_save, worker_restore },
+	{ "channels", balancer_save, balancer_restore },
+	{ "seccomp sockets", seccomp_reuseport_save, seccomp_reuseport_restore },
+	{ "slots", slots_save, slots_restore },
+	{ "rollout", rollout_save, rollout_restore },
+	{ "lifecycle", lifecycle_save, lifecycle_restore },
+	{ "health", health_save, health_restore },
+	{ "accept rates", accept_rate_save, accept_rate_restore },
+	{ "followed processes", follow_save, follow_restore },
+	{ "guard", guard_save, guard_restore },
+	{ "supervisor", supervisor_save, supervisor_restore },
+	{ "log rings", logring_save, logring_restore },
+	{ "control", control_save, control_restore },
+};
+
+/* The state, in a memfd; -1 logged (nothing changed). */
+static int save_all(struct cluster *c, int fallback_fd)
+{
+	struct state_out *o = state_out_new(CLUSTER_RUN_VERSION, CLUSTER_PROTO_VERSION);
+	const int *fds;
+	size_t i, n;
+	int fd;
+
+	if (!o) {
+		log_warnx("upgrade: out of memory");
+		return -1;
+	}
+	state_rec(o, "upgrade");
+	state_str(o, "old_path", up.self);
+	state_str(o, "new_path", up.path);
+	state_fd(o, "fallback", fallback_fd);
+	state_i64(o, "begun_us", up.begun_us);
+	state_u64(o, "upgrades", up.info.upgrades);
+	state_u64(o, "failed", up.info.failed);
+	state_i64(o, "last", (int64_t)up.info.last);
+	state_str(o, "from", up.info.from);
+	state_i64(o, "last_us", (int64_t)(up.info.last_ms * 1000.0));
+	cluster_save(c, o);
+	for (i = 0; i < sizeof(modules) / sizeof(modules[0]); i++)
+		if (modules[i].save(c, o) < 0) {
+			log_warnx("upgrade: saving the %s failed", modules[i].name);
+			state_out_free(o);
+			return -1;
+		}
+	/* the list that lets the fallback give every fd on (file comment) */
+	fds = state_out_fds(o, &n);
+	state_rec(o, "fds");
+	state_u64(o, "n", n);
+	{
+		char key[32];
+
+		for (i = 0; i < n; i++) {
+			snprintf(key, sizeof(key), "f%zu", i);
+			state_i64(o, key, fds[i]);
+		}
+	}
+	fd = state_out_finish(o);
+	if (fd < 0) {
+		log_warn("upgrade: writing the state");
+		state_out_free(o);
+		return -1;
+	}
+	fds = state_out_fds(o, &n);
+	for (i = 0; i < n; i++)
+		clear_cloexec(fds[i], 0);
+	state_out_free(o);
+	return fd;
+}
+
+/* Give every fd the state names back its close-on-exec (the exec failed). */
+static void keep_fds(const struct state_in *in, int keep)
+{
+	const struct state_rec *r = state_first(in, "fds");
+	uint64_t i, n;
+	char key[32];
+	int64_t fd;
+
+	if (!r)
+		return;
+	n = rec_u64(r, "n", 0);
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "f%llu", (unsigned long long)i);
+		fd = rec_i64(r, key, -1);
+		if (fd >= 0)
+			clear_cloexec((int)fd, !keep);
+	}
+}
+
+static void exec_new(struct cluster *c, const char *version)
+{
+	char text[TEXT_MAX], num[32], why[256];
+	struct state_in *in;
+	int fd, fallback, err;
+
+	lifecycle_upgrade_started(c);
+	log_event("upgrading in place: executing %s (version %s)", up.path, version);
+	up.begun_us = now_us();
+	fallback = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fallback < 0) {
+		snprintf(text, sizeof(text),
+			 "upgrade to %s failed: cannot open the running binary to fall back to: %s; "
+			 "still running %s", up.path, strerror(errno), CLUSTER_RUN_VERSION);
+		finished(c, 0, text);
+		return;
+	}
+	fd = save_all(c, fallback);
+	if (fd < 0) {
+		close(fallback);
+		snprintf(text, sizeof(text), "upgrade to %s failed: the state could not be saved "
+			 "(see the line above); still running %s", up.path, CLUSTER_RUN_VERSION);
+		finished(c, 0, text);
+		return;
+	}
+	snprintf(num, sizeof(num), "%d", fd);
+	setenv(UPGRADE_STATE_ENV, num, 1);
+	unsetenv(REFUSED_ENV);
+	unsetenv(FALLBACK_ENV);
+	execve(up.path, up.argv, environ);
+	err = errno;
+	/* still us: give back what the exec would have taken */
+	unsetenv(UPGRADE_STATE_ENV);
+	in = state_in_read(fd, why, sizeof(why));
+	if (in) {
+		keep_fds(in, 0);
+		state_in_free(in);
+	}
+	close(fd);
+	close(fallback);
+	snprintf(text, sizeof(text), "upgrade to %s failed: exec: %s; still running %s", up.path,
+		 strerror(err), CLUSTER_RUN_VERSION);
+	finished(c, 0, text);
+}
+
+/* The probe's answer, once it closed its stdout and exited. */
+static void probe_judge(struct cluster *c, const siginfo_t *si)
+{
+	char version[64] = "", *nl;
+	int format = 0, protocol = 0;
+
+	nl = memchr(up.answer, '\n', up.answer_len);
+	if (nl)
+		*nl = '\0';
+	up.answer[up.answer_len < sizeof(up.answer) ? up.answer_len : sizeof(up.answer) - 1] = '\0';
+	if (sscanf(up.answer, PROBE_ANSWER " format=%d version=%63s protocol=%d", &format, version,
+		   &protocol) != 3) {
+		if (si->si_code == CLD_EXITED)
+			probe_refused(c, "%s is not a cluster-run that can take over (it exited with "
+				      "status %d without answering %s)", up.path, si->si_status,
+				      UPGRADE_PROBE_ARG);
+		else
+			probe_refused(c, "%s is not a cluster-run that can take over (it was killed "
+				      "by signal %d without answering %s)", up.path, si->si_status,
+				      UPGRADE_PROBE_ARG);
+		return;
+	}
+	if (format < STATE_FORMAT) {
+		probe_refused(c, "%s (version %s) reads state format %d, older than this one's %d",
+			      up.path, version, format, STATE_FORMAT);
+		return;
+	}
+	probe_reset(c);
+	exec_new(c, version);
+}
+
+static void probe_exited(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct cluster *c = data;
+	siginfo_t si;
+	ssize_t n;
+
+	(void)loop;
+	(void)events;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG | __WALL) < 0 || si.si_pid == 0)
+		return;
+	up.probe_pid = 0;
+	/* what it wrote before it exited is all in the pipe by now */
+	while (up.answer_len < sizeof(up.answer) - 1 &&
+	       (n = read(up.probe_out, up.answer + up.answer_len,
+			 sizeof(up.answer) - 1 - up.answer_len)) > 0)
+		up.answer_len += (size_t)n;
+	probe_judge(c, &si);
+}
+
+static void probe_timeout(struct loop *loop, void *data)
+{
+	struct cluster *c = data;
+
+	(void)loop;
+	up.probe_timer = 0;
+	probe_refused(c, "%s did not answer %s in %d s", up.path, UPGRADE_PROBE_ARG,
+		      PROBE_TIMEOUT_MS / 1000);
+}
+
+/* The probe's output is read when it exited (probe_exited); this only
+ * keeps a chatty one from filling the pipe. */
+static void probe_output(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	ssize_t n;
+
+	(void)loop;
+	(void)data;
+	if (up.answer_len >= sizeof(up.answer) - 1) {
+		char sink[512];
+
+		while (read(fd, sink, sizeof(sink)) > 0)
+			;
+		if (events & (EPOLLHUP | EPOLLERR))
+			loop_mod_fd(loop, fd, 0);
+		return;
+	}
+	n = read(fd, up.answer + up.answer_len, sizeof(up.answer) - 1 - up.answer_len);
+	if (n > 0)
+		up.answer_len += (size_t)n;
+	else if (n == 0 || (events & (EPOLLHUP | EPOLLERR)))
+		loop_mod_fd(loop, fd, 0);
+}
+
+/* A child without SIGCHLD (file comment), its stdout a pipe, stdin and
+ * stderr /dev/null, every signal unblocked and default: PATH
+ * --upgrade-probe.  Its pid, with *pidfd and *out, or -1 with errno. */
+static pid_t probe_spawn(const char *path, int *pidfd, int *out)
+{
+	struct clone_args args;
+	int pipefd[2], nul;
+	sigset_t none;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	memset(&args, 0, sizeof(args));
+	args.flags = CLONE_PIDFD;
+	args.pidfd = (uint64_t)(uintptr_t)pidfd;
+	args.exit_signal = 0;
+	pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		char *const argv[] = { (char *)path, (char *)UPGRADE_PROBE_ARG, NULL };
+		int s;
+
+		for (s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		nul = open("/dev/null", O_RDWR);
+		dup2(nul, 0);
+		dup2(pipefd[1], 1);
+		dup2(nul, 2);
+		/* the environment without the state: a probe adopts nothing */
+		unsetenv(UPGRADE_STATE_ENV);
+		execv(path, argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
+	*out = pipefd[0];
+	return pid;
+}
+
+int upgrade_start(struct cluster *c, const char *path, char *why, size_t len)
+{
+	if (c->stopping) {
+		snprintf(why, len, "cluster-run is stopping");
+		return -1;
+	}
+	if (up.info.running) {
+		snprintf(why, len, "an upgrade to %s is under way", up.path);
+		return -1;
+	}
+	if (!path || !*path)
+		path = up.self;
+	if (path[0] != '/') {
+		/* the exec happens in the master's directory, not the caller's */
+		snprintf(why, len, "%s: give the new binary's absolute path", path);
+		return -1;
+	}
+	if (access(path, X_OK) < 0) {
+		snprintf(why, len, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(up.path, sizeof(up.path), "%s", path);
+	up.answer_len = 0;
+	up.probe_pid = probe_spawn(up.path, &up.probe_pidfd, &up.probe_out);
+	if (up.probe_pid < 0) {
+		snprintf(why, len, "running %s %s: %s", up.path, UPGRADE_PROBE_ARG, strerror(errno));
+		up.probe_pid = 0;
+		return -1;
+	}
+	up.info.running = 1;
+	log_event("upgrade: asking %s whether it can take over", up.path);
+	if (loop_add_fd(c->loop, up.probe_out, EPOLLIN, probe_output, c) < 0 ||
+	    loop_add_fd(c->loop, up.probe_pidfd, EPOLLIN, probe_exited, c) < 0) {
+		probe_refused(c, "the event loop: %s", strerror(errno));
+		return 0;
+	}
+	up.probe_timer = loop_timer(c->loop, PROBE_TIMEOUT_MS, probe_timeout, c);
+	return 0;
+}
+
+static void on_signal(struct cluster *c)
+{
+	char why[TEXT_MAX];
+
+	log_event("USR2: upgrading in place to %s", up.self);
+	if (upgrade_start(c, NULL, why, sizeof(why)) < 0)
+		log_warnx("upgrade refused: %s", why);
+}
+
+void upgrade_hooks(struct cluster *c)
+{
+	c->hooks.upgrade_requested = on_signal;
+}
+
+/* --- the new image --- */
+
+/* Hand the state back to the old binary (it takes it, and answers the
+ * upgrade as failed with why).  Does not return. */
+void upgrade_give_back(const char *fmt, ...)
+{
+	char why[TEXT_MAX], num[32];
+	struct state_in *in;
+	va_list ap;
+	char tmp[128];
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (upgrade_adopt_fallback()) {
+		log_warnx("upgrade: %s, and the old binary cannot take its own state back "
+			  "either: cluster-run exits (its guard stops the workers)", why);
+		_exit(EXIT_FAILURE_);
+	}
+	log_warnx("upgrade: %s: giving the state back to %s", why,
+		  up.old_path[0] ? up.old_path : "the old binary");
+	if (up.state_fd < 0 || up.fallback_fd < 0) {
+		log_warnx("upgrade: no state or no old binary to go back to: cluster-run exits "
+			  "(its guard stops the workers)");
+		_exit(EXIT_FAILURE_);
+	}
+	in = state_in_read(up.state_fd, tmp, sizeof(tmp));
+	if (in) {
+		keep_fds(in, 1);
+		state_in_free(in);
+	}
+	clear_cloexec(up.state_fd, 0);
+	clear_cloexec(up.fallback_fd, 0);
+	snprintf(num, sizeof(num), "%d", up.state_fd);
+	setenv(UPGRADE_STATE_ENV, num, 1);
+	setenv(REFUSED_ENV, why, 1);
+	setenv(FALLBACK_ENV, "1", 1);
+	syscall(SYS_execveat, up.fallback_fd, "", up.argv, environ, AT_EMPTY_PATH);
+	log_warn("upgrade: executing the old binary back");
+	_exit(EXIT_FAILURE_);
+}
+
+
+void upgrade_adopt(struct cluster *c)
+{
+	const char *env = getenv(UPGRADE_STATE_ENV), *refused = getenv(REFUSED_ENV);
+	const struct state_rec *r;
+	struct state_in *in;
+	char why[TEXT_MAX], text[TEXT_MAX];
+	int fallback = upgrade_adopt_fallback();
+	size_t i;
+	int workers = 0;
+
+	up.adopting = 1;
+	up.state_fd = env ? atoi(env) : -1;
+	unsetenv(UPGRADE_STATE_ENV);
+	in = up.state_fd >= 0 ? state_in_read(up.state_fd, why, sizeof(why)) : NULL;
+	if (!in) {
+		/* without the state there is no old binary to go back to */
+		upgrade_give_back("%s", up.state_fd >= 0 ? why : "no state fd");
+	}
+	r = state_first(in, "upgrade");
+	if (r) {
+		up.fallback_fd = (int)rec_i64(r, "fallback", -1);
+		snprintf(up.old_path, sizeof(up.old_path), "%s", rec_str(r, "old_path", ""));
+		up.begun_us = rec_i64(r, "begun_us", 0);
+		up.info.upgrades = (unsigned)rec_u64(r, "upgrades", 0);
+		up.info.failed = (unsigned)rec_u64(r, "failed", 0);
+		up.info.last = (time_t)rec_i64(r, "last", 0);
+		up.info.last_ms = (double)rec_i64(r, "last_us", 0) / 1000.0;
+		snprintf(up.info.from, sizeof(up.info.from), "%s", rec_str(r, "from", ""));
+		snprintf(up.path, sizeof(up.path), "%s", rec_str(r, "new_path", up.self));
+	}
+	if (!r || up.fallback_fd < 0)
+		upgrade_give_back("the state has no upgrade record");
+	if (!fallback && getenv(UPGRADE_TEST_FAIL_ENV) &&
+	    strcmp(getenv(UPGRADE_TEST_FAIL_ENV), "1") == 0)
+		upgrade_give_back("refused by %s=1 (a test)", UPGRADE_TEST_FAIL_ENV);
+	if (state_in_protocol(in) > CLUSTER_PROTO_VERSION)
+		upgrade_give_back("the workers' shims speak protocol %u, newer than this build's %d",
+				  state_in_protocol(in), CLUSTER_PROTO_VERSION);
+	cluster_restore(c, in);
+	for (i = 0; i < sizeof(modules) / sizeof(modules[0]); i++)
+		if (modules[i].restore(c, in) < 0)
+			upgrade_give_back("restoring the %s failed", modules[i].name);
+	upgrade_hooks(c);
+	/* from here on this image runs the cluster */
+	if (up.fallback_fd >= 0)
+		close(up.fallback_fd);
+	up.fallback_fd = -1;
+	close(up.state_fd);
+	up.state_fd = -1;
+	for (i = 0; i < (size_t)c->nworkers; i++)
+		workers++;
+	if (fallback) {
+		snprintf(text, sizeof(text), "upgrade to %s failed: %s; still running %s (pid %d, "
+			 "%d worker%s kept)", up.path, refused ? refused : "the new binary gave "
+			 "the state back", CLUSTER_RUN_VERSION, (int)getpid(), workers,
+			 workers == 1 ? "" : "s");
+		state_in_free(in);
+		finished(c, 0, text);
+		return;
+	}
+	up.info.last_ms = (double)(now_us() - up.begun_us) / 1000.0;
+	snprintf(up.info.from, sizeof(up.info.from), "%s", state_in_version(in));
+	snprintf(text, sizeof(text), "upgraded in place: %s -> %s (%s) in %.1f ms, %d worker%s "
+		 "kept (pid %d)", up.info.from, CLUSTER_RUN_VERSION, up.self, up.info.last_ms,
+		 workers, workers == 1 ? "" : "s", (int)getpid());
+	if (state_in_protocol(in) < CLUSTER_PROTO_VERSION) {
+		/* This build speaks the old shims' protocol (every version from
+		 * 5 up: the shim says its own at attach), but the workers get
+		 * the new shim only by starting again: roll them. */
+		log_event("upgrade: the workers' shims speak protocol %u, this build %d: "
+			  "rolling the workers onto the new shim", state_in_protocol(in),
+			  CLUSTER_PROTO_VERSION);
+		supervisor_reload(c);
+	}
+	state_in_free(in);
+	finished(c, 1, text);
+}
