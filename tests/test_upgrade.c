@@ -283,9 +283,15 @@ static void five_upgrades(const char *policy, const char *prog)
 	unsigned long long taken0, taken1;
 	long ok, failed, per[16];
 	char want[64];
+	double up0;
 	int i;
 
 	start(&c, 2, policy, prog, NULL);
+	/* a reload first, for a count the upgrades must carry */
+	ctl(&c, &r, "reload", "--wait", NULL);
+	cr_assert_eq(code(&r), 0, "%s%s\n%s", r.out, r.err, c.cr->log);
+	status_json(&c, &r);
+	up0 = strtod(strstr(r.out, "\"uptime\":") + 9, NULL);
 	cr_assert_eq(slot_pids(&c, pids, &taken0), 2, "%s", c.cr->log);
 	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
 	load_wait_more(l, 100, 10000);
@@ -313,10 +319,18 @@ static void five_upgrades(const char *policy, const char *prog)
 	cr_assert_eq(slot_pids(&c, pids, &taken1), 2);
 	cr_log_info("%s %s: %ld requests, 0 failed; taken %llu -> %llu", prog, policy, ok,
 		    taken0, taken1);
-	cr_assert_geq(taken1, taken0 + (unsigned long long)ok,
-		      "the workers' counts went back: %llu before, %llu after %ld requests",
-		      taken0, taken1, ok);
+	/* Through seccomp nothing counts connections (the program accepts on
+	 * its own socket, no shim counts for it): there the counts the test
+	 * follows are the reload's and the uptimes. */
+	if (strcmp(prog, "go"))
+		cr_assert_geq(taken1, taken0 + (unsigned long long)ok,
+			      "the workers' counts went back: %llu before, %llu after %ld "
+			      "requests", taken0, taken1, ok);
 	status_json(&c, &r);
+	cr_assert_eq(json_num(r.out, "reloads_complete"), 1, "%s", r.out);
+	cr_assert_eq(json_num(r.out, "restarts"), 0, "%s", r.out);
+	cr_assert_gt(strtod(strstr(r.out, "\"uptime\":") + 9, NULL), up0,
+		     "the master's uptime started again: %s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades"), UPGRADES, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades_failed"), 0, "%s", r.out);
 	cr_assert(strstr(r.out, "\"last_upgrade\":{"), "%s", r.out);
