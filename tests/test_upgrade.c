@@ -170,8 +170,8 @@ static int workers_of(const char *json, struct wk *w, int max)
 		cr_assert(sscanf(p, "{\"slot\":%d,\"pid\":%d,\"state\":\"%15[a-z]\"", &w[n].slot,
 				 &pid, w[n].state) == 3, "%s", p);
 		cr_assert(g && h && end && g < end && h < end, "%.300s", p);
-		w[n].generation = (unsigned)strtoul(g + 13, NULL, 10);
-		w[n].handed = strtoull(h + 10, NULL, 10);
+		w[n].generation = (unsigned)strtoul(g + strlen("\"generation\":"), NULL, 10);
+		w[n].handed = strtoull(h + strlen("\"handed\":"), NULL, 10);
 		w[n].pid = (pid_t)pid;
 		n++;
 		p = end;
@@ -243,7 +243,8 @@ static void upgrade_ok(struct cl *c, const char *path)
 		read_log(c);
 	cr_assert_eq(code(&r), 0, "upgrade: exit %d: %s%s\n%s", code(&r), r.out, r.err,
 		     c->cr->log);
-	cr_assert(!strncmp(r.out, "upgraded: ", 10), "%s", r.out);
+	/* "upgraded in place: OLD -> NEW (PATH) in T ms, N workers kept (pid P)" */
+	cr_assert(!strncmp(r.out, "upgraded", 8), "%s", r.out);
 	cr_assert_eq(count_of(r.out, "\n"), 1, "not one line: %s", r.out);
 	cr_assert_eq(r.err[0], 0, "%s", r.err);
 }
@@ -259,8 +260,8 @@ static void upgrade_refused(struct cl *c, const char *path, struct run *r)
 		read_log(c);
 	cr_assert_eq(code(r), 1, "upgrade: exit %d: %s%s\n%s", code(r), r->out, r->err,
 		     c->cr->log);
-	/* "cluster-ctl: upgrade failed: WHY" (after the program's name, the
-	 * words cluster-ctl puts before every refusal) */
+	/* "cluster-ctl: error: upgrade failed: WHY": "error: " is what
+	 * cluster-ctl prints before every refusal the master answers */
 	cr_assert(!strncmp(r->err, "cluster-ctl: ", 13) && strstr(r->err, "upgrade failed: "), "%s",
 		  r->err);
 	cr_assert_eq(count_of(r->err, "\n"), 1, "not one line: %s", r->err);
@@ -374,8 +375,8 @@ static void write_script(const char *path, const char *text)
 
 /* An upgrade to a program that exits at once (it never takes the state):
  * refused in one line, the cluster serves on under the old image with
- * the same workers, and stops with status 0.  Then one to a path that is
- * not there. */
+ * the same workers, and stops with status 0.  Then one to a file that
+ * is not executable, and one to a path that is not there. */
 Test(upgrade, to_a_program_that_exits)
 {
 	struct cl c;
@@ -400,8 +401,22 @@ Test(upgrade, to_a_program_that_exits)
 	cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
 
-	upgrade_refused(&c, "/nonexistent/cluster-run", &r);
-	cr_log_info("not there: %s", r.err);
+	/* a file that is not executable: the master refuses it at once */
+	snprintf(path, sizeof(path), "%s/not-executable", c.dir);
+	write_script(path, "#!/bin/sh\nexit 0\n");
+	cr_assert_eq(chmod(path, 0644), 0);
+	ctl(&c, &r, "upgrade", path, NULL);
+	cr_assert_eq(code(&r), 1, "exit %d: %s%s", code(&r), r.out, r.err);
+	cr_assert(!strncmp(r.err, "cluster-ctl: ", 13) && strstr(r.err, path), "%s", r.err);
+	cr_assert_eq(count_of(r.err, "\n"), 1, "not one line: %s", r.err);
+	cr_log_info("not executable: %s", r.err);
+	/* a path that is not there: cluster-ctl resolves PATH itself (the
+	 * master runs in another directory), so this one is its usage error,
+	 * status 2, before asking the master anything */
+	ctl(&c, &r, "upgrade", "/nonexistent/cluster-run", NULL);
+	cr_assert_eq(code(&r), 2, "exit %d: %s%s", code(&r), r.out, r.err);
+	cr_assert(strstr(r.err, "/nonexistent/cluster-run"), "%s", r.err);
+	cr_assert_eq(count_of(r.err, "\n"), 1, "not one line: %s", r.err);
 	load_wait_more(l, 100, 10000);
 	load_stop(l, &ok, &failed, NULL);
 	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
@@ -412,6 +427,9 @@ Test(upgrade, to_a_program_that_exits)
 	same_pids(&c, pids, "after the good upgrade");
 	status_json(&c, &r);
 	cr_assert_eq(json_num(r.out, "upgrades"), 1, "%s", r.out);
+	/* the probe's refusal counted; whether one refused before it started
+	 * (not executable) counts is not this test's business */
+	cr_assert_geq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
 	stop_clean(&c);
 }
 
