@@ -320,6 +320,9 @@ static void five_upgrades(const char *policy, const char *prog)
 			cr_assert_eq(kill(c.cr->pid, SIGUSR2), 0);
 			cr_assert(wait_until(upgrades_are, &u, 30000), "USR2: no upgrade %d\n%s",
 				  i, c.cr->log);
+			/* no one to answer: the log is all the operator sees */
+			cr_assert(cr_wait_line(c.cr, "upgraded", 10000), "USR2: the log does not "
+				  "say the upgrade happened\n%s", c.cr->log);
 		}
 		same_pids(&c, pids, "after an upgrade");
 		load_wait_more(l, 100, 10000);
