@@ -350,6 +350,7 @@ static void five_upgrades(const char *policy, const char *prog)
 		     "the master's uptime started again: %s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades"), UPGRADES, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades_failed"), 0, "%s", r.out);
+	cr_assert(strstr(r.out, "\"version\":\""), "%s", r.out);
 	cr_assert(strstr(r.out, "\"last_upgrade\":{"), "%s", r.out);
 	cr_assert_geq(json_num(strstr(r.out, "\"last_upgrade\":{"), "pause_ms"), 0, "%s", r.out);
 	snprintf(want, sizeof(want), "cluster_run_upgrades_total{result=\"ok\"} %d\n", UPGRADES);
