@@ -36,6 +36,7 @@
 #include "mechanism/seccomp_reuseport.h"
 #include "cluster.h"
 #include "base/log.h"
+#include "base/state.h"
 #include "net/sockets.h"
 #include "policy/policy.h"
 #include "policy/policy_reuseport.h"
@@ -242,4 +243,65 @@ unsigned seccomp_reuseport_queued(struct cluster *c, struct worker *w)
 		n += socket_accept_queue(fd);
 	}
 	return n;
+}
+
+int seccomp_reuseport_save(struct cluster *c, struct state_out *o)
+{
+	int i;
+
+	(void)c;
+	for (i = 0; i < npend; i++) {
+		state_rec(o, "seccomp_pend");
+		state_u64(o, "lid", pend[i].l->id);
+		state_u64(o, "serial", pend[i].w->serial);
+		state_i64(o, "slot", pend[i].slot);
+		state_fd(o, "fd", pend[i].fd);
+		state_i64(o, "live", pend[i].live);
+	}
+	return 0;
+}
+
+/* A socket whose worker the new image does not have (it cannot be: the
+ * old one dropped it at the worker's end) is left alone, not closed: a
+ * restore closes nothing, since a later module's failure gives the same
+ * state back to the old binary.  Its place in the steering was
+ * reuseport_group.c's to carry. */
+int seccomp_reuseport_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r;
+	int n = 0, i;
+
+	for (r = state_first(in, "seccomp_pend"); r; r = state_next(r))
+		n++;
+	free(pend);
+	pend = NULL;
+	npend = 0;
+	if (n && !(pend = calloc((size_t)n, sizeof(*pend)))) {
+		log_warn("upgrade: replacement sockets");
+		return -1;
+	}
+	for (r = state_first(in, "seccomp_pend"); r; r = state_next(r)) {
+		uint64_t lid = rec_u64(r, "lid", UINT64_MAX), serial = rec_u64(r, "serial", 0);
+		int fd = rec_fd(r, "fd");
+		struct worker *w = NULL;
+
+		for (i = 0; i < c->nworkers && !w; i++)
+			if (c->workers[i]->serial == serial)
+				w = c->workers[i];
+		if (fd < 0)
+			continue;
+		if (lid >= (uint64_t)c->nlisteners || !w) {
+			log_warnx("upgrade: a replacement socket of worker serial %llu has no "
+				  "listener or worker here: left alone", (unsigned long long)serial);
+			continue;
+		}
+		pend[npend++] = (struct pending_socket){
+			.l = c->listeners[lid], .w = w, .fd = fd,
+			.slot = (int)rec_i64(r, "slot", w->slot),
+			.live = (int)rec_i64(r, "live", 0),
+		};
+	}
+	if (npend)
+		log_debug("upgrade: %d replacement socket(s) of a rolling restart adopted", npend);
+	return 0;
 }

@@ -32,5 +32,12 @@ void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w);
  * seccomp worker must accept before its stop signal (retire.c asks); 0
  * for a worker of the shim. */
 unsigned seccomp_reuseport_queued(struct cluster *c, struct worker *w);
+/* An in-place upgrade, right after balancer_restore: the replacements'
+ * own sockets (a rolling restart under way), by listener id and worker
+ * serial.  0, or -1 (logged). */
+struct state_out;
+struct state_in;
+int seccomp_reuseport_save(struct cluster *c, struct state_out *o);
+int seccomp_reuseport_restore(struct cluster *c, const struct state_in *in);
 
 #endif

@@ -45,6 +45,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/state.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -561,4 +562,31 @@ long census_each_held(const struct census *cs, const struct worker *w,
 long census_held(const struct census *cs, const struct worker *w)
 {
 	return census_each_held(cs, w, NULL, NULL);
+}
+
+void census_save(const struct cluster *c, struct state_out *o)
+{
+	if (!c->census)
+		return;
+	state_rec(o, "census");
+	state_u64(o, "seq", c->census->seq);
+}
+
+/* A census numbered as the last one, that no caller takes (not ok, and of
+ * no turn the new loop will have): the next asks the kernel, as seq+1. */
+int census_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r = state_first(in, "census");
+
+	if (!r)
+		return 0;
+	if (!c->census && !(c->census = census_new())) {
+		log_warn("census");
+		return -1;
+	}
+	c->census->seq = (unsigned long)rec_u64(r, "seq", 0);
+	c->census->turn = UINT64_MAX;
+	c->census->ok = 0;
+	c->census->n = 0;
+	return 0;
 }

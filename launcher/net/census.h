@@ -44,6 +44,14 @@ long census_each_held(const struct census *cs, const struct worker *w,
 long census_proc_sockets(pid_t pid, unsigned long *inodes, size_t cap);
 /* At exit. */
 void census_close(struct cluster *c);
+/* An in-place upgrade: the snapshot itself is not carried (it is one
+ * turn's, and the new image's first census is newer than any), only its
+ * number, so that a mark taken before the exec (a draining worker's
+ * drain_quiet_seq, retire.c) still means "a census after this one". */
+struct state_out;
+struct state_in;
+void census_save(const struct cluster *c, struct state_out *o);
+int census_restore(struct cluster *c, const struct state_in *in);
 
 /* The pieces of a census, in process (tests/test_census.c). */
 struct census *census_new(void);

@@ -33,6 +33,8 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/options.h"
+#include "base/state.h"
+#include "net/census.h"
 #include "net/sd_listen.h"
 #include "net/socket_file.h"
 #include "net/sockets.h"
@@ -354,4 +356,204 @@ void listener_set_backlog(struct cluster *c, struct listener *l, int backlog)
 	for (i = 0; i < l->nslot_fds; i++)
 		if (l->slot_fds[i] >= 0 && listen(l->slot_fds[i], n) < 0)
 			log_warn("%s: listen backlog %d (slot %d)", l->name, n, i);
+}
+
+/*
+ * The upgrade.  What crosses, and what does not:
+ *   - every listener field below, its sockets (l->fd, the per-slot ones)
+ *     and the connections in its pending ring, head first: a connection
+ *     the old image accepted and had not handed yet is handed by the new
+ *     one (balancer_restore arms a dispatch);
+ *   - policy_data is not carried: only leastconn has one, a heap naming
+ *     workers by pointer, rebuilt on its next pick;
+ *   - registered, watching, again_timer and the EMFILE pause are the
+ *     balancer's to put back in the loop: it reads them from this record;
+ *   - holder.c holds nothing (a diagnostic run once on a failed bind);
+ *     census.c only its number (census_save);
+ *   - systemd's sockets (sd_listen.c) are lifecycle.c's, which carries
+ *     them (lifecycle_save): the listeners among them are l->fd here too.
+ */
+static listener_policy_lookup *policy_lookup;
+
+void listener_set_policy_lookup(listener_policy_lookup *fn)
+{
+	policy_lookup = fn;
+}
+
+static void save_one(const struct listener *l, struct state_out *o)
+{
+	int64_t due = loop_timer_due(l->c->loop, l->again_timer);
+	size_t k;
+	int i;
+
+	state_rec(o, "listener");
+	state_u64(o, "id", l->id);
+	state_fd(o, "fd", l->fd);
+	state_i64(o, "family", l->family);
+	state_i64(o, "type", l->type);
+	state_i64(o, "protocol", l->protocol);
+	state_u64(o, "opts", l->opts);
+	state_bytes(o, "req", &l->req, l->reqlen);
+	state_bytes(o, "addr", &l->addr, l->addrlen);
+	state_str(o, "policy", l->ops ? l->ops->name : NULL);
+	state_i64(o, "in_kernel", l->ops ? l->ops->in_kernel : 0);
+	state_i64(o, "announced", l->announced);
+	state_i64(o, "registered", l->registered);
+	state_i64(o, "watching", l->watching);
+	state_i64(o, "kick", l->kick);
+	state_i64(o, "again", due >= 0);
+	state_u64(o, "cursor", l->cursor);
+	state_u64(o, "accepted", l->accepted);
+	state_i64(o, "emfile_until", l->emfile_until);
+	state_i64(o, "emfile_logged", l->emfile_logged);
+	state_i64(o, "syns_stopped", l->syns_stopped);
+	state_i64(o, "inherited", l->inherited);
+	state_str(o, "name", l->name);
+	state_i64(o, "nslot_fds", l->nslot_fds);
+	socket_file_save(l, o);
+	for (i = 0; i < l->nslot_fds; i++) {
+		if (l->slot_fds[i] < 0)
+			continue;
+		state_rec(o, "listener_slot");
+		state_u64(o, "lid", l->id);
+		state_i64(o, "slot", i);
+		state_fd(o, "fd", l->slot_fds[i]);
+	}
+	for (k = 0; k < l->npending; k++) {
+		const struct conn *conn = &l->pending[(l->headpending + k) % l->cappending];
+
+		state_rec(o, "listener_conn");
+		state_u64(o, "lid", l->id);
+		state_fd(o, "fd", conn->fd);
+		state_bytes(o, "peer", &conn->peer, conn->peerlen);
+	}
+}
+
+int listener_save(struct cluster *c, struct state_out *o)
+{
+	int i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		save_one(c->listeners[i], o);
+	census_save(c, o);
+	return 0;
+}
+
+static struct listener *restore_one(struct cluster *c, const struct state_rec *r)
+{
+	const char *policy = rec_str(r, "policy", NULL);
+	int kernel = (int)rec_i64(r, "in_kernel", 0);
+	struct listener *l;
+	long len;
+
+	if (rec_u64(r, "id", UINT64_MAX) != (uint64_t)c->nlisteners ||
+	    c->nlisteners >= CLUSTER_MAX_LISTENERS) {
+		log_warnx("upgrade: listener %d is missing or out of order in the state",
+			  c->nlisteners);
+		return NULL;
+	}
+	if (!(l = calloc(1, sizeof(*l)))) {
+		log_warn("upgrade: listener");
+		return NULL;
+	}
+	l->c = c;
+	l->id = (uint32_t)c->nlisteners;
+	l->fd = rec_fd(r, "fd");
+	l->family = (int)rec_i64(r, "family", AF_INET);
+	l->type = (int)rec_i64(r, "type", SOCK_STREAM);
+	l->protocol = (int)rec_i64(r, "protocol", 0);
+	l->opts = (uint32_t)rec_u64(r, "opts", 0);
+	len = rec_bytes(r, "req", &l->req, sizeof(l->req));
+	l->reqlen = len > 0 ? (socklen_t)len : 0;
+	len = rec_bytes(r, "addr", &l->addr, sizeof(l->addr));
+	l->addrlen = len > 0 ? (socklen_t)len : 0;
+	l->ops = policy && policy_lookup ? policy_lookup(policy, kernel) : NULL;
+	l->announced = (int)rec_i64(r, "announced", 1);
+	l->kick = (int)rec_i64(r, "kick", 0);
+	l->cursor = (unsigned)rec_u64(r, "cursor", 0);
+	l->accepted = rec_u64(r, "accepted", 0);
+	l->emfile_until = rec_i64(r, "emfile_until", 0);
+	l->emfile_logged = rec_i64(r, "emfile_logged", 0);
+	l->syns_stopped = (int)rec_i64(r, "syns_stopped", 0);
+	l->inherited = (int)rec_i64(r, "inherited", 0);
+	snprintf(l->name, sizeof(l->name), "%s", rec_str(r, "name", ""));
+	if (!l->name[0])
+		describe(l);
+	c->listeners[c->nlisteners++] = l;     /* listener_close_all frees it from here */
+	if (l->fd < 0 || !l->ops) {
+		log_warnx("upgrade: listener %s: %s", l->name, l->fd < 0 ? "no socket in the state" :
+			  "a policy this build does not know");
+		return NULL;
+	}
+	len = rec_i64(r, "nslot_fds", 0);
+	if (len > 0 && len <= MAX_WORKERS + 8) {
+		int i;
+
+		if (!(l->slot_fds = malloc((size_t)len * sizeof(*l->slot_fds)))) {
+			log_warn("upgrade: listener %s", l->name);
+			return NULL;
+		}
+		for (i = 0; i < len; i++)
+			l->slot_fds[i] = -1;
+		l->nslot_fds = (int)len;
+	}
+	socket_file_restore(l, r);
+	return l;
+}
+
+/* A connection of the ring, at its tail: the ring was saved head first. */
+static int restore_conn(struct listener *l, const struct state_rec *r)
+{
+	struct conn conn;
+	long len;
+
+	memset(&conn, 0, sizeof(conn));
+	if ((conn.fd = rec_fd(r, "fd")) < 0)
+		return 0;
+	len = rec_bytes(r, "peer", &conn.peer, sizeof(conn.peer));
+	conn.peerlen = len > 0 ? (socklen_t)len : 0;
+	if (l->npending == l->cappending) {
+		size_t cap = l->cappending ? l->cappending * 2 : 16;
+		struct conn *grown = realloc(l->pending, cap * sizeof(*grown));
+
+		if (!grown) {   /* not closed: the old binary may take it back */
+			log_warn("upgrade: %s: a pending connection", l->name);
+			return -1;
+		}
+		l->pending = grown;
+		l->cappending = cap;
+	}
+	l->pending[l->npending++] = conn;       /* headpending is 0 */
+	return 0;
+}
+
+int listener_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r;
+
+	for (r = state_first(in, "listener"); r; r = state_next(r))
+		if (!restore_one(c, r))
+			return -1;
+	for (r = state_first(in, "listener_slot"); r; r = state_next(r)) {
+		uint64_t lid = rec_u64(r, "lid", UINT64_MAX);
+		int64_t slot = rec_i64(r, "slot", -1);
+		struct listener *l;
+
+		if (lid >= (uint64_t)c->nlisteners)
+			continue;
+		l = c->listeners[lid];
+		if (slot < 0 || slot >= l->nslot_fds) {
+			log_warnx("upgrade: %s: a socket for slot %lld beyond its %d", l->name,
+				  (long long)slot, l->nslot_fds);
+			return -1;
+		}
+		l->slot_fds[slot] = rec_fd(r, "fd");
+	}
+	for (r = state_first(in, "listener_conn"); r; r = state_next(r)) {
+		uint64_t lid = rec_u64(r, "lid", UINT64_MAX);
+
+		if (lid < (uint64_t)c->nlisteners && restore_conn(c->listeners[lid], r) < 0)
+			return -1;
+	}
+	return census_restore(c, in);
 }

@@ -13,6 +13,9 @@ struct worker;
 struct listener;
 struct msg_bind;
 struct creds;
+struct policy_ops;
+struct state_out;
+struct state_in;
 
 /* The listener w's bind of req names: an existing one, or NULL.  NULL
  * with *err 0: none yet (listener_create makes it); with *err set: the
@@ -41,5 +44,20 @@ void listener_close_all(struct cluster *c);
 void listener_stop_syns(struct cluster *c);
 void listener_set_backlog(struct cluster *c, struct listener *l, int backlog);
 int listener_serves_path(struct cluster *c, const struct msg_bind *req);
+
+/* An in-place upgrade (surface/upgrade.h): every listener, its per-slot
+ * sockets and its pending connections, the socket files (socket_file.c)
+ * and the census's number; not systemd's sockets (lifecycle.c's).
+ * restore rebuilds c->listeners[] with their fds but puts nothing in the
+ * loop: balancer_restore does, once the workers are back.  0, or -1
+ * (logged). */
+int listener_save(struct cluster *c, struct state_out *o);
+int listener_restore(struct cluster *c, const struct state_in *in);
+/* A listener names its policy by name (and whether it is the variant
+ * steered in the kernel: the two share a name); the table is a layer up
+ * (policy/policy.c), which registers how a name is looked up.  The lookup
+ * returns NULL for a name this build does not know. */
+typedef const struct policy_ops *listener_policy_lookup(const char *name, int in_kernel);
+void listener_set_policy_lookup(listener_policy_lookup *fn);
 
 #endif

@@ -15,6 +15,7 @@
 #include "net/socket_file.h"
 #include "cluster.h"
 #include "base/log.h"
+#include "base/state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -204,4 +205,23 @@ void socket_file_remove(struct cluster *c, const struct listener *l)
 		log_warn("%s: removing the socket file", l->name);
 	if (dir != AT_FDCWD)
 		close(dir);
+}
+
+/* Only the file's identity crosses: the check at exit stays "the path
+ * still names the socket we bound", however many upgrades later. */
+void socket_file_save(const struct listener *l, struct state_out *o)
+{
+	if (l->id >= CLUSTER_MAX_LISTENERS || !bound_files[l->id].known)
+		return;
+	state_u64(o, "file_dev", (uint64_t)bound_files[l->id].dev);
+	state_u64(o, "file_ino", (uint64_t)bound_files[l->id].ino);
+}
+
+void socket_file_restore(const struct listener *l, const struct state_rec *r)
+{
+	if (l->id >= CLUSTER_MAX_LISTENERS)
+		return;
+	bound_files[l->id].known = rec_has(r, "file_ino");
+	bound_files[l->id].dev = (dev_t)rec_u64(r, "file_dev", 0);
+	bound_files[l->id].ino = (ino_t)rec_u64(r, "file_ino", 0);
 }

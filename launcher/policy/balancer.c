@@ -35,9 +35,11 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/state.h"
 #include "net/board.h"
 #include "net/sockets.h"
 #include "policy/policy.h"
+#include "policy/policy_state.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -613,4 +615,92 @@ void balancer_stop(struct cluster *c)
 	for (i = 0; i < c->nlisteners; i++)
 		if (!c->listeners[i]->syns_stopped)     /* see channel_drain */
 			watch(c, c->listeners[i], 0);
+}
+
+/* A listener as the old image left it in the loop (its record, written by
+ * listener_save): registered, watched, a dispatch or an EMFILE pause due. */
+static int adopt_listener(struct cluster *c, struct listener *l, const struct state_rec *r)
+{
+	int registered = r ? (int)rec_i64(r, "registered", 0) : 0;
+	int watching = r ? (int)rec_i64(r, "watching", 0) : 0;
+
+	l->registered = l->watching = 0;
+	l->again_timer = 0;
+	if (registered) {
+		if (loop_add_fd(c->loop, l->fd, watching ? EPOLLIN : 0, listener_event, l) < 0) {
+			log_warn("upgrade: %s: watching the listener", l->name);
+			return -1;
+		}
+		l->registered = 1;
+		l->watching = watching;
+	}
+	/* emfile_over was armed without keeping its id: its deadline is
+	 * emfile_until itself */
+	if (l->emfile_until > 0 && !loop_timer_at(c->loop, l->emfile_until, emfile_over, l))
+		return -1;
+	/* One dispatch on the first turn after the adoption, for every
+	 * channel listener: what the old image was about to do (a dispatch
+	 * due, connections taken back and waiting in the pending ring, a
+	 * kick) is done, and a channel that went quiet across the exec is
+	 * looked at again.  dispatch() asks everything afresh, so one too
+	 * many costs a pick. */
+	if (l->ops->channel && (l->registered || l->npending) &&
+	    !(l->again_timer = loop_timer_at(c->loop, loop_now_ms(), dispatch_again, l)))
+		return -1;
+	return 0;
+}
+
+static int adopt(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r;
+	int i, k;
+
+	/* worker_restore gave back each route's values and fds; the loop
+	 * knows none of them yet.  A full route waits for EPOLLOUT, edge-
+	 * triggered: the first epoll_wait reports a writable channel at
+	 * once, and channel_event measures it. */
+	for (i = 0; i < c->nworkers; i++) {
+		struct worker *w = c->workers[i];
+
+		for (k = 0; k < c->nlisteners; k++) {
+			struct route *rt = &w->routes[k];
+
+			rt->w = w;
+			rt->lid = (uint32_t)k;
+			if (rt->chan < 0)
+				continue;
+			if (loop_add_fd(c->loop, rt->chan, rt->full ? EPOLLOUT | EPOLLET : 0,
+					channel_event, rt) < 0) {
+				log_warn("upgrade: worker %d (pid %d): its channel for %s", w->slot,
+					 (int)w->pid, c->listeners[k]->name);
+				return -1;
+			}
+		}
+	}
+	for (i = 0; i < c->nlisteners; i++) {
+		for (r = state_first(in, "listener"); r; r = state_next(r))
+			if (rec_u64(r, "id", UINT64_MAX) == (uint64_t)i)
+				break;
+		if (adopt_listener(c, c->listeners[i], r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int balancer_save(struct cluster *c, struct state_out *o)
+{
+	weights_save(c, o);
+	reuseport_group_save(c, o);
+	steer_save(c, o);
+	return 0;
+}
+
+/* The models before the loop's fds and timers: a timer armed here may
+ * steer at its first turn, and must find its group. */
+int balancer_restore(struct cluster *c, const struct state_in *in)
+{
+	if (weights_restore(c, in) < 0 || reuseport_group_restore(c, in) < 0 ||
+	    adopt(c, in) < 0 || steer_restore(c, in) < 0 || fd_short_restore(c, in) < 0)
+		return -1;
+	return 0;
 }

@@ -34,6 +34,8 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/state.h"
+#include "policy/policy_state.h"
 #include "policy/balancer.h"
 
 #include <dirent.h>
@@ -126,4 +128,32 @@ void fd_short_report(struct cluster *c, struct worker *w, pid_t pid)
 			balancer_take_back(c, w, c->listeners[i]);
 	loop_timer_cancel(c->loop, w->fds_short_timer);
 	w->fds_short_timer = loop_timer(c->loop, RECHECK_MS, recheck, w);
+}
+
+/* worker.c writes the recheck's deadline in the worker's record
+ * (fds_short_due, -1: none), next to fds_short.  The timer id worker.c
+ * carried is the old loop's: never cancel it here.  A short worker
+ * without a deadline (an older writer) is looked at again after
+ * RECHECK_MS: short for ever would starve it. */
+int fd_short_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r;
+	int i;
+
+	for (i = 0; i < c->nworkers; i++) {
+		struct worker *w = c->workers[i];
+		int64_t due = -1;
+
+		w->fds_short_timer = 0;
+		if (!w->fds_short)
+			continue;
+		for (r = state_first(in, "worker"); r; r = state_next(r))
+			if (rec_u64(r, "serial", 0) == w->serial)
+				due = rec_i64(r, "fds_short_due", -1);
+		if (due < 0)
+			due = loop_now_ms() + RECHECK_MS;
+		if (!(w->fds_short_timer = loop_timer_at(c->loop, due, recheck, w)))
+			return -1;
+	}
+	return 0;
 }

@@ -10,6 +10,7 @@
  */
 #include "policy/policy.h"
 #include "cluster.h"
+#include "net/listener.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -78,6 +79,24 @@ const struct policy_ops *policy_by_name(const char *name)
 		if (!strcmp((*p)->name, name))
 			return *p;
 	return NULL;
+}
+
+const struct policy_ops *policy_by_saved_name(const char *name, int in_kernel)
+{
+	const struct policy_ops *ops = policy_by_name(name);
+
+	if (!ops || !in_kernel)
+		return ops;
+	ops = policy_through_seccomp(ops);      /* shared's stand-in, or the variant */
+	return ops && ops->in_kernel ? ops : NULL;
+}
+
+/* The listener registry is a layer below and cannot name this table: it
+ * gets the lookup before main() runs, so that whatever adopts an upgrade's
+ * listeners finds it there, whoever calls first. */
+__attribute__((constructor)) static void register_lookup(void)
+{
+	listener_set_policy_lookup(policy_by_saved_name);
 }
 
 /* rr is Node's default.  Through seccomp the master never sees accept, so

@@ -36,6 +36,10 @@ struct conn;
 extern const struct policy_ops *const policy_table[];
 /* The policy called name (-p), or NULL. */
 const struct policy_ops *policy_by_name(const char *name);
+/* The table a listener named in an upgrade's state (net/listener.c):
+ * name, and whether it is the variant steered in the kernel (which has
+ * the same name); NULL when this build has no such policy. */
+const struct policy_ops *policy_by_saved_name(const char *name, int in_kernel);
 /* The variant of ops steered in the kernel (--steer kernel, seccomp):
  * ops itself when it has no hop (shared, reuseport, a variant), NULL when
  * a channel policy has none. */

@@ -57,7 +57,10 @@
  */
 #include "policy/policy_steer.h"
 #include "cluster.h"
+#include "base/log.h"
 #include "base/loop.h"
+#include "base/state.h"
+#include "policy/policy_state.h"
 #include "net/board.h"
 #include "net/census.h"
 #include "net/sockets.h"
@@ -452,4 +455,77 @@ void steer_worker_listening(struct cluster *c, struct listener *l)
 
 	if (l->ops->reweigh && !c->stopping)
 		refresh_listener(c, l, &arrived);
+}
+
+/* Arrays as raw bytes, up to the last slot with something in it: the same
+ * machine writes and reads them.  held[] is not carried: the census is
+ * read again within CENSUS_EVERY_MS (census_at is carried). */
+void steer_save(struct cluster *c, struct state_out *o)
+{
+	int i, n;
+
+	state_rec(o, "steer");
+	state_i64(o, "due", refresh.c == c ? loop_timer_due(c->loop, refresh.timer) : -1);
+	state_u64(o, "arrived", refresh.arrived);
+	state_i64(o, "arrived_at", refresh.arrived_at);
+	state_i64(o, "census_at", refresh.census_at);
+	state_u64(o, "refreshes", refresh.stats.refreshes);
+	state_u64(o, "programs", refresh.stats.programs);
+	state_u64(o, "censuses", refresh.stats.censuses);
+	state_u64(o, "cpu_ns", refresh.stats.cpu_ns);
+	for (i = 0; i < c->nlisteners && i < CLUSTER_MAX_LISTENERS; i++) {
+		const struct smoothed *s = &smooth[i];
+
+		if (s->owner != c->listeners[i] || !s->avg || !s->attached || !s->pace)
+			continue;
+		for (n = MAX_WORKERS; n > 0 && !s->avg[n - 1] && !s->pace[n - 1].closed &&
+		     !s->pace[n - 1].service && !s->pace[n - 1].rate; n--)
+			;
+		n = n > s->nattached ? n : s->nattached;
+		state_rec(o, "steer_smooth");
+		state_i64(o, "lid", i);
+		state_i64(o, "at", s->at);
+		state_i64(o, "nattached", s->nattached);
+		state_bytes(o, "avg", s->avg, (size_t)n * sizeof(*s->avg));
+		state_bytes(o, "attached", s->attached, (size_t)n * sizeof(*s->attached));
+		state_bytes(o, "pace", s->pace, (size_t)n * sizeof(*s->pace));
+	}
+}
+
+int steer_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r = state_first(in, "steer");
+	int64_t due;
+
+	if (r) {
+		refresh.arrived = rec_u64(r, "arrived", 0);
+		refresh.arrived_at = rec_i64(r, "arrived_at", 0);
+		refresh.census_at = rec_i64(r, "census_at", 0);
+		refresh.stats.refreshes = rec_u64(r, "refreshes", 0);
+		refresh.stats.programs = rec_u64(r, "programs", 0);
+		refresh.stats.censuses = rec_u64(r, "censuses", 0);
+		refresh.stats.cpu_ns = rec_u64(r, "cpu_ns", 0);
+		if ((due = rec_i64(r, "due", -1)) >= 0) {
+			refresh.c = c;
+			if (!(refresh.timer = loop_timer_at(c->loop, due, tick, c)))
+				return -1;
+		}
+	}
+	for (r = state_first(in, "steer_smooth"); r; r = state_next(r)) {
+		int64_t lid = rec_i64(r, "lid", -1);
+		struct smoothed *s;
+
+		if (lid < 0 || lid >= c->nlisteners || !(s = smoothed(c->listeners[lid]))) {
+			if (lid >= 0 && lid < c->nlisteners)
+				log_warnx("upgrade: steering of %s starts afresh: out of memory",
+					  c->listeners[lid]->name);
+			continue;
+		}
+		rec_bytes(r, "avg", s->avg, MAX_WORKERS * sizeof(*s->avg));
+		rec_bytes(r, "attached", s->attached, MAX_WORKERS * sizeof(*s->attached));
+		rec_bytes(r, "pace", s->pace, MAX_WORKERS * sizeof(*s->pace));
+		s->at = rec_i64(r, "at", loop_now_ms());
+		s->nattached = (int)rec_i64(r, "nattached", 0);
+	}
+	return 0;
 }

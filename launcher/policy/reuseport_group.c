@@ -31,6 +31,8 @@
  */
 #include "cluster.h"
 #include "base/log.h"
+#include "base/state.h"
+#include "policy/policy_state.h"
 
 #include <errno.h>
 #include <linux/filter.h>
@@ -452,4 +454,77 @@ int reuseport_hash_slot(int family, const void *a, int n)
 			     (uint32_t)p[i + 2] << 8 | p[i + 3];
 	h = (h * 0x9E3779B1u) >> 24;
 	return jump_hash(h, n);
+}
+
+/* The arrays as raw bytes: the same machine writes and reads them. */
+void reuseport_group_save(struct cluster *c, struct state_out *o)
+{
+	int i;
+
+	for (i = 0; i < c->nlisteners && i < CLUSTER_MAX_LISTENERS; i++) {
+		const struct rp_group *g = &groups[i];
+
+		if (g->l != c->listeners[i] || g->n == 0)
+			continue;       /* never steered: group_of starts it afresh */
+		state_rec(o, "rp_group");
+		state_i64(o, "lid", i);
+		state_i64(o, "mode", g->mode);
+		state_bytes(o, "fds", g->fds, (size_t)g->n * sizeof(*g->fds));
+		if (g->nserving)
+			state_bytes(o, "serving", g->serving, (size_t)g->nserving * sizeof(*g->serving));
+		if (g->nshares)
+			state_bytes(o, "shares", g->shares, (size_t)g->nshares * sizeof(*g->shares));
+	}
+}
+
+/* An array of up to max ints from key, into *p (grown): how many, or -1
+ * when out of memory. */
+static int restore_ints(const struct state_rec *r, const char *key, void **p, int max)
+{
+	size_t cap = (size_t)max * sizeof(int);
+	void *grown = realloc(*p, cap ? cap : sizeof(int));
+	long n;
+
+	if (!grown)
+		return -1;
+	*p = grown;
+	n = rec_bytes(r, key, grown, cap);
+	return n > 0 ? (int)(n / (long)sizeof(int)) : 0;
+}
+
+int reuseport_group_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r;
+
+	for (r = state_first(in, "rp_group"); r; r = state_next(r)) {
+		int64_t lid = rec_i64(r, "lid", -1);
+		struct rp_group *g;
+		int n;
+
+		if (lid < 0 || lid >= c->nlisteners)
+			continue;
+		g = &groups[lid];
+		/* the group holds every socket of the listener ever joined and
+		 * not left: its slots' and the seccomp replacements' */
+		n = restore_ints(r, "fds", (void **)&g->fds, 2 * MAX_WORKERS + 16);
+		if (n < 0)
+			goto nomem;
+		g->cap = 2 * MAX_WORKERS + 16;
+		g->n = n;
+		if ((n = restore_ints(r, "serving", (void **)&g->serving, MAX_WORKERS)) < 0)
+			goto nomem;
+		g->nserving = n;
+		if ((n = restore_ints(r, "shares", (void **)&g->shares, MAX_WORKERS)) < 0)
+			goto nomem;
+		g->nshares = n;
+		g->mode = (int)rec_i64(r, "mode", BY_RANDOM);
+		g->l = c->listeners[lid];
+		if (g->n == 0 || index_of(g, g->l->fd) < 0)
+			log_warnx("upgrade: %s: the reuseport group's order does not hold its "
+				  "socket: steering starts over at the next change", g->l->name);
+	}
+	return 0;
+nomem:
+	log_warn("upgrade: reuseport group");
+	return -1;
 }

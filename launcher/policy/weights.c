@@ -14,10 +14,14 @@
  */
 #include "policy/weights.h"
 #include "cluster.h"
+#include "base/log.h"
+#include "base/state.h"
+#include "policy/policy_state.h"
 #include "policy/balancer.h"
 #include "policy/policy.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct round {
 	int64_t current[MAX_WORKERS];   /* smooth WRR's current weight, by slot */
@@ -179,4 +183,44 @@ void weights_handed(struct cluster *c, struct listener *l, struct worker *w)
 		r->current[r->part[i]] += weight_of_slot(c, r->part[i]);
 	r->current[r->chosen] -= r->total;
 	r->chosen = -1;
+}
+
+/* Only the slots whose current weight is not 0, one record each: a round
+ * is MAX_WORKERS wide and mostly zeros. */
+void weights_save(struct cluster *c, struct state_out *o)
+{
+	int i, k;
+
+	for (i = 0; i < c->nlisteners && i < CLUSTER_MAX_LISTENERS; i++)
+		for (k = 0; rounds[i] && k < MAX_WORKERS; k++) {
+			if (!rounds[i]->current[k])
+				continue;
+			state_rec(o, "weights");
+			state_i64(o, "lid", i);
+			state_i64(o, "slot", k);
+			state_i64(o, "current", rounds[i]->current[k]);
+		}
+}
+
+int weights_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r;
+	struct round *rd;
+	int i;
+
+	for (i = 0; i < CLUSTER_MAX_LISTENERS; i++)
+		free(rounds[i]);
+	memset(rounds, 0, sizeof(rounds));
+	for (r = state_first(in, "weights"); r; r = state_next(r)) {
+		int64_t lid = rec_i64(r, "lid", -1), slot = rec_i64(r, "slot", -1);
+
+		if (lid < 0 || lid >= c->nlisteners || slot < 0 || slot >= MAX_WORKERS)
+			continue;
+		if (!(rd = round_of(c->listeners[lid]))) {
+			log_warn("upgrade: weights");
+			return -1;
+		}
+		rd->current[slot] = rec_i64(r, "current", 0);
+	}
+	return 0;
 }

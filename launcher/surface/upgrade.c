@@ -56,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -407,10 +408,16 @@ static void probe_judge(struct cluster *c, const siginfo_t *si)
 	up.answer[up.answer_len < sizeof(up.answer) ? up.answer_len : sizeof(up.answer) - 1] = '\0';
 	if (sscanf(up.answer, PROBE_ANSWER " format=%d version=%63s protocol=%d", &format, version,
 		   &protocol) != 3) {
-		if (si->si_code == CLD_EXITED)
+		if (si->si_code == CLD_EXITED && si->si_status == 127)
+			probe_refused(c, "%s could not be executed", up.path);
+		else if (si->si_code == CLD_EXITED && si->si_status < 128)
 			probe_refused(c, "%s is not a cluster-run that can take over (it exited with "
 				      "status %d without answering %s)", up.path, si->si_status,
 				      UPGRADE_PROBE_ARG);
+		else if (si->si_code == CLD_EXITED)
+			probe_refused(c, "%s is not a cluster-run that can take over (it was killed "
+				      "by signal %d without answering %s)", up.path,
+				      si->si_status - 128, UPGRADE_PROBE_ARG);
 		else
 			probe_refused(c, "%s is not a cluster-run that can take over (it was killed "
 				      "by signal %d without answering %s)", up.path, si->si_status,
@@ -435,8 +442,14 @@ static void probe_exited(struct loop *loop, int fd, uint32_t events, void *data)
 	(void)loop;
 	(void)events;
 	memset(&si, 0, sizeof(si));
-	if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG | __WALL) < 0 || si.si_pid == 0)
+	if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG | __WALL) < 0) {
+		/* reaped by someone else (it cannot be: probe_spawn): judge
+		 * from its answer alone rather than spin on the pidfd */
+		si.si_code = CLD_EXITED;
+		si.si_status = 0;
+	} else if (si.si_pid == 0) {
 		return;
+	}
 	up.probe_pid = 0;
 	/* what it wrote before it exited is all in the pipe by now */
 	while (up.answer_len < sizeof(up.answer) - 1 &&
@@ -504,7 +517,8 @@ static pid_t probe_spawn(const char *path, int *pidfd, int *out)
 	}
 	if (pid == 0) {
 		char *const argv[] = { (char *)path, (char *)UPGRADE_PROBE_ARG, NULL };
-		int s;
+		pid_t probe;
+		int s, st;
 
 		for (s = 1; s < NSIG; s++)
 			signal(s, SIG_DFL);
@@ -516,8 +530,22 @@ static pid_t probe_spawn(const char *path, int *pidfd, int *out)
 		dup2(nul, 2);
 		/* the environment without the state: a probe adopts nothing */
 		unsetenv(UPGRADE_STATE_ENV);
-		execv(path, argv);
-		_exit(127);
+		/* execve resets a child's exit signal to SIGCHLD, and the
+		 * supervisor's waitpid(-1) would then reap the probe under us:
+		 * this child, which never execs, runs it and exits with its
+		 * status (128 + signal when killed). */
+		probe = fork();
+		if (probe == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			execv(path, argv);
+			_exit(127);
+		}
+		if (probe < 0)
+			_exit(126);
+		while (waitpid(probe, &st, 0) < 0)
+			if (errno != EINTR)
+				_exit(126);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	}
 	close(pipefd[1]);
 	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
