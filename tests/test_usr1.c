@@ -8,11 +8,13 @@
  * that port) under every policy, and with --forward-usr1 every worker
  * gets it.  Skipped without node.
  *
- * Absence needs a barrier: after USR1 the test sends USR2, which is
- * forwarded, and waits until every worker printed that it got it.  Node
+ * Absence needs a barrier: after USR1 the test sends WINCH, which is
+ * forwarded (USR2 was, until it became the master's in-place upgrade),
+ * and waits until every worker printed that it got it.  The master reads
+ * pending signals lowest number first, USR1 (10) before WINCH (28).  Node
  * starts its inspector from its event loop and waits there until the
  * inspector's thread listens (and has printed "Debugger listening"), so a
- * worker that got the USR1 first says so before it can answer the USR2.
+ * worker that got the USR1 first says so before it can answer the WINCH.
  */
 #include "tmpdir.h"
 
@@ -31,7 +33,7 @@ static const char node_script[] =
 	" s.setHeader('X-Worker', process.env.CLUSTER_WORKER_ID);"
 	" s.end('pid=' + process.pid + '\\n');"
 	"}).listen(0, '127.0.0.1');"
-	"process.on('SIGUSR2', () => console.error('usr2 at ' + process.env.CLUSTER_WORKER_ID))";
+	"process.on('SIGWINCH', () => console.error('winch at ' + process.env.CLUSTER_WORKER_ID))";
 
 /* One answer from each of the n workers: their event loops ran since
  * whatever happened before (a USR1 they would have acted on). */
@@ -59,8 +61,8 @@ static void usr1_not_forwarded(const char *policy)
 	port = cr_ready_port(cr, 0, 20000);
 	cr_assert(port > 0, "%s", cr->log);
 	kill(cr->pid, SIGUSR1);
-	kill(cr->pid, SIGUSR2);         /* the master reads USR1 first */
-	cr_assert(cr_wait_count(cr, "usr2 at ", 2, 10000), "%s", cr->log);
+	kill(cr->pid, SIGWINCH);        /* the master reads USR1 first */
+	cr_assert(cr_wait_count(cr, "winch at ", 2, 10000), "%s", cr->log);
 	cr_assert(!strstr(cr->log, "Debugger listening"), "a worker got USR1:\n%s", cr->log);
 	cr_assert(strstr(cr->log, "USR1: no --log-dir files to reopen"), "%s", cr->log);
 	each_worker_answers(port, 2);
@@ -80,11 +82,11 @@ struct file_text {
 	char text[16384];
 };
 
-static int has_usr2(void *arg)
+static int has_winch(void *arg)
 {
 	struct file_text *f = arg;
 
-	return read_file(f->path, f->text, sizeof(f->text)) >= 0 && strstr(f->text, "usr2 at ");
+	return read_file(f->path, f->text, sizeof(f->text)) >= 0 && strstr(f->text, "winch at ");
 }
 
 /* With --log-dir, USR1 reopens the files and still goes no further. */
@@ -103,10 +105,10 @@ Test(usr1, reopens_logs_only)
 	cr_assert(port > 0, "%s", cr->log);
 	kill(cr->pid, SIGUSR1);
 	cr_assert(cr_wait_line(cr, "log files reopened", 10000), "%s", cr->log);
-	kill(cr->pid, SIGUSR2);
+	kill(cr->pid, SIGWINCH);
 	for (i = 0; i < 2; i++) {
 		snprintf(f.path, sizeof(f.path), "%s/worker-%d.log", dir, i);
-		cr_assert(wait_until(has_usr2, &f, 10000), "%s:\n%s", f.path, f.text);
+		cr_assert(wait_until(has_winch, &f, 10000), "%s:\n%s", f.path, f.text);
 		cr_assert(!strstr(f.text, "Debugger listening"), "worker %d got USR1:\n%s", i, f.text);
 	}
 	each_worker_answers(port, 2);

@@ -31,6 +31,7 @@
  */
 #include "base/logline.h"
 #include "base/logring.h"
+#include "base/state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -391,4 +392,23 @@ void logline_reopen(void)
 			sink.slot_fds[i] = -1;  /* reopened by the next line */
 		}
 	logline_master("log files reopened (USR1)", strlen("log files reopened (USR1)"));
+}
+
+/* Only the total: the lines not yet warned about were counted in it, and
+ * the warning they wait for was the old image's timer (a new one comes
+ * with the next drop).  The files reopen by name in the new image. */
+int logline_save(struct state_out *o)
+{
+	state_rec(o, "logline_drops");
+	state_u64(o, "total", dropped.total);
+	return 0;
+}
+
+int logline_restore(const struct state_in *in)
+{
+	const struct state_rec *r = state_first(in, "logline_drops");
+
+	if (r)
+		dropped.total += rec_u64(r, "total", 0);
+	return 0;
 }

@@ -38,4 +38,12 @@ void logline_on_drops(void (*hook)(void *data), void *data);
 int64_t logline_drops_warning_in_ms(void);
 void logline_warn_drops(void);
 
+/* An in-place upgrade: the count of dropped lines goes on (status,
+ * metrics: a counter must not go back).  Called by surface/control.c's
+ * save and restore.  0. */
+struct state_out;
+struct state_in;
+int logline_save(struct state_out *o);
+int logline_restore(const struct state_in *in);
+
 #endif

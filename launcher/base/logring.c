@@ -14,6 +14,7 @@
  * out (logline.c).
  */
 #include "base/logring.h"
+#include "base/state.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -100,25 +101,26 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void logring_add(int slot, pid_t pid, int stream, const char *text, size_t len)
+/* A line into slot's ring, the oldest going to make room; NULL when it
+ * cannot be stored (out of memory). */
+static struct logring_line *store(int slot, pid_t pid, int stream, const char *text, size_t len,
+				  uint64_t seq, int64_t time_ms)
 {
 	struct logring_line *l;
 	struct ring *r;
 	char *copy;
 
-	if (!lr.lines)
-		return;
 	if (len > LOGRING_SLOT_BYTES)
 		len = LOGRING_SLOT_BYTES;
 	r = ring_of(slot, 1);
 	if (!r || !(copy = malloc(len ? len : 1)))
-		return;
+		return NULL;
 	memcpy(copy, text, len);
 	while (r->count && (r->count == r->cap || r->bytes + len > LOGRING_SLOT_BYTES))
 		drop_oldest(r);
 	l = &r->line[(r->head + r->count) % r->cap];
-	l->seq = ++lr.seq;
-	l->time_ms = wall_ms();
+	l->seq = seq;
+	l->time_ms = time_ms;
 	l->slot = slot;
 	l->pid = pid;
 	l->stream = stream;
@@ -126,6 +128,19 @@ void logring_add(int slot, pid_t pid, int stream, const char *text, size_t len)
 	l->text = copy;
 	r->count++;
 	r->bytes += len;
+	return l;
+}
+
+void logring_add(int slot, pid_t pid, int stream, const char *text, size_t len)
+{
+	struct logring_line *l;
+
+	if (!lr.lines)
+		return;
+	l = store(slot, pid, stream, text, len, lr.seq + 1, wall_ms());
+	if (!l)
+		return;
+	lr.seq++;
 	/* last: the listener may write to clients, never back into us (it
 	 * must not log: that would add a line while this one is added) */
 	if (lr.listener)
@@ -188,4 +203,116 @@ out:
 	free(taken);
 	free(pick);
 	return total;
+}
+
+/* The rings as records, one "logline" per line, each ring oldest first
+ * (so restoring them in the order read rebuilds each ring as it was).
+ * Up to LOGRING_SLOT_BYTES of text per slot, escaped: a few MiB for a
+ * large chatty cluster, once per upgrade. */
+int logring_save(struct cluster *c, struct state_out *o)
+{
+	int ri;
+	size_t k;
+
+	(void)c;
+	state_rec(o, "logring");
+	state_u64(o, "seq", lr.seq);
+	for (ri = 0; ri < lr.nrings; ri++) {
+		const struct ring *r = lr.rings[ri];
+
+		for (k = 0; r && k < r->count; k++) {
+			const struct logring_line *l = &r->line[(r->head + k) % r->cap];
+
+			state_rec(o, "logline");
+			state_i64(o, "slot", l->slot);
+			state_i64(o, "pid", l->pid);
+			state_i64(o, "stream", l->stream);
+			state_u64(o, "seq", l->seq);
+			state_i64(o, "time", l->time_ms);
+			state_bytes(o, "text", l->text, l->len);
+		}
+	}
+	return 0;
+}
+
+/* The old image's lines go first; the lines this image has kept since it
+ * started (its own messages while adopting) go after them, renumbered
+ * past the old counter, so logs shows one history in its order.  Nothing
+ * here fails the upgrade: a line that cannot be stored (out of memory,
+ * a ring smaller under --log-lines of another build) is left out, as
+ * logring_add leaves one out. */
+int logring_restore(struct cluster *c, const struct state_in *in)
+{
+	struct ring **mine = lr.rings;
+	int nmine = lr.nrings, ri;
+	const struct state_rec *rec = state_first(in, "logring");
+	uint64_t base = rec ? rec_u64(rec, "seq", 0) : 0, top = base;
+	char *text = NULL;
+
+	(void)c;
+	lr.rings = NULL;
+	lr.nrings = 0;
+	if (lr.lines && (text = malloc(LOGRING_SLOT_BYTES)))
+		for (rec = state_first(in, "logline"); rec; rec = state_next(rec)) {
+			long n = rec_bytes(rec, "text", text, LOGRING_SLOT_BYTES);
+			uint64_t seq = rec_u64(rec, "seq", 0);
+			int64_t slot = rec_i64(rec, "slot", LOGRING_MASTER - 1);
+
+			if (n < 0 || slot < LOGRING_MASTER || slot > 1 << 20)
+				continue;
+			store((int)slot, (pid_t)rec_i64(rec, "pid", 0),
+			      (int)rec_i64(rec, "stream", 0), text, (size_t)n, seq,
+			      rec_i64(rec, "time", 0));
+			if (seq > top)
+				top = seq;
+		}
+	free(text);
+	/* then this image's own, in their order (seq: the rings are merged
+	 * by it) */
+	for (;;) {
+		struct logring_line *next = NULL;
+		struct ring *from = NULL;
+
+		for (ri = 0; ri < nmine; ri++) {
+			struct ring *r = mine[ri];
+
+			if (r && r->count && (!next || r->line[r->head].seq < next->seq)) {
+				next = &r->line[r->head];
+				from = r;
+			}
+		}
+		if (!next)
+			break;
+		store(next->slot, next->pid, next->stream, next->text, next->len,
+		      top + next->seq, next->time_ms);
+		drop_oldest(from);
+	}
+	lr.seq += top;
+	for (ri = 0; ri < nmine; ri++) {
+		if (!mine[ri])
+			continue;
+		free(mine[ri]->line);   /* emptied above */
+		free(mine[ri]);
+	}
+	free(mine);
+	return 0;
+}
+
+void logring_clear(void)
+{
+	int ri;
+
+	for (ri = 0; ri < lr.nrings; ri++) {
+		struct ring *r = lr.rings[ri];
+
+		while (r && r->count)
+			drop_oldest(r);
+		if (r)
+			free(r->line);
+		free(r);
+	}
+	free(lr.rings);
+	lr.rings = NULL;
+	lr.nrings = 0;
+	lr.seq = 0;
 }

@@ -39,4 +39,16 @@ size_t logring_last(int slot, size_t n, void (*fn)(const struct logring_line *, 
 /* fn sees every line as it is added (cluster-ctl logs -f); one listener. */
 void logring_on_line(void (*fn)(const struct logring_line *, void *), void *data);
 
+/* An in-place upgrade (surface/upgrade.c): every ring's lines and the
+ * order counter into o; restore puts them back in front of what the new
+ * image has kept since it started (renumbered after them), without
+ * telling the listener: its followers had them.  0, or -1 (logged). */
+struct cluster;
+struct state_out;
+struct state_in;
+int logring_save(struct cluster *c, struct state_out *o);
+int logring_restore(struct cluster *c, const struct state_in *in);
+/* Free every ring (tests: a fresh start in the same process). */
+void logring_clear(void);
+
 #endif

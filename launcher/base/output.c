@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/logline.h"
 #include "base/loop.h"
+#include "base/state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,4 +158,62 @@ void output_free(struct output *o)
 		close_stream(&o->s[i]);
 	}
 	free(o);
+}
+
+static const char *const fd_key[2] = { "out_fd", "err_fd" };
+static const char *const part_key[2] = { "out_part", "err_part" };
+
+void output_save(const struct output *o, struct state_out *so)
+{
+	int i;
+
+	if (!o)
+		return;
+	for (i = 0; i < 2; i++) {
+		if (o->s[i].fd < 0)
+			continue;
+		state_fd(so, fd_key[i], o->s[i].fd);
+		if (o->s[i].len)
+			state_bytes(so, part_key[i], o->s[i].buf, o->s[i].len);
+	}
+}
+
+struct output *output_restore(struct loop *loop, int slot, pid_t pid, const struct state_rec *rec)
+{
+	int fd[2] = { rec_fd(rec, fd_key[0]), rec_fd(rec, fd_key[1]) }, i;
+	struct output *o;
+
+	if (fd[0] < 0 && fd[1] < 0)
+		return NULL;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		goto fail;
+	o->loop = loop;
+	o->slot = slot;
+	o->pid = pid;
+	for (i = 0; i < 2; i++) {
+		struct stream *s = &o->s[i];
+		long n;
+
+		s->o = o;
+		s->dest = i + 1;
+		s->fd = -1;
+		if (fd[i] < 0)
+			continue;
+		n = rec_bytes(rec, part_key[i], s->buf, sizeof(s->buf));
+		s->len = n > 0 ? (size_t)n : 0;
+		if (loop_add_fd(loop, fd[i], EPOLLIN, stream_event, s) < 0)
+			goto fail;
+		s->fd = fd[i];
+		fd[i] = -1;
+	}
+	return o;
+fail:
+	/* the pipes are left open (a fallback's old image takes them) */
+	log_warn("worker %d: output pipes after the upgrade", slot);
+	for (i = 0; o && i < 2; i++)
+		if (o->s[i].fd >= 0)
+			loop_del_fd(loop, o->s[i].fd);
+	free(o);
+	return NULL;
 }

@@ -18,6 +18,7 @@
 #include "base/sd_notify.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/state.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -139,4 +140,41 @@ void sd_notify_close(struct sd_notify *n, struct loop *loop)
 	if (n->fd >= 0)
 		close(n->fd);
 	n->fd = -1;
+}
+
+void sd_notify_save(const struct sd_notify *n, const struct loop *loop, struct state_out *o)
+{
+	if (n->fd < 0)
+		return;
+	state_fd(o, "notify_fd", n->fd);
+	state_bytes(o, "notify_addr", &n->addr, n->addrlen);
+	state_i64(o, "notify_failed", n->failed);
+	state_i64(o, "notify_watchdog_ms", n->watchdog_ms);
+	state_i64(o, "notify_watchdog_due", loop_timer_due(loop, n->watchdog_timer));
+}
+
+void sd_notify_restore(struct sd_notify *n, struct loop *loop, const struct state_rec *rec)
+{
+	int fd = rec_fd(rec, "notify_fd");
+	long len;
+	int64_t due;
+
+	if (fd < 0)
+		return;
+	if (n->fd >= 0)
+		sd_notify_close(n, loop);
+	memset(&n->addr, 0, sizeof(n->addr));
+	len = rec_bytes(rec, "notify_addr", &n->addr, sizeof(n->addr));
+	if (len <= (long)offsetof(struct sockaddr_un, sun_path)) {
+		log_warnx("upgrade: systemd's notify socket has no address; not notifying systemd");
+		close(fd);
+		return;
+	}
+	n->fd = fd;
+	n->addrlen = (socklen_t)len;
+	n->failed = (int)rec_i64(rec, "notify_failed", 0);
+	n->watchdog_ms = rec_i64(rec, "notify_watchdog_ms", 0);
+	n->watchdog_timer = 0;
+	if (n->watchdog_ms > 0 && (due = rec_i64(rec, "notify_watchdog_due", -1)) >= 0)
+		n->watchdog_timer = loop_timer_at(loop, due, watchdog_tick, n);
 }

@@ -28,5 +28,13 @@ void sd_notify_send(struct sd_notify *n, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void sd_notify_watchdog_start(struct sd_notify *n, struct loop *loop);
 void sd_notify_close(struct sd_notify *n, struct loop *loop);
+/* An in-place upgrade: sd_notify_open took NOTIFY_SOCKET out of the
+ * environment, so the new image cannot read it again: the socket, the
+ * address and the watchdog (its next WATCHDOG=1 at its deadline) go in
+ * the current record (keys notify_*), and come back from rec. */
+struct state_out;
+struct state_rec;
+void sd_notify_save(const struct sd_notify *n, const struct loop *loop, struct state_out *o);
+void sd_notify_restore(struct sd_notify *n, struct loop *loop, const struct state_rec *rec);
 
 #endif

@@ -165,6 +165,24 @@ int seccomp_spawn_done(struct cluster *c, struct worker *w, int sock)
 	return 0;
 }
 
+/* A notification already waiting is heard as soon as the loop runs: the
+ * trapped thread slept through the exec (the filter belongs to it, not
+ * to us). */
+int seccomp_worker_adopt(struct cluster *c, struct worker *w, int fd)
+{
+	w->notify_fd = -1;
+	if (fd < 0)
+		return 0;
+	if (notify_buffers() < 0 || loop_add_fd(c->loop, fd, EPOLLIN, notify_event, w) < 0) {
+		/* left open: should the upgrade fall back, the old image
+		 * takes it again */
+		log_warn("worker %d (pid %d): seccomp notify fd", w->slot, (int)w->pid);
+		return -1;
+	}
+	w->notify_fd = fd;
+	return 0;
+}
+
 static void close_notify(struct worker *w)
 {
 	if (w->notify_fd < 0)

@@ -16,6 +16,10 @@ struct spawn_args;
 int seccomp_spawn_prepare(struct cluster *c, struct spawn_args *a, int *sock);
 /* After: take the notify fd from sock (closed) and watch it. */
 int seccomp_spawn_done(struct cluster *c, struct worker *w, int sock);
+/* An in-place upgrade (surface/upgrade.h): w's notify fd, carried
+ * across the exec, watched again.  0, or -1 (logged; fd left
+ * open, for the old image should the upgrade fall back). */
+int seccomp_worker_adopt(struct cluster *c, struct worker *w, int fd);
 /* The worker is gone: stop watching its notify fd. */
 void seccomp_worker_free(struct cluster *c, struct worker *w);
 

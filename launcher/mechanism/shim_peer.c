@@ -303,7 +303,11 @@ static void doorbell_event(struct loop *loop, int fd, uint32_t events, void *dat
 			continue;
 		}
 		if (n <= 0) {
-			loop_del_fd(loop, fd);  /* every process closed it */
+			/* every process closed it: closed here too (an upgrade
+			 * carries only a doorbell somebody still holds) */
+			loop_del_fd(loop, fd);
+			close(fd);
+			w->doorbell = -1;
 			if (w->c->hooks.doorbell_closed)
 				w->c->hooks.doorbell_closed(w->c, w);
 			return;
@@ -327,6 +331,17 @@ int shim_peer_watch(struct worker *w, int doorbell)
 {
 	w->doorbell = doorbell;
 	return loop_add_fd(w->c->loop, doorbell, EPOLLIN, doorbell_event, w);
+}
+
+int shim_peer_adopt_peer(struct worker *w, int fd, pid_t pid)
+{
+	struct msg_attach m = { .version = CLUSTER_PROTO_VERSION, .pid = pid };
+	int n = w->npeers;
+
+	if (fd < 0)
+		return 0;
+	add_peer(w, &m, fd);    /* closes fd when it cannot */
+	return w->npeers > n ? 0 : -1;
 }
 
 void shim_peer_forget(struct worker *w)

@@ -23,6 +23,10 @@ union any_msg {
 
 /* Listen on w's doorbell (the master's end; w owns it from now on). */
 int shim_peer_watch(struct worker *w, int doorbell);
+/* An in-place upgrade: one process's private socket (fd, carried across
+ * the exec) heard again as it was before (shim_peer_watch does the
+ * doorbell).  0, or -1 (fd closed). */
+int shim_peer_adopt_peer(struct worker *w, int fd, pid_t pid);
 /* w is going: its processes' sockets and its doorbell are closed. */
 void shim_peer_forget(struct worker *w);
 /* It broke the protocol: hear no more of it, and kill it. */

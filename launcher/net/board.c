@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *board_snmp_path = "/proc/net/snmp";
@@ -159,6 +160,25 @@ fail:
 	close(w->board_fd);
 	w->board_fd = -1;
 	return -1;
+}
+
+int board_adopt(struct worker *w, int fd)
+{
+	struct stat st;
+	void *p;
+
+	w->board = NULL;
+	w->board_fd = -1;
+	if (fd < 0)
+		return 0;
+	/* sealed at its size when made: a shorter one would be a SIGBUS */
+	if (fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(struct worker_board) ||
+	    (p = mmap(NULL, sizeof(struct worker_board), PROT_READ | PROT_WRITE, MAP_SHARED,
+		      fd, 0)) == MAP_FAILED)
+		return -1;      /* fd left open: a fallback's old image takes it */
+	w->board = p;
+	w->board_fd = fd;
+	return 0;
 }
 
 void board_free(struct worker *w)

@@ -15,6 +15,11 @@ struct worker;
  * read from it are the worker's word, bounded before use. */
 int board_create(struct worker *w);
 void board_free(struct worker *w);
+/* An in-place upgrade: w's board from its memfd, carried across the exec
+ * (its counters go on where they were).  0, or -1 (w has no board:
+ * closes are reported one by one, as without one; fd is left open, for
+ * the old image should the upgrade fall back). */
+int board_adopt(struct worker *w, int fd);
 void board_set_drain(struct worker *w, uint32_t lid);
 /* The worker is leaving: its shim closes keep-alive connections at the
  * end of a response from now on (protocol.h, `retiring`). */

@@ -25,6 +25,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/state.h"
 #include "net/board.h"
 #include "policy/balancer.h"
 
@@ -124,8 +125,10 @@ static void sample(struct loop *loop, void *data)
 
 int accept_rate_start(struct cluster *c)
 {
-	struct accept_rates *ar = calloc(1, sizeof(*ar));
+	struct accept_rates *ar = c->rates ? NULL : calloc(1, sizeof(*ar));
 
+	if (c->rates)
+		return 0;               /* restored after an upgrade */
 	if (!ar)
 		return -1;
 	ar->c = c;
@@ -164,4 +167,66 @@ double accept_rate(struct cluster *c, const struct worker *w, int window_s)
 		return 0;
 	return (double)(r->count[newest] - r->count[oldest]) * 1000.0 /
 	       (double)(r->at[newest] - r->at[oldest]);
+}
+
+/* --- an in-place upgrade (accept_rate.h) --- */
+
+int accept_rate_save(struct cluster *c, struct state_out *o)
+{
+	const struct accept_rates *ar = c->rates;
+	int i;
+
+	if (!ar)
+		return 0;
+	state_rec(o, "accept_rates");
+	state_i64(o, "timer_due", loop_timer_due(c->loop, ar->timer));
+	for (i = 0; i < ar->nrings; i++) {
+		const struct ring *r = &ar->rings[i];
+
+		state_rec(o, "accept_ring");
+		state_u64(o, "worker", r->serial);
+		state_u64(o, "head", r->head);
+		state_u64(o, "n", r->n);
+		state_bytes(o, "at", r->at, sizeof(r->at));
+		state_bytes(o, "count", r->count, sizeof(r->count));
+	}
+	return 0;
+}
+
+int accept_rate_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *rec = state_first(in, "accept_rates");
+	struct accept_rates *ar;
+	int n = 0;
+	int64_t due;
+
+	if (!rec)
+		return 0;               /* accept_rate_start makes it afresh */
+	for (const struct state_rec *r = state_first(in, "accept_ring"); r; r = state_next(r))
+		n++;
+	ar = calloc(1, sizeof(*ar));
+	if (!ar || !(ar->rings = calloc((size_t)(n ? n : 1), sizeof(*ar->rings)))) {
+		free(ar);
+		log_warnx("upgrade: accept rates: out of memory");
+		return -1;
+	}
+	ar->c = c;
+	/* a ring another build sized differently is dropped: the rate of
+	 * that worker starts again from its next samples */
+	for (const struct state_rec *r = state_first(in, "accept_ring"); r; r = state_next(r)) {
+		struct ring *g = &ar->rings[ar->nrings];
+
+		g->serial = rec_u64(r, "worker", 0);
+		g->head = (unsigned)rec_u64(r, "head", 0);
+		g->n = (unsigned)rec_u64(r, "n", 0);
+		if (g->head >= RING || g->n > RING ||
+		    rec_bytes(r, "at", g->at, sizeof(g->at)) != (long)sizeof(g->at) ||
+		    rec_bytes(r, "count", g->count, sizeof(g->count)) != (long)sizeof(g->count))
+			continue;
+		ar->nrings++;
+	}
+	due = rec_i64(rec, "timer_due", -1);
+	ar->timer = loop_timer_at(c->loop, due >= 0 ? due : loop_now_ms() + SAMPLE_MS, sample, ar);
+	c->rates = ar;
+	return 0;
 }

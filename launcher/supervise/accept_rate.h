@@ -15,6 +15,15 @@ struct worker;
  * that accepts itself without a board: seccomp). */
 #define ACCEPT_RATE_WINDOW_MAX 10
 int accept_rate_start(struct cluster *c);
+/* An in-place upgrade (surface/upgrade.h): each worker's samples (by
+ * serial) and the next sample's deadline.  Restore builds c->rates;
+ * accept_rate_start (supervisor_restore) then keeps them.  The counts
+ * sampled are the workers' own totals (boards, routes), carried by
+ * worker.c, so the rates go on without a gap. */
+struct state_out;
+struct state_in;
+int accept_rate_save(struct cluster *c, struct state_out *o);
+int accept_rate_restore(struct cluster *c, const struct state_in *in);
 void accept_rate_free(struct cluster *c);
 double accept_rate(struct cluster *c, const struct worker *w, int window_s);
 

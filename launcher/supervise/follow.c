@@ -50,6 +50,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/procstat.h"
+#include "base/state.h"
 #include "mechanism/seccomp_reuseport.h"
 #include "net/census.h"
 #include "supervise/worker.h"
@@ -524,4 +525,66 @@ void follow_kill_all(struct cluster *c)
 		free(kids);
 	}
 	forget_all(c);
+}
+
+/* --- an in-place upgrade (follow.h) --- */
+
+int follow_save(struct cluster *c, struct state_out *o)
+{
+	const struct follow *f = c->follow;
+	size_t i;
+	int k;
+
+	for (k = 0; k < c->nworkers; k++) {
+		const struct worker *w = c->workers[k];
+		int64_t due = loop_timer_due(c->loop, w->follow_timer);
+
+		if (due < 0)
+			continue;
+		state_rec(o, "follow_deadline");
+		state_u64(o, "worker", w->serial);
+		state_i64(o, "due", due);
+	}
+	if (!f)
+		return 0;
+	state_rec(o, "follow");
+	state_u64(o, "ngone", f->ngone);
+	state_bytes(o, "gone", f->gone, sizeof(f->gone));
+	for (i = 0; i < f->n; i++) {
+		state_rec(o, "adoptee");
+		state_i64(o, "pid", f->a[i].pid);
+		state_u64(o, "owner", f->a[i].owner);
+		state_i64(o, "killed", f->a[i].killed);
+	}
+	return 0;
+}
+
+int follow_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r;
+	struct follow *f;
+
+	for (r = state_first(in, "follow_deadline"); r; r = state_next(r)) {
+		struct worker *w = worker_by_serial(c, rec_u64(r, "worker", 0));
+
+		if (w)
+			w->follow_timer = loop_timer_at(c->loop, rec_i64(r, "due", 0), deadline, w);
+	}
+	if (!(r = state_first(in, "follow")))
+		return 0;
+	if (!(f = state(c))) {
+		log_warnx("upgrade: follow: out of memory");
+		return -1;
+	}
+	f->ngone = (unsigned)rec_u64(r, "ngone", 0);
+	if (rec_bytes(r, "gone", f->gone, sizeof(f->gone)) != (long)sizeof(f->gone)) {
+		memset(f->gone, 0, sizeof(f->gone));
+		f->ngone = 0;
+	}
+	for (r = state_first(in, "adoptee"); r; r = state_next(r)) {
+		note(f, (pid_t)rec_i64(r, "pid", 0), rec_u64(r, "owner", 0));
+		if (f->n && f->a[f->n - 1].pid == (pid_t)rec_i64(r, "pid", 0))
+			f->a[f->n - 1].killed = (int)rec_i64(r, "killed", 0);
+	}
+	return 0;
 }

@@ -23,5 +23,13 @@ int follow_exit(struct cluster *c, struct worker *w, int status);
 /* At the end: SIGKILL every child left (adopted or not) and reap it,
  * until none is left; then forget what was adopted. */
 void follow_kill_all(struct cluster *c);
+/* An in-place upgrade (surface/upgrade.h): the processes adopted (they
+ * stay our children: the pid is the same), by whose serial, the
+ * doorbells of workers gone, and each followed daemon's deadline to
+ * listen.  Restore runs after worker_restore. */
+struct state_out;
+struct state_in;
+int follow_save(struct cluster *c, struct state_out *o);
+int follow_restore(struct cluster *c, const struct state_in *in);
 
 #endif

@@ -51,6 +51,7 @@
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/state.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -485,4 +486,55 @@ void guard_watch(struct cluster *c, pid_t pgrp)
 		loop_del_fd(c->loop, guard_wfd);
 	close(guard_wfd);
 	guard_wfd = -1;
+}
+
+/* --- an in-place upgrade (guard.h) --- */
+
+int guard_save(struct cluster *c, struct state_out *o)
+{
+	(void)c;
+	state_rec(o, "guard");
+	state_fd(o, "wfd", guard_wfd);
+	state_i64(o, "pid", guard_pid);
+	state_str(o, "marker", guard.marker[0] ? guard.marker : NULL);
+	state_i64(o, "sid", guard.sid);
+	state_i64(o, "uid0", guard.uids[0]);
+	state_i64(o, "uid1", guard.uids[1]);
+	state_i64(o, "uid2", guard.uids[2]);
+	state_bytes(o, "restarts", restarts.at, sizeof(restarts.at[0]) * (size_t)restarts.n);
+	return 0;
+}
+
+int guard_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r = state_first(in, "guard");
+	const char *marker;
+	long n;
+
+	if (!r || getpid() == 1)
+		return 0;       /* none: PID 1 needs none (guard_start) */
+	marker = rec_str(r, "marker", "");
+	snprintf(guard.marker, sizeof(guard.marker), "%s", marker);
+	guard.marker_len = strlen(guard.marker);
+	guard.sid = (pid_t)rec_i64(r, "sid", getsid(0));
+	guard.uids[0] = (uid_t)rec_i64(r, "uid0", getuid());
+	guard.uids[1] = (uid_t)rec_i64(r, "uid1", geteuid());
+	guard.uids[2] = (uid_t)rec_i64(r, "uid2", geteuid());
+	n = rec_bytes(r, "restarts", restarts.at, sizeof(restarts.at));
+	restarts.n = n > 0 ? (int)((size_t)n / sizeof(restarts.at[0])) : 0;
+	/* workers started from now on inherit it, as from guard_start's
+	 * setenv (the exec most likely carried it in the environment) */
+	if (strchr(guard.marker, '=') && setenv(GUARD_ENV, strchr(guard.marker, '=') + 1, 1) < 0)
+		log_warn("guard: %s", GUARD_ENV);
+	guard_pid = (pid_t)rec_i64(r, "pid", 0);
+	guard_wfd = rec_fd(r, "wfd");
+	atexit(guard_release);
+	if (guard_wfd < 0) {
+		/* the old image went on without one (it gave up on restarts) */
+		if (guard.marker[0])
+			log_warnx("upgrade: no guard was running: going on without one");
+		return 0;
+	}
+	watch_guard(c);
+	return 0;
 }

@@ -15,5 +15,14 @@ struct cluster;
 int guard_start(struct cluster *c);
 /* A worker was spawned: its process group belongs to the cluster. */
 void guard_watch(struct cluster *c, pid_t pgrp);
+/* An in-place upgrade (surface/upgrade.h): the guard goes on, and so
+ * must its pipe: closed by the exec, it would read EOF and kill every
+ * worker.  Save keeps the write end (and what a new guard would need);
+ * restore, in place of guard_start, watches it again and tells the
+ * guard to go at exit, as guard_start does. */
+struct state_out;
+struct state_in;
+int guard_save(struct cluster *c, struct state_out *o);
+int guard_restore(struct cluster *c, const struct state_in *in);
 
 #endif

@@ -40,6 +40,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/state.h"
 #include "policy/balancer.h"
 #include "policy/policy_reuseport.h"
 
@@ -497,6 +498,12 @@ int health_start(struct cluster *c, health_replace_fn *replace)
 {
 	const struct options *o = c->opt;
 
+	if (c->health) {                /* restored after an upgrade */
+		srandom((unsigned)(getpid() ^ wall_ms()));
+		c->health->replace = replace;
+		c->hooks.conn_handed = health_conn_handed;
+		return 0;
+	}
 	c->health = calloc(1, sizeof(*c->health));
 	if (!c->health)
 		return -1;
@@ -598,4 +605,124 @@ void health_report_metrics(struct cluster *c, struct buf *b)
 	for (i = 0; i < HEALTH_NREASONS; i++)
 		buf_printf(b, "cluster_run_worker_replacements_total{reason=\"%s\"} %llu\n",
 			   reason_names[i], h ? (unsigned long long)h->by_reason[i] : 0ULL);
+}
+
+/* --- an in-place upgrade (health.h) --- */
+
+int health_save(struct cluster *c, struct state_out *o)
+{
+	const struct health *h = c->health;
+	uint64_t k;
+	int i;
+
+	if (!h)
+		return 0;
+	state_rec(o, "health");
+	state_i64(o, "timer_due", loop_timer_due(c->loop, h->timer));
+	state_i64(o, "soon_due", loop_timer_due(c->loop, h->soon));
+	state_u64(o, "ticks", h->ticks);
+	state_u64(o, "nnotes", h->nnotes);
+	for (i = 0; i < HEALTH_NREASONS; i++)
+		state_u64(o, reason_names[i], h->by_reason[i]);
+	for (i = 0; i < MAX_WORKERS; i++) {
+		const struct watch *s = &h->slots[i];
+
+		if (!s->pid && !h->last_exit[i][0])
+			continue;
+		state_rec(o, "health_watch");
+		state_i64(o, "slot", i);
+		state_i64(o, "pid", s->pid);
+		state_u64(o, "limit", s->limit);
+		state_i64(o, "over", s->over);
+		state_u64(o, "rss", s->rss);
+		state_u64(o, "cpu", s->cpu);
+		state_u64(o, "slot_queued", s->slot_queued);
+		state_i64(o, "cpu_marked", s->cpu_marked);
+		state_u64(o, "cpu_mark", s->cpu_mark);
+		state_u64(o, "taken", s->taken);
+		state_i64(o, "stuck_since", s->stuck_since);
+		state_i64(o, "asked", s->asked);
+		state_str(o, "last_exit", h->last_exit[i]);
+	}
+	for (k = first_note(h); k < h->nnotes; k++) {
+		const struct restart_note *n = note_at(h, k);
+
+		state_rec(o, "health_note");
+		state_u64(o, "k", k);
+		state_i64(o, "wall_ms", n->wall_ms);
+		state_i64(o, "slot", n->slot);
+		state_i64(o, "pid", n->pid);
+		state_str(o, "reason", reason_names[n->reason]);
+		state_str(o, "detail", n->detail);
+	}
+	return 0;
+}
+
+static enum health_reason reason_by_name(const char *name)
+{
+	int i;
+
+	for (i = 0; i < HEALTH_NREASONS; i++)
+		if (!strcmp(name, reason_names[i]))
+			return (enum health_reason)i;
+	return HEALTH_CRASH;
+}
+
+static void restore_watch(struct health *h, const struct state_rec *r)
+{
+	int64_t i = rec_i64(r, "slot", -1);
+	struct watch *s;
+
+	if (i < 0 || i >= MAX_WORKERS)
+		return;
+	s = &h->slots[i];
+	s->pid = (pid_t)rec_i64(r, "pid", 0);
+	s->limit = rec_u64(r, "limit", 0);
+	s->over = (int)rec_i64(r, "over", 0);
+	s->rss = rec_u64(r, "rss", 0);
+	s->cpu = rec_u64(r, "cpu", 0);
+	s->slot_queued = (unsigned)rec_u64(r, "slot_queued", 0);
+	s->cpu_marked = (int)rec_i64(r, "cpu_marked", 0);
+	s->cpu_mark = rec_u64(r, "cpu_mark", 0);
+	s->taken = rec_u64(r, "taken", 0);
+	s->stuck_since = rec_i64(r, "stuck_since", 0);
+	s->asked = (int)rec_i64(r, "asked", 0);
+	snprintf(h->last_exit[i], sizeof(h->last_exit[i]), "%s", rec_str(r, "last_exit", ""));
+}
+
+int health_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r = state_first(in, "health");
+	struct health *h;
+	int64_t due;
+	int i;
+
+	if (!r)
+		return 0;               /* health_start makes it afresh */
+	if (!(h = calloc(1, sizeof(*h)))) {
+		log_warnx("upgrade: health: out of memory");
+		return -1;
+	}
+	h->c = c;
+	h->ticks = (unsigned)rec_u64(r, "ticks", 0);
+	h->nnotes = rec_u64(r, "nnotes", 0);
+	for (i = 0; i < HEALTH_NREASONS; i++)
+		h->by_reason[i] = rec_u64(r, reason_names[i], 0);
+	if ((due = rec_i64(r, "timer_due", -1)) >= 0)
+		h->timer = loop_timer_at(c->loop, due, tick, h);
+	if ((due = rec_i64(r, "soon_due", -1)) >= 0)
+		h->soon = loop_timer_at(c->loop, due, check_soon, h);
+	for (r = state_first(in, "health_watch"); r; r = state_next(r))
+		restore_watch(h, r);
+	for (r = state_first(in, "health_note"); r; r = state_next(r)) {
+		struct restart_note *n = &h->recent[rec_u64(r, "k", 0) % RECENT];
+
+		n->wall_ms = rec_i64(r, "wall_ms", 0);
+		n->slot = (int)rec_i64(r, "slot", 0);
+		n->pid = (pid_t)rec_i64(r, "pid", 0);
+		n->reason = reason_by_name(rec_str(r, "reason", ""));
+		snprintf(n->detail, sizeof(n->detail), "%s", rec_str(r, "detail", ""));
+	}
+	c->health = h;
+	return 0;
 }

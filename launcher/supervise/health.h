@@ -27,6 +27,14 @@ typedef int health_replace_fn(struct cluster *c, struct worker *w, const char *r
 
 /* Once at start, after the loop exists.  -1 when out of memory. */
 int health_start(struct cluster *c, health_replace_fn *replace);
+/* An in-place upgrade (surface/upgrade.h): each slot's watch, the last
+ * restarts and their counts, the tick and the pending check at their
+ * deadlines.  Restore builds c->health without its replace function:
+ * health_start (supervisor_restore) hands that in and keeps the rest. */
+struct state_out;
+struct state_in;
+int health_save(struct cluster *c, struct state_out *o);
+int health_restore(struct cluster *c, const struct state_in *in);
 void health_free(struct cluster *c);
 /* A worker exited unasked: remember it (how: "exited with status 1"). */
 void health_note_exit(struct cluster *c, const struct worker *w, const char *how);

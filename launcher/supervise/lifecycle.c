@@ -21,6 +21,7 @@
 #include "base/loop.h"
 #include "base/options.h"
 #include "base/sd_notify.h"
+#include "base/state.h"
 #include "net/sd_listen.h"
 #include "policy/policy.h"
 
@@ -246,4 +247,157 @@ void lifecycle_stopping(struct cluster *c)
 	reload_finished(c, RELOAD_STOPPED, "cluster-run is stopping");
 	sd_notify_send(&lc->notify, "STOPPING=1");
 	send_status(c);
+}
+
+static void monotonic_reloading(struct lifecycle *lc)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notify_send(&lc->notify, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		       (unsigned long long)ts.tv_sec * 1000000ULL +
+		       (unsigned long long)ts.tv_nsec / 1000ULL);
+}
+
+void lifecycle_upgrade_started(struct cluster *c)
+{
+	struct lifecycle *lc = life(c);
+
+	if (!lc || !sd_notify_enabled(&lc->notify))
+		return;
+	monotonic_reloading(lc);
+	/* kept as the last STATUS= sent: the next send_status, in either
+	 * image, differs and goes out */
+	snprintf(lc->status, sizeof(lc->status), "upgrading cluster-run in place");
+	sd_notify_send(&lc->notify, "STATUS=%s", lc->status);
+}
+
+void lifecycle_upgrade_done(struct cluster *c, int ok)
+{
+	struct lifecycle *lc = life(c);
+
+	if (!lc || !sd_notify_enabled(&lc->notify))
+		return;
+	/* READY=1 only when systemd would have it without the upgrade: not
+	 * before the first generation listens (lifecycle_ready says it
+	 * then), not during a reload (its end says it), not when stopping.
+	 * ok or not, a cluster runs: the old image on after a failed one. */
+	(void)ok;
+	if (c->started_up && !c->stopping &&
+	    (lc->reload.outcome != RELOAD_RUNNING || c->roll_paused))
+		sd_notify_send(&lc->notify, "READY=1");
+	send_status(c);
+}
+
+/* --- an in-place upgrade: the state (lifecycle.h) --- */
+
+int lifecycle_save(struct cluster *c, struct state_out *o)
+{
+	struct lifecycle *lc = life(c);
+	const struct reload_record *r;
+	int i;
+
+	if (!lc)
+		return 0;
+	r = &lc->reload;
+	state_rec(o, "lifecycle");
+	sd_notify_save(&lc->notify, c->loop, o);
+	state_i64(o, "status_due", loop_timer_due(c->loop, lc->status_timer));
+	state_str(o, "status", lc->status);
+	state_str(o, "reload_outcome", reload_outcome_name(r->outcome));
+	state_i64(o, "reload_started", (int64_t)r->started);
+	state_i64(o, "reload_finished", (int64_t)r->finished);
+	state_i64(o, "reload_started_ms", r->started_ms);
+	state_i64(o, "reload_us", (int64_t)(r->seconds * 1e6));
+	state_str(o, "reload_why", r->why);
+	state_u64(o, "reload_complete", r->complete);
+	state_u64(o, "reload_aborted", r->aborted);
+	for (i = 0; i < lc->sockets.n; i++) {
+		const struct inherited_socket *s = &lc->sockets.socks[i];
+
+		state_rec(o, "inherited");
+		state_fd(o, "fd", s->fd);
+		state_i64(o, "used", s->used);
+		state_i64(o, "family", s->family);
+		state_i64(o, "type", s->type);
+		state_i64(o, "reuseport", s->reuseport);
+		state_bytes(o, "addr", &s->addr, s->addrlen);
+		state_str(o, "name", s->name);
+	}
+	return 0;
+}
+
+static int outcome_by_name(const char *name)
+{
+	int o;
+
+	for (o = RELOAD_NONE; o <= RELOAD_STOPPED; o++)
+		if (!strcmp(name, reload_outcome_name((enum reload_outcome)o)))
+			return o;
+	return RELOAD_NONE;
+}
+
+static int restore_inherited(struct lifecycle *lc, const struct state_in *in)
+{
+	const struct state_rec *r;
+	int n = 0;
+
+	for (r = state_first(in, "inherited"); r; r = state_next(r))
+		n++;
+	if (!n)
+		return 0;
+	sd_listen_close(&lc->sockets);
+	lc->sockets.socks = calloc((size_t)n, sizeof(*lc->sockets.socks));
+	if (!lc->sockets.socks)
+		return -1;
+	for (r = state_first(in, "inherited"); r; r = state_next(r)) {
+		struct inherited_socket *s = &lc->sockets.socks[lc->sockets.n];
+		long len;
+
+		s->fd = rec_fd(r, "fd");
+		if (s->fd < 0)
+			continue;
+		s->used = (int)rec_i64(r, "used", 0);
+		s->family = (int)rec_i64(r, "family", 0);
+		s->type = (int)rec_i64(r, "type", 0);
+		s->reuseport = (int)rec_i64(r, "reuseport", 0);
+		len = rec_bytes(r, "addr", &s->addr, sizeof(s->addr));
+		s->addrlen = len > 0 ? (socklen_t)len : 0;
+		snprintf(s->name, sizeof(s->name), "%s", rec_str(r, "name", ""));
+		lc->sockets.n++;
+	}
+	return 0;
+}
+
+int lifecycle_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r = state_first(in, "lifecycle");
+	struct lifecycle *lc = life(c);
+	struct reload_record *rr;
+	int64_t due;
+
+	if (!lc) {
+		log_warnx("upgrade: lifecycle: not open");
+		return -1;
+	}
+	if (restore_inherited(lc, in) < 0) {
+		log_warnx("upgrade: systemd's sockets: out of memory");
+		return -1;
+	}
+	if (!r)
+		return 0;
+	sd_notify_restore(&lc->notify, c->loop, r);
+	snprintf(lc->status, sizeof(lc->status), "%s", rec_str(r, "status", ""));
+	if ((due = rec_i64(r, "status_due", -1)) >= 0)
+		lc->status_timer = loop_timer_at(c->loop, due, status_tick, c);
+	rr = &lc->reload;
+	rr->outcome = (enum reload_outcome)outcome_by_name(rec_str(r, "reload_outcome", ""));
+	rr->started = (time_t)rec_i64(r, "reload_started", 0);
+	rr->finished = (time_t)rec_i64(r, "reload_finished", 0);
+	rr->started_ms = rec_i64(r, "reload_started_ms", 0);
+	rr->seconds = (double)rec_i64(r, "reload_us", 0) / 1e6;
+	snprintf(rr->why, sizeof(rr->why), "%s", rec_str(r, "reload_why", ""));
+	rr->complete = rec_u64(r, "reload_complete", 0);
+	rr->aborted = rec_u64(r, "reload_aborted", 0);
+	return 0;
 }

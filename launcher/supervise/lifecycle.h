@@ -47,6 +47,21 @@ void lifecycle_reload_paused(struct cluster *c);
 /* The operator gave the reload up (a canary's abort): why. */
 void lifecycle_reload_abandoned(struct cluster *c, const char *why);
 void lifecycle_stopping(struct cluster *c);
+/* An in-place upgrade (surface/upgrade.c) begins: systemd hears
+ * RELOADING=1 (with MONOTONIC_USEC, as Type=notify-reload wants) and a
+ * STATUS= line; and ends, in whichever image runs then: READY=1 (the
+ * pid is the same: no MAINPID=). */
+void lifecycle_upgrade_started(struct cluster *c);
+void lifecycle_upgrade_done(struct cluster *c, int ok);
+/* The upgrade's state (surface/upgrade.h): systemd's notify socket and
+ * watchdog, the sockets it handed over (LISTEN_FDS: both were taken out
+ * of the environment at the first start, so the new image cannot find
+ * them there), the reload record and the STATUS= timer.  Restore runs
+ * after lifecycle_open, which found nothing of systemd's then. */
+struct state_out;
+struct state_in;
+int lifecycle_save(struct cluster *c, struct state_out *o);
+int lifecycle_restore(struct cluster *c, const struct state_in *in);
 
 /* Questions. */
 int lifecycle_all_ready(const struct cluster *c);       /* /ready */

@@ -229,3 +229,14 @@ void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig)
 	board_set_retiring(w);
 	drain_check(c->loop, w);
 }
+
+/* The kill timer may have been kill_reexeced's (EXEC_GRACE_MS after the
+ * doorbell closed): kill_now at its deadline ends the same way, SIGKILL,
+ * with a line that says less.  Not worth a key for 20 ms. */
+void retire_rearm(struct cluster *c, struct worker *w, int64_t drain_due, int64_t kill_due)
+{
+	if (drain_due >= 0)
+		w->drain_timer = loop_timer_at(c->loop, drain_due, drain_check, w);
+	if (kill_due >= 0)
+		w->kill_timer = loop_timer_at(c->loop, kill_due, kill_now, w);
+}

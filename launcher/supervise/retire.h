@@ -17,5 +17,8 @@ void worker_stop(struct cluster *c, struct worker *w, int sig);
  * c->hooks): a stopping w
  * still alive then exec'd itself instead of stopping, and is killed. */
 void worker_doorbell_closed(struct cluster *c, struct worker *w);
+/* An in-place upgrade (worker.c's restore): w's drain check and kill
+ * timer again at their deadlines (loop ms; -1: none). */
+void retire_rearm(struct cluster *c, struct worker *w, int64_t drain_due, int64_t kill_due);
 
 #endif

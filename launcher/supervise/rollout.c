@@ -38,6 +38,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/program.h"
+#include "base/state.h"
 #include "supervise/lifecycle.h"
 #include "supervise/release.h"
 #include "supervise/slots.h"
@@ -418,4 +419,52 @@ void rollout_free(struct cluster *c)
 	release_set(&c->previous, NULL);
 	free(c->rollout);
 	c->rollout = NULL;
+}
+
+/* --- an in-place upgrade (rollout.h) --- */
+
+int rollout_save(struct cluster *c, struct state_out *o)
+{
+	const struct rollout *r = c->rollout;
+
+	state_rec(o, "rollout");
+	state_u64(o, "generation", c->generation);
+	state_u64(o, "rolled", c->rolled);
+	state_i64(o, "roll_failed", c->roll_failed);
+	state_i64(o, "roll_paused", c->roll_paused);
+	if (!r)
+		return 0;
+	state_i64(o, "batch", r->batch);
+	state_i64(o, "batch_pct", r->batch_pct);
+	state_i64(o, "canary", r->canary);
+	state_i64(o, "back", r->back);
+	state_i64(o, "batch_open", r->batch_open);
+	state_i64(o, "batches", r->batches);
+	return 0;
+}
+
+int rollout_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *rec = state_first(in, "rollout");
+	struct rollout *r;
+
+	if (!rec)
+		return 0;
+	c->generation = (unsigned)rec_u64(rec, "generation", c->generation);
+	c->rolled = (unsigned)rec_u64(rec, "rolled", c->rolled);
+	c->roll_failed = (int)rec_i64(rec, "roll_failed", 0);
+	c->roll_paused = (int)rec_i64(rec, "roll_paused", 0);
+	if (!rec_has(rec, "batch_open"))
+		return 0;               /* no reload ever: made on the first */
+	if (!(r = ro(c))) {
+		log_warnx("upgrade: rollout: out of memory");
+		return -1;
+	}
+	r->batch = (int)rec_i64(rec, "batch", 0);
+	r->batch_pct = (int)rec_i64(rec, "batch_pct", 0);
+	r->canary = (int)rec_i64(rec, "canary", 0);
+	r->back = (int)rec_i64(rec, "back", 0);
+	r->batch_open = (int)rec_i64(rec, "batch_open", 0);
+	r->batches = (int)rec_i64(rec, "batches", 0);
+	return 0;
 }

@@ -60,6 +60,16 @@ void rollout_view(const struct cluster *c, struct rollout_view *v);
 /* "12/64 replaced, 3 draining (oldest 4.2 s)" */
 void rollout_progress(const struct cluster *c, char *buf, size_t len);
 
+/* An in-place upgrade (surface/upgrade.h): the rollout under way (its
+ * batch as asked, canary, way back, the batch open and how many
+ * finished) and the cluster's rollout fields (generation, rolled,
+ * roll_failed, roll_paused), one "rollout" record.  No timer: a rollout
+ * moves in the before-sleep pass. */
+struct state_out;
+struct state_in;
+int rollout_save(struct cluster *c, struct state_out *o);
+int rollout_restore(struct cluster *c, const struct state_in *in);
+
 /* At exit: the releases the cluster and its slots still hold. */
 void rollout_free(struct cluster *c);
 

@@ -38,5 +38,15 @@ void supervisor_stop(struct cluster *c, int sig);
 /* Replace w (health.c's reasons: memory, requests, hang): see slots.c. */
 int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
 		       const char *detail, int now);
+/* An in-place upgrade (surface/upgrade.h): every slot in use, one "slot"
+ * record each (workers by serial, releases by serial), and the target.
+ * Restore runs after worker_restore: the slots' timers (restart,
+ * retried replacement, --ready-timeout) again at their deadlines, and
+ * each worker's drain check and kill timer (retire.c's, "retire"
+ * records). */
+struct state_out;
+struct state_in;
+int slots_save(struct cluster *c, struct state_out *o);
+int slots_restore(struct cluster *c, const struct state_in *in);
 
 #endif

@@ -20,10 +20,12 @@
 #include "base/log.h"
 #include "base/logline.h"
 #include "base/loop.h"
+#include "base/state.h"
 #include "policy/balancer.h"
 #include "supervise/accept_rate.h"
 #include "supervise/follow.h"
 #include "supervise/health.h"
+#include "supervise/release.h"
 #include "supervise/retire.h"
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
@@ -168,6 +170,17 @@ static void signal_event(struct loop *loop, int fd, uint32_t events, void *data)
 		case SIGUSR1:
 			usr1(c);
 			break;
+		case SIGUSR2:
+			/* an in-place upgrade (surface/upgrade.c), as nginx
+			 * and unicorn take USR2.  It used to be forwarded to
+			 * the workers: `cluster-ctl signal USR2` still
+			 * reaches them.  Forwarded as before when nobody
+			 * wired the upgrade (unit tests). */
+			if (c->hooks.upgrade_requested)
+				c->hooks.upgrade_requested(c);
+			else
+				forward(c, SIGUSR2);
+			break;
 		default:
 			forward(c, (int)si.ssi_signo);
 			break;
@@ -234,5 +247,50 @@ int supervisor_start(struct cluster *c)
 	}
 	if (accept_rate_start(c) < 0)
 		log_warnx("accept rates: out of memory (status shows none)");
+	return 0;
+}
+
+/* --- an in-place upgrade (supervisor.h) --- */
+
+int supervisor_save(struct cluster *c, struct state_out *o)
+{
+	state_rec(o, "supervisor");
+	state_i64(o, "quiet_due", loop_timer_due(c->loop, c->quiet_timer));
+	state_i64(o, "started_ms", c->started_ms);
+	return 0;
+}
+
+int supervisor_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r = state_first(in, "supervisor");
+	int64_t due = r ? rec_i64(r, "quiet_due", -1) : -1;
+
+	release_restore_end();  /* every module took its releases by now */
+	/* The signal mask crossed the exec, and so did what is pending:
+	 * a SIGCHLD of a worker that exited meanwhile is read at the first
+	 * turn of the loop, and reaped then. */
+	if (setup_signals(c) < 0) {
+		log_warn("signals");
+		return -1;
+	}
+	/* execve keeps it (prctl(2)); set again all the same, as cheap as
+	 * asking, in case a kernel or a set-user-ID binary did not */
+	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warn("PR_SET_CHILD_SUBREAPER");
+	if (r && rec_has(r, "started_ms"))
+		c->started_ms = rec_i64(r, "started_ms", c->started_ms);
+	loop_set_before_sleep(c->loop, before_sleep, c);
+	c->hooks.doorbell_closed = worker_doorbell_closed;
+	if (due >= 0)
+		c->quiet_timer = loop_timer_at(c->loop, due, quiet_warning, c);
+	if (health_start(c, supervisor_replace) < 0) {
+		log_warn("health checks");
+		return -1;
+	}
+	if (accept_rate_start(c) < 0)
+		log_warnx("accept rates: out of memory (status shows none)");
+	/* what happened meanwhile (a listen heard, a slot changed): looked
+	 * at in the first pass */
+	c->slots_dirty = 1;
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include "base/output.h"
 #include "base/procstat.h"
 #include "base/spawn.h"
+#include "base/state.h"
 #include "mechanism/seccomp_notify.h"
 #include "mechanism/shim_peer.h"
 #include "net/board.h"
@@ -318,6 +319,16 @@ struct worker *worker_by_pid(struct cluster *c, pid_t pid)
 	return NULL;
 }
 
+struct worker *worker_by_serial(struct cluster *c, uint64_t serial)
+{
+	int i;
+
+	for (i = 0; serial && i < c->nworkers; i++)
+		if (c->workers[i]->serial == serial)
+			return c->workers[i];
+	return NULL;
+}
+
 int worker_listens_like(const struct worker *w, const struct worker *old)
 {
 	int i, any = 0;
@@ -352,4 +363,237 @@ void worker_free(struct cluster *c, struct worker *w)
 			break;
 		}
 	free(w);
+}
+
+/* --- an in-place upgrade (worker.h) --- */
+
+static void save_routes(struct cluster *c, struct state_out *o, const struct worker *w)
+{
+	int i;
+
+	for (i = 0; i < c->nlisteners && i < CLUSTER_MAX_LISTENERS; i++) {
+		const struct route *r = &w->routes[i];
+
+		state_rec(o, "route");
+		state_u64(o, "worker", w->serial);
+		state_u64(o, "lid", (uint64_t)i);
+		state_i64(o, "bound", r->bound);
+		state_i64(o, "listening", r->listening);
+		state_i64(o, "given", r->given);
+		state_i64(o, "released", r->released);
+		state_fd(o, "chan", r->chan);
+		state_fd(o, "chan_peer", r->chan_peer);
+		state_i64(o, "full", r->full);
+		state_u64(o, "queued_hint", r->queued_hint);
+		state_u64(o, "sent", r->sent);
+		state_u64(o, "back", r->back);
+		state_u64(o, "handed", r->handed);
+		state_u64(o, "closed", r->closed);
+		state_i64(o, "draining", r->draining);
+		state_i64(o, "drain_deferred", r->drain_deferred);
+	}
+}
+
+static void save_one(struct cluster *c, struct state_out *o, const struct worker *w)
+{
+	int i;
+
+	state_rec(o, "worker");
+	state_u64(o, "serial", w->serial);
+	state_i64(o, "slot", w->slot);
+	state_i64(o, "pid", w->pid);
+	state_i64(o, "pgid", w->pgid);
+	state_i64(o, "spawned_pid", w->spawned_pid);
+	state_u64(o, "doorbell_ino", w->doorbell_ino);
+	state_bytes(o, "sessions", w->sessions, sizeof(w->sessions));
+	state_u64(o, "nsessions", w->nsessions);
+	state_i64(o, "daemon_failed", w->daemon_failed);
+	state_str(o, "state", worker_state_name(w->state));
+	state_u64(o, "generation", w->generation);
+	state_u64(o, "release", w->rel ? w->rel->serial : 0);
+	state_fd(o, "doorbell", w->doorbell);
+	state_fd(o, "notify_fd", w->notify_fd);
+	state_i64(o, "started_ms", w->started_ms);
+	state_i64(o, "drain_started", w->drain_started);
+	state_i64(o, "ever_ready", w->ever_ready);
+	state_i64(o, "attached", w->attached);
+	state_i64(o, "misbehaved", w->misbehaved);
+	state_i64(o, "heard_listen", w->heard_listen);
+	state_i64(o, "stop_sig", w->stop_sig);
+	state_i64(o, "idle_close_warned", w->idle_close_warned);
+	state_i64(o, "idle_swept_ms", w->idle_swept_ms);
+	state_fd(o, "board_fd", w->board ? w->board_fd : -1);
+	state_u64(o, "accept_opens", w->accept_opens);
+	state_u64(o, "accept_queued", w->accept_queued);
+	/* balancer.c's (fd_short.c): balancer_restore re-arms it */
+	state_i64(o, "fds_short", w->fds_short);
+	state_i64(o, "fds_short_due", loop_timer_due(c->loop, w->fds_short_timer));
+	output_save(w->out, o);
+	for (i = 0; i < w->npeers; i++) {
+		state_rec(o, "peer");
+		state_u64(o, "worker", w->serial);
+		state_fd(o, "fd", w->peers[i]->fd);
+		state_i64(o, "pid", w->peers[i]->pid);
+	}
+	save_routes(c, o, w);
+}
+
+int worker_save(struct cluster *c, struct state_out *o)
+{
+	int i;
+
+	for (i = 0; i < c->nworkers; i++)
+		save_one(c, o, c->workers[i]);
+	state_rec(o, "workers");
+	state_u64(o, "spawned", c->spawned);
+	return 0;
+}
+
+static int state_by_name(const char *name, enum worker_state *st)
+{
+	enum worker_state s;
+
+	for (s = W_STARTING; s <= W_STOPPING; s++)
+		if (!strcmp(name, worker_state_name(s))) {
+			*st = s;
+			return 0;
+		}
+	return -1;
+}
+
+/* The worker's plain values; its fds are taken by adopt_fds. */
+static struct worker *restore_values(struct cluster *c, const struct state_rec *r)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	int i;
+
+	if (!w)
+		return NULL;
+	w->c = c;
+	w->doorbell = w->board_fd = w->notify_fd = -1;
+	for (i = 0; i < CLUSTER_MAX_LISTENERS; i++) {
+		w->routes[i].chan = w->routes[i].chan_peer = -1;
+		w->routes[i].w = w;
+		w->routes[i].lid = (uint32_t)i;
+	}
+	w->serial = rec_u64(r, "serial", 0);
+	w->slot = (int)rec_i64(r, "slot", -1);
+	w->pid = (pid_t)rec_i64(r, "pid", 0);
+	w->pgid = (pid_t)rec_i64(r, "pgid", w->pid);
+	w->spawned_pid = (pid_t)rec_i64(r, "spawned_pid", w->pid);
+	if (!w->serial || w->slot < 0 || w->slot >= MAX_WORKERS || w->pid <= 0 ||
+	    state_by_name(rec_str(r, "state", ""), &w->state) < 0) {
+		free(w);
+		errno = EINVAL;
+		return NULL;
+	}
+	w->doorbell_ino = (unsigned long)rec_u64(r, "doorbell_ino", 0);
+	if (rec_bytes(r, "sessions", w->sessions, sizeof(w->sessions)) !=
+	    (long)sizeof(w->sessions))
+		memset(w->sessions, 0, sizeof(w->sessions));
+	w->nsessions = (unsigned)rec_u64(r, "nsessions", 0);
+	w->daemon_failed = (int)rec_i64(r, "daemon_failed", 0);
+	w->generation = (unsigned)rec_u64(r, "generation", 0);
+	w->rel = release_hold(release_by_serial(rec_u64(r, "release", 0)));
+	w->started_ms = rec_i64(r, "started_ms", loop_now_ms());
+	w->drain_started = rec_i64(r, "drain_started", 0);
+	w->ever_ready = (int)rec_i64(r, "ever_ready", 0);
+	w->attached = (int)rec_i64(r, "attached", 0);
+	w->misbehaved = (int)rec_i64(r, "misbehaved", 0);
+	w->heard_listen = (int)rec_i64(r, "heard_listen", 0);
+	w->stop_sig = (int)rec_i64(r, "stop_sig", 0);
+	/* census marks are numbered afresh by the new image (census.c
+	 * starts again at 1): 0 has the drain check take a new mark */
+	w->drain_quiet_seq = 0;
+	w->idle_close_warned = (int)rec_i64(r, "idle_close_warned", 0);
+	w->idle_swept_ms = rec_i64(r, "idle_swept_ms", 0);
+	w->accept_opens = rec_u64(r, "accept_opens", UINT64_MAX);
+	w->accept_queued = rec_u64(r, "accept_queued", UINT64_MAX);
+	w->fds_short = (pid_t)rec_i64(r, "fds_short", 0);
+	return w;
+}
+
+/* Its fds back in the loop.  A failure is logged and leaves the worker
+ * less (no board: closes reported one by one; no doorbell: its shim's
+ * reports lost), not the upgrade undone: the worker runs either way. */
+static void adopt_fds(struct cluster *c, struct worker *w, const struct state_rec *r)
+{
+	int fd;
+
+	if (board_adopt(w, rec_fd(r, "board_fd")) < 0)
+		log_warn("worker %d (pid %d): its board after the upgrade", w->slot, (int)w->pid);
+	if ((fd = rec_fd(r, "doorbell")) >= 0 && shim_peer_watch(w, fd) < 0)
+		log_warn("worker %d (pid %d): its doorbell after the upgrade", w->slot, (int)w->pid);
+	seccomp_worker_adopt(c, w, rec_fd(r, "notify_fd"));
+	w->out = output_restore(c->loop, w->slot, w->pid, r);
+}
+
+static void restore_route(struct cluster *c, const struct state_rec *r)
+{
+	struct worker *w = worker_by_serial(c, rec_u64(r, "worker", 0));
+	uint64_t lid = rec_u64(r, "lid", UINT64_MAX);
+	int chan = rec_fd(r, "chan"), peer = rec_fd(r, "chan_peer");
+	struct route *rt;
+
+	if (!w || lid >= CLUSTER_MAX_LISTENERS)
+		return;         /* a state another build wrote: its fds left as they are */
+	rt = &w->routes[lid];
+	rt->bound = (int)rec_i64(r, "bound", 0);
+	rt->listening = (int)rec_i64(r, "listening", 0);
+	rt->given = (int)rec_i64(r, "given", 0);
+	rt->released = (int)rec_i64(r, "released", 0);
+	rt->chan = chan;
+	rt->chan_peer = peer;
+	rt->full = (int)rec_i64(r, "full", 0);
+	rt->queued_hint = (unsigned)rec_u64(r, "queued_hint", 0);
+	rt->sent = rec_u64(r, "sent", 0);
+	rt->back = rec_u64(r, "back", 0);
+	rt->handed = rec_u64(r, "handed", 0);
+	rt->closed = rec_u64(r, "closed", 0);
+	rt->draining = (int)rec_i64(r, "draining", 0);
+	rt->drain_deferred = (int)rec_i64(r, "drain_deferred", 0);
+}
+
+int worker_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r;
+	struct worker **grown;
+	int n = 0;
+
+	for (r = state_first(in, "worker"); r; r = state_next(r))
+		n++;
+	grown = realloc(c->workers, (size_t)(c->nworkers + n + 1) * sizeof(*grown));
+	if (!grown) {
+		log_warnx("upgrade: workers: out of memory");
+		return -1;
+	}
+	c->workers = grown;
+	for (r = state_first(in, "worker"); r; r = state_next(r)) {
+		struct worker *w = restore_values(c, r);
+
+		if (!w) {
+			log_warnx("upgrade: a worker's record is wrong or out of memory "
+				  "(serial %llu)", (unsigned long long)rec_u64(r, "serial", 0));
+			return -1;
+		}
+		c->workers[c->nworkers++] = w;
+		if (w->serial > c->spawned)
+			c->spawned = w->serial;
+		adopt_fds(c, w, r);
+	}
+	for (r = state_first(in, "peer"); r; r = state_next(r)) {
+		struct worker *w = worker_by_serial(c, rec_u64(r, "worker", 0));
+		int fd = rec_fd(r, "fd");
+
+		if (!w)
+			continue;
+		if (shim_peer_adopt_peer(w, fd, (pid_t)rec_i64(r, "pid", 0)) < 0)
+			log_warnx("worker %d (pid %d): a process's socket lost in the upgrade",
+				  w->slot, (int)w->pid);
+	}
+	for (r = state_first(in, "route"); r; r = state_next(r))
+		restore_route(c, r);
+	if ((r = state_first(in, "workers")) && rec_u64(r, "spawned", 0) > c->spawned)
+		c->spawned = rec_u64(r, "spawned", 0);
+	return 0;
 }

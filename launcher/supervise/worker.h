@@ -7,6 +7,7 @@
 
 #include "cluster.h"
 
+#include <stdint.h>
 #include <sys/types.h>
 
 struct cluster;
@@ -31,6 +32,23 @@ void worker_signal(struct worker *w, int sig);
 void worker_follow(struct worker *w, pid_t pid);
 void worker_free(struct cluster *c, struct worker *w);
 struct worker *worker_by_pid(struct cluster *c, pid_t pid);
+/* The live worker with that serial (w->serial), or NULL (0: none). */
+struct worker *worker_by_serial(struct cluster *c, uint64_t serial);
+/* An in-place upgrade (surface/upgrade.h): every worker, in c->workers'
+ * order, one "worker" record each with its routes ("route") and peers
+ * ("peer") as records of their own, named by the worker's serial.
+ * Restore runs after release_restore and listener_restore: it rebuilds
+ * each struct worker, its board from the memfd, its doorbell, peers,
+ * seccomp notify fd and output pipes back in the loop.  Its timers are
+ * others': drain and kill (retire.c's) slots_restore re-arms, follow
+ * follow_restore.  Routes come back as values
+ * (their channel fds included): balancer_restore puts the channels in
+ * the loop, and re-arms fds_short_timer from the record's key
+ * fds_short_due (loop ms, -1: none). */
+struct state_out;
+struct state_in;
+int worker_save(struct cluster *c, struct state_out *o);
+int worker_restore(struct cluster *c, const struct state_in *in);
 /* w listens on everything old listened on (and on something at all). */
 int worker_listens_like(const struct worker *w, const struct worker *old);
 /* The environment a worker of slot gets (doorbell -1: through seccomp),

@@ -10,7 +10,7 @@
  *   status | status --json | reload [--wait] [--batch N|P%] [--canary]
  *   [--env K=V] [--env-file PATH] [-- PROGRAM ARGS] (reload_cmd.c) |
  *   rollout continue|abort [--wait] | scale N [--wait] | stop | signal SIG |
- *   logs [SLOT|master] [-n N] [-f]
+ *   logs [SLOT|master] [-n N] [-f] | upgrade [PATH]
  *   -> "ok\n" + body, or "error: why\n"
  *
  * A client waiting for a reload gets each batch's progress line as it
@@ -24,6 +24,18 @@
  * (lifecycle.c calls reload_finished through c->hooks; scaling is checked every
  * WAIT_CHECK_MS): a waiting client has no timeout here, it has its own
  * (cluster-ctl --timeout), and it leaves by closing.
+ *
+ * upgrade [PATH] (surface/upgrade.c) keeps the client too, until
+ * c->hooks.upgrade_finished: "ok\nTEXT\n", or "error: TEXT\n" (TEXT
+ * says what failed: "upgrade to PATH refused: ..."; cluster-ctl prints
+ * it as "upgrade failed: TEXT").  That hook runs in whichever image ends the upgrade, so the
+ * client crosses the exec (control_save/control_restore), as every other
+ * client, follower (logs.c) and the listening sockets do: the socket file
+ * is neither unlinked nor bound again, its fd is the same.
+ *
+ * The protocol has no version: a command word an older master does not
+ * know is answered "error: unknown command", which is all a newer
+ * cluster-ctl needs to say so.  New words only, never a changed meaning.
  *
  * Metrics (--metrics ADDR:PORT): a minimal HTTP/1.0 endpoint: /ready and
  * /live for probes, the Prometheus text format (report.c) for any other
@@ -49,7 +61,9 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/loop.h"
+#include "base/logline.h"
 #include "base/runtime_dir.h"
+#include "base/state.h"
 #include "supervise/lifecycle.h"
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
@@ -59,6 +73,7 @@
 #include "surface/reload_cmd.h"
 #include "surface/report.h"
 #include "surface/reread.h"
+#include "surface/upgrade_api.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -79,7 +94,10 @@
 #define REQUEST_MAX 8192        /* a reload may carry a command line */
 #define WAIT_CHECK_MS 100
 
-enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_SCALE, WAIT_LOGS };
+enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_SCALE, WAIT_LOGS, WAIT_UPGRADE };
+/* The kinds' names in the upgrade's state: a word, not a number, so that
+ * a build that orders the enum otherwise still reads them. */
+static const char *const wait_names[] = { "none", "reload", "scale", "logs", "upgrade" };
 #define CLIENTS_MAX 64          /* per kind, whatever the fd limit */
 
 struct client;
@@ -92,6 +110,7 @@ struct control {
 	int nclients[2];        /* connected now, control [0] and metrics [1] */
 	struct client *clients; /* connected now, newest first: control_close ends them */
 	uint64_t wait_timer;    /* checks scale --wait clients */
+	struct client *asking;  /* running its command now: see upgrade_command */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -223,6 +242,32 @@ static void reload_paused(struct cluster *c)
 	snprintf(text, sizeof(text), "canary paused at %s (cluster-ctl rollout continue | "
 		 "rollout abort)", line);
 	reload_finished(c, 1, text);
+}
+
+/* An upgrade ended (surface/upgrade.c), in the old image or the new one:
+ * its clients have their answer.  The one whose command is running now
+ * (upgrade_start ended it at once) gets it in its reply, which answer()
+ * sends: closing it here would free it under run_command's feet. */
+static void upgrade_finished(struct cluster *c, int ok, const char *text)
+{
+	struct client *cl, *next;
+
+	if (!c->control)
+		return;
+	for (cl = c->control->clients; cl; cl = next) {
+		next = cl->next;
+		if (cl->waiting != WAIT_UPGRADE)
+			continue;
+		cl->waiting = WAIT_NONE;
+		if (ok)
+			buf_printf(&cl->reply, "ok\n%s\n", text);
+		else
+			buf_printf(&cl->reply, "error: %s\n", text);
+		if (cl == c->control->asking)
+			continue;
+		if (send_some(cl) || loop_mod_fd(c->loop, cl->fd, EPOLLOUT) < 0)
+			client_close(cl);
+	}
 }
 
 /* scale --wait: done when every slot listens and no extra worker is left. */
@@ -379,6 +424,42 @@ static void rollout_command(struct client *cl, char *arg, struct buf *b)
 			: "continuing the rollout", b);
 }
 
+/* upgrade [PATH]: the client waits for upgrade_finished.  PATH comes
+ * %XX-encoded from cluster-ctl (reload's words do too); it is made
+ * absolute there, since our working directory is not the caller's.  One
+ * upgrade at a time: a second one asked meanwhile is refused at once
+ * (upgrade_start says why), not joined to the first. */
+static void upgrade_command(struct client *cl, char *arg, struct buf *b)
+{
+	struct control *ctl = cl->ctl;
+	char why[512];
+	int r;
+
+	if (arg[strcspn(arg, " \t")]) {
+		buf_printf(b, "error: upgrade takes one PATH or nothing\n");
+		return;
+	}
+	if (*arg && reload_cmd_decode(arg) < 0) {
+		buf_printf(b, "error: upgrade: a broken %%XX escape in the path\n");
+		return;
+	}
+	if (*arg && arg[0] != '/') {
+		buf_printf(b, "error: upgrade: the path must be absolute, not '%s'\n", arg);
+		return;
+	}
+	/* a waiter before it starts: a save that runs from inside
+	 * upgrade_start must find it so, and so must an end told at once */
+	start_wait(cl, WAIT_UPGRADE);
+	ctl->asking = cl;
+	why[0] = '\0';
+	r = upgrade_start(ctl->c, *arg ? arg : NULL, why, sizeof(why));
+	ctl->asking = NULL;
+	if (r < 0) {
+		cl->waiting = WAIT_NONE;
+		buf_printf(b, "error: %s\n", why[0] ? why : "upgrade refused");
+	}
+}
+
 /* One command line; the answer goes into cl->reply, or later (--wait). */
 static void run_command(struct client *cl, char *line, struct buf *b)
 {
@@ -400,6 +481,10 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 	}
 	if (!strcmp(line, "rollout")) {
 		rollout_command(cl, arg, b);
+		return;
+	}
+	if (!strcmp(line, "upgrade")) {
+		upgrade_command(cl, arg, b);
 		return;
 	}
 	wait = strip_wait(arg);
@@ -448,7 +533,7 @@ static void run_command(struct client *cl, char *line, struct buf *b)
 	} else {
 		buf_printf(b, "error: unknown command '%s' (status [--json], reload [--wait], "
 			   "rollout continue|abort, scale N [--wait], signal SIG, "
-			   "logs [SLOT] [-n N] [-f], stop)\n",
+			   "logs [SLOT] [-n N] [-f], upgrade [PATH], stop)\n",
 			   line);
 	}
 }
@@ -787,6 +872,7 @@ int control_open(struct cluster *c)
 	c->hooks.reload_finished = reload_finished;
 	c->hooks.reload_progress = reload_progress;
 	c->hooks.reload_paused = reload_paused;
+	c->hooks.upgrade_finished = upgrade_finished;
 	if (!(want && !strcmp(want, "none")) &&
 	    (open_control(ctl, want) < 0 ||
 	     loop_add_fd(c->loop, ctl->fd, EPOLLIN, accept_event, ctl) < 0))
@@ -818,6 +904,214 @@ void control_close(struct cluster *c)
 		loop_del_fd(c->loop, ctl->metrics_fd);
 		close(ctl->metrics_fd);
 	}
+	free(ctl);
+	c->control = NULL;
+}
+
+/* --- an in-place upgrade (surface/upgrade.c) --- */
+
+/* One client as a record.  What it is in the middle of decides what is
+ * kept: a request not whole yet (its bytes so far, and its deadline), an
+ * answer being written (the part the socket has not taken, and its
+ * deadline), or a wait (what for, since when, and the progress lines not
+ * sent yet; no deadline: a waiter has none here). */
+static void save_client(struct state_out *o, const struct client *cl)
+{
+	state_rec(o, "control_client");
+	state_fd(o, "fd", cl->fd);
+	state_i64(o, "metrics", cl->metrics);
+	state_str(o, "wait", wait_names[cl->waiting]);
+	if (cl->waiting)
+		state_i64(o, "wait_started", cl->wait_started);
+	else
+		state_i64(o, "due", loop_timer_due(cl->ctl->c->loop, cl->timer));
+	if (cl->reply.data)
+		state_bytes(o, "out", cl->reply.data + cl->sent, cl->reply.len - cl->sent);
+	else if (cl->waiting)
+		state_bytes(o, "out", "", 0);
+	else
+		state_bytes(o, "in", cl->buf, cl->len);
+}
+
+int control_save(struct cluster *c, struct state_out *o)
+{
+	struct control *ctl = c->control;
+	const struct client *cl;
+
+	logline_save(o);
+	if (!ctl)
+		return 0;
+	state_rec(o, "control");
+	state_str(o, "path", ctl->fd >= 0 ? ctl->path : NULL);
+	state_fd(o, "fd", ctl->fd);
+	state_fd(o, "metrics_fd", ctl->metrics_fd);
+	/* oldest first: restore pushes each at the front, as accept did */
+	for (cl = ctl->clients; cl && cl->next; cl = cl->next)
+		;
+	for (; cl; cl = cl->prev)
+		if (cl->fd >= 0)
+			save_client(o, cl);
+	return logs_save(o);
+}
+
+/* key's bytes (at most max) as the content of a fresh b. */
+static void state_buf(const struct state_rec *r, const char *key, struct buf *b, size_t max)
+{
+	char *shrunk;
+	long n;
+
+	if (!rec_has(r, key) || !(b->data = malloc(max + 1)))
+		return;
+	n = rec_bytes(r, key, b->data, max);
+	b->len = n > 0 ? (size_t)n : 0;
+	b->cap = b->len + 1;
+	if ((shrunk = realloc(b->data, b->cap)))
+		b->data = shrunk;
+}
+
+static enum wait_kind wait_kind_of(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(wait_names) / sizeof(wait_names[0]); i++)
+		if (!strcmp(name, wait_names[i]))
+			return (enum wait_kind)i;
+	return WAIT_LOGS;       /* never kept by a client: "unknown" below */
+}
+
+/* A client back in the loop, watched for what it was doing.  A waiter
+ * of a kind this build does not know (a later one's) cannot be answered:
+ * it is closed, and its cluster-ctl says there was no answer. */
+static int restore_client(struct control *ctl, const struct state_rec *r)
+{
+	struct loop *loop = ctl->c->loop;
+	struct client *cl;
+	uint32_t events;
+	int fd = rec_fd(r, "fd");
+	int64_t due;
+
+	if (fd < 0)
+		return 0;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		close(fd);
+		return -1;
+	}
+	cl->ctl = ctl;
+	cl->fd = fd;
+	cl->metrics = rec_i64(r, "metrics", 0) != 0;
+	cl->waiting = wait_kind_of(rec_str(r, "wait", "none"));
+	cl->wait_started = rec_i64(r, "wait_started", loop_now_ms());
+	if (rec_has(r, "out"))
+		state_buf(r, "out", &cl->reply, (size_t)16 << 20);
+	else if (rec_has(r, "in")) {
+		long n = rec_bytes(r, "in", cl->buf, sizeof(cl->buf) - 1);
+
+		cl->len = n > 0 ? (size_t)n : 0;
+		cl->buf[cl->len] = '\0';
+	}
+	if (cl->waiting == WAIT_LOGS) {
+		free(cl->reply.data);
+		free(cl);
+		close(fd);
+		return 0;
+	}
+	/* a waiter: only HUP/ERR, or EPOLLOUT for progress lines not sent;
+	 * an answer under way: EPOLLOUT; a request: EPOLLIN (what came
+	 * meanwhile is in the socket, level-triggered) */
+	if (cl->waiting)
+		events = cl->reply.len ? EPOLLOUT : 0;
+	else
+		events = cl->reply.data ? EPOLLOUT : EPOLLIN;
+	if (loop_add_fd(loop, fd, events, client_event, cl) < 0) {
+		free(cl->reply.data);
+		free(cl);
+		close(fd);
+		return -1;
+	}
+	ctl->nclients[cl->metrics]++;
+	cl->next = ctl->clients;
+	if (cl->next)
+		cl->next->prev = cl;
+	ctl->clients = cl;
+	if (!cl->waiting) {
+		due = rec_i64(r, "due", -1);
+		cl->timer = due >= 0 ? loop_timer_at(loop, due, client_timeout, cl)
+				     : loop_timer(loop, CLIENT_TIMEOUT_MS, client_timeout, cl);
+	} else if (cl->waiting == WAIT_SCALE && !ctl->wait_timer) {
+		ctl->wait_timer = loop_timer(loop, 0, check_scale_waiters, ctl);
+	}
+	return 0;
+}
+
+/* In place of control_open: the same sockets, nothing bound or removed.
+ * A listener paused for lack of fds is watched again at once (its timer
+ * was the old image's; at worst it pauses again).  A client lost here
+ * (out of memory) is logged, not a reason to give the upgrade up. */
+int control_restore(struct cluster *c, const struct state_in *in)
+{
+	struct control *ctl = calloc(1, sizeof(*ctl));
+	const struct state_rec *r = state_first(in, "control");
+	int lost = 0;
+
+	logline_restore(in);
+	if (!ctl) {
+		log_warnx("upgrade: the control socket: out of memory");
+		return -1;
+	}
+	ctl->c = c;
+	ctl->fd = ctl->metrics_fd = -1;
+	c->control = ctl;
+	c->hooks.reload_finished = reload_finished;
+	c->hooks.reload_progress = reload_progress;
+	c->hooks.reload_paused = reload_paused;
+	c->hooks.upgrade_finished = upgrade_finished;
+	if (r) {
+		snprintf(ctl->path, sizeof(ctl->path), "%s", rec_str(r, "path", ""));
+		ctl->fd = rec_fd(r, "fd");
+		ctl->metrics_fd = rec_fd(r, "metrics_fd");
+	}
+	if ((ctl->fd >= 0 && loop_add_fd(c->loop, ctl->fd, EPOLLIN, accept_event, ctl) < 0) ||
+	    (ctl->metrics_fd >= 0 &&
+	     loop_add_fd(c->loop, ctl->metrics_fd, EPOLLIN, accept_event, ctl) < 0)) {
+		log_warn("upgrade: the control socket");
+		return -1;
+	}
+	for (r = state_first(in, "control_client"); r; r = state_next(r))
+		if (restore_client(ctl, r) < 0)
+			lost++;
+	if (lost)
+		log_warnx("upgrade: %d control client%s lost (out of memory)", lost,
+			  lost == 1 ? "" : "s");
+	if (logs_restore(c->loop, in) < 0)
+		return -1;
+	return 0;
+}
+
+/* Tests: free the control's memory as the exec would, its sockets left
+ * open and unlinked from nothing, so that control_restore can take them
+ * in the same process. */
+void control_forget(struct cluster *c)
+{
+	struct control *ctl = c->control;
+
+	logs_follow_forget();
+	if (!ctl)
+		return;
+	while (ctl->clients) {
+		struct client *cl = ctl->clients;
+
+		ctl->clients = cl->next;
+		loop_timer_cancel(c->loop, cl->timer);
+		loop_del_fd(c->loop, cl->fd);
+		free(cl->reply.data);
+		free(cl);
+	}
+	loop_timer_cancel(c->loop, ctl->wait_timer);
+	if (ctl->fd >= 0)
+		loop_del_fd(c->loop, ctl->fd);
+	if (ctl->metrics_fd >= 0)
+		loop_del_fd(c->loop, ctl->metrics_fd);
 	free(ctl);
 	c->control = NULL;
 }

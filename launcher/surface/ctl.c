@@ -6,7 +6,7 @@
  *   COMMAND: status [--json] | reload [--wait] [RELOAD OPTIONS] [-- PROGRAM ARGS] |
  *            rollout continue|abort [--wait] | scale N [--wait] |
  *            signal SIG | stop | top [--once | --json] [--interval S] |
- *            logs [SLOT|master] [-n N] [-f]
+ *            logs [SLOT|master] [-n N] [-f] | upgrade [PATH]
  *
  * Without -s or -p it uses the only control socket in the runtime
  * directory, and says so when there are none or several (listing them).
@@ -15,6 +15,14 @@
  * wait (the reload goes on regardless).  Exit status: 0 when the master
  * answered ok, 1 when it answered an error (an aborted reload) or cannot
  * be reached, 2 for a bad command line, 3 when the time ran out first.
+ *
+ * upgrade [PATH] always waits: cluster-run executes PATH (default: the
+ * binary it was started from) with the same pid, and answers once the new
+ * image runs ("upgraded: ..."), or once it has fallen back to the old one
+ * (printed as "cluster-ctl: upgrade failed: WHY", one line, whether it
+ * was refused at once or failed later), over the same connection: the
+ * master carries it across the exec.  Its exit status is that of a
+ * --wait command: 0 upgraded, 1 refused or failed, 3 timed out (-t).
  *
  * Nothing waits for ever (a master stopped with SIGSTOP, or stuck, still
  * accepts connections: the kernel queues them).  Without -t a command
@@ -71,6 +79,9 @@ static const char usage[] =
 	"  logs [SLOT|master] [-n N] [-f]\n"
 	"                      the last N lines (default 50) of each slot's output,\n"
 	"                      or of one; -f: then follow new lines\n"
+	"  upgrade [PATH]      run the cluster-run binary at PATH (default: the one it\n"
+	"                      was started from) in place: same pid, workers and\n"
+	"                      connections kept; waits until it is done\n"
 	"  -t SECONDS          give up waiting after SECONDS (exit status 3); default:\n"
 	"                      10 s, and for --wait as long as cluster-run runs\n"
 	"       cluster-ctl -h | --help | -V | --version\n";
@@ -370,6 +381,20 @@ static int check_logs(int argc, char **argv, int *follow)
 
 static int follow;      /* logs -f: no deadline unless -t */
 
+/* argv[i], a file, made absolute in place (the master resolves paths
+ * from its own directory): 0, or 2 after a line. */
+static int absolute(char **argv, int i, const char *cmd)
+{
+	char *abs = realpath(argv[i], NULL);
+
+	if (!abs) {
+		fprintf(stderr, "cluster-ctl: %s: %s: %s\n", cmd, argv[i], strerror(errno));
+		return 2;
+	}
+	argv[i] = abs;          /* for the rest of the run */
+	return 0;
+}
+
 /* Usage errors in COMMAND, found before asking anyone: status 2.  *wait:
  * the command waits for a reload, a rollout or scaling. */
 static int check_command(int argc, char **argv, int *wait)
@@ -397,6 +422,10 @@ static int check_command(int argc, char **argv, int *wait)
 		return top_check_args(argc, argv);
 	if (!strcmp(cmd, "signal") && argc == 2)
 		return 0;
+	if (!strcmp(cmd, "upgrade") && argc <= 2) {
+		*wait = 1;      /* always: the answer comes once it is done */
+		return argc == 2 ? absolute(argv, 1, "upgrade") : 0;
+	}
 	if (!strcmp(cmd, "scale") && argc == 2 + *wait) {
 		n = strtol(argv[1], &end, 10);
 		if (*end || end == argv[1] || n < 1 || n > MAX_WORKERS) {
@@ -408,6 +437,8 @@ static int check_command(int argc, char **argv, int *wait)
 	}
 	if (!strcmp(cmd, "rollout"))
 		fprintf(stderr, "cluster-ctl: rollout takes continue or abort [--wait]\n");
+	else if (!strcmp(cmd, "upgrade"))
+		fprintf(stderr, "cluster-ctl: upgrade takes one PATH or nothing\n");
 	else if (!strcmp(cmd, "status") || !strcmp(cmd, "stop") ||
 		 !strcmp(cmd, "scale") || !strcmp(cmd, "signal"))
 		fprintf(stderr, "cluster-ctl: bad arguments to '%s'\n", cmd);
@@ -537,7 +568,8 @@ int main(int argc, char **argv)
 	line[0] = '\0';
 	for (i = optind; i < argc; i++)
 		if (append_word(line, sizeof(line) - 1, argv[i],
-				!strcmp(argv[optind], "reload") && i > optind) < 0)
+				(!strcmp(argv[optind], "reload") || !strcmp(argv[optind], "upgrade")) &&
+				i > optind) < 0)
 			return fail("command too long%s", "", 2);
 	strcat(line, "\n");
 	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
@@ -580,6 +612,9 @@ int main(int argc, char **argv)
 			return timed_out(argv[optind], wait, timeout_given);
 		return 0;
 	}
-	fprintf(stderr, "cluster-ctl: %s", len ? buf : "no answer\n");
+	if (!strcmp(argv[optind], "upgrade") && !strncmp(buf, "error: ", 7))
+		fprintf(stderr, "cluster-ctl: upgrade failed: %s", buf + 7);
+	else
+		fprintf(stderr, "cluster-ctl: %s", len ? buf : "no answer\n");
 	return 1;
 }

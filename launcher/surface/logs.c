@@ -20,12 +20,17 @@
  * 0).  At most LOGS_FOLLOWERS_MAX at once: each holds a control client's
  * place no longer, but an fd and up to a MiB.
  *
+ * An in-place upgrade carries the followers over (logs_save/restore):
+ * same socket, what they had not taken yet, then the new image's lines.
+ *
  * Not here: the rings (base/logring.c), the control socket (control.c).
  */
 #include "surface/logs.h"
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/loop.h"
 #include "base/options.h"
+#include "base/state.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -275,4 +280,79 @@ void logs_follow_close_all(void)
 {
 	while (fl.list)
 		follower_close(fl.list);
+}
+
+int logs_save(struct state_out *o)
+{
+	const struct follower *f;
+
+	for (f = fl.list; f; f = f->next) {
+		state_rec(o, "logs_follower");
+		state_fd(o, "fd", f->fd);
+		state_i64(o, "slot", f->rq.slot);
+		state_i64(o, "n", f->rq.n);
+		state_bytes(o, "out", f->out.data + f->sent, f->out.len - f->sent);
+		state_u64(o, "skipped", f->skipped);
+	}
+	return 0;
+}
+
+/* key's bytes (at most max) as the content of a fresh b. */
+static void state_buf(const struct state_rec *r, const char *key, struct buf *b, size_t max)
+{
+	char *shrunk;
+	long n;
+
+	if (!rec_has(r, key) || !(b->data = malloc(max + 1)))
+		return;
+	n = rec_bytes(r, key, b->data, max);
+	b->len = n > 0 ? (size_t)n : 0;
+	b->cap = b->len + 1;
+	if ((shrunk = realloc(b->data, b->cap)))
+		b->data = shrunk;
+}
+
+/* A follower the new image cannot keep (out of memory) is closed: its
+ * cluster-ctl sees the end, as at a stop, rather than silence. */
+int logs_restore(struct loop *loop, const struct state_in *in)
+{
+	const struct state_rec *r;
+
+	for (r = state_first(in, "logs_follower"); r; r = state_next(r)) {
+		struct logs_request rq = { .slot = (int)rec_i64(r, "slot", LOGRING_ALL),
+					   .n = rec_i64(r, "n", LOGS_DEFAULT_N), .follow = 1 };
+		int fd = rec_fd(r, "fd");
+		struct buf out = { 0 };
+		struct follower *f;
+
+		if (fd < 0)
+			continue;
+		/* what it had not taken: at most the bound and a line */
+		state_buf(r, "out", &out, LOGS_FOLLOW_PENDING_MAX * 2);
+		if (logs_follow(loop, fd, &rq, &out) < 0) {
+			log_warnx("logs -f: a follower lost in the upgrade (out of memory)");
+			free(out.data);
+			close(fd);
+			continue;
+		}
+		for (f = fl.list; f && f->fd != fd; f = f->next)
+			;
+		if (f)
+			f->skipped = rec_u64(r, "skipped", 0);
+	}
+	return 0;
+}
+
+void logs_follow_forget(void)
+{
+	while (fl.list) {
+		struct follower *f = fl.list;
+
+		loop_del_fd(f->loop, f->fd);
+		fl.list = f->next;
+		fl.n--;
+		free(f->out.data);
+		free(f);
+	}
+	logring_on_line(NULL, NULL);
 }

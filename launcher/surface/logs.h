@@ -36,4 +36,16 @@ int logs_follow(struct loop *loop, int fd, const struct logs_request *rq, struct
 /* Close every follower: the cluster stops. */
 void logs_follow_close_all(void);
 
+/* An in-place upgrade (called by control.c's save and restore): every
+ * follower's socket, what it follows and what it has not taken yet.
+ * Restore puts them in loop and listens to the rings again.  0, or -1
+ * (logged). */
+struct state_out;
+struct state_in;
+int logs_save(struct state_out *o);
+int logs_restore(struct loop *loop, const struct state_in *in);
+/* Free every follower without closing its socket (tests: as the exec
+ * does, in process). */
+void logs_follow_forget(void);
+
 #endif

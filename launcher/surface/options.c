@@ -98,8 +98,10 @@ static const char usage_signals[] =
 "\n"
 "Signals (README, \"Signals\"): TERM/INT/QUIT stop (twice: at once), HUP\n"
 "rolling restart, TTIN/TTOU one worker more/less, USR1 reopens --log-dir\n"
-"files (not forwarded unless --forward-usr1), USR2/WINCH forwarded to every\n"
-"worker.  `cluster-ctl signal SIG` signals the workers.\n";
+"files (not forwarded unless --forward-usr1), WINCH forwarded to every\n"
+"worker.  `cluster-ctl signal SIG` signals the workers.\n"
+"  USR2  in-place upgrade: run the cluster-run binary on disk with the same\n"
+"        pid, keeping workers, sockets and connections (cluster-ctl upgrade)\n";
 
 static const char usage_exit[] =
 "\n"

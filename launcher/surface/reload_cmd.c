@@ -53,6 +53,11 @@ static int decode(char *w)
 }
 
 /* KEY=VALUE with KEY of letters, digits and _, not starting with a digit. */
+int reload_cmd_decode(char *word)
+{
+	return decode(word);
+}
+
 static int valid_kv(const char *kv)
 {
 	const char *eq = strchr(kv, '=');

@@ -24,6 +24,10 @@
  * Prometheus' histogram_quantile() does (histogram.c).  A worker through
  * seccomp has no shim, so no histogram (null, no series), and no rate
  * when it accepts itself.
+ *
+ * The version this image runs and the in-place upgrades this master went
+ * through (surface/upgrade.c's upgrade_info): counters that go on across
+ * them, as every other counter here does.
  */
 #include "surface/report.h"
 #include "cluster.h"
@@ -45,6 +49,7 @@
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
 #include "supervise/worker.h"
+#include "surface/upgrade_api.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -165,6 +170,29 @@ static int any_in_kernel(const struct cluster *c)
 	return 0;
 }
 
+/* "version 0.3.0, upgraded 2 times (last at 2026-12-06 07:12:03 from
+ * 0.2.9, pause 14 ms)" or "version 0.3.0, never upgraded".  Local time,
+ * as a person reads it; JSON and metrics give the epoch. */
+static void upgrade_text(struct buf *b)
+{
+	const struct upgrade_info *u = upgrade_info();
+	char when[32] = "?";
+	struct tm tm;
+
+	buf_printf(b, "version %s, ", u->version);
+	if (!u->upgrades) {
+		buf_printf(b, "never upgraded");
+	} else {
+		if (u->last && localtime_r(&u->last, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		buf_printf(b, "upgraded %u time%s (last at %s from %s, pause %.0f ms)", u->upgrades,
+			   u->upgrades == 1 ? "" : "s", when, u->from[0] ? u->from : "?", u->last_ms);
+	}
+	if (u->failed)
+		buf_printf(b, ", %u failed", u->failed);
+	buf_printf(b, "%s\n", u->running ? ", one under way" : "");
+}
+
 void report_text(struct cluster *c, struct buf *b)
 {
 	struct census *cs = census_fresh(c);
@@ -174,6 +202,7 @@ void report_text(struct cluster *c, struct buf *b)
 		   (int)getpid(), c->prog->path, c->opt->policy->name, c->nworkers,
 		   c->nworkers == 1 ? "" : "s", c->target, uptime_s(c->started_ms),
 		   c->stopping ? ", stopping" : slots_reloading(c) ? ", reloading" : "");
+	upgrade_text(b);
 	args_text(c, b);
 	reload_text(c, b);
 	rollout_text(c, b);
@@ -301,6 +330,26 @@ static void json_string(struct buf *b, const char *s)
 	buf_printf(b, "\"");
 }
 
+/* "version", "upgrades", "upgrades_failed", "last_upgrade": {"at": EPOCH,
+ * "from": "x.y.z", "pause_ms": N} or null.  The version strings are ours
+ * (meson's project version), yet escaped like any string. */
+static void upgrade_json(struct buf *b)
+{
+	const struct upgrade_info *u = upgrade_info();
+
+	buf_printf(b, ",\"version\":");
+	json_string(b, u->version);
+	buf_printf(b, ",\"upgrades\":%u,\"upgrades_failed\":%u,\"last_upgrade\":", u->upgrades,
+		   u->failed);
+	if (!u->upgrades || !u->last) {
+		buf_printf(b, "null");
+		return;
+	}
+	buf_printf(b, "{\"at\":%lld,\"from\":", (long long)u->last);
+	json_string(b, u->from);
+	buf_printf(b, ",\"pause_ms\":%.0f}", u->last_ms);
+}
+
 static void argv_json(struct buf *b, char *const *argv)
 {
 	int i;
@@ -338,7 +387,9 @@ void report_json(struct cluster *c, struct buf *b)
 
 	const struct reload_record *r = lifecycle_last_reload(c);
 
-	buf_printf(b, "{\"pid\":%d,\"program\":", (int)getpid());
+	buf_printf(b, "{\"pid\":%d", (int)getpid());
+	upgrade_json(b);
+	buf_printf(b, ",\"program\":");
 	json_string(b, c->release ? c->release->path : c->prog->path);
 	buf_printf(b, ",\"args\":");
 	argv_json(b, current_argv(c));
@@ -559,6 +610,34 @@ static void metrics_deploy(struct cluster *c, struct buf *b)
 	}
 }
 
+/* Version as an info metric (the label carries it, the value is 1),
+ * upgrades by result, and the last one's pause (0 before any). */
+static void metrics_upgrade(struct buf *b)
+{
+	const struct upgrade_info *u = upgrade_info();
+	const char *v;
+
+	buf_printf(b, "# HELP cluster_run_build_info The version of cluster-run the master "
+		      "runs now.\n# TYPE cluster_run_build_info gauge\n"
+		      "cluster_run_build_info{version=\"");
+	for (v = u->version; *v; v++)     /* a label value: \\ \" and \\n escaped */
+		if (*v == '\n')
+			buf_printf(b, "\\n");
+		else
+			buf_printf(b, "%s%c", *v == '"' || *v == '\\' ? "\\" : "", *v);
+	buf_printf(b, "\"} 1\n");
+	buf_printf(b, "# HELP cluster_run_upgrades_total In-place upgrades of the master "
+		      "(cluster-ctl upgrade, USR2), by result.\n"
+		      "# TYPE cluster_run_upgrades_total counter\n"
+		      "cluster_run_upgrades_total{result=\"ok\"} %u\n"
+		      "cluster_run_upgrades_total{result=\"failed\"} %u\n", u->upgrades, u->failed);
+	buf_printf(b, "# HELP cluster_run_last_upgrade_pause_seconds How long the last "
+		      "upgrade paused the master, exec to adopted (0: none yet).\n"
+		      "# TYPE cluster_run_last_upgrade_pause_seconds gauge\n"
+		      "cluster_run_last_upgrade_pause_seconds %.6f\n",
+		   u->upgrades ? u->last_ms / 1000.0 : 0.0);
+}
+
 void report_metrics(struct cluster *c, struct buf *b)
 {
 	struct census *cs = census_fresh(c);
@@ -620,4 +699,5 @@ void report_metrics(struct cluster *c, struct buf *b)
 			   (unsigned long long)st->censuses, (double)st->cpu_ns / 1e9);
 	}
 	health_report_metrics(c, b);
+	metrics_upgrade(b);
 }

@@ -26,15 +26,18 @@
 #include "base/log.h"
 #include "base/options.h"
 #include "base/program.h"
+#include "base/state.h"
 #include "surface/options.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static struct options first;    /* as parsed at start */
 static char refusal[600];
+static char **restored_argv;    /* an upgrade's (reread_restore) */
 
 void reread_remember(const struct options *opt)
 {
@@ -246,4 +249,102 @@ static int reread(struct cluster *c, char *why, size_t len)
 void reread_start(struct cluster *c)
 {
 	c->hooks.reread = reread;
+}
+
+/* An in-place upgrade (surface/upgrade.c): the new image parsed the
+ * files as they are now, but what the running workers and the next
+ * reread compare with is what the old image read last.  Without this, a
+ * command edited in the file before an upgrade would be taken as "no
+ * change" by the next reload, and the settings a reload applies would
+ * jump to the file's at the upgrade.  The restart-only settings follow
+ * the files as at a start (README, "Upgrading in place"). */
+static void setting_key(char *key, size_t len, size_t i)
+{
+	size_t k, nth = 0;
+
+	for (k = 0; k < i; k++)
+		nth += !strcmp(settings[k].name, settings[i].name);
+	snprintf(key, len, "%s.%zu", settings[i].name, nth);
+}
+
+int reread_save(struct cluster *c, struct state_out *o)
+{
+	char key[64];
+	size_t i;
+
+	state_rec(o, "reread");
+	state_str(o, "path", c->prog->path);
+	for (i = 0; c->opt->argv && c->opt->argv[i]; i++) {
+		snprintf(key, sizeof(key), "a%zu", i);
+		state_str(o, key, c->opt->argv[i]);
+	}
+	state_u64(o, "argc", i);
+	state_u64(o, "envn", c->opt->env.n);
+	for (i = 0; i < c->opt->env.n; i++) {
+		snprintf(key, sizeof(key), "e%zu", i);
+		state_str(o, key, c->opt->env.vars[i]);
+	}
+	for (i = 0; i < NSETTINGS; i++) {
+		if (settings[i].how != APPLY)
+			continue;
+		setting_key(key, sizeof(key), i);
+		state_bytes(o, key, (const char *)c->opt + settings[i].off, settings[i].size);
+	}
+	return 0;
+}
+
+int reread_restore(struct cluster *c, const struct state_in *in)
+{
+	const struct state_rec *r = state_first(in, "reread");
+	uint64_t argc, envn, i;
+	char key[64], **argv, **vars, buf[64];
+	const char *v;
+
+	if (!r)
+		return 0;               /* an older writer: the files as read now */
+	argc = rec_u64(r, "argc", 0);
+	envn = rec_u64(r, "envn", 0);
+	if (argc == 0 || argc > 1u << 16 || envn > 1u << 20)
+		return 0;
+	argv = calloc(argc + 1, sizeof(*argv));
+	vars = calloc(envn + 1, sizeof(*vars));
+	if (!argv || !vars)
+		goto nomem;
+	for (i = 0; i < argc; i++) {
+		snprintf(key, sizeof(key), "a%llu", (unsigned long long)i);
+		v = rec_str(r, key, NULL);
+		if (!v || !(argv[i] = strdup(v)))
+			goto nomem;
+	}
+	for (i = 0; i < envn; i++) {
+		snprintf(key, sizeof(key), "e%llu", (unsigned long long)i);
+		v = rec_str(r, key, NULL);
+		if (!v || !(vars[i] = strdup(v)))
+			goto nomem;
+	}
+	/* the words stay for the process's life, as options_parse's do
+	 * (kept reachable: a reload points c->opt->argv elsewhere) */
+	restored_argv = argv;
+	c->opt->argv = argv;
+	free_env(&c->opt->env);
+	c->opt->env.vars = vars;
+	c->opt->env.n = (size_t)envn;
+	snprintf(c->prog->path, sizeof(c->prog->path), "%s", rec_str(r, "path", c->prog->path));
+	for (i = 0; i < NSETTINGS; i++) {
+		if (settings[i].how != APPLY || settings[i].size > sizeof(buf))
+			continue;
+		setting_key(key, sizeof(key), (size_t)i);
+		if (rec_bytes(r, key, buf, sizeof(buf)) == (long)settings[i].size)
+			memcpy((char *)c->opt + settings[i].off, buf, settings[i].size);
+	}
+	return 0;
+nomem:
+	for (i = 0; argv && i < argc; i++)
+		free(argv[i]);
+	for (i = 0; vars && i < envn; i++)
+		free(vars[i]);
+	free(argv);
+	free(vars);
+	log_warnx("upgrade: the options: out of memory");
+	return -1;
 }

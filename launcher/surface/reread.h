@@ -16,6 +16,12 @@ void reread_start(struct cluster *c);
 /* Whether a reload knows what to do with this long option (applied, or
  * named as taking a restart): test_config asks for each option. */
 int reread_knows(const char *option);
+/* An in-place upgrade: the command, environment and reload-applied
+ * settings as the old image last read them (surface/upgrade.c). */
+struct state_out;
+struct state_in;
+int reread_save(struct cluster *c, struct state_out *o);
+int reread_restore(struct cluster *c, const struct state_in *in);
 /* Why the last reread refused its reload ("FILE:LINE: ..."). */
 const char *reread_refusal(void);
 

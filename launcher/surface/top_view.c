@@ -169,11 +169,14 @@ static int is_true(const struct top_sample *s, int obj, const char *key)
 
 static void header_text(struct buf *b, const struct top_sample *s)
 {
-	char prog[128], pol[32], up[32];
+	char prog[128], pol[32], up[32], ver[40];
 	int ws = json_get(&s->doc, 0, "workers");
 	int nw = json_type_of(&s->doc, ws) == JSON_ARRAY ? s->doc.toks[ws].size : 0;
 
-	buf_printf(b, "cluster-run pid %.0f: %s, policy %s, %d/%.0f workers, up %s%s%s\n",
+	/* the version: an older master reports none, and shows none */
+	str(s, 0, "version", ver, sizeof(ver));
+	buf_printf(b, "cluster-run %s%spid %.0f: %s, policy %s, %d/%.0f workers, up %s%s%s\n",
+		   strcmp(ver, "-") ? ver : "", strcmp(ver, "-") ? " " : "",
 		   num(s, 0, "pid", 0), str(s, 0, "program", prog, sizeof(prog)),
 		   str(s, 0, "policy", pol, sizeof(pol)), nw, num(s, 0, "target", 0),
 		   duration(up, sizeof(up), num(s, 0, "uptime", 0)),

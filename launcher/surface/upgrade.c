@@ -43,7 +43,7 @@
 #include "supervise/supervisor.h"
 #include "supervise/worker.h"
 #include "surface/control.h"
-#include "surface/upgrade_stubs.h"
+#include "surface/reread.h"
 #include "wire/protocol.h"
 
 #include <errno.h>
@@ -148,7 +148,8 @@ static void finished(struct cluster *c, int ok, const char *text)
 	if (ok) {
 		up.info.upgrades++;
 		up.info.last = time(NULL);
-		log_event("%s", text);
+		/* rare and worth a line without -v, like a reload's end */
+		log_warnx("%s", text);
 	} else {
 		up.info.failed++;
 		log_warnx("%s", text);
@@ -261,6 +262,7 @@ static const struct {
 	save_fn *save;
 	restore_fn *restore;
 } modules[] = {
+	{ "options", reread_save, reread_restore },
 	{ "releases", release_save, release_restore },
 	{ "listeners", listener_save, listener_restore },
 	{ "workers", worker_save, worker_restore },
@@ -358,7 +360,7 @@ static void exec_new(struct cluster *c, const char *version)
 	int fd, fallback, err;
 
 	lifecycle_upgrade_started(c);
-	log_event("upgrading in place: executing %s (version %s)", up.path, version);
+	log_warnx("upgrading in place: executing %s (version %s)", up.path, version);
 	up.begun_us = now_us();
 	fallback = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (fallback < 0) {
@@ -597,7 +599,7 @@ static void on_signal(struct cluster *c)
 {
 	char why[TEXT_MAX];
 
-	log_event("USR2: upgrading in place to %s", up.self);
+	log_warnx("USR2: upgrading in place to %s", up.self);
 	if (upgrade_start(c, NULL, why, sizeof(why)) < 0)
 		log_warnx("upgrade refused: %s", why);
 }

@@ -46,6 +46,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "surface/upgrade_api.h"
+
 struct cluster;
 
 /* The environment variable that carries the state fd to the new image,
@@ -77,29 +79,9 @@ int upgrade_adopt_fallback(void);
 /* Set c->hooks.upgrade_requested (SIGUSR2). */
 void upgrade_hooks(struct cluster *c);
 
-/* Start an upgrade to path (NULL: the binary cluster-run was started
- * from, as it is on disk now).  0 when it started: its end is told through
- * c->hooks.upgrade_finished, in the old image (the probe refused, the exec
- * failed, the new image gave the state back) or in the new one (adopted).
- * -1 with why filled when refused at once (stopping, one under way). */
-int upgrade_start(struct cluster *c, const char *path, char *why, size_t len);
-
 /* Test hook: CLUSTER_RUN_TEST_ADOPT_FAIL=1 in the master's environment
  * makes every new image refuse the state after the exec (not the old
  * binary taking it back), so the fallback is exercised for real. */
 #define UPGRADE_TEST_FAIL_ENV "CLUSTER_RUN_TEST_ADOPT_FAIL"
-
-/* For status: this image's version, how many upgrades this master went
- * through, when the last finished (0: never) and from what version. */
-struct upgrade_info {
-	const char *version;
-	unsigned upgrades;
-	unsigned failed;
-	time_t last;
-	char from[64];
-	double last_ms;         /* the last one's pause: exec to adopted */
-	int running;            /* one is under way (probe) */
-};
-const struct upgrade_info *upgrade_info(void);
 
 #endif

@@ -69,3 +69,15 @@ int seccomp_spawn_done(struct cluster *c, struct worker *w, int sock)
 	return -1;
 }
 void seccomp_worker_free(struct cluster *c, struct worker *w) { (void)c; (void)w; }
+/* worker.c's upgrade save/restore (never run by the fuzz target) */
+int seccomp_worker_adopt(struct cluster *c, struct worker *w, int fd)
+{
+	(void)c; (void)w; (void)fd;
+	return -1;
+}
+void output_save(const struct output *o, struct state_out *so) { (void)o; (void)so; }
+struct output *output_restore(struct loop *loop, int slot, pid_t pid, const struct state_rec *rec)
+{
+	(void)loop; (void)slot; (void)pid; (void)rec;
+	return NULL;
+}
