@@ -112,8 +112,7 @@ static int resolve_user(const char *spec, struct creds *cr)
 static int start_failed(int status)
 {
 	if (upgrade_adopting())
-		upgrade_give_back("this binary's start checks failed (exit status %d; see the line "
-				  "above)", status);
+		upgrade_start_failed(status);
 	return status;
 }
 
@@ -136,11 +135,14 @@ int main(int argc, char **argv)
 	if (logline_configure(opt.log_prefix, opt.log_time, opt.log_json, opt.log_dir) < 0)
 		return start_failed(EXIT_USAGE);
 	status = program_check(&prog, opt.argv[0], opt.force);
-	if (status >= 0)
+	/* an upgrade's new image runs what the old one checked (a deploy may
+	 * have removed the command line's PROGRAM since) */
+	if (status >= 0 && upgrade_program(&prog) < 0)
 		return start_failed(status);
 	status = mechanism_choose(&opt, &prog);
 	if (status >= 0)
 		return start_failed(status);
+	upgrade_program(&prog);         /* ... by the mechanism it chose */
 	c.opt = &opt;
 	c.prog = &prog;
 	reread_start(&c);

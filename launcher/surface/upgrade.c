@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "base/logring.h"
 #include "base/loop.h"
+#include "base/program.h"
 #include "base/state.h"
 #include "net/listener.h"
 #include "policy/balancer.h"
@@ -71,6 +72,9 @@
 #define PROBE_ANSWER "cluster-run-upgrade"
 #define REFUSED_ENV "CLUSTER_RUN_UPGRADE_REFUSED"
 #define FALLBACK_ENV "CLUSTER_RUN_UPGRADE_FALLBACK"
+/* the old binary's fd, beside the state's: the way back works even when
+ * the state cannot be read */
+#define OLD_ENV "CLUSTER_RUN_UPGRADE_OLD"
 
 extern char **environ;
 
@@ -92,6 +96,11 @@ static struct {
 	char old_path[PATH_MAX];
 	char new_version[64];
 	int64_t begun_us;               /* save began (CLOCK_MONOTONIC) */
+	struct state_in *in;            /* the state read at start (preload) */
+	int fallback_mode;              /* the old binary taking its state back */
+	char refused[1024];             /* ... and why the new one gave it back */
+	char last_line[1024];           /* the new image's last message before
+					 * it adopted (a failed start check) */
 } up = { .probe_pidfd = -1, .probe_out = -1, .state_fd = -1, .fallback_fd = -1,
 	 .info = { .version = CLUSTER_RUN_VERSION } };
 
@@ -113,6 +122,8 @@ int upgrade_probe_answer(int argc, char **argv)
 	return 0;
 }
 
+static void preload(void);
+
 void upgrade_remember(int argc, char **argv)
 {
 	ssize_t n;
@@ -124,11 +135,12 @@ void upgrade_remember(int argc, char **argv)
 		snprintf(up.self, sizeof(up.self), "%s", argv[0]);
 	else
 		up.self[n] = '\0';
+	preload();
 }
 
 int upgrade_adopting(void)
 {
-	return getenv(UPGRADE_STATE_ENV) != NULL;
+	return up.adopting;
 }
 
 const struct upgrade_info *upgrade_info(void)
@@ -138,7 +150,7 @@ const struct upgrade_info *upgrade_info(void)
 
 int upgrade_adopt_fallback(void)
 {
-	return getenv(FALLBACK_ENV) != NULL;
+	return up.fallback_mode;
 }
 
 /* --- the end of an upgrade, in whichever image runs then --- */
@@ -229,6 +241,13 @@ static void cluster_save(struct cluster *c, struct state_out *o)
 	 * finds the raised one) */
 	state_u64(o, "nofile_cur", c->nofile.rlim_cur);
 	state_u64(o, "nofile_max", c->nofile.rlim_max);
+	/* what the workers run was checked when they started: the new image
+	 * takes it from here, not from a PROGRAM a deploy may have removed */
+	state_rec(o, "program");
+	state_str(o, "path", c->prog->path);
+	state_i64(o, "via", c->prog->via);
+	state_i64(o, "setuid", c->prog->setuid);
+	state_str(o, "shim_blind", c->prog->shim_blind);
 }
 
 static void cluster_restore(struct cluster *c, const struct state_in *in)
@@ -280,8 +299,10 @@ static const struct {
 	{ "control", control_save, control_restore },
 };
 
-/* The state, in a memfd; -1 logged (nothing changed). */
-static int save_all(struct cluster *c, int fallback_fd)
+/* The state, in a memfd; -1 logged (nothing changed).  *kept: the
+ * writer, whose fd list gives the fds their close-on-exec back when the
+ * exec fails (not a re-read of the state, which could fail itself). */
+static int save_all(struct cluster *c, int fallback_fd, struct state_out **kept)
 {
 	struct state_out *o = state_out_new(CLUSTER_RUN_VERSION, CLUSTER_PROTO_VERSION);
 	const int *fds;
@@ -330,7 +351,7 @@ static int save_all(struct cluster *c, int fallback_fd)
 	fds = state_out_fds(o, &n);
 	for (i = 0; i < n; i++)
 		clear_cloexec(fds[i], 0);
-	state_out_free(o);
+	*kept = o;
 	return fd;
 }
 
@@ -355,9 +376,11 @@ static void keep_fds(const struct state_in *in, int keep)
 
 static void exec_new(struct cluster *c, const char *version)
 {
-	char text[TEXT_MAX], num[32], why[256];
-	struct state_in *in;
+	char text[TEXT_MAX], num[32];
+	struct state_out *o = NULL;
+	const int *fds;
 	int fd, fallback, err;
+	size_t i, n;
 
 	lifecycle_upgrade_started(c);
 	log_warnx("upgrading in place: executing %s (version %s)", up.path, version);
@@ -370,7 +393,7 @@ static void exec_new(struct cluster *c, const char *version)
 		finished(c, 0, text);
 		return;
 	}
-	fd = save_all(c, fallback);
+	fd = save_all(c, fallback, &o);
 	if (fd < 0) {
 		close(fallback);
 		snprintf(text, sizeof(text), "upgrade to %s failed: the state could not be saved "
@@ -380,17 +403,17 @@ static void exec_new(struct cluster *c, const char *version)
 	}
 	snprintf(num, sizeof(num), "%d", fd);
 	setenv(UPGRADE_STATE_ENV, num, 1);
-	unsetenv(REFUSED_ENV);
-	unsetenv(FALLBACK_ENV);
+	snprintf(num, sizeof(num), "%d", fallback);
+	setenv(OLD_ENV, num, 1);
 	execve(up.path, up.argv, environ);
 	err = errno;
 	/* still us: give back what the exec would have taken */
 	unsetenv(UPGRADE_STATE_ENV);
-	in = state_in_read(fd, why, sizeof(why));
-	if (in) {
-		keep_fds(in, 0);
-		state_in_free(in);
-	}
+	unsetenv(OLD_ENV);
+	fds = state_out_fds(o, &n);
+	for (i = 0; i < n; i++)
+		clear_cloexec(fds[i], 1);
+	state_out_free(o);
 	close(fd);
 	close(fallback);
 	snprintf(text, sizeof(text), "upgrade to %s failed: exec: %s; still running %s", up.path,
@@ -429,6 +452,12 @@ static void probe_judge(struct cluster *c, const siginfo_t *si)
 	if (format < STATE_FORMAT) {
 		probe_refused(c, "%s (version %s) reads state format %d, older than this one's %d",
 			      up.path, version, format, STATE_FORMAT);
+		return;
+	}
+	if (c->stopping) {
+		/* a stop came while the probe ran: the stop wins (the state
+		 * does not carry a stop under way) */
+		probe_refused(c, "cluster-run began to stop meanwhile");
 		return;
 	}
 	probe_reset(c);
@@ -530,6 +559,11 @@ static pid_t probe_spawn(const char *path, int *pidfd, int *out)
 		dup2(nul, 0);
 		dup2(pipefd[1], 1);
 		dup2(nul, 2);
+		/* nothing of ours held while it runs (a closed client must
+		 * see its EOF, the guard the master's death), and it dies
+		 * with us */
+		close_range(3, ~0U, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		/* the environment without the state: a probe adopts nothing */
 		unsetenv(UPGRADE_STATE_ENV);
 		/* execve resets a child's exit signal to SIGCHLD, and the
@@ -611,6 +645,78 @@ void upgrade_hooks(struct cluster *c)
 
 /* --- the new image --- */
 
+/* The new image, before any start check: take the state and the way
+ * back out of the environment (a worker spawned later must not inherit
+ * them), so that a failing check can give the state back. */
+static void preload(void)
+{
+	const char *env = getenv(UPGRADE_STATE_ENV), *old = getenv(OLD_ENV);
+	const struct state_rec *r;
+	char why[512];
+
+	if (!env)
+		return;
+	up.adopting = 1;
+	log_capture(up.last_line, sizeof(up.last_line));
+	up.state_fd = atoi(env);
+	up.fallback_fd = old ? atoi(old) : -1;
+	up.fallback_mode = getenv(FALLBACK_ENV) != NULL;
+	if (getenv(REFUSED_ENV))
+		snprintf(up.refused, sizeof(up.refused), "%s", getenv(REFUSED_ENV));
+	unsetenv(UPGRADE_STATE_ENV);
+	unsetenv(OLD_ENV);
+	unsetenv(FALLBACK_ENV);
+	unsetenv(REFUSED_ENV);
+	up.in = state_in_read(up.state_fd, why, sizeof(why));
+	if (!up.in)
+		upgrade_give_back("%s", why);
+	r = state_first(up.in, "upgrade");
+	if (!r)
+		upgrade_give_back("the state has no upgrade record");
+	snprintf(up.old_path, sizeof(up.old_path), "%s", rec_str(r, "old_path", ""));
+	up.begun_us = rec_i64(r, "begun_us", 0);
+	up.info.upgrades = (unsigned)rec_u64(r, "upgrades", 0);
+	up.info.failed = (unsigned)rec_u64(r, "failed", 0);
+	up.info.last = (time_t)rec_i64(r, "last", 0);
+	up.info.last_ms = (double)rec_i64(r, "last_us", 0) / 1000.0;
+	snprintf(up.info.from, sizeof(up.info.from), "%s", rec_str(r, "from", ""));
+	snprintf(up.path, sizeof(up.path), "%s", rec_str(r, "new_path", up.self));
+	if (up.fallback_mode && up.old_path[0])
+		/* the old binary's file may be gone or replaced: the next
+		 * upgrade's default is the path it was started from */
+		snprintf(up.self, sizeof(up.self), "%s", up.old_path);
+}
+
+void upgrade_start_failed(int status)
+{
+	char line[sizeof(up.last_line)];
+
+	snprintf(line, sizeof(line), "%s", up.last_line);
+	log_capture(NULL, 0);
+	upgrade_give_back("the new binary's start checks failed (it would exit with status %d%s%s)",
+			  status, line[0] ? ": " : "", line);
+}
+
+int upgrade_program(struct program *prog)
+{
+	static char blind[256];
+	const struct state_rec *r = up.in ? state_first(up.in, "program") : NULL;
+
+	if (!r)
+		return -1;
+	snprintf(prog->path, sizeof(prog->path), "%s", rec_str(r, "path", prog->path));
+	prog->via = (enum via)rec_i64(r, "via", prog->via);
+	prog->setuid = (int)rec_i64(r, "setuid", prog->setuid);
+	if (rec_has(r, "shim_blind")) {
+		snprintf(blind, sizeof(blind), "%s", rec_str(r, "shim_blind", ""));
+		prog->shim_blind = blind;
+	} else {
+		prog->shim_blind = NULL;
+	}
+	return 0;
+}
+
+
 /* Hand the state back to the old binary (it takes it, and answers the
  * upgrade as failed with why).  Does not return. */
 void upgrade_give_back(const char *fmt, ...)
@@ -635,15 +741,15 @@ void upgrade_give_back(const char *fmt, ...)
 			  "(its guard stops the workers)");
 		_exit(EXIT_FAILURE_);
 	}
-	in = state_in_read(up.state_fd, tmp, sizeof(tmp));
-	if (in) {
+	in = up.in ? up.in : state_in_read(up.state_fd, tmp, sizeof(tmp));
+	if (in)
 		keep_fds(in, 1);
-		state_in_free(in);
-	}
 	clear_cloexec(up.state_fd, 0);
 	clear_cloexec(up.fallback_fd, 0);
 	snprintf(num, sizeof(num), "%d", up.state_fd);
 	setenv(UPGRADE_STATE_ENV, num, 1);
+	snprintf(num, sizeof(num), "%d", up.fallback_fd);
+	setenv(OLD_ENV, num, 1);
 	setenv(REFUSED_ENV, why, 1);
 	setenv(FALLBACK_ENV, "1", 1);
 	syscall(SYS_execveat, up.fallback_fd, "", up.argv, environ, AT_EMPTY_PATH);
@@ -654,36 +760,16 @@ void upgrade_give_back(const char *fmt, ...)
 
 void upgrade_adopt(struct cluster *c)
 {
-	const char *env = getenv(UPGRADE_STATE_ENV), *refused = getenv(REFUSED_ENV);
-	const struct state_rec *r;
-	struct state_in *in;
-	char why[TEXT_MAX], text[TEXT_MAX];
+	const char *refused = up.refused[0] ? up.refused : NULL;
+	struct state_in *in = up.in;
+	char text[TEXT_MAX];
 	int fallback = upgrade_adopt_fallback();
 	size_t i;
-	int workers = 0;
+	int workers;
 
-	up.adopting = 1;
-	up.state_fd = env ? atoi(env) : -1;
-	unsetenv(UPGRADE_STATE_ENV);
-	in = up.state_fd >= 0 ? state_in_read(up.state_fd, why, sizeof(why)) : NULL;
-	if (!in) {
-		/* without the state there is no old binary to go back to */
-		upgrade_give_back("%s", up.state_fd >= 0 ? why : "no state fd");
-	}
-	r = state_first(in, "upgrade");
-	if (r) {
-		up.fallback_fd = (int)rec_i64(r, "fallback", -1);
-		snprintf(up.old_path, sizeof(up.old_path), "%s", rec_str(r, "old_path", ""));
-		up.begun_us = rec_i64(r, "begun_us", 0);
-		up.info.upgrades = (unsigned)rec_u64(r, "upgrades", 0);
-		up.info.failed = (unsigned)rec_u64(r, "failed", 0);
-		up.info.last = (time_t)rec_i64(r, "last", 0);
-		up.info.last_ms = (double)rec_i64(r, "last_us", 0) / 1000.0;
-		snprintf(up.info.from, sizeof(up.info.from), "%s", rec_str(r, "from", ""));
-		snprintf(up.path, sizeof(up.path), "%s", rec_str(r, "new_path", up.self));
-	}
-	if (!r || up.fallback_fd < 0)
-		upgrade_give_back("the state has no upgrade record");
+	log_capture(NULL, 0);
+	if (!in)
+		upgrade_give_back("no state");
 	if (!fallback && getenv(UPGRADE_TEST_FAIL_ENV) &&
 	    strcmp(getenv(UPGRADE_TEST_FAIL_ENV), "1") == 0)
 		upgrade_give_back("refused by %s=1 (a test)", UPGRADE_TEST_FAIL_ENV);
@@ -695,14 +781,16 @@ void upgrade_adopt(struct cluster *c)
 		if (modules[i].restore(c, in) < 0)
 			upgrade_give_back("restoring the %s failed", modules[i].name);
 	upgrade_hooks(c);
-	/* from here on this image runs the cluster */
+	/* from here on this image runs the cluster: every fd the state named
+	 * and no module took (it should not happen) leaks into no worker */
+	keep_fds(in, 0);
+	up.in = NULL;
 	if (up.fallback_fd >= 0)
 		close(up.fallback_fd);
 	up.fallback_fd = -1;
 	close(up.state_fd);
 	up.state_fd = -1;
-	for (i = 0; i < (size_t)c->nworkers; i++)
-		workers++;
+	workers = c->nworkers;
 	if (fallback) {
 		snprintf(text, sizeof(text), "upgrade to %s failed: %s; still running %s (pid %d, "
 			 "%d worker%s kept)", up.path, refused ? refused : "the new binary gave "
@@ -718,10 +806,12 @@ void upgrade_adopt(struct cluster *c)
 		 "kept (pid %d)", up.info.from, CLUSTER_RUN_VERSION, up.self, up.info.last_ms,
 		 workers, workers == 1 ? "" : "s", (int)getpid());
 	if (state_in_protocol(in) < CLUSTER_PROTO_VERSION) {
-		/* This build speaks the old shims' protocol (every version from
-		 * 5 up: the shim says its own at attach), but the workers get
-		 * the new shim only by starting again: roll them. */
-		log_event("upgrade: the workers' shims speak protocol %u, this build %d: "
+		/* The workers get the new shim only by starting again: roll
+		 * them.  Meanwhile the old shims' messages must be understood:
+		 * a build that changes the protocol must make shim_peer.c take
+		 * the old version too (today it takes its own only, and there
+		 * has been one version since upgrades exist). */
+		log_warnx("upgrade: the workers' shims speak protocol %u, this build %d: "
 			  "rolling the workers onto the new shim", state_in_protocol(in),
 			  CLUSTER_PROTO_VERSION);
 		supervisor_reload(c);

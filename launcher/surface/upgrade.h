@@ -60,10 +60,17 @@ struct cluster;
 int upgrade_probe_answer(int argc, char **argv);
 
 /* main(), before anything else runs: remember argv and the binary we run
- * (the fallback of a failed upgrade). */
+ * (the fallback of a failed upgrade); an upgrade's new image also takes
+ * the state and the way back out of the environment. */
 void upgrade_remember(int argc, char **argv);
 
-/* Is this image an upgrade's new one (UPGRADE_STATE_ENV set)? */
+/* The new image: the workers' program as the old image checked it (the
+ * command line's PROGRAM may be gone, or the mechanism chosen otherwise
+ * now): 0 when the state had it, else -1. */
+struct program;
+int upgrade_program(struct program *prog);
+
+/* Is this image an upgrade's new one (UPGRADE_STATE_ENV was set)? */
 int upgrade_adopting(void);
 /* The new image: read the state and restore every module in place of
  * guard_start/control_open/supervisor_start.  On failure it does not
@@ -74,6 +81,10 @@ void upgrade_adopt(struct cluster *c);
 /* The new image: give the state back to the old binary, with why (a
  * start check failed, the state cannot be taken).  Does not return. */
 void upgrade_give_back(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* The new image: a start check failed (main.c) with the status it would
+ * exit with: give the state back, with the check's last line.  Does not
+ * return. */
+void upgrade_start_failed(int status) __attribute__((noreturn));
 /* Is this image the old binary taking its state back? */
 int upgrade_adopt_fallback(void);
 /* Set c->hooks.upgrade_requested (SIGUSR2). */
