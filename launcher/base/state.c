@@ -3,6 +3,7 @@
  * (state.h says why text).
  */
 #include "base/state.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -455,4 +456,18 @@ int rec_fd(const struct state_rec *r, const char *key)
 		return -1;
 	fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
 	return (int)fd;
+}
+
+void rec_buf(const struct state_rec *r, const char *key, struct buf *b, size_t max)
+{
+	char *shrunk;
+	long n;
+
+	if (!rec_has(r, key) || !(b->data = malloc(max + 1)))
+		return;
+	n = rec_bytes(r, key, b->data, max);
+	b->len = n > 0 ? (size_t)n : 0;
+	b->cap = b->len + 1;
+	if ((shrunk = realloc(b->data, b->cap)))
+		b->data = shrunk;
 }

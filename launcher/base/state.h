@@ -75,5 +75,9 @@ long rec_bytes(const struct state_rec *r, const char *key, void *buf, size_t cap
  * (sets FD_CLOEXEC again: a later spawn must not leak it). */
 int rec_fd(const struct state_rec *r, const char *key);
 int rec_has(const struct state_rec *r, const char *key);
+/* key's bytes (at most max) as the content of b, which must be empty
+ * (untouched when the record has no such key). */
+struct buf;
+void rec_buf(const struct state_rec *r, const char *key, struct buf *b, size_t max);
 
 #endif

@@ -859,13 +859,14 @@ static int open_metrics(struct control *ctl, const char *where)
 	return 0;
 }
 
-int control_open(struct cluster *c)
+/* The control's struct, and the hooks it answers (control_open and an
+ * upgrade's control_restore). */
+static struct control *control_new(struct cluster *c)
 {
 	struct control *ctl = calloc(1, sizeof(*ctl));
-	const char *want = c->opt->control_path;
 
 	if (!ctl)
-		return -1;
+		return NULL;
 	ctl->c = c;
 	ctl->fd = ctl->metrics_fd = -1;
 	c->control = ctl;
@@ -873,6 +874,16 @@ int control_open(struct cluster *c)
 	c->hooks.reload_progress = reload_progress;
 	c->hooks.reload_paused = reload_paused;
 	c->hooks.upgrade_finished = upgrade_finished;
+	return ctl;
+}
+
+int control_open(struct cluster *c)
+{
+	struct control *ctl = control_new(c);
+	const char *want = c->opt->control_path;
+
+	if (!ctl)
+		return -1;
 	if (!(want && !strcmp(want, "none")) &&
 	    (open_control(ctl, want) < 0 ||
 	     loop_add_fd(c->loop, ctl->fd, EPOLLIN, accept_event, ctl) < 0))
@@ -954,21 +965,6 @@ int control_save(struct cluster *c, struct state_out *o)
 	return logs_save(o);
 }
 
-/* key's bytes (at most max) as the content of a fresh b. */
-static void state_buf(const struct state_rec *r, const char *key, struct buf *b, size_t max)
-{
-	char *shrunk;
-	long n;
-
-	if (!rec_has(r, key) || !(b->data = malloc(max + 1)))
-		return;
-	n = rec_bytes(r, key, b->data, max);
-	b->len = n > 0 ? (size_t)n : 0;
-	b->cap = b->len + 1;
-	if ((shrunk = realloc(b->data, b->cap)))
-		b->data = shrunk;
-}
-
 static enum wait_kind wait_kind_of(const char *name)
 {
 	size_t i;
@@ -1003,7 +999,7 @@ static int restore_client(struct control *ctl, const struct state_rec *r)
 	cl->waiting = wait_kind_of(rec_str(r, "wait", "none"));
 	cl->wait_started = rec_i64(r, "wait_started", loop_now_ms());
 	if (rec_has(r, "out"))
-		state_buf(r, "out", &cl->reply, (size_t)16 << 20);
+		rec_buf(r, "out", &cl->reply, (size_t)16 << 20);
 	else if (rec_has(r, "in")) {
 		long n = rec_bytes(r, "in", cl->buf, sizeof(cl->buf) - 1);
 
@@ -1050,22 +1046,16 @@ static int restore_client(struct control *ctl, const struct state_rec *r)
  * (out of memory) is logged, not a reason to give the upgrade up. */
 int control_restore(struct cluster *c, const struct state_in *in)
 {
-	struct control *ctl = calloc(1, sizeof(*ctl));
+	struct control *ctl;
 	const struct state_rec *r = state_first(in, "control");
 	int lost = 0;
 
 	logline_restore(in);
+	ctl = control_new(c);
 	if (!ctl) {
 		log_warnx("upgrade: the control socket: out of memory");
 		return -1;
 	}
-	ctl->c = c;
-	ctl->fd = ctl->metrics_fd = -1;
-	c->control = ctl;
-	c->hooks.reload_finished = reload_finished;
-	c->hooks.reload_progress = reload_progress;
-	c->hooks.reload_paused = reload_paused;
-	c->hooks.upgrade_finished = upgrade_finished;
 	if (r) {
 		snprintf(ctl->path, sizeof(ctl->path), "%s", rec_str(r, "path", ""));
 		ctl->fd = rec_fd(r, "fd");

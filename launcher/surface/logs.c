@@ -297,21 +297,6 @@ int logs_save(struct state_out *o)
 	return 0;
 }
 
-/* key's bytes (at most max) as the content of a fresh b. */
-static void state_buf(const struct state_rec *r, const char *key, struct buf *b, size_t max)
-{
-	char *shrunk;
-	long n;
-
-	if (!rec_has(r, key) || !(b->data = malloc(max + 1)))
-		return;
-	n = rec_bytes(r, key, b->data, max);
-	b->len = n > 0 ? (size_t)n : 0;
-	b->cap = b->len + 1;
-	if ((shrunk = realloc(b->data, b->cap)))
-		b->data = shrunk;
-}
-
 /* A follower the new image cannot keep (out of memory) is closed: its
  * cluster-ctl sees the end, as at a stop, rather than silence. */
 int logs_restore(struct loop *loop, const struct state_in *in)
@@ -328,7 +313,7 @@ int logs_restore(struct loop *loop, const struct state_in *in)
 		if (fd < 0)
 			continue;
 		/* what it had not taken: at most the bound and a line */
-		state_buf(r, "out", &out, LOGS_FOLLOW_PENDING_MAX * 2);
+		rec_buf(r, "out", &out, LOGS_FOLLOW_PENDING_MAX * 2);
 		if (logs_follow(loop, fd, &rq, &out) < 0) {
 			log_warnx("logs -f: a follower lost in the upgrade (out of memory)");
 			free(out.data);
