@@ -123,8 +123,10 @@ int main(int argc, char **argv)
 	static struct cluster c;
 	int status;
 
-	if (upgrade_probe_answer(argc, argv) >= 0)
+	if (upgrade_probe_args(&argc, &argv) && argc < 2) {
+		upgrade_probe_answer();
 		return 0;
+	}
 	upgrade_remember(argc, argv);
 	status = options_parse(&opt, argc, argv);
 	if (status >= 0)
@@ -162,6 +164,11 @@ int main(int argc, char **argv)
 		return start_failed(EXIT_FAILURE_);
 	}
 	logline_on_drops(drops_seen, &c);
+	if (upgrade_probing()) {
+		/* every check of a start passed: this binary can take over */
+		upgrade_probe_answer();
+		return 0;
+	}
 	if (upgrade_adopting()) {
 		upgrade_adopt(&c);      /* everything below, from the old image's state */
 		goto run;

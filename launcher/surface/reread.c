@@ -27,8 +27,10 @@
 #include "base/options.h"
 #include "base/program.h"
 #include "base/state.h"
+#include "policy/policy.h"
 #include "surface/options.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -267,6 +269,49 @@ static void setting_key(char *key, size_t len, size_t i)
 	snprintf(key, len, "%s.%zu", settings[i].name, nth);
 }
 
+/* The restart-only settings an upgrade keeps as they run (and as they were
+ * at the start, for the next reread's comparison): not the ones main.c
+ * applied before the state was taken (logs, --user, --via, --force,
+ * -v), which follow the files as at a start, nor the pointers (--policy
+ * crosses by name, below). */
+static int kept_across(const struct setting *st)
+{
+	static const char *const at_start[] = { "log-prefix", "log-time", "log-format",
+						"log-lines", "verbose", "via", "force", "policy" };
+	size_t i;
+
+	for (i = 0; i < sizeof(at_start) / sizeof(at_start[0]); i++)
+		if (!strcmp(st->name, at_start[i]))
+			return 0;
+	return 1;
+}
+
+static void restore_kept(struct cluster *c, const struct state_rec *r)
+{
+	const struct policy_ops *ops;
+	char key[64], buf[sizeof(((struct options *)0)->weights)];
+	size_t i;
+
+	for (i = 0; i < NSETTINGS; i++) {
+		if (settings[i].how != KEEP || !kept_across(&settings[i]) ||
+		    settings[i].size > sizeof(buf))
+			continue;
+		setting_key(key, sizeof(key), i);
+		if (rec_bytes(r, key, buf, sizeof(buf)) == (long)settings[i].size)
+			memcpy((char *)c->opt + settings[i].off, buf, settings[i].size);
+		key[0] = toupper((unsigned char)key[0]);
+		if (rec_bytes(r, key, buf, sizeof(buf)) == (long)settings[i].size)
+			memcpy((char *)&first + settings[i].off, buf, settings[i].size);
+	}
+	ops = policy_by_saved_name(rec_str(r, "policy", ""), (int)rec_i64(r, "policy_k", 0));
+	if (ops)
+		c->opt->policy = ops;
+	ops = policy_by_saved_name(rec_str(r, "first_policy", ""),
+				   (int)rec_i64(r, "first_policy_k", 0));
+	if (ops)
+		first.policy = ops;
+}
+
 int reread_save(struct cluster *c, struct state_out *o)
 {
 	char key[64];
@@ -290,6 +335,20 @@ int reread_save(struct cluster *c, struct state_out *o)
 		setting_key(key, sizeof(key), i);
 		state_bytes(o, key, (const char *)c->opt + settings[i].off, settings[i].size);
 	}
+	/* the restart-only ones, as they run and as they were at the start
+	 * (what a reread names a change against) */
+	for (i = 0; i < NSETTINGS; i++) {
+		if (settings[i].how != KEEP || !kept_across(&settings[i]))
+			continue;
+		setting_key(key, sizeof(key), i);
+		state_bytes(o, key, (const char *)c->opt + settings[i].off, settings[i].size);
+		key[0] = toupper((unsigned char)key[0]);        /* first's */
+		state_bytes(o, key, (const char *)&first + settings[i].off, settings[i].size);
+	}
+	state_str(o, "policy", c->opt->policy ? c->opt->policy->name : NULL);
+	state_i64(o, "policy_k", c->opt->policy ? c->opt->policy->in_kernel : 0);
+	state_str(o, "first_policy", first.policy ? first.policy->name : NULL);
+	state_i64(o, "first_policy_k", first.policy ? first.policy->in_kernel : 0);
 	return 0;
 }
 
@@ -337,6 +396,7 @@ int reread_restore(struct cluster *c, const struct state_in *in)
 		if (rec_bytes(r, key, buf, sizeof(buf)) == (long)settings[i].size)
 			memcpy((char *)c->opt + settings[i].off, buf, settings[i].size);
 	}
+	restore_kept(c, r);
 	return 0;
 nomem:
 	for (i = 0; argv && i < argc; i++)

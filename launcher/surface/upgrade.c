@@ -87,7 +87,7 @@ static struct {
 	pid_t probe_pid;
 	int probe_pidfd, probe_out;
 	uint64_t probe_timer;
-	char answer[256];
+	char answer[2048];              /* its stdout and stderr */
 	size_t answer_len;
 	/* the new image, adopting */
 	int adopting;
@@ -112,14 +112,30 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int upgrade_probe_answer(int argc, char **argv)
+static int probing;
+
+int upgrade_probe_args(int *argc, char ***argv)
 {
-	if (argc != 2 || strcmp(argv[1], UPGRADE_PROBE_ARG) != 0)
-		return -1;
+	if (*argc < 2 || strcmp((*argv)[1], UPGRADE_PROBE_ARG) != 0)
+		return 0;
+	/* PATH --upgrade-probe ARGS...: the checks of a start with ARGS */
+	(*argv)[1] = (*argv)[0];
+	(*argv)++;
+	(*argc)--;
+	probing = 1;
+	return 1;
+}
+
+int upgrade_probing(void)
+{
+	return probing;
+}
+
+void upgrade_probe_answer(void)
+{
 	printf("%s format=%d version=%s protocol=%d\n", PROBE_ANSWER, STATE_FORMAT,
 	       CLUSTER_RUN_VERSION, CLUSTER_PROTO_VERSION);
 	fflush(stdout);
-	return 0;
 }
 
 static void preload(void);
@@ -424,17 +440,27 @@ static void exec_new(struct cluster *c, const char *version)
 /* The probe's answer, once it closed its stdout and exited. */
 static void probe_judge(struct cluster *c, const siginfo_t *si)
 {
-	char version[64] = "", *nl;
+	char version[64] = "", last[512] = "", *at, *line, *end;
 	int format = 0, protocol = 0;
 
-	nl = memchr(up.answer, '\n', up.answer_len);
-	if (nl)
-		*nl = '\0';
 	up.answer[up.answer_len < sizeof(up.answer) ? up.answer_len : sizeof(up.answer) - 1] = '\0';
-	if (sscanf(up.answer, PROBE_ANSWER " format=%d version=%63s protocol=%d", &format, version,
-		   &protocol) != 3) {
+	/* its last line that says something: why a start check failed */
+	for (line = up.answer; *line; line = *end ? end + 1 : end) {
+		end = strchrnul(line, '\n');
+		if (end > line && strncmp(line, PROBE_ANSWER, strlen(PROBE_ANSWER)) != 0)
+			snprintf(last, sizeof(last), ": %.*s", (int)(end - line), line);
+	}
+	at = strstr(up.answer, PROBE_ANSWER " ");
+	if (!at || sscanf(at, PROBE_ANSWER " format=%d version=%63s protocol=%d", &format,
+			  version, &protocol) != 3) {
 		if (si->si_code == CLD_EXITED && si->si_status == 127)
-			probe_refused(c, "%s could not be executed", up.path);
+			probe_refused(c, "%s could not be executed%s", up.path, last);
+		else if (si->si_code == CLD_EXITED && si->si_status < 128 && last[0] &&
+			 strstr(up.answer, "cluster-run"))
+			/* a cluster-run whose start checks failed with our
+			 * arguments: its own line says why */
+			probe_refused(c, "%s would not start with this cluster's options (status %d%s)",
+				      up.path, si->si_status, last);
 		else if (si->si_code == CLD_EXITED && si->si_status < 128)
 			probe_refused(c, "%s is not a cluster-run that can take over (it exited with "
 				      "status %d without answering %s)", up.path, si->si_status,
@@ -527,13 +553,17 @@ static void probe_output(struct loop *loop, int fd, uint32_t events, void *data)
 /* A child without SIGCHLD (file comment), its stdout a pipe, stdin and
  * stderr /dev/null, every signal unblocked and default: PATH
  * --upgrade-probe.  Its pid, with *pidfd and *out, or -1 with errno. */
-static pid_t probe_spawn(const char *path, int *pidfd, int *out)
+static pid_t probe_spawn(const char *path, char **argv, int *pidfd, int *out)
 {
 	struct clone_args args;
 	int pipefd[2], nul;
 	sigset_t none;
 	pid_t pid;
 
+	if (!argv) {
+		errno = ENOMEM;
+		return -1;
+	}
 	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -1;
 	memset(&args, 0, sizeof(args));
@@ -547,7 +577,6 @@ static pid_t probe_spawn(const char *path, int *pidfd, int *out)
 		return -1;
 	}
 	if (pid == 0) {
-		char *const argv[] = { (char *)path, (char *)UPGRADE_PROBE_ARG, NULL };
 		pid_t probe;
 		int s, st;
 
@@ -558,7 +587,7 @@ static pid_t probe_spawn(const char *path, int *pidfd, int *out)
 		nul = open("/dev/null", O_RDWR);
 		dup2(nul, 0);
 		dup2(pipefd[1], 1);
-		dup2(nul, 2);
+		dup2(pipefd[1], 2);
 		/* nothing of ours held while it runs (a closed client must
 		 * see its EOF, the guard the master's death), and it dies
 		 * with us */
@@ -589,7 +618,32 @@ static pid_t probe_spawn(const char *path, int *pidfd, int *out)
 	return pid;
 }
 
-int upgrade_start(struct cluster *c, const char *path, char *why, size_t len)
+/* PATH --upgrade-probe, then our own arguments: the probe runs every
+ * check of a start with them (the --config file as it is now, the env
+ * files, --log-dir, the shim beside it, --user...), so what would make
+ * the new image fail its start refuses the upgrade before anything
+ * happened.  Built once; argv lives as long as we do. */
+static char **probe_argv(void)
+{
+	static char **pargv;
+	size_t n = 0, i;
+
+	if (pargv)
+		return pargv;
+	while (up.argv[n])
+		n++;
+	pargv = calloc(n + 2, sizeof(*pargv));
+	if (!pargv)
+		return NULL;
+	pargv[0] = up.path;
+	pargv[1] = (char *)UPGRADE_PROBE_ARG;
+	for (i = 1; i < n; i++)
+		pargv[i + 1] = up.argv[i];
+	return pargv;
+}
+
+/* Why an upgrade cannot start now (0 when it can), into why. */
+static int refuse_now(struct cluster *c, const char *path, char *why, size_t len)
 {
 	if (c->stopping) {
 		snprintf(why, len, "cluster-run is stopping");
@@ -599,8 +653,6 @@ int upgrade_start(struct cluster *c, const char *path, char *why, size_t len)
 		snprintf(why, len, "an upgrade to %s is under way", up.path);
 		return -1;
 	}
-	if (!path || !*path)
-		path = up.self;
 	if (path[0] != '/') {
 		/* the exec happens in the master's directory, not the caller's */
 		snprintf(why, len, "%s: give the new binary's absolute path", path);
@@ -610,11 +662,26 @@ int upgrade_start(struct cluster *c, const char *path, char *why, size_t len)
 		snprintf(why, len, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+int upgrade_start(struct cluster *c, const char *path, char *why, size_t len)
+{
+	if (!path || !*path)
+		path = up.self;
+	if (refuse_now(c, path, why, len) < 0) {
+		/* said in the log and counted, whoever asked */
+		log_warnx("upgrade refused: %s", why);
+		up.info.failed++;
+		return -1;
+	}
 	snprintf(up.path, sizeof(up.path), "%s", path);
 	up.answer_len = 0;
-	up.probe_pid = probe_spawn(up.path, &up.probe_pidfd, &up.probe_out);
+	up.probe_pid = probe_spawn(up.path, probe_argv(), &up.probe_pidfd, &up.probe_out);
 	if (up.probe_pid < 0) {
 		snprintf(why, len, "running %s %s: %s", up.path, UPGRADE_PROBE_ARG, strerror(errno));
+		log_warnx("upgrade refused: %s", why);
+		up.info.failed++;
 		up.probe_pid = 0;
 		return -1;
 	}
@@ -634,8 +701,7 @@ static void on_signal(struct cluster *c)
 	char why[TEXT_MAX];
 
 	log_warnx("USR2: upgrading in place to %s", up.self);
-	if (upgrade_start(c, NULL, why, sizeof(why)) < 0)
-		log_warnx("upgrade refused: %s", why);
+	upgrade_start(c, NULL, why, sizeof(why));      /* a refusal is logged */
 }
 
 void upgrade_hooks(struct cluster *c)
