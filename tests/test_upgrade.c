@@ -8,7 +8,8 @@
  * upgrade to a program that exits at once, and one whose new image
  * refuses the state (CLUSTER_RUN_TEST_ADOPT_FAIL), fail in one line and
  * leave the cluster serving as it was; so does one whose new image fails
- * a start check (no shim beside the binary), with the check's own line.  A rolling reload under way goes
+ * a start check (a --config broken since the start, no shim beside the
+ * binary), with the check's own line.  A rolling reload under way goes
  * on across an upgrade, and a `reload --wait` client gets its answer from
  * the new image.  A PROGRAM removed since the start does not stop an
  * upgrade, and the upgrade's variables reach no worker.
@@ -616,6 +617,73 @@ Test(upgrade, reload_wait_answered_across)
 	cr_assert(strstr(w.r.out, "reload: 3/3 replaced"), "%s", w.r.out);
 	cr_assert(strstr(w.r.out, "reload complete"), "%s", w.r.out);
 	all_on_generation(&c, 1);
+	stop_clean(&c);
+}
+
+/* path's text, whole: a temporary file renamed over it (whoever reads it
+ * sees the old text or the new one, never half of it). */
+static void write_text(const char *path, const char *text)
+{
+	char tmp[160];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	cr_assert(f, "%s", tmp);
+	cr_assert(fputs(text, f) >= 0);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(rename(tmp, path), 0, "%s", path);
+}
+
+/* The new image's start checks fail after the exec (it parses the
+ * command line and reads its files as at a start): it gives the state
+ * back to the old binary, the upgrade fails in one line that names the
+ * check's own message, and nothing else happened.  The broken --config
+ * an operator edits and upgrades before reloading: exactly what the old
+ * binary, taking its state back, reads at its start too. */
+Test(upgrade, start_check_fails_gives_the_state_back)
+{
+	struct cl c;
+	struct run r;
+	struct load *l;
+	pid_t pids[16];
+	long ok, failed;
+	char aux[64], conf[128], want[192];
+	const char *opts[] = { "--config", conf, NULL };
+
+	tmpdir_new(aux, "cr-upgrade-conf");
+	snprintf(conf, sizeof(conf), "%s/app.conf", aux);
+	write_text(conf, "# test_upgrade\nmax-restarts = 5\n");
+	start_opts(&c, 2, "rr", "event_server", NULL, opts);
+	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
+	load_wait_more(l, 50, 10000);
+
+	/* an edit that breaks the file, not reloaded: the new image reads
+	 * it at its start and stops there */
+	write_text(conf, "# test_upgrade\nmax-restarts = 5\ngrace = soon\n");
+	upgrade_refused(&c, NULL, &r);
+	cr_log_info("broken config: %s", r.err);
+	cr_assert(strstr(r.err, "start checks failed"), "%s\n%s", r.err, c.cr->log);
+	snprintf(want, sizeof(want), "%s:3: invalid grace period: 'soon'", conf);
+	cr_assert(strstr(r.err, want), "the check's own line ('%s') is not in: %s", want, r.err);
+	cr_assert(pid_alive(c.cr->pid) && c.cr->status < 0, "cluster-run exited\n%s", c.cr->log);
+	load_wait_more(l, 100, 10000);
+	same_pids(&c, pids, "after the failed start check");
+	status_json(&c, &r);
+	cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
+	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
+
+	/* mended: an upgrade to the real binary, named, works */
+	write_text(conf, "# test_upgrade\nmax-restarts = 5\n");
+	upgrade_ok(&c, cluster_run_path());
+	same_pids(&c, pids, "after the good upgrade");
+	load_wait_more(l, 100, 10000);
+	load_stop(l, &ok, &failed, NULL);
+	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
+	status_json(&c, &r);
+	cr_assert_eq(json_num(r.out, "upgrades"), 1, "%s", r.out);
+	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
 	stop_clean(&c);
 }
 
