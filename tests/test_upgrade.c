@@ -7,9 +7,12 @@
  * workers keep their pids, the counters go on from where they were.  An
  * upgrade to a program that exits at once, and one whose new image
  * refuses the state (CLUSTER_RUN_TEST_ADOPT_FAIL), fail in one line and
- * leave the cluster serving as it was.  A rolling reload under way goes
+ * leave the cluster serving as it was; so does one whose new image fails
+ * a start check (a --config broken since the start, no shim beside the
+ * binary), with the check's own line.  A rolling reload under way goes
  * on across an upgrade, and a `reload --wait` client gets its answer from
- * the new image.
+ * the new image.  A PROGRAM removed since the start does not stop an
+ * upgrade, and the upgrade's variables reach no worker.
  *
  * Everything is counted, nothing timed: a condition is polled (status,
  * log lines) with a deadline, and the deadline only bounds the test.
@@ -72,11 +75,14 @@ static void read_log(struct cl *c)
 	cr_wait_line(c->cr, "\001never printed\001", 200);
 }
 
-/* cluster-run -n N -p POLICY [--via seccomp] with a control socket and a
- * metrics address, serving PROGRAM: event_server (through the shim), or
- * the Go server (through seccomp; skipped when go was not there to build
- * it, or the kernel lacks seccomp).  extra: event_server's own options. */
-static void start(struct cl *c, int n, const char *policy, const char *prog, const char *extra)
+/* cluster-run -n N -p POLICY [--via seccomp] [OPTS...] with a control
+ * socket and a metrics address, serving PROGRAM: event_server (through the
+ * shim), the Go server (through seccomp; skipped when go was not there to
+ * build it, or the kernel lacks seccomp), or an absolute path (a script of
+ * the test's).  extra: event_server's own options (or the path's words);
+ * opts: more of cluster-run's own, NULL-terminated, or NULL. */
+static void start_opts(struct cl *c, int n, const char *policy, const char *prog,
+		       const char *extra, const char *const *opts)
 {
 	const char *argv[40];
 	char nbuf[8], addr[64];
@@ -98,6 +104,8 @@ static void start(struct cl *c, int n, const char *policy, const char *prog, con
 	argv[k++] = c->metrics;
 	argv[k++] = "--grace";
 	argv[k++] = "5";
+	while (opts && *opts && k < 24)
+		argv[k++] = *opts++;
 	if (!strcmp(prog, "go")) {
 		const char *go = helper("go_server");
 
@@ -116,8 +124,12 @@ static void start(struct cl *c, int n, const char *policy, const char *prog, con
 		snprintf(words, sizeof(words), "%s", extra ? extra : "");
 
 		argv[k++] = "--";
-		argv[k++] = helper("event_server");
-		argv[k++] = "--graceful";
+		if (prog[0] == '/') {
+			argv[k++] = prog;
+		} else {
+			argv[k++] = helper("event_server");
+			argv[k++] = "--graceful";
+		}
 		for (w = strtok_r(words, " ", &save); w && k < 38; w = strtok_r(NULL, " ", &save))
 			argv[k++] = w;
 	}
@@ -129,6 +141,11 @@ static void start(struct cl *c, int n, const char *policy, const char *prog, con
 	cr_assert(c->port > 0, "%s", c->cr->log);
 	if (!strcmp(prog, "go"))
 		cr_assert(strstr(c->cr->log, "via seccomp"), "%s", c->cr->log);
+}
+
+static void start(struct cl *c, int n, const char *policy, const char *prog, const char *extra)
+{
+	start_opts(c, n, policy, prog, extra, NULL);
 }
 
 static void status_json(struct cl *c, struct run *r)
@@ -249,6 +266,20 @@ static void upgrade_ok(struct cl *c, const char *path)
 	cr_assert_eq(r.err[0], 0, "%s", r.err);
 }
 
+/* What cluster-ctl upgrade answered is a failure: exit 1, one line on
+ * stderr. */
+static void refused_line(struct cl *c, struct run *r)
+{
+	if (code(r) != 1 || strncmp(r->err, "cluster-ctl: upgrade failed: ", 29))
+		read_log(c);
+	cr_assert_eq(code(r), 1, "upgrade: exit %d: %s%s\n%s", code(r), r->out, r->err,
+		     c->cr->log);
+	cr_assert(!strncmp(r->err, "cluster-ctl: upgrade failed: ", 29), "%s\n%s", r->err,
+		  c->cr->log);
+	cr_assert_eq(count_of(r->err, "\n"), 1, "not one line: %s", r->err);
+	cr_assert_eq(r->out[0], 0, "%s", r->out);
+}
+
 /* cluster-ctl upgrade [path] failed: exit 1, one line on stderr. */
 static void upgrade_refused(struct cl *c, const char *path, struct run *r)
 {
@@ -256,13 +287,7 @@ static void upgrade_refused(struct cl *c, const char *path, struct run *r)
 		ctl(c, r, "upgrade", path, NULL);
 	else
 		ctl(c, r, "upgrade", NULL);
-	if (code(r) != 1)
-		read_log(c);
-	cr_assert_eq(code(r), 1, "upgrade: exit %d: %s%s\n%s", code(r), r->out, r->err,
-		     c->cr->log);
-	cr_assert(!strncmp(r->err, "cluster-ctl: upgrade failed: ", 29), "%s", r->err);
-	cr_assert_eq(count_of(r->err, "\n"), 1, "not one line: %s", r->err);
-	cr_assert_eq(r->out[0], 0, "%s", r->out);
+	refused_line(c, r);
 }
 
 static void metrics_have(struct cl *c, const char *needle)
@@ -592,5 +617,272 @@ Test(upgrade, reload_wait_answered_across)
 	cr_assert(strstr(w.r.out, "reload: 3/3 replaced"), "%s", w.r.out);
 	cr_assert(strstr(w.r.out, "reload complete"), "%s", w.r.out);
 	all_on_generation(&c, 1);
+	stop_clean(&c);
+}
+
+/* path's text, whole: a temporary file renamed over it (whoever reads it
+ * sees the old text or the new one, never half of it). */
+static void write_text(const char *path, const char *text)
+{
+	char tmp[160];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	cr_assert(f, "%s", tmp);
+	cr_assert(fputs(text, f) >= 0);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(rename(tmp, path), 0, "%s", path);
+}
+
+/* The new image's start checks fail after the exec (it parses the
+ * command line and reads its files as at a start): it gives the state
+ * back to the old binary, the upgrade fails in one line that names the
+ * check's own message, and nothing else happened.  The broken --config
+ * an operator edits and upgrades before reloading: exactly what the old
+ * binary, taking its state back, reads at its start too. */
+Test(upgrade, start_check_fails_gives_the_state_back)
+{
+	struct cl c;
+	struct run r;
+	struct load *l;
+	pid_t pids[16];
+	long ok, failed;
+	char aux[64], conf[128], want[192];
+	const char *opts[] = { "--config", conf, NULL };
+
+	tmpdir_new(aux, "cr-upgrade-conf");
+	snprintf(conf, sizeof(conf), "%s/app.conf", aux);
+	write_text(conf, "# test_upgrade\nmax-restarts = 5\n");
+	start_opts(&c, 2, "rr", "event_server", NULL, opts);
+	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
+	load_wait_more(l, 50, 10000);
+
+	/* an edit that breaks the file, not reloaded: the new image reads
+	 * it at its start and stops there */
+	write_text(conf, "# test_upgrade\nmax-restarts = 5\ngrace = soon\n");
+	upgrade_refused(&c, NULL, &r);
+	cr_log_info("broken config: %s", r.err);
+	cr_assert(strstr(r.err, "start checks failed"), "%s\n%s", r.err, c.cr->log);
+	snprintf(want, sizeof(want), "%s:3: invalid grace period: 'soon'", conf);
+	cr_assert(strstr(r.err, want), "the check's own line ('%s') is not in: %s", want, r.err);
+	cr_assert(pid_alive(c.cr->pid) && c.cr->status < 0, "cluster-run exited\n%s", c.cr->log);
+	load_wait_more(l, 100, 10000);
+	same_pids(&c, pids, "after the failed start check");
+	status_json(&c, &r);
+	cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
+	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
+
+	/* mended: an upgrade to the real binary, named, works */
+	write_text(conf, "# test_upgrade\nmax-restarts = 5\n");
+	upgrade_ok(&c, cluster_run_path());
+	same_pids(&c, pids, "after the good upgrade");
+	load_wait_more(l, 100, 10000);
+	load_stop(l, &ok, &failed, NULL);
+	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
+	status_json(&c, &r);
+	cr_assert_eq(json_num(r.out, "upgrades"), 1, "%s", r.out);
+	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
+	stop_clean(&c);
+}
+
+/* src copied to dst, executable. */
+static void copy_binary(const char *src, const char *dst)
+{
+	char buf[65536];
+	FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+	size_t n;
+
+	cr_assert(in && out, "%s -> %s", src, dst);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		cr_assert_eq(fwrite(buf, 1, n, out), n);
+	cr_assert(!ferror(in));
+	fclose(in);
+	cr_assert_eq(fclose(out), 0);
+	cr_assert_eq(chmod(dst, 0755), 0);
+}
+
+/* The same with another start check: a copy of cluster-run with no shim
+ * beside it (DIR/bin/cluster-run: neither DIR/shim nor DIR/lib/cluster-run
+ * has one, nor CLUSTER_RUN_SHIM names one) passes the probe, which does
+ * not look for the shim, and fails at its start. */
+Test(upgrade, start_check_fails_without_a_shim)
+{
+	struct cl c;
+	struct run r;
+	struct load *l;
+	pid_t pids[16];
+	long ok, failed;
+	char aux[64], bin[96], copy[128];
+
+	/* the harness does not set it; a developer's shell might */
+	unsetenv("CLUSTER_RUN_SHIM");
+	tmpdir_new(aux, "cr-upgrade-copy");
+	snprintf(bin, sizeof(bin), "%s/bin", aux);
+	cr_assert_eq(mkdir(bin, 0755), 0);
+	snprintf(copy, sizeof(copy), "%s/cluster-run", bin);
+	copy_binary(cluster_run_path(), copy);
+	start(&c, 2, "rr", "event_server", NULL);
+	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
+	load_wait_more(l, 50, 10000);
+
+	ctl(&c, &r, "upgrade", copy, NULL);
+	if (code(&r) == 0) {
+		/* a shim installed on this machine (the install directory
+		 * compiled in): the copy found it */
+		stop_clean(&c);
+		cr_skip_test("the copy found a shim anyway (one is installed here): %s", r.out);
+	}
+	refused_line(&c, &r);
+	cr_log_info("no shim: %s", r.err);
+	cr_assert(strstr(r.err, "start checks failed"), "%s\n%s", r.err, c.cr->log);
+	cr_assert(strstr(r.err, "cannot find libcluster-shim.so"), "%s", r.err);
+	load_wait_more(l, 100, 10000);
+	same_pids(&c, pids, "after the failed start check");
+	status_json(&c, &r);
+	cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
+	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
+
+	upgrade_ok(&c, cluster_run_path());
+	same_pids(&c, pids, "after the good upgrade");
+	load_wait_more(l, 100, 10000);
+	load_stop(l, &ok, &failed, NULL);
+	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
+	status_json(&c, &r);
+	cr_assert_eq(json_num(r.out, "upgrades"), 1, "%s", r.out);
+	stop_clean(&c);
+}
+
+/* PROGRAM, a script that execs the test server, is renamed away after the
+ * start (a deploy replaced or removed it): the new image runs the
+ * workers' program as the old one checked it, from the state, not from
+ * the command line's PROGRAM, which it could no longer find.  Twice:
+ * the second new image got it from the first one's state.  The script
+ * back, a reload runs it again. */
+Test(upgrade, program_removed_since_start)
+{
+	struct cl c;
+	struct run r;
+	struct load *l;
+	pid_t pids[16], now[16];
+	long ok, failed;
+	char aux[64], script[128], moved[128], text[512];
+	int i;
+
+	tmpdir_new(aux, "cr-upgrade-prog");
+	snprintf(script, sizeof(script), "%s/app.sh", aux);
+	snprintf(moved, sizeof(moved), "%s/app.sh.old", aux);
+	snprintf(text, sizeof(text), "#!/bin/sh\nexec %s --graceful \"$@\"\n",
+		 helper("event_server"));
+	write_script(script, text);
+	start(&c, 2, "rr", script, NULL);
+	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
+	load_wait_more(l, 50, 10000);
+
+	cr_assert_eq(rename(script, moved), 0);
+	cr_assert_neq(access(script, F_OK), 0);
+	upgrade_ok(&c, NULL);
+	same_pids(&c, pids, "after the upgrade without PROGRAM");
+	load_wait_more(l, 100, 10000);
+	cr_assert_eq(load_failed_so_far(l), 0, "%ld failed\n%s", load_failed_so_far(l),
+		     c.cr->log);
+	/* gone for good, and a second upgrade */
+	cr_assert_eq(unlink(moved), 0);
+	upgrade_ok(&c, NULL);
+	same_pids(&c, pids, "after the second upgrade without PROGRAM");
+	load_wait_more(l, 100, 10000);
+	status_json(&c, &r);
+	cr_assert_eq(json_num(r.out, "upgrades"), 2, "%s", r.out);
+	cr_assert_eq(json_num(r.out, "upgrades_failed"), 0, "%s", r.out);
+	cr_assert_eq(json_num(r.out, "restarts"), 0, "%s", r.out);
+
+	/* back: a reload starts it again in every slot */
+	write_script(script, text);
+	ctl(&c, &r, "reload", "--wait", NULL);
+	cr_assert_eq(code(&r), 0, "reload: %s%s\n%s", r.out, r.err, c.cr->log);
+	all_on_generation(&c, 1);
+	cr_assert_eq(slot_pids(&c, now, NULL), 2);
+	for (i = 0; i < 2; i++)
+		cr_assert(!pid_in(pids, 2, now[i]), "slot %d kept pid %d across the reload", i,
+			  (int)now[i]);
+	load_wait_more(l, 100, 10000);
+	load_stop(l, &ok, &failed, NULL);
+	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
+	stop_clean(&c);
+}
+
+/* Every worker (all replaced since before[]: they started after the
+ * upgrade) began without a variable whose name starts with
+ * CLUSTER_RUN_UPGRADE (/proc/PID/environ: the block a process started
+ * with). */
+static void no_upgrade_vars(struct cl *c, const pid_t *before, const char *when)
+{
+	static char env[262144];
+	char path[64];
+	pid_t pids[16];
+	const char *p;
+	long len;
+	int n = slot_pids(c, pids, NULL), i, seen = 0;
+
+	cr_assert_eq(n, c->n, "%s: %d workers\n%s", when, n, c->cr->log);
+	for (i = 0; i < n; i++) {
+		cr_assert(!pid_in(before, n, pids[i]), "%s: slot %d is still pid %d", when, i,
+			  (int)pids[i]);
+		snprintf(path, sizeof(path), "/proc/%d/environ", (int)pids[i]);
+		len = read_file(path, env, sizeof(env));
+		cr_assert_gt(len, 0, "%s: %s unreadable", when, path);
+		for (p = env; p < env + len; p += strlen(p) + 1) {
+			cr_assert(strncmp(p, "CLUSTER_RUN_UPGRADE", 19) != 0,
+				  "%s: worker %d (slot %d) started with %.200s", when, (int)pids[i],
+				  i, p);
+			seen += !strncmp(p, "CLUSTER_WORKER_ID=", 18);
+		}
+	}
+	/* what was read is the workers' environments */
+	cr_assert_eq(seen, n, "%s", when);
+}
+
+/* The master's own block, the one its last exec got, has name: what the
+ * check above would find in a worker, were one to inherit it. */
+static void master_started_with(struct cl *c, const char *name)
+{
+	static char env[262144];
+
+	cr_assert_eq(proc_env(c->cr->pid, name, env, sizeof(env), NULL), 1,
+		     "the master's last exec had no %s", name);
+}
+
+/* The upgrade's own variables (the state's fd, the old binary's, the
+ * fallback's and its reason) live in the master's environment across an
+ * exec; none of them reaches a worker started afterwards: after a failed
+ * upgrade (the state went to the new image and back) and after one that
+ * worked, a reload's workers start without any. */
+Test(upgrade, no_upgrade_variable_reaches_workers)
+{
+	struct cl c;
+	struct run r;
+	pid_t pids[16];
+
+	cr_assert_eq(setenv("CLUSTER_RUN_TEST_ADOPT_FAIL", "1", 1), 0);
+	start(&c, 2, "rr", "event_server", NULL);
+	unsetenv("CLUSTER_RUN_TEST_ADOPT_FAIL");
+	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	upgrade_refused(&c, NULL, &r);
+	master_started_with(&c, "CLUSTER_RUN_UPGRADE_STATE");
+	ctl(&c, &r, "reload", "--wait", NULL);
+	cr_assert_eq(code(&r), 0, "reload: %s%s\n%s", r.out, r.err, c.cr->log);
+	no_upgrade_vars(&c, pids, "a failed upgrade, a reload");
+	stop_clean(&c);
+
+	start(&c, 2, "rr", "event_server", NULL);
+	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	upgrade_ok(&c, NULL);
+	master_started_with(&c, "CLUSTER_RUN_UPGRADE_STATE");
+	ctl(&c, &r, "reload", "--wait", NULL);
+	cr_assert_eq(code(&r), 0, "reload: %s%s\n%s", r.out, r.err, c.cr->log);
+	no_upgrade_vars(&c, pids, "an upgrade, a reload");
 	stop_clean(&c);
 }
