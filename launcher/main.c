@@ -138,8 +138,9 @@ int main(int argc, char **argv)
 		return start_failed(EXIT_USAGE);
 	status = program_check(&prog, opt.argv[0], opt.force);
 	/* an upgrade's new image runs what the old one checked (a deploy may
-	 * have removed the command line's PROGRAM since) */
-	if (status >= 0 && upgrade_program(&prog) < 0)
+	 * have removed the command line's PROGRAM since), and its probe
+	 * does not check it either */
+	if (status >= 0 && upgrade_program(&prog) < 0 && !upgrade_probing())
 		return start_failed(status);
 	status = mechanism_choose(&opt, &prog);
 	if (status >= 0)

@@ -664,7 +664,9 @@ Test(upgrade, start_check_fails_gives_the_state_back)
 	write_text(conf, "# test_upgrade\nmax-restarts = 5\ngrace = soon\n");
 	upgrade_refused(&c, NULL, &r);
 	cr_log_info("broken config: %s", r.err);
-	cr_assert(strstr(r.err, "start checks failed"), "%s\n%s", r.err, c.cr->log);
+	/* the probe runs the start's checks with the cluster's arguments */
+	cr_assert(strstr(r.err, "would not start with this cluster's options"), "%s\n%s", r.err,
+		  c.cr->log);
 	snprintf(want, sizeof(want), "%s:3: invalid grace period: 'soon'", conf);
 	cr_assert(strstr(r.err, want), "the check's own line ('%s') is not in: %s", want, r.err);
 	cr_assert(pid_alive(c.cr->pid) && c.cr->status < 0, "cluster-run exited\n%s", c.cr->log);
@@ -705,8 +707,7 @@ static void copy_binary(const char *src, const char *dst)
 
 /* The same with another start check: a copy of cluster-run with no shim
  * beside it (DIR/bin/cluster-run: neither DIR/shim nor DIR/lib/cluster-run
- * has one, nor CLUSTER_RUN_SHIM names one) passes the probe, which does
- * not look for the shim, and fails at its start. */
+ * has one, nor CLUSTER_RUN_SHIM names one): the probe finds it out. */
 Test(upgrade, start_check_fails_without_a_shim)
 {
 	struct cl c;
@@ -737,7 +738,8 @@ Test(upgrade, start_check_fails_without_a_shim)
 	}
 	refused_line(&c, &r);
 	cr_log_info("no shim: %s", r.err);
-	cr_assert(strstr(r.err, "start checks failed"), "%s\n%s", r.err, c.cr->log);
+	cr_assert(strstr(r.err, "would not start with this cluster's options"), "%s\n%s", r.err,
+		  c.cr->log);
 	cr_assert(strstr(r.err, "cannot find libcluster-shim.so"), "%s", r.err);
 	load_wait_more(l, 100, 10000);
 	same_pids(&c, pids, "after the failed start check");
@@ -884,5 +886,53 @@ Test(upgrade, no_upgrade_variable_reaches_workers)
 	ctl(&c, &r, "reload", "--wait", NULL);
 	cr_assert_eq(code(&r), 0, "reload: %s%s\n%s", r.out, r.err, c.cr->log);
 	no_upgrade_vars(&c, pids, "an upgrade, a reload");
+	stop_clean(&c);
+}
+
+/* A new binary that passes the probe and then fails a start check after
+ * the exec (the environment changed in between, or a bug): a script that
+ * runs the real binary as the probe and with an option it refuses as the
+ * new image.  The new image gives the state back; the old binary takes
+ * it, and the upgrade fails in one line with the check's own message. */
+Test(upgrade, start_check_fails_after_the_probe_gives_the_state_back)
+{
+	struct cl c;
+	struct run r;
+	struct load *l;
+	pid_t pids[16];
+	long ok, failed;
+	char aux[64], script[128], text[512];
+
+	tmpdir_new(aux, "cr-upgrade-late");
+	snprintf(script, sizeof(script), "%s/late-failure", aux);
+	snprintf(text, sizeof(text),
+		 "#!/bin/sh\n"
+		 "if [ \"$1\" = --upgrade-probe ]; then exec %s \"$@\"; fi\n"
+		 "exec %s --no-such-option-here \"$@\"\n",
+		 cluster_run_path(), cluster_run_path());
+	write_text(script, text);
+	cr_assert_eq(chmod(script, 0755), 0);
+	start(&c, 2, "rr", "event_server", NULL);
+	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
+	load_wait_more(l, 50, 10000);
+
+	ctl(&c, &r, "upgrade", script, NULL);
+	refused_line(&c, &r);
+	cr_log_info("late failure: %s", r.err);
+	cr_assert(strstr(r.err, "start checks failed"), "%s\n%s", r.err, c.cr->log);
+	cr_assert(strstr(r.err, "no-such-option-here"), "%s", r.err);
+	cr_assert(strstr(r.err, "workers kept"), "not answered by the old image: %s", r.err);
+	load_wait_more(l, 100, 10000);
+	same_pids(&c, pids, "after the state came back");
+	status_json(&c, &r);
+	cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
+	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
+
+	upgrade_ok(&c, cluster_run_path());
+	same_pids(&c, pids, "after the good upgrade");
+	load_wait_more(l, 100, 10000);
+	load_stop(l, &ok, &failed, NULL);
+	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
 	stop_clean(&c);
 }

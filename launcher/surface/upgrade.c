@@ -80,6 +80,7 @@ extern char **environ;
 
 static struct {
 	char **argv;                    /* as main got them: the exec's argv */
+	char **old_argv;                /* the old image's (a give-back's) */
 	char self[PATH_MAX];            /* the binary we were started from */
 	struct upgrade_info info;
 	/* the probe under way */
@@ -339,6 +340,18 @@ static int save_all(struct cluster *c, int fallback_fd, struct state_out **kept)
 	state_i64(o, "last", (int64_t)up.info.last);
 	state_str(o, "from", up.info.from);
 	state_i64(o, "last_us", (int64_t)(up.info.last_ms * 1000.0));
+	{
+		char key[32];
+		size_t k;
+
+		/* what the state goes back with, whatever argv the new
+		 * binary got (a wrapper may add some) */
+		for (k = 0; up.argv[k]; k++) {
+			snprintf(key, sizeof(key), "arg%zu", k);
+			state_str(o, key, up.argv[k]);
+		}
+		state_u64(o, "argc", k);
+	}
 	cluster_save(c, o);
 	for (i = 0; i < sizeof(modules) / sizeof(modules[0]); i++)
 		if (modules[i].save(c, o) < 0) {
@@ -453,14 +466,14 @@ static void probe_judge(struct cluster *c, const siginfo_t *si)
 	at = strstr(up.answer, PROBE_ANSWER " ");
 	if (!at || sscanf(at, PROBE_ANSWER " format=%d version=%63s protocol=%d", &format,
 			  version, &protocol) != 3) {
-		if (si->si_code == CLD_EXITED && si->si_status == 127)
-			probe_refused(c, "%s could not be executed%s", up.path, last);
-		else if (si->si_code == CLD_EXITED && si->si_status < 128 && last[0] &&
-			 strstr(up.answer, "cluster-run"))
+		if (si->si_code == CLD_EXITED && si->si_status < 128 && last[0] &&
+		    strstr(up.answer, "cluster-run: "))
 			/* a cluster-run whose start checks failed with our
 			 * arguments: its own line says why */
 			probe_refused(c, "%s would not start with this cluster's options (status %d%s)",
 				      up.path, si->si_status, last);
+		else if (si->si_code == CLD_EXITED && si->si_status == 127)
+			probe_refused(c, "%s could not be executed%s", up.path, last);
 		else if (si->si_code == CLD_EXITED && si->si_status < 128)
 			probe_refused(c, "%s is not a cluster-run that can take over (it exited with "
 				      "status %d without answering %s)", up.path, si->si_status,
@@ -711,6 +724,29 @@ void upgrade_hooks(struct cluster *c)
 
 /* --- the new image --- */
 
+/* The old image's argv from the upgrade record (kept for the process's
+ * life), for a give-back; NULL when it has none. */
+static void old_argv(const struct state_rec *r)
+{
+	uint64_t n = rec_u64(r, "argc", 0), i;
+	char key[32], **v;
+	const char *a;
+
+	if (n == 0 || n > 1u << 16 || !(v = calloc(n + 1, sizeof(*v))))
+		return;
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "arg%llu", (unsigned long long)i);
+		a = rec_str(r, key, NULL);
+		if (!a || !(v[i] = strdup(a))) {
+			while (i > 0)
+				free(v[--i]);
+			free(v);
+			return;
+		}
+	}
+	up.old_argv = v;
+}
+
 /* The new image, before any start check: take the state and the way
  * back out of the environment (a worker spawned later must not inherit
  * them), so that a failing check can give the state back. */
@@ -747,6 +783,7 @@ static void preload(void)
 	up.info.last_ms = (double)rec_i64(r, "last_us", 0) / 1000.0;
 	snprintf(up.info.from, sizeof(up.info.from), "%s", rec_str(r, "from", ""));
 	snprintf(up.path, sizeof(up.path), "%s", rec_str(r, "new_path", up.self));
+	old_argv(r);
 	if (up.fallback_mode && up.old_path[0])
 		/* the old binary's file may be gone or replaced: the next
 		 * upgrade's default is the path it was started from */
@@ -818,7 +855,8 @@ void upgrade_give_back(const char *fmt, ...)
 	setenv(OLD_ENV, num, 1);
 	setenv(REFUSED_ENV, why, 1);
 	setenv(FALLBACK_ENV, "1", 1);
-	syscall(SYS_execveat, up.fallback_fd, "", up.argv, environ, AT_EMPTY_PATH);
+	syscall(SYS_execveat, up.fallback_fd, "", up.old_argv ? up.old_argv : up.argv, environ,
+		AT_EMPTY_PATH);
 	log_warn("upgrade: executing the old binary back");
 	_exit(EXIT_FAILURE_);
 }
