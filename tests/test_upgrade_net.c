@@ -10,7 +10,7 @@
  *               client's bytes read from it
  *   policies    the saved name finds the table, the kernel variant too
  *               (it has the hop's name)
- *   handed      after balancer_restore, the first turn hands the pending
+ *   handed      after policy_state_restore, the first turn hands the pending
  *               connection to a worker over its channel (the zero-loss
  *               crux), the channels being the ones worker.c carried
  *   weights     a weighted round's current weights cross
@@ -24,6 +24,7 @@
 #include "base/state.h"
 #include "net/listener.h"
 #include "policy/balancer.h"
+#include "policy/policy_state.h"
 #include "policy/policy.h"
 #include "policy/weights.h"
 #include "wire/protocol.h"
@@ -105,7 +106,7 @@ static struct state_in *save(struct cluster *c)
 
 	cr_assert_not_null(o);
 	cr_assert_eq(listener_save(c, o), 0);
-	cr_assert_eq(balancer_save(c, o), 0);
+	cr_assert_eq(policy_state_save(c, o), 0);
 	fd = state_out_finish(o);
 	cr_assert_geq(fd, 0);
 	state_out_free(o);
@@ -202,7 +203,7 @@ Test(upgrade_net, listener_round_trip)
 	cr_assert_eq(l2->kick, 1);
 	cr_assert_eq(l2->emfile_logged, 1234);
 	cr_assert_eq(l2->inherited, 0);
-	cr_assert_eq(l2->registered, 0, "not in the loop before balancer_restore");
+	cr_assert_eq(l2->registered, 0, "not in the loop before policy_state_restore");
 	cr_assert_null(l2->policy_data, "leastconn's heap is rebuilt");
 
 	/* the connection accepted and not handed: same fd, same peer */
@@ -275,7 +276,7 @@ Test(upgrade_net, pending_connection_handed_after_restore)
 	c2 = fake_cluster_new(words);
 	cr_assert_eq(listener_restore(c2, in), 0);
 	adopt_workers(c2, ws, ws_n);
-	cr_assert_eq(balancer_restore(c2, in), 0);
+	cr_assert_eq(policy_state_restore(c2, in), 0);
 	l2 = c2->listeners[0];
 	cr_assert_eq(l2->registered, 1);
 	cr_assert_eq(ws[0]->routes[0].w, ws[0]);
@@ -336,7 +337,7 @@ Test(upgrade_net, weights_round_crosses)
 	c2 = fake_cluster_new(words);
 	cr_assert_eq(listener_restore(c2, in), 0);
 	adopt_workers(c2, ws, ws_n);
-	cr_assert_eq(balancer_restore(c2, in), 0);
+	cr_assert_eq(policy_state_restore(c2, in), 0);
 	l = c2->listeners[0];
 	for (i = 2; i < 5; i++) {
 		w = weights_rr_pick(c2, l, &at);

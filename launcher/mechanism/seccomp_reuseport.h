@@ -32,7 +32,7 @@ void seccomp_reuseport_worker_gone(struct cluster *c, struct worker *w);
  * seccomp worker must accept before its stop signal (retire.c asks); 0
  * for a worker of the shim. */
 unsigned seccomp_reuseport_queued(struct cluster *c, struct worker *w);
-/* An in-place upgrade, right after balancer_restore: the replacements'
+/* An in-place upgrade, right after policy_state_restore: the replacements'
  * own sockets (a rolling restart under way), by listener id and worker
  * serial.  0, or -1 (logged). */
 struct state_out;

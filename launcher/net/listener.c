@@ -363,7 +363,7 @@ void listener_set_backlog(struct cluster *c, struct listener *l, int backlog)
  *   - every listener field below, its sockets (l->fd, the per-slot ones)
  *     and the connections in its pending ring, head first: a connection
  *     the old image accepted and had not handed yet is handed by the new
- *     one (balancer_restore arms a dispatch);
+ *     one (policy_state_restore arms a dispatch);
  *   - policy_data is not carried: only leastconn has one, a heap naming
  *     workers by pointer, rebuilt on its next pick;
  *   - registered, watching, again_timer and the EMFILE pause are the

@@ -49,7 +49,7 @@ int listener_serves_path(struct cluster *c, const struct msg_bind *req);
  * sockets and its pending connections, the socket files (socket_file.c)
  * and the census's number; not systemd's sockets (lifecycle.c's).
  * restore rebuilds c->listeners[] with their fds but puts nothing in the
- * loop: balancer_restore does, once the workers are back.  0, or -1
+ * loop: policy_state_restore does, once the workers are back.  0, or -1
  * (logged). */
 int listener_save(struct cluster *c, struct state_out *o);
 int listener_restore(struct cluster *c, const struct state_in *in);

@@ -39,7 +39,6 @@
 #include "net/board.h"
 #include "net/sockets.h"
 #include "policy/policy.h"
-#include "policy/policy_state.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -650,7 +649,7 @@ static int adopt_listener(struct cluster *c, struct listener *l, const struct st
 	return 0;
 }
 
-static int adopt(struct cluster *c, const struct state_in *in)
+int balancer_adopt(struct cluster *c, const struct state_in *in)
 {
 	const struct state_rec *r;
 	int i, k;
@@ -684,23 +683,5 @@ static int adopt(struct cluster *c, const struct state_in *in)
 		if (adopt_listener(c, c->listeners[i], r) < 0)
 			return -1;
 	}
-	return 0;
-}
-
-int balancer_save(struct cluster *c, struct state_out *o)
-{
-	weights_save(c, o);
-	reuseport_group_save(c, o);
-	steer_save(c, o);
-	return 0;
-}
-
-/* The models before the loop's fds and timers: a timer armed here may
- * steer at its first turn, and must find its group. */
-int balancer_restore(struct cluster *c, const struct state_in *in)
-{
-	if (weights_restore(c, in) < 0 || reuseport_group_restore(c, in) < 0 ||
-	    adopt(c, in) < 0 || steer_restore(c, in) < 0 || fd_short_restore(c, in) < 0)
-		return -1;
 	return 0;
 }

@@ -22,14 +22,11 @@ uint64_t route_open_conns(const struct worker *w, const struct listener *l);
 uint64_t worker_open_conns(const struct worker *w);
 uint64_t worker_taken(const struct worker *w);
 
-/* An in-place upgrade (surface/upgrade.h), after worker_restore: the
- * policy layer's state.  restore puts every route's channel and every
- * watched listener back in the loop with the balancer's handlers, re-arms
- * the balancer's timers and the policies' own (steering, weights,
- * fd_short, reuseport groups: policy_state.h).  0, or -1 (logged). */
-struct state_out;
+/* An in-place upgrade (policy_state.c, after worker_restore): every
+ * route's channel and every watched listener back in the loop with the
+ * balancer's handlers, the balancer's timers re-armed.  0, or -1
+ * (logged). */
 struct state_in;
-int balancer_save(struct cluster *c, struct state_out *o);
-int balancer_restore(struct cluster *c, const struct state_in *in);
+int balancer_adopt(struct cluster *c, const struct state_in *in);
 
 #endif

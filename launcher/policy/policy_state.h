@@ -1,9 +1,9 @@
 /*
- * policy_state.h - each policy module's part of an in-place upgrade
- * (surface/upgrade.h), gathered by balancer_save and balancer_restore
- * (balancer.c).  One header for them all, declared apart from their
- * modules' own headers: weights.c and fd_short.c include balancer.h, so
- * balancer.c including theirs would make a module cycle.
+ * policy_state.h - the policy layer's part of an in-place upgrade
+ * (surface/upgrade.h): policy_state.c gathers each policy module's own
+ * and the balancer's (balancer_adopt).  One header for them all, declared
+ * apart from their modules' own headers: weights.c and fd_short.c use
+ * balancer.c, so balancer.c calling theirs would make a cycle.
  *
  * What each policy carries:
  *   rr, jiq, sticky   nothing of their own: the rotation cursor is the
@@ -27,6 +27,12 @@
 struct cluster;
 struct state_out;
 struct state_in;
+
+/* policy_state.c: after worker_restore.  restore puts every route's
+ * channel and every watched listener back in the loop, re-arms the
+ * balancer's timers and the policies' own.  0, or -1 (logged). */
+int policy_state_save(struct cluster *c, struct state_out *o);
+int policy_state_restore(struct cluster *c, const struct state_in *in);
 
 /* weights.c: each listener's round (the slots' current weights; a planned
  * pick is never pending between two turns). */

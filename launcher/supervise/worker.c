@@ -425,7 +425,7 @@ static void save_one(struct cluster *c, struct state_out *o, const struct worker
 	state_fd(o, "board_fd", w->board ? w->board_fd : -1);
 	state_u64(o, "accept_opens", w->accept_opens);
 	state_u64(o, "accept_queued", w->accept_queued);
-	/* balancer.c's (fd_short.c): balancer_restore re-arms it */
+	/* balancer.c's (fd_short.c): policy_state_restore re-arms it */
 	state_i64(o, "fds_short", w->fds_short);
 	state_i64(o, "fds_short_due", loop_timer_due(c->loop, w->fds_short_timer));
 	output_save(w->out, o);

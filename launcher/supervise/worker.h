@@ -42,7 +42,7 @@ struct worker *worker_by_serial(struct cluster *c, uint64_t serial);
  * seccomp notify fd and output pipes back in the loop.  Its timers are
  * others': drain and kill (retire.c's) slots_restore re-arms, follow
  * follow_restore.  Routes come back as values
- * (their channel fds included): balancer_restore puts the channels in
+ * (their channel fds included): policy_state_restore puts the channels in
  * the loop, and re-arms fds_short_timer from the record's key
  * fds_short_due (loop ms, -1: none). */
 struct state_out;

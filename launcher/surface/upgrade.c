@@ -31,7 +31,7 @@
 #include "base/program.h"
 #include "base/state.h"
 #include "net/listener.h"
-#include "policy/balancer.h"
+#include "policy/policy_state.h"
 #include "mechanism/seccomp_reuseport.h"
 #include "supervise/accept_rate.h"
 #include "supervise/follow.h"
@@ -302,7 +302,7 @@ static const struct {
 	{ "releases", release_save, release_restore },
 	{ "listeners", listener_save, listener_restore },
 	{ "workers", worker_save, worker_restore },
-	{ "channels", balancer_save, balancer_restore },
+	{ "channels and policies", policy_state_save, policy_state_restore },
 	{ "seccomp sockets", seccomp_reuseport_save, seccomp_reuseport_restore },
 	{ "slots", slots_save, slots_restore },
 	{ "rollout", rollout_save, rollout_restore },
