@@ -27,17 +27,20 @@
  * their serial (w->serial), releases by their id.
  *
  * Order (each module's X_save/X_restore, declared in its own header):
- *   upgrade.c     the cluster's own fields and counters
+ *   upgrade.c     the cluster's own fields and counters, the program
+ *   reread.c      the options as the old image last read them
  *   release.c     releases (what workers run)
  *   listener.c    listeners: fds, per-slot sockets, pending connections
  *   worker.c      workers: fields, routes' values, boards, doorbells and
  *                 peers (shim_peer.c), seccomp notify fds, output pipes
- *   balancer.c    channel routes back in the loop; policies' own data,
- *                 reuseport groups and steering, weights, fd_short
+ *   policy_state.c  channel routes back in the loop (balancer.c);
+ *                 policies' own data, reuseport groups and steering,
+ *                 weights, fd_short
+ *   seccomp_reuseport.c  a seccomp reload's replacement sockets
  *   slots.c, rollout.c, lifecycle.c, health.c, accept_rate.c, follow.c,
  *   guard.c, supervisor.c (signals, subreaper, before-sleep: its start
  *   without spawning anything)
- *   control.c, logs.c, logring.c
+ *   logring.c, control.c (and logs.c's followers)
  */
 #ifndef LAUNCHER_SURFACE_UPGRADE_H
 #define LAUNCHER_SURFACE_UPGRADE_H
