@@ -3,11 +3,13 @@
  * and every module's part in it).
  *
  * Three things make it safe to try:
- *   - the probe: before anything is saved, PATH is run once as
- *     `PATH --upgrade-probe` and must answer with its state format,
- *     version and shim protocol.  A binary that exits at once, an older
+ *   - the probe (upgrade_probe.c): before anything is saved, PATH is run
+ *     once as `PATH --upgrade-probe ARGS`, which runs a start's checks
+ *     with our arguments and must answer with its state format, version
+ *     and shim protocol.  A binary that exits at once, an older
  *     cluster-run without upgrades, a script, a binary for another
- *     machine: refused, with one line, and nothing happened.
+ *     machine, a --config it would refuse: refused, with one line, and
+ *     nothing happened.
  *   - the fallback: the old binary is opened (/proc/self/exe, which stays
  *     readable when the package manager replaced or removed the file) and
  *     travels with the state.  A new image that cannot take the state, or
@@ -18,10 +20,6 @@
  *   - the fd list: the state's last record names every fd it carries, so
  *     whoever gives the state on clears FD_CLOEXEC on all of them again
  *     (restoring sets it, so a later spawn does not leak them).
- *
- * The probe is a child that delivers no SIGCHLD (clone3, exit_signal 0):
- * the supervisor's waitpid(-1) does not reap it, and its pidfd in the loop
- * tells us when it exited and how.
  */
 #include "surface/upgrade.h"
 #include "cluster.h"
@@ -45,21 +43,17 @@
 #include "supervise/worker.h"
 #include "surface/control.h"
 #include "surface/reread.h"
+#include "surface/upgrade_probe.h"
 #include "wire/protocol.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,9 +61,7 @@
 #define CLUSTER_RUN_VERSION "unknown"
 #endif
 
-#define PROBE_TIMEOUT_MS 10000
 #define TEXT_MAX (2 * PATH_MAX + 1024)
-#define PROBE_ANSWER "cluster-run-upgrade"
 #define REFUSED_ENV "CLUSTER_RUN_UPGRADE_REFUSED"
 #define FALLBACK_ENV "CLUSTER_RUN_UPGRADE_FALLBACK"
 /* the old binary's fd, beside the state's: the way back works even when
@@ -83,13 +75,7 @@ static struct {
 	char **old_argv;                /* the old image's (a give-back's) */
 	char self[PATH_MAX];            /* the binary we were started from */
 	struct upgrade_info info;
-	/* the probe under way */
-	char path[PATH_MAX];
-	pid_t probe_pid;
-	int probe_pidfd, probe_out;
-	uint64_t probe_timer;
-	char answer[2048];              /* its stdout and stderr */
-	size_t answer_len;
+	char path[PATH_MAX];            /* the binary an upgrade goes to */
 	/* the new image, adopting */
 	int adopting;
 	int state_fd;
@@ -102,7 +88,7 @@ static struct {
 	char refused[1024];             /* ... and why the new one gave it back */
 	char last_line[1024];           /* the new image's last message before
 					 * it adopted (a failed start check) */
-} up = { .probe_pidfd = -1, .probe_out = -1, .state_fd = -1, .fallback_fd = -1,
+} up = { .state_fd = -1, .fallback_fd = -1,
 	 .info = { .version = CLUSTER_RUN_VERSION } };
 
 static int64_t now_us(void)
@@ -111,32 +97,6 @@ static int64_t now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int probing;
-
-int upgrade_probe_args(int *argc, char ***argv)
-{
-	if (*argc < 2 || strcmp((*argv)[1], UPGRADE_PROBE_ARG) != 0)
-		return 0;
-	/* PATH --upgrade-probe ARGS...: the checks of a start with ARGS */
-	(*argv)[1] = (*argv)[0];
-	(*argv)++;
-	(*argc)--;
-	probing = 1;
-	return 1;
-}
-
-int upgrade_probing(void)
-{
-	return probing;
-}
-
-void upgrade_probe_answer(void)
-{
-	printf("%s format=%d version=%s protocol=%d\n", PROBE_ANSWER, STATE_FORMAT,
-	       CLUSTER_RUN_VERSION, CLUSTER_PROTO_VERSION);
-	fflush(stdout);
 }
 
 static void preload(void);
@@ -190,22 +150,6 @@ static void finished(struct cluster *c, int ok, const char *text)
 		c->hooks.upgrade_finished(c, ok, text);
 }
 
-static void probe_reset(struct cluster *c)
-{
-	if (up.probe_out >= 0) {
-		loop_del_fd(c->loop, up.probe_out);
-		close(up.probe_out);
-	}
-	if (up.probe_pidfd >= 0) {
-		loop_del_fd(c->loop, up.probe_pidfd);
-		close(up.probe_pidfd);
-	}
-	loop_timer_cancel(c->loop, up.probe_timer);
-	up.probe_out = up.probe_pidfd = -1;
-	up.probe_timer = 0;
-	up.probe_pid = 0;
-}
-
 static void probe_refused(struct cluster *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void probe_refused(struct cluster *c, const char *fmt, ...)
@@ -213,15 +157,6 @@ static void probe_refused(struct cluster *c, const char *fmt, ...)
 	char why[TEXT_MAX], text[2 * TEXT_MAX];
 	va_list ap;
 
-	if (up.probe_pid > 0)
-		kill(up.probe_pid, SIGKILL);
-	if (up.probe_pidfd >= 0) {
-		siginfo_t si;
-
-		/* its zombie: nobody else reaps a child without SIGCHLD */
-		waitid(P_PIDFD, (id_t)up.probe_pidfd, &si, WEXITED | __WALL);
-	}
-	probe_reset(c);
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
@@ -450,187 +385,6 @@ static void exec_new(struct cluster *c, const char *version)
 	finished(c, 0, text);
 }
 
-/* The probe's answer, once it closed its stdout and exited. */
-static void probe_judge(struct cluster *c, const siginfo_t *si)
-{
-	char version[64] = "", last[512] = "", *at, *line, *end;
-	int format = 0, protocol = 0;
-
-	up.answer[up.answer_len < sizeof(up.answer) ? up.answer_len : sizeof(up.answer) - 1] = '\0';
-	/* its last line that says something: why a start check failed */
-	for (line = up.answer; *line; line = *end ? end + 1 : end) {
-		end = strchrnul(line, '\n');
-		if (end > line && strncmp(line, PROBE_ANSWER, strlen(PROBE_ANSWER)) != 0)
-			snprintf(last, sizeof(last), ": %.*s", (int)(end - line), line);
-	}
-	at = strstr(up.answer, PROBE_ANSWER " ");
-	if (!at || sscanf(at, PROBE_ANSWER " format=%d version=%63s protocol=%d", &format,
-			  version, &protocol) != 3) {
-		if (si->si_code == CLD_EXITED && si->si_status < 128 && last[0] &&
-		    strstr(up.answer, "cluster-run: "))
-			/* a cluster-run whose start checks failed with our
-			 * arguments: its own line says why */
-			probe_refused(c, "%s would not start with this cluster's options (status %d%s)",
-				      up.path, si->si_status, last);
-		else if (si->si_code == CLD_EXITED && si->si_status == 127)
-			probe_refused(c, "%s could not be executed%s", up.path, last);
-		else if (si->si_code == CLD_EXITED && si->si_status < 128)
-			probe_refused(c, "%s is not a cluster-run that can take over (it exited with "
-				      "status %d without answering %s)", up.path, si->si_status,
-				      UPGRADE_PROBE_ARG);
-		else if (si->si_code == CLD_EXITED)
-			probe_refused(c, "%s is not a cluster-run that can take over (it was killed "
-				      "by signal %d without answering %s)", up.path,
-				      si->si_status - 128, UPGRADE_PROBE_ARG);
-		else
-			probe_refused(c, "%s is not a cluster-run that can take over (it was killed "
-				      "by signal %d without answering %s)", up.path, si->si_status,
-				      UPGRADE_PROBE_ARG);
-		return;
-	}
-	if (format < STATE_FORMAT) {
-		probe_refused(c, "%s (version %s) reads state format %d, older than this one's %d",
-			      up.path, version, format, STATE_FORMAT);
-		return;
-	}
-	if (c->stopping) {
-		/* a stop came while the probe ran: the stop wins (the state
-		 * does not carry a stop under way) */
-		probe_refused(c, "cluster-run began to stop meanwhile");
-		return;
-	}
-	probe_reset(c);
-	exec_new(c, version);
-}
-
-static void probe_exited(struct loop *loop, int fd, uint32_t events, void *data)
-{
-	struct cluster *c = data;
-	siginfo_t si;
-	ssize_t n;
-
-	(void)loop;
-	(void)events;
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG | __WALL) < 0) {
-		/* reaped by someone else (it cannot be: probe_spawn): judge
-		 * from its answer alone rather than spin on the pidfd */
-		si.si_code = CLD_EXITED;
-		si.si_status = 0;
-	} else if (si.si_pid == 0) {
-		return;
-	}
-	up.probe_pid = 0;
-	/* what it wrote before it exited is all in the pipe by now */
-	while (up.answer_len < sizeof(up.answer) - 1 &&
-	       (n = read(up.probe_out, up.answer + up.answer_len,
-			 sizeof(up.answer) - 1 - up.answer_len)) > 0)
-		up.answer_len += (size_t)n;
-	probe_judge(c, &si);
-}
-
-static void probe_timeout(struct loop *loop, void *data)
-{
-	struct cluster *c = data;
-
-	(void)loop;
-	up.probe_timer = 0;
-	probe_refused(c, "%s did not answer %s in %d s", up.path, UPGRADE_PROBE_ARG,
-		      PROBE_TIMEOUT_MS / 1000);
-}
-
-/* The probe's output is read when it exited (probe_exited); this only
- * keeps a chatty one from filling the pipe. */
-static void probe_output(struct loop *loop, int fd, uint32_t events, void *data)
-{
-	ssize_t n;
-
-	(void)loop;
-	(void)data;
-	if (up.answer_len >= sizeof(up.answer) - 1) {
-		char sink[512];
-
-		while (read(fd, sink, sizeof(sink)) > 0)
-			;
-		if (events & (EPOLLHUP | EPOLLERR))
-			loop_mod_fd(loop, fd, 0);
-		return;
-	}
-	n = read(fd, up.answer + up.answer_len, sizeof(up.answer) - 1 - up.answer_len);
-	if (n > 0)
-		up.answer_len += (size_t)n;
-	else if (n == 0 || (events & (EPOLLHUP | EPOLLERR)))
-		loop_mod_fd(loop, fd, 0);
-}
-
-/* A child without SIGCHLD (file comment), its stdout a pipe, stdin and
- * stderr /dev/null, every signal unblocked and default: PATH
- * --upgrade-probe.  Its pid, with *pidfd and *out, or -1 with errno. */
-static pid_t probe_spawn(const char *path, char **argv, int *pidfd, int *out)
-{
-	struct clone_args args;
-	int pipefd[2], nul;
-	sigset_t none;
-	pid_t pid;
-
-	if (!argv) {
-		errno = ENOMEM;
-		return -1;
-	}
-	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -1;
-	memset(&args, 0, sizeof(args));
-	args.flags = CLONE_PIDFD;
-	args.pidfd = (uint64_t)(uintptr_t)pidfd;
-	args.exit_signal = 0;
-	pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		pid_t probe;
-		int s, st;
-
-		for (s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		nul = open("/dev/null", O_RDWR);
-		dup2(nul, 0);
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		/* nothing of ours held while it runs (a closed client must
-		 * see its EOF, the guard the master's death), and it dies
-		 * with us */
-		close_range(3, ~0U, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		/* the environment without the state: a probe adopts nothing */
-		unsetenv(UPGRADE_STATE_ENV);
-		/* execve resets a child's exit signal to SIGCHLD, and the
-		 * supervisor's waitpid(-1) would then reap the probe under us:
-		 * this child, which never execs, runs it and exits with its
-		 * status (128 + signal when killed). */
-		probe = fork();
-		if (probe == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			execv(path, argv);
-			_exit(127);
-		}
-		if (probe < 0)
-			_exit(126);
-		while (waitpid(probe, &st, 0) < 0)
-			if (errno != EINTR)
-				_exit(126);
-		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-	}
-	close(pipefd[1]);
-	fcntl(*pidfd, F_SETFD, FD_CLOEXEC);
-	*out = pipefd[0];
-	return pid;
-}
-
 /* PATH --upgrade-probe, then our own arguments: the probe runs every
  * check of a start with them (the --config file as it is now, the env
  * files, --log-dir, the shim beside it, --user...), so what would make
@@ -653,6 +407,21 @@ static char **probe_argv(void)
 	for (i = 1; i < n; i++)
 		pargv[i + 1] = up.argv[i];
 	return pargv;
+}
+
+/* upgrade_probe.c's verdict. */
+static void probe_done(void *data, int ok, const char *version, const char *why)
+{
+	struct cluster *c = data;
+
+	if (!ok)
+		probe_refused(c, "%s", why);
+	else if (c->stopping)
+		/* a stop came while the probe ran: the stop wins (the state
+		 * does not carry a stop under way) */
+		probe_refused(c, "cluster-run began to stop meanwhile");
+	else
+		exec_new(c, version);
 }
 
 /* Why an upgrade cannot start now (0 when it can), into why. */
@@ -689,23 +458,14 @@ int upgrade_start(struct cluster *c, const char *path, char *why, size_t len)
 		return -1;
 	}
 	snprintf(up.path, sizeof(up.path), "%s", path);
-	up.answer_len = 0;
-	up.probe_pid = probe_spawn(up.path, probe_argv(), &up.probe_pidfd, &up.probe_out);
-	if (up.probe_pid < 0) {
+	if (upgrade_probe_run(c->loop, up.path, probe_argv(), probe_done, c) < 0) {
 		snprintf(why, len, "running %s %s: %s", up.path, UPGRADE_PROBE_ARG, strerror(errno));
 		log_warnx("upgrade refused: %s", why);
 		up.info.failed++;
-		up.probe_pid = 0;
 		return -1;
 	}
 	up.info.running = 1;
 	log_event("upgrade: asking %s whether it can take over", up.path);
-	if (loop_add_fd(c->loop, up.probe_out, EPOLLIN, probe_output, c) < 0 ||
-	    loop_add_fd(c->loop, up.probe_pidfd, EPOLLIN, probe_exited, c) < 0) {
-		probe_refused(c, "the event loop: %s", strerror(errno));
-		return 0;
-	}
-	up.probe_timer = loop_timer(c->loop, PROBE_TIMEOUT_MS, probe_timeout, c);
 	return 0;
 }
 

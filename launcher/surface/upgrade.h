@@ -49,24 +49,14 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "surface/upgrade_probe.h"
+
 #include "surface/upgrade_api.h"
 
 struct cluster;
 
-/* The environment variable that carries the state fd to the new image,
- * and the argument that makes a binary answer the probe. */
+/* The environment variable that carries the state fd to the new image. */
 #define UPGRADE_STATE_ENV "CLUSTER_RUN_UPGRADE_STATE"
-#define UPGRADE_PROBE_ARG "--upgrade-probe"
-
-/* main(), first: argv[1] is UPGRADE_PROBE_ARG: drop it from argv and
- * return 1; this run is a probe.  `PATH --upgrade-probe` alone answers at
- * once; `PATH --upgrade-probe ARGS...` (what an upgrade runs) answers
- * only once every start check passed with ARGS, and fails as a start
- * would (its line on stderr, its exit status) otherwise. */
-int upgrade_probe_args(int *argc, char ***argv);
-int upgrade_probing(void);
-/* The probe's answer on stdout: the state format, version, protocol. */
-void upgrade_probe_answer(void);
 
 /* main(), before anything else runs: remember argv and the binary we run
  * (the fallback of a failed upgrade); an upgrade's new image also takes
