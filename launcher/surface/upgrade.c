@@ -76,6 +76,8 @@ static struct {
 	char self[PATH_MAX];            /* the binary we were started from */
 	struct upgrade_info info;
 	char path[PATH_MAX];            /* the binary an upgrade goes to */
+	int said_reloading;             /* systemd heard RELOADING=1 (before
+					 * the exec, in the old image) */
 	/* the new image, adopting */
 	int adopting;
 	int state_fd;
@@ -144,8 +146,10 @@ static void finished(struct cluster *c, int ok, const char *text)
 		log_warnx("%s", text);
 	}
 	up.info.running = 0;
-	if (c->life)
+	/* READY=1 answers a RELOADING=1: a probe's refusal said neither */
+	if (c->life && up.said_reloading)
 		lifecycle_upgrade_done(c, ok);
+	up.said_reloading = 0;
 	if (c->hooks.upgrade_finished)
 		c->hooks.upgrade_finished(c, ok, text);
 }
@@ -347,6 +351,7 @@ static void exec_new(struct cluster *c, const char *version)
 	size_t i, n;
 
 	lifecycle_upgrade_started(c);
+	up.said_reloading = 1;
 	log_warnx("upgrading in place: executing %s (version %s)", up.path, version);
 	up.begun_us = now_us();
 	fallback = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
@@ -632,6 +637,7 @@ void upgrade_adopt(struct cluster *c)
 	int workers;
 
 	log_capture(NULL, 0);
+	up.said_reloading = 1;          /* by the old image, before its exec */
 	if (!in)
 		upgrade_give_back("no state");
 	if (!fallback && getenv(UPGRADE_TEST_FAIL_ENV) &&
