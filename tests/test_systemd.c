@@ -4,13 +4,18 @@
  * READY=1 only once every worker listens, RELOADING=1 (with
  * MONOTONIC_USEC) and READY=1 around a HUP, STOPPING=1 at TERM, STATUS=
  * lines, WATCHDOG=1 at half of WATCHDOG_USEC, an abstract '@' socket, and
- * workers that do not inherit the variables.  Socket activation: with
+ * workers that do not inherit the variables.  Upgrades in place: RELOADING=1
+ * (MONOTONIC_USEC), the upgrade's STATUS= and READY=1 around each, one
+ * MAINPID throughout, the watchdog going on in the new image; a refusal by
+ * the probe sends no RELOADING=1 (but a bare READY=1: lifecycle.c), one
+ * before the probe nothing, one after the exec ends with READY=1.  Socket activation: with
  * systemd-socket-activate under rr and reuseport (no SO_REUSEPORT on its
  * socket: shared, said so), a reuseport socket that has SO_REUSEPORT as
  * slot 0's, and a restart of cluster-run under one socket, the test
  * standing for systemd, with load running: nothing fails.
  */
 #include "harness.h"
+#include "tmpdir.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -36,6 +41,7 @@ static int notify_fd = -1;
 static void cleanup(void)
 {
 	harness_cleanup();
+	tmpdir_remove_all();
 	if (notify_fd >= 0)
 		close(notify_fd);
 	notify_fd = -1;
@@ -44,6 +50,7 @@ static void cleanup(void)
 	notify_path[0] = '\0';
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
+	unsetenv("CLUSTER_RUN_TEST_ADOPT_FAIL");
 }
 
 /* The socket systemd would listen on; NOTIFY_SOCKET names it for the
@@ -173,6 +180,277 @@ Test(systemd, watchdog_and_abstract_socket)
 	/* four at 100 ms intervals: well within a second on a busy machine */
 	cr_assert_eq(dogs, 4, "%d WATCHDOG=1 in %ld ms", dogs, now_ms() - t0);
 	cr_assert_eq(cr_stop(cr, SIGTERM, 10000), 0, "%s", cr->log);
+}
+
+/* --- upgrading in place (README "Upgrading cluster-run in place") --- */
+
+/* Every datagram already queued on the notify socket, one after the other
+ * ('|' after each) into seen; how many.  Called once cluster-ctl answered
+ * an upgrade: the master sends what the upgrade has to say before it
+ * answers, so it is all queued by then. */
+static int notify_drain(char *seen, size_t cap)
+{
+	char msg[1024];
+	int n = 0;
+
+	seen[0] = '\0';
+	while (notify_next(msg, sizeof(msg), 0)) {
+		n++;
+		if (strlen(seen) + strlen(msg) + 2 < cap) {
+			strcat(seen, msg);
+			strcat(seen, "|");
+		}
+	}
+	return n;
+}
+
+/* Every MAINPID= in seen names pid. */
+static void mainpids_are(const char *seen, pid_t pid)
+{
+	const char *at;
+
+	for (at = strstr(seen, "MAINPID="); at; at = strstr(at + 1, "MAINPID="))
+		cr_assert_eq(atoi(at + 8), (int)pid, "a MAINPID other than %d: %s", (int)pid, seen);
+}
+
+struct upc {
+	struct cr *cr;
+	char dir[64];
+	char sock[96];
+};
+
+/* cluster-run -n 2 with a control socket, under the fake NOTIFY_SOCKET;
+ * its first READY=1 (the MAINPID checked) read. */
+static void up_start(struct upc *u, char *seen, size_t cap)
+{
+	tmpdir_new(u->dir, "cr-sd-up");
+	snprintf(u->sock, sizeof(u->sock), "%s/c.sock", u->dir);
+	u->cr = cr_start(NULL, "-n", "2", "--control", u->sock, "--grace", "5", "--",
+			 helper("event_server"), "--graceful", NULL);
+	cr_assert(notify_until("READY=1", seen, cap, 15000), "no READY=1: %s\n%s", seen,
+		  u->cr->log);
+	cr_assert(strstr(seen, "MAINPID="), "%s", seen);
+	mainpids_are(seen, u->cr->pid);
+	cr_assert(cr_wait_line(u->cr, "2 workers listening", 5000), "%s", u->cr->log);
+}
+
+/* cluster-ctl -s SOCK upgrade [PATH]: its exit code (the answer in r). */
+static int up_ctl(struct upc *u, struct run *r, const char *path)
+{
+	const char *argv[] = { cluster_ctl_path(), "-s", u->sock, "upgrade", path, NULL };
+
+	run_capture(r, argv, 60000, NULL, NULL);
+	if (r->status < 0 || !WIFEXITED(r->status))
+		return -1;
+	return WEXITSTATUS(r->status);
+}
+
+/* A good upgrade: cluster-ctl says so with the same pid; the datagrams it
+ * caused are RELOADING=1 (with MONOTONIC_USEC) and the upgrade's STATUS=,
+ * then READY=1, no READY=1 before the RELOADING=1, no other MAINPID.
+ * after: what came after that READY=1 (in the same drain). */
+static void up_good(struct upc *u, char *after, size_t cap)
+{
+	static char seen[16384];
+	char pidword[32];
+	const char *rel, *ready;
+	struct run r;
+	int rc;
+
+	rc = up_ctl(u, &r, NULL);
+	cr_assert_eq(rc, 0, "upgrade: exit %d: %s%s\n%s", rc, r.out, r.err, u->cr->log);
+	cr_assert(!strncmp(r.out, "upgraded in place: ", 19), "%s", r.out);
+	snprintf(pidword, sizeof(pidword), "(pid %d)", (int)u->cr->pid);
+	cr_assert(strstr(r.out, pidword), "the master's pid changed: %s (started as %d)", r.out,
+		  (int)u->cr->pid);
+	cr_assert(pid_alive(u->cr->pid), "the master is gone\n%s", u->cr->log);
+	cr_assert_eq(u->cr->status, -1, "cluster-run exited\n%s", u->cr->log);
+	notify_drain(seen, sizeof(seen));
+	rel = strstr(seen, "RELOADING=1");
+	cr_assert(rel, "no RELOADING=1 for the upgrade: %s\n%s", seen, u->cr->log);
+	/* RELOADING=1 and MONOTONIC_USEC= travel in one datagram */
+	{
+		const char *end = strchr(rel, '|');
+		const char *mono = strstr(rel, "MONOTONIC_USEC=");
+		cr_assert(mono && end && mono < end, "RELOADING=1 without MONOTONIC_USEC: %s",
+			  seen);
+		cr_assert_gt(atoll(mono + 15), 0, "%s", seen);
+	}
+	{
+		char before[16384];
+		snprintf(before, sizeof(before), "%.*s", (int)(rel - seen), seen);
+		cr_assert(!strstr(before, "READY=1"), "READY=1 before the upgrade's RELOADING=1: %s",
+			  seen);
+	}
+	ready = strstr(rel, "READY=1");
+	cr_assert(ready, "no READY=1 after the upgrade's RELOADING=1: %s\n%s", seen, u->cr->log);
+	cr_assert_eq(count_of(rel, "RELOADING=1"), 1, "%s", seen);
+	{
+		const char *st = strstr(rel, "STATUS=upgrading cluster-run in place");
+		cr_assert(st && st < ready, "no upgrade STATUS= between RELOADING=1 and READY=1: %s",
+			  seen);
+	}
+	mainpids_are(seen, u->cr->pid);
+	snprintf(after, cap, "%s", strchr(ready, '|') ? strchr(ready, '|') + 1 : "");
+}
+
+Test(systemd, upgrade_reloading_then_ready_same_mainpid)
+{
+	char seen[8192], after[8192];
+	struct upc u;
+	struct run r;
+	pid_t pids[8], again[8];
+	int n, i;
+
+	notify_listen(0);
+	up_start(&u, seen, sizeof(seen));
+	n = cr_children(u.cr, pids, 8);
+	cr_assert_eq(n, 2, "%s", u.cr->log);
+	up_good(&u, after, sizeof(after));
+	cr_assert(cr_wait_line(u.cr, "upgraded in place", 5000), "%s", u.cr->log);
+	cr_assert(!strstr(after, "RELOADING=1"), "%s", after);
+	/* the workers were not touched */
+	cr_assert_eq(cr_children(u.cr, again, 8), 2, "%s", u.cr->log);
+	for (i = 0; i < n; i++)
+		cr_assert(pid_in(again, 2, pids[i]), "worker %d is gone\n%s", (int)pids[i],
+			  u.cr->log);
+	/* a second one, through the new image: the same again */
+	up_good(&u, after, sizeof(after));
+	/* and the new image still reloads with the protocol */
+	{
+		const char *argv[] = { cluster_ctl_path(), "-s", u.sock, "reload", "--wait", NULL };
+		run_capture(&r, argv, 60000, NULL, NULL);
+		cr_assert(r.status >= 0 && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+			  "reload: %s%s\n%s", r.out, r.err, u.cr->log);
+	}
+	/* (a reload answers its --wait client before its READY=1: wait) */
+	cr_assert(notify_until("RELOADING=1", seen, sizeof(seen), 5000), "%s", seen);
+	mainpids_are(seen, u.cr->pid);
+	cr_assert(notify_until("READY=1", seen, sizeof(seen), 15000),
+		  "no READY=1 after the reload that followed the upgrades: %s", seen);
+	mainpids_are(seen, u.cr->pid);
+	kill(u.cr->pid, SIGTERM);
+	cr_assert(notify_until("STOPPING=1", seen, sizeof(seen), 5000), "%s", seen);
+	cr_assert_eq(cr_wait_exit(u.cr, 15000), 0, "%s", u.cr->log);
+}
+
+/* WATCHDOG=1 every 100 ms (WATCHDOG_USEC 200 ms): they go on after an
+ * upgrade, from the new image (counted after its READY=1). */
+Test(systemd, upgrade_keeps_the_watchdog)
+{
+	char seen[8192], after[8192];
+	struct upc u;
+	long t0;
+	int dogs, round;
+
+	notify_listen(0);
+	setenv("WATCHDOG_USEC", "200000", 1);
+	up_start(&u, seen, sizeof(seen));
+	for (round = 0; round < 2; round++) {
+		up_good(&u, after, sizeof(after));
+		/* the ones already queued after READY=1 count too */
+		dogs = count_of(after, "WATCHDOG=1");
+		t0 = now_ms();
+		while (dogs < 6 && now_ms() - t0 < 5000) {
+			if (!notify_until("WATCHDOG=1", seen, sizeof(seen), 5000))
+				break;
+			dogs++;
+		}
+		/* six at 100 ms intervals: well within 5 s on a busy machine */
+		cr_assert_geq(dogs, 6, "upgrade %d: %d WATCHDOG=1 in %ld ms after it\n%s", round + 1,
+			      dogs, now_ms() - t0, u.cr->log);
+		mainpids_are(seen, u.cr->pid);
+	}
+	cr_assert_eq(cr_stop(u.cr, SIGTERM, 15000), 0, "%s", u.cr->log);
+}
+
+/* Refused upgrades.  To a script that exits 0: the probe refuses it
+ * before anything is saved (upgrade.c probe_judge -> probe_refused), and
+ * lifecycle_upgrade_started -- the RELOADING=1 -- is only called by
+ * exec_new, past the probe.  finished() still calls lifecycle_upgrade_done,
+ * which sends READY=1 whenever the cluster is up and not reloading or
+ * stopping: so no RELOADING=1, no upgrade STATUS=, and one bare READY=1.
+ * To a file that is not executable: refused by refuse_now before any of
+ * it, and nothing at all is sent.  Then a good upgrade: its RELOADING=1 is
+ * the first datagram that comes (nothing of the refusals came late). */
+Test(systemd, upgrade_refused_by_the_probe)
+{
+	char seen[8192], after[8192], path[128];
+	struct upc u;
+	struct run r;
+	FILE *f;
+	int rc;
+
+	notify_listen(0);
+	up_start(&u, seen, sizeof(seen));
+	snprintf(path, sizeof(path), "%s/cluster-run", u.dir);
+	f = fopen(path, "w");
+	cr_assert(f);
+	fputs("#!/bin/sh\nexit 0\n", f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(chmod(path, 0755), 0);
+
+	rc = up_ctl(&u, &r, path);
+	cr_assert_eq(rc, 1, "exit %d: %s%s\n%s", rc, r.out, r.err, u.cr->log);
+	cr_assert(strstr(r.err, "refused") && strstr(r.err, "is not a cluster-run"), "%s", r.err);
+	notify_drain(seen, sizeof(seen));
+	cr_log_info("after the probe's refusal: %s", seen);
+	cr_assert(!strstr(seen, "RELOADING=1"), "RELOADING=1 for an upgrade the probe refused: %s",
+		  seen);
+	cr_assert(!strstr(seen, "upgrading cluster-run"), "%s", seen);
+	cr_assert(!strstr(seen, "MAINPID="), "%s", seen);
+	cr_assert_eq(count_of(seen, "READY=1"), 1, "lifecycle_upgrade_done's READY=1: %s", seen);
+	cr_assert(pid_alive(u.cr->pid), "%s", u.cr->log);
+
+	/* not executable: refused before the probe, nothing sent */
+	cr_assert_eq(chmod(path, 0644), 0);
+	rc = up_ctl(&u, &r, path);
+	cr_assert_eq(rc, 1, "exit %d: %s%s\n%s", rc, r.out, r.err, u.cr->log);
+	notify_drain(seen, sizeof(seen));
+	cr_assert(!strstr(seen, "RELOADING=1") && !strstr(seen, "READY=1") &&
+		  !strstr(seen, "MAINPID="), "a refusal before the probe sent: %s", seen);
+
+	/* a good one now: the first thing after is its RELOADING=1 */
+	up_good(&u, after, sizeof(after));
+	cr_assert_eq(cr_stop(u.cr, SIGTERM, 15000), 0, "%s", u.cr->log);
+}
+
+/* Refused after the exec: the new image gives the state back
+ * (CLUSTER_RUN_TEST_ADOPT_FAIL) and the old one takes it.  RELOADING=1
+ * went out before the exec, so the failure ends with READY=1, from the
+ * same pid; and the watchdog the old image saved goes on. */
+Test(systemd, upgrade_given_back_ends_with_ready)
+{
+	char seen[8192], msg[1024];
+	const char *rel;
+	struct upc u;
+	struct run r;
+	long t0;
+	int rc, dogs = 0;
+
+	notify_listen(0);
+	setenv("WATCHDOG_USEC", "200000", 1);
+	cr_assert_eq(setenv("CLUSTER_RUN_TEST_ADOPT_FAIL", "1", 1), 0);
+	up_start(&u, seen, sizeof(seen));
+	unsetenv("CLUSTER_RUN_TEST_ADOPT_FAIL");
+	rc = up_ctl(&u, &r, NULL);
+	cr_assert_eq(rc, 1, "exit %d: %s%s\n%s", rc, r.out, r.err, u.cr->log);
+	cr_assert(strstr(r.err, "upgrade failed"), "%s", r.err);
+	notify_drain(seen, sizeof(seen));
+	rel = strstr(seen, "RELOADING=1");
+	cr_assert(rel, "no RELOADING=1: %s\n%s", seen, u.cr->log);
+	cr_assert(strstr(rel, "MONOTONIC_USEC="), "%s", seen);
+	cr_assert(strstr(rel, "READY=1"), "a failed upgrade after RELOADING=1 without READY=1: %s\n%s",
+		  seen, u.cr->log);
+	cr_assert_eq(count_of(seen, "RELOADING=1"), 1, "%s", seen);
+	mainpids_are(seen, u.cr->pid);
+	cr_assert(pid_alive(u.cr->pid), "%s", u.cr->log);
+	t0 = now_ms();
+	while (dogs < 6 && now_ms() - t0 < 5000 && notify_next(msg, sizeof(msg), 5000))
+		dogs += strstr(msg, "WATCHDOG=1") != NULL;
+	cr_assert_geq(dogs, 6, "%d WATCHDOG=1 in %ld ms after the failed upgrade", dogs,
+		      now_ms() - t0);
+	cr_assert_eq(cr_stop(u.cr, SIGTERM, 15000), 0, "%s", u.cr->log);
 }
 
 /* systemd-socket-activate listens first and execs cluster-run at the first
