@@ -39,7 +39,10 @@
 
 static struct options first;    /* as parsed at start */
 static char refusal[600];
-static char **restored_argv;    /* an upgrade's (reread_restore) */
+/* an upgrade's words (reread_restore), kept reachable; volatile: a store
+ * to a static nobody reads is optimised away, and LeakSanitizer then
+ * sees no pointer to them */
+static char **volatile restored_argv;
 
 void reread_remember(const struct options *opt)
 {
