@@ -10,6 +10,7 @@
 #include "base/options.h"
 #include "base/program.h"
 #include "base/spawn.h"
+#include "base/state.h"
 #include "policy/policy.h"
 #include "supervise/lifecycle.h"
 #include "supervise/rollout.h"
@@ -333,4 +334,23 @@ struct worker *fake_worker_add(struct cluster *c, int slot)
 	if (c->target < slot + 1)
 		c->target = slot + 1;
 	return w;
+}
+
+struct state_in *fake_state_trip(struct cluster *c, fake_state_saver *const *savers)
+{
+	struct state_out *o = state_out_new("test", 5);
+	struct state_in *in;
+	char why[256];
+	int fd;
+
+	cr_assert_not_null(o);
+	for (; *savers; savers++)
+		cr_assert_eq((*savers)(c, o), 0);
+	fd = state_out_finish(o);
+	cr_assert_geq(fd, 0);
+	state_out_free(o);
+	in = state_in_read(fd, why, sizeof(why));
+	cr_assert_not_null(in, "%s", why);
+	close(fd);
+	return in;
 }

@@ -74,4 +74,12 @@ struct listener *fake_listener_add(struct cluster *c, const struct policy_ops *o
  * far.  Add listeners first. */
 struct worker *fake_worker_add(struct cluster *c, int slot);
 
+/* An upgrade's save and read back, in process: each saver in turn (a
+ * NULL-terminated list, in upgrade.h's order) writes into one state,
+ * which comes back as the new image reads it.  Asserts on the way. */
+struct state_out;
+struct state_in;
+typedef int fake_state_saver(struct cluster *c, struct state_out *o);
+struct state_in *fake_state_trip(struct cluster *c, fake_state_saver *const *savers);
+
 #endif
