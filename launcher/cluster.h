@@ -156,6 +156,9 @@ struct listener {
 					 * and keep their queues (listener.c) */
 	int inherited;                  /* l->fd is systemd's (LISTEN_FDS): it
 					 * outlives us, filter and all */
+	uint64_t *cut_reqs;             /* handshakes half done at the last cut */
+	int ncut;                       /* (net/handshakes.c) */
+	int64_t cut_deadline_ms, cut_settle_ms;
 	char name[128];                 /* "127.0.0.1:8000", "/run/x.sock" */
 };
 

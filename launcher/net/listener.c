@@ -35,6 +35,7 @@
 #include "base/options.h"
 #include "base/state.h"
 #include "net/census.h"
+#include "net/handshakes.h"
 #include "net/sd_listen.h"
 #include "net/socket_file.h"
 #include "net/sockets.h"
@@ -292,6 +293,10 @@ static void stop_syns(struct listener *l)
 			ok = 0;
 		}
 	l->syns_stopped = ok;
+	/* the filter passes the final ACK of a handshake begun before it:
+	 * the drains wait for those too (handshakes.c) */
+	if (ok)
+		handshakes_cut(l);
 	log_debug("%s: new connections stopped; %u queued on its socket", l->name,
 		  socket_accept_queue(l->fd));
 }
@@ -333,6 +338,7 @@ void listener_close_all(struct cluster *c)
 		free(l->pending);
 		free(l->policy_data);
 		free(l->slot_fds);
+		handshakes_free(l);
 		free(l);
 	}
 	c->nlisteners = 0;

@@ -37,6 +37,7 @@
 #include "base/loop.h"
 #include "base/state.h"
 #include "net/board.h"
+#include "net/handshakes.h"
 #include "net/sockets.h"
 #include "policy/policy.h"
 
@@ -500,7 +501,10 @@ unsigned channel_pending(struct cluster *c, struct worker *w, struct listener *l
 	unsigned q = r->chan_peer >= 0 ? queued(r) : 0;
 
 	if (r->drain_deferred) {
-		unsigned left = socket_accept_queue(l->fd) + (unsigned)l->npending;
+		/* and the handshakes begun before the SYN filter, which
+		 * complete into l->fd's queue later (net/handshakes.c) */
+		unsigned left = socket_accept_queue(l->fd) + (unsigned)l->npending +
+				handshakes_pending(l);
 
 		if (left > 0 && r->listening && r->chan >= 0) {
 			dispatch(c, l);

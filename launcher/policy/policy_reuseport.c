@@ -28,6 +28,7 @@
 #include "policy/policy_reuseport.h"
 #include "cluster.h"
 #include "base/log.h"
+#include "net/handshakes.h"
 #include "net/sockets.h"
 #include "policy/policy.h"
 #include "policy/reuseport_group.h"
@@ -89,6 +90,13 @@ static void slots_changed(struct cluster *c, struct listener *l)
 {
 	slot_fd(l, c->target - 1);
 	reuseport_group_steer(l, c->target);
+	/* A SYN steered to a removed slot before this completes its
+	 * handshake on that slot's socket, however late its ACK: the
+	 * removed worker's drain waits for those (net/handshakes.c).
+	 * Listed at every change, after the steering: a scale-up's list is
+	 * never waited for. */
+	if (l->type == SOCK_STREAM)
+		handshakes_cut(l);
 }
 
 /* The accept queue of slot's socket of l. */

@@ -23,6 +23,7 @@
  */
 #include "cluster.h"
 #include "net/board.h"
+#include "net/handshakes.h"
 #include "net/sockets.h"
 #include "policy/policy.h"
 
@@ -62,6 +63,11 @@ unsigned socket_pending(struct cluster *c, struct worker *w, struct listener *l)
 	if (l->type != SOCK_STREAM || !r->draining)
 		return 0;
 	if (r->drain_deferred) {
+		/* handshakes begun before the cut complete into this queue
+		 * later: an empty queue is final only once they are done
+		 * (net/handshakes.c) */
+		if ((q = handshakes_pending(l)) > 0)
+			return q;
 		if ((q = socket_accept_queue(accept_socket(w, l))) > 0)
 			return q;
 		r->drain_deferred = 0;
