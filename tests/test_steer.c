@@ -261,8 +261,10 @@ static long busy_share(const char *policy)
 		    per[2], per[3]);
 	/* Each idle worker serves: not evenly, since a slot that held a
 	 * connection at the last refreshes gets a smaller leastconn share
-	 * for 64 ms or so (its average remembers it). */
-	cr_expect(per[1] > 10 && per[2] > 10 && per[3] > 10, "%ld %ld %ld", per[1], per[2], per[3]);
+	 * for 64 ms or so (its average remembers it), and 300 sequential
+	 * requests may all fall inside that (under two busy loops one idle
+	 * worker got 8 of them, the others 142 and 150). */
+	cr_expect(per[1] > 0 && per[2] > 0 && per[3] > 0, "%ld %ld %ld", per[1], per[2], per[3]);
 	for (i = 0; i < BUSY_HELD; i++)
 		close(held[i]);
 	cr_assert_eq(WEXITSTATUS(cr_stop(cr, SIGTERM, 15000)), 0);
