@@ -22,15 +22,7 @@ TestSuite(rollout_steps, .timeout = 30);
 
 static struct cluster *start(const char *const *words)
 {
-	struct cluster *c = fake_cluster_new(words);
-	int i;
-
-	fake_listener_add(c, policy_by_name("shared"), AF_INET, SOCK_DGRAM);
-	slots_start(c);
-	fake_turn(c);
-	for (i = 0; i < c->target; i++)
-		fake_listens(c, c->slots[i].active);
-	return c;
+	return fake_cluster_listening(words);
 }
 
 static int count_state(const struct cluster *c, enum slot_state st)

@@ -47,14 +47,8 @@ static int no_replace(struct cluster *c, struct worker *w, const char *reason,
 
 static struct cluster *start(void)
 {
-	struct cluster *c = fake_cluster_new(words);
-	int i;
+	struct cluster *c = fake_cluster_listening(words);
 
-	fake_listener_add(c, policy_by_name("shared"), AF_INET, SOCK_DGRAM);
-	slots_start(c);
-	fake_turn(c);
-	for (i = 0; i < c->target; i++)
-		fake_listens(c, c->slots[i].active);
 	cr_assert_eq(health_start(c, no_replace), 0);
 	cr_assert_eq(accept_rate_start(c), 0);
 	return c;

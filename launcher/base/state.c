@@ -447,15 +447,19 @@ long rec_bytes(const struct state_rec *r, const char *key, void *buf, size_t cap
 int rec_fd(const struct state_rec *r, const char *key)
 {
 	int64_t fd = rec_i64(r, key, -1);
-	int flags;
 
 	if (fd < 0 || fd > INT32_MAX)
 		return -1;
-	flags = fcntl((int)fd, F_GETFD);
+	return state_cloexec((int)fd, 1) < 0 ? -1 : (int)fd;
+}
+
+int state_cloexec(int fd, int on)
+{
+	int flags = fcntl(fd, F_GETFD);
+
 	if (flags < 0)
 		return -1;
-	fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC);
-	return (int)fd;
+	return fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC);
 }
 
 void rec_buf(const struct state_rec *r, const char *key, struct buf *b, size_t max)

@@ -75,6 +75,9 @@ long rec_bytes(const struct state_rec *r, const char *key, void *buf, size_t cap
  * (sets FD_CLOEXEC again: a later spawn must not leak it). */
 int rec_fd(const struct state_rec *r, const char *key);
 int rec_has(const struct state_rec *r, const char *key);
+/* FD_CLOEXEC on (1) or off (0): off for the fds that cross the exec, on
+ * again once taken (or when the exec failed).  0, or -1 with errno. */
+int state_cloexec(int fd, int on);
 /* key's bytes (at most max) as the content of b, which must be empty
  * (untouched when the record has no such key). */
 struct buf;

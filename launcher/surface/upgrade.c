@@ -171,14 +171,6 @@ static void probe_refused(struct cluster *c, const char *fmt, ...)
 
 /* --- the old image: save and exec --- */
 
-static void clear_cloexec(int fd, int on)
-{
-	int flags = fcntl(fd, F_GETFD);
-
-	if (flags >= 0)
-		fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC);
-}
-
 static void cluster_save(struct cluster *c, struct state_out *o)
 {
 	state_rec(o, "cluster");
@@ -318,7 +310,7 @@ static int save_all(struct cluster *c, int fallback_fd, struct state_out **kept)
 	}
 	fds = state_out_fds(o, &n);
 	for (i = 0; i < n; i++)
-		clear_cloexec(fds[i], 0);
+		state_cloexec(fds[i], 0);
 	*kept = o;
 	return fd;
 }
@@ -338,7 +330,7 @@ static void keep_fds(const struct state_in *in, int keep)
 		snprintf(key, sizeof(key), "f%llu", (unsigned long long)i);
 		fd = rec_i64(r, key, -1);
 		if (fd >= 0)
-			clear_cloexec((int)fd, !keep);
+			state_cloexec((int)fd, !keep);
 	}
 }
 
@@ -381,7 +373,7 @@ static void exec_new(struct cluster *c, const char *version)
 	unsetenv(OLD_ENV);
 	fds = state_out_fds(o, &n);
 	for (i = 0; i < n; i++)
-		clear_cloexec(fds[i], 1);
+		state_cloexec(fds[i], 1);
 	state_out_free(o);
 	close(fd);
 	close(fallback);
@@ -612,8 +604,8 @@ void upgrade_give_back(const char *fmt, ...)
 	in = up.in ? up.in : state_in_read(up.state_fd, tmp, sizeof(tmp));
 	if (in)
 		keep_fds(in, 1);
-	clear_cloexec(up.state_fd, 0);
-	clear_cloexec(up.fallback_fd, 0);
+	state_cloexec(up.state_fd, 0);
+	state_cloexec(up.fallback_fd, 0);
 	snprintf(num, sizeof(num), "%d", up.state_fd);
 	setenv(UPGRADE_STATE_ENV, num, 1);
 	snprintf(num, sizeof(num), "%d", up.fallback_fd);

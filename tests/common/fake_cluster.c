@@ -336,6 +336,19 @@ struct worker *fake_worker_add(struct cluster *c, int slot)
 	return w;
 }
 
+struct cluster *fake_cluster_listening(const char *const *words)
+{
+	struct cluster *c = fake_cluster_new(words);
+	int i;
+
+	fake_listener_add(c, policy_by_name("shared"), AF_INET, SOCK_DGRAM);
+	slots_start(c);
+	fake_turn(c);
+	for (i = 0; i < c->target; i++)
+		fake_listens(c, c->slots[i].active);
+	return c;
+}
+
 struct state_in *fake_state_trip(struct cluster *c, fake_state_saver *const *savers)
 {
 	struct state_out *o = state_out_new("test", 5);

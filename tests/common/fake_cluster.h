@@ -74,6 +74,10 @@ struct listener *fake_listener_add(struct cluster *c, const struct policy_ops *o
  * far.  Add listeners first. */
 struct worker *fake_worker_add(struct cluster *c, int slot);
 
+/* A cluster of words with a shared UDP listener, every slot's first worker
+ * started and listening (the rollout suites' starting point). */
+struct cluster *fake_cluster_listening(const char *const *words);
+
 /* An upgrade's save and read back, in process: each saver in turn (a
  * NULL-terminated list, in upgrade.h's order) writes into one state,
  * which comes back as the new image reads it.  Asserts on the way. */
