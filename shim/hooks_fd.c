@@ -321,11 +321,47 @@ int shim_fcntl64(int fd, int cmd, ...)
 	return do_fcntl(fd, cmd, arg);
 }
 
-/* Only notes where a received connection or a listener is registered
- * (see conn_note_epoll, drain.c); the call itself is libc's. */
+/* Whether ev asks for an exclusive wake-up on a socket-mode listener:
+ * one the master may drain from under this process (shim/drain.c). */
+static int exclusive_on_listener(int op, int fd, const struct epoll_event *ev)
+{
+	struct shim_listener *l;
+	int lid;
+
+	if (op != EPOLL_CTL_ADD || !ev || !(ev->events & EPOLLEXCLUSIVE))
+		return 0;
+	if ((lid = fdtable_find(fd)) < 0 || !(l = fdtable_listener((uint32_t)lid)))
+		return 0;
+	return atomic_load(&l->mode) == BIND_MODE_SOCKET;
+}
+
+/* Notes where a received connection or a listener is registered (see
+ * conn_note_epoll, drain.c); the call itself is libc's, but for one flag.
+ *
+ * EPOLLEXCLUSIVE on a socket-mode listener is dropped.  With it the
+ * kernel wakes one waiter per new connection (nginx asks for it when it
+ * runs several workers without accept_mutex).  A draining process gives
+ * up its listener only at its next accept (drain.c), and that accept
+ * fails: if the kernel picked it, nobody else was woken, and the
+ * connection waited in the queue until the next one arrived.  Under
+ * keep-alive traffic that can be many seconds (keepalive_shim's nginx
+ * under shared lost requests to a 10 s timeout that way).  Every waiter
+ * now wakes and one accepts: the thundering herd nginx had before
+ * EPOLLEXCLUSIVE, among one worker's processes under reuseport and among
+ * all of them under shared (bench: run-real-programs). */
 int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-	int r = real_epoll_ctl(epfd, op, fd, ev), saved = errno;
+	struct epoll_event plain;
+	int r, saved;
+
+	if (exclusive_on_listener(op, fd, ev)) {
+		plain = *ev;
+		plain.events &= ~(uint32_t)EPOLLEXCLUSIVE;
+		shim_debug("fd %d: EPOLLEXCLUSIVE dropped (a drain would swallow a wake-up)", fd);
+		ev = &plain;
+	}
+	r = real_epoll_ctl(epfd, op, fd, ev);
+	saved = errno;
 
 	if (r == 0 && conn_peek(fd) == 0 && fdtable_owned())
 		conn_note_epoll(fd, op == EPOLL_CTL_DEL ? -1 : epfd);
