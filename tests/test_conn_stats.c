@@ -185,7 +185,9 @@ static void requests_to(int port, int n, const char *what, const struct cr *cr)
 
 	for (i = 0; i < n; i++) {
 		errno = 0;
-		got = http_get("127.0.0.1", port, buf, sizeof(buf), 5000);
+		/* 60 s: a bound for a request nobody answers, not a speed (the
+		 * machine has been seen to stop for over 30 s: ka_client.c) */
+		got = http_get("127.0.0.1", port, buf, sizeof(buf), 60000);
 		cr_assert_gt(got, 0, "%s: request %d of %d failed (%d: %s)\n%s", what, i + 1, n,
 			     got, got < 0 ? strerror(errno) : "closed without an answer",
 			     cr ? cr->log : "");
@@ -302,11 +304,11 @@ Test(conn_stats, every_close_path_is_timed)
 		struct cr *cr = cr_start(NULL, "-n", "1", "-p", "rr", "--control", control_sock(),
 					 "--", helper("close_paths"), "--port", "0",
 					 "--slow-ms", "30", "--close-by", paths[k], NULL);
-		int port = cr_ready_port(cr, 0, 10000);
+		int port = cr_ready_port(cr, 0, 60000);
 
 		cr_assert_gt(port, 0, "%s: %s", paths[k], cr->log);
 		requests_to(port, 5, paths[k], cr);
-		if (!wait_until(all_counted, &c, 5000)) {
+		if (!wait_until(all_counted, &c, 60000)) {
 			cr_stop(cr, SIGTERM, 15000);
 			cr_assert_fail("--close-by %s: %ld of 5 connections timed\n%s\n%s",
 				       paths[k], c.total, c.json, cr->log);

@@ -9,7 +9,7 @@
 struct ka_counts {
 	long ok;                /* 200 answers, whole */
 	long lost;              /* sent, and the connection ended (EOF, reset)
-				 * or 5 s passed before the whole answer */
+				 * or 60 s passed before the whole answer */
 	long lost_unanswered;   /* of lost: not one byte back, on a connection
 				 * that had answered before (what a browser
 				 * would retry, for an idempotent request) */
@@ -17,17 +17,21 @@ struct ka_counts {
 				 * before the next request: a new one, no loss */
 	long connect_failed;
 	long per_worker[16];    /* ok answers by X-Worker */
+	char first_loss[200];   /* how the first loss ended, and when; "none" */
 };
 
-/* `conns` keep-alive connections (at most 16), one thread each, doing GET
- * after GET on 127.0.0.1:port until ka_load_stop.  Before each request on
+/* `conns` keep-alive connections (at most 16), one thread each, doing GET /
+ * after GET / on 127.0.0.1:port, a millisecond apart, until ka_load_stop.  Before each request on
  * a kept connection the client looks whether the server closed it (poll,
  * no wait), and opens a new one if so. */
 struct ka_load;
 struct ka_load *ka_load_start(int port, int conns);
+/* The same, asking for path instead of "/". */
+struct ka_load *ka_load_start_at(int port, int conns, const char *path);
 /* Until `more` answers beyond those so far, or timeout_ms. */
 void ka_load_wait_more(struct ka_load *l, long more, int timeout_ms);
 long ka_load_ok_so_far(struct ka_load *l);
+long ka_load_reconnects(struct ka_load *l);
 void ka_load_stop(struct ka_load *l, struct ka_counts *out);
 
 /* A connection to 127.0.0.1:port that made one keep-alive GET, read its
