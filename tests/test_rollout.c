@@ -12,7 +12,6 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,26 +26,6 @@ struct cl {
 	char metrics[32];
 	int port, mport;
 };
-
-/* cluster-ctl -s SOCK WORDS... (NULL-terminated, at most 12). */
-static void ctl(struct cl *c, struct run *r, ...)
-{
-	const char *argv[16] = { cluster_ctl_path(), "-s", c->sock };
-	int n = 3;
-	va_list ap;
-
-	va_start(ap, r);
-	while (n < 15 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	run_capture(r, argv, 60000, NULL, NULL);
-}
-
-static int code(const struct run *r)
-{
-	return r->status >= 0 && WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
-}
 
 static void start(struct cl *c, const char *workers, const char *batch, const char *delay)
 {
@@ -136,14 +115,14 @@ Test(rollout, batches_of_a_quarter)
 	l = load_start(c.port, 4);
 	load_wait_more(l, 100, 10000);
 
-	ctl(&c, &r, "reload", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	ctl_run(&r, c.sock, "reload", NULL);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.out, "reloading 16 workers"), "%s", r.out);
 	deadline = now_ms() + 60000;
 	/* poll until the rollout is over: every answer names 16 ready slots */
 	for (;;) {
-		ctl(&c, &r, "status", "--json", NULL);
-		cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+		ctl_run(&r, c.sock, "status", "--json", NULL);
+		cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 		n = workers_of(r.out, w, 64);
 		polls++;
 		if (count_state(w, n, "ready") < min_ready)
@@ -179,19 +158,19 @@ Test(rollout, batches_of_a_quarter)
 		    "%d ready", polls, seen_mid, min_ready);
 
 	/* --wait streams the progress lines, then the outcome */
-	ctl(&c, &r, "reload", "--wait", "--batch", "8", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	ctl_run(&r, c.sock, "reload", "--wait", "--batch", "8", NULL);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.out, "reload: 8/16 replaced"), "%s", r.out);
 	cr_assert(strstr(r.out, "reload: 16/16 replaced"), "%s", r.out);
 	cr_assert(strstr(r.out, "reload complete"), "%s", r.out);
 	cr_assert(strstr(r.out, "reload: 8/16") < strstr(r.out, "reload complete"), "%s", r.out);
 
-	ctl(&c, &r, "reload", "--wait", "--batch", "1", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	ctl_run(&r, c.sock, "reload", "--wait", "--batch", "1", NULL);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	t_one = r.ms;
 	cr_assert_eq(count_of(r.out, "/16 replaced"), 16, "%s", r.out);
-	ctl(&c, &r, "reload", "--wait", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	ctl_run(&r, c.sock, "reload", "--wait", NULL);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	t_quarter = r.ms;
 	cr_log_info("16 workers: reload with batch 1 took %ld ms, with 25%% %ld ms", t_one,
 		    t_quarter);
@@ -219,8 +198,8 @@ static int on_new_release(struct cl *c, int want_total)
 	const char *v;
 	int n, i, k = 0;
 
-	ctl(c, &r, "status", "--json", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	ctl_run(&r, c->sock, "status", "--json", NULL);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	n = workers_of(r.out, w, 64);
 	cr_assert_eq(count_state(w, n, "ready"), want_total, "%s", r.out);
 	for (i = 0; i < n; i++) {
@@ -249,14 +228,14 @@ Test(rollout, canary_abort_then_continue)
 	char buf[32768];
 
 	start(&c, "8", "25%", "0");
-	ctl(&c, &r, "reload", "--canary", "--wait", "--env", "REL=v2", "--",
+	ctl_run(&r, c.sock, "reload", "--canary", "--wait", "--env", "REL=v2", "--",
 	    helper("event_server"), "--graceful", "--backlog", "64", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.out, "reload: 2/8 replaced"), "%s", r.out);
 	cr_assert(strstr(r.out, "canary paused"), "%s", r.out);
 	cr_assert_eq(on_new_release(&c, 8), 2, "%s", c.cr->log);
 
-	ctl(&c, &r, "status", "--json", NULL);
+	ctl_run(&r, c.sock, "status", "--json", NULL);
 	cr_assert(strstr(r.out, "\"rollout\":{\"generation\":1,\"replaced\":2,\"total\":8,"),
 		  "%s", r.out);
 	cr_assert(strstr(r.out, "\"batch\":2,\"paused\":true"), "%s", r.out);
@@ -268,14 +247,14 @@ Test(rollout, canary_abort_then_continue)
 	cr_assert(strstr(buf, "cluster_run_generation_workers{generation=\"1\",release=\"1\"} 2\n"),
 		  "%s", buf);
 	cr_assert(strstr(buf, "cluster_run_rollout_paused 1\n"), "%s", buf);
-	ctl(&c, &r, "status", NULL);
+	ctl_run(&r, c.sock, "status", NULL);
 	cr_assert(strstr(r.out, "previous command: "), "%s", r.out);
 	cr_assert(strstr(r.out, "--backlog 64 (generation 1)"), "%s", r.out);
 	cr_assert(strstr(r.out, "paused (canary"), "%s", r.out);
 
 	/* the canary holds: a reload and a HUP are refused, nothing moves */
-	ctl(&c, &r, "reload", NULL);
-	cr_assert_eq(code(&r), 1, "%s%s", r.out, r.err);
+	ctl_run(&r, c.sock, "reload", NULL);
+	cr_assert_eq(run_code(&r), 1, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.err, "a canary is paused"), "%s", r.err);
 	cr_assert_eq(count_of(r.err, "\n"), 1, "one line: %s", r.err);
 	cr_assert_eq(kill(c.cr->pid, SIGHUP), 0);
@@ -283,30 +262,30 @@ Test(rollout, canary_abort_then_continue)
 		  c.cr->log);
 	cr_assert_eq(on_new_release(&c, 8), 2);
 
-	ctl(&c, &r, "rollout", "abort", "--wait", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	ctl_run(&r, c.sock, "rollout", "abort", "--wait", NULL);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.out, "rollback: 8/8 replaced"), "%s", r.out);
 	cr_assert(cr_wait_line(c.cr, "rollback complete", 5000), "%s", c.cr->log);
 	cr_assert_eq(on_new_release(&c, 8), 0, "a slot still on the canary\n%s", c.cr->log);
-	ctl(&c, &r, "status", "--json", NULL);
+	ctl_run(&r, c.sock, "status", "--json", NULL);
 	cr_assert(strstr(r.out, "\"rollout\":null"), "%s", r.out);
 	cr_assert(!strstr(r.out, "\"previous\":"), "%s", r.out);
 	cr_assert(strstr(r.out, "\"reloads_complete\":1,\"reloads_aborted\":1"), "%s", r.out);
 
 	/* again, and on to the end */
-	ctl(&c, &r, "reload", "--canary", "--wait", "--env", "REL=v2", "--",
+	ctl_run(&r, c.sock, "reload", "--canary", "--wait", "--env", "REL=v2", "--",
 	    helper("event_server"), "--graceful", "--backlog", "64", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	cr_assert_eq(on_new_release(&c, 8), 2);
-	ctl(&c, &r, "rollout", "continue", "--wait", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	ctl_run(&r, c.sock, "rollout", "continue", "--wait", NULL);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	cr_assert(strstr(r.out, "reload: 8/8 replaced"), "%s", r.out);
 	cr_assert(strstr(r.out, "reload complete"), "%s", r.out);
 	cr_assert(cr_wait_line(c.cr, "reload complete", 5000), "%s", c.cr->log);
 	cr_assert_eq(on_new_release(&c, 8), 8, "%s", c.cr->log);
 	/* a plain reload keeps the new command and environment */
-	ctl(&c, &r, "reload", "--wait", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	ctl_run(&r, c.sock, "reload", "--wait", NULL);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	cr_assert_eq(on_new_release(&c, 8), 8, "%s", c.cr->log);
 	cr_assert_eq(cr_stop(c.cr, SIGTERM, 20000), 0, "%s", c.cr->log);
 }
@@ -314,7 +293,7 @@ Test(rollout, canary_abort_then_continue)
 /* One line on stderr, and the status the README gives. */
 static void refused(const struct run *r, int status, const char *says)
 {
-	cr_assert_eq(code(r), status, "exit %d: %s%s", code(r), r->out, r->err);
+	cr_assert_eq(run_code(r), status, "exit %d: %s%s", run_code(r), r->out, r->err);
 	cr_assert(strstr(r->err, says), "%s", r->err);
 	cr_assert_eq(count_of(r->err, "\n"), 1, "not one line: %s", r->err);
 }
@@ -337,22 +316,22 @@ Test(rollout, bad_inputs)
 		refused(&r, 2, "'150%'");
 	}
 	start(&c, "2", "1", "0");
-	ctl(&c, &r, "reload", "--batch", "0", NULL);
+	ctl_run(&r, c.sock, "reload", "--batch", "0", NULL);
 	refused(&r, 2, "--batch takes N from 1 to 1024 or P% from 1% to 100%, not '0'");
-	ctl(&c, &r, "reload", "--batch", "101%", NULL);
+	ctl_run(&r, c.sock, "reload", "--batch", "101%", NULL);
 	refused(&r, 2, "not '101%'");
-	ctl(&c, &r, "reload", "--env", "1X=y", NULL);
+	ctl_run(&r, c.sock, "reload", "--env", "1X=y", NULL);
 	refused(&r, 2, "--env takes KEY=VALUE");
-	ctl(&c, &r, "rollout", "continue", NULL);
+	ctl_run(&r, c.sock, "rollout", "continue", NULL);
 	refused(&r, 1, "no paused rollout to continue");
-	ctl(&c, &r, "rollout", "abort", NULL);
+	ctl_run(&r, c.sock, "rollout", "abort", NULL);
 	refused(&r, 1, "no rollout to abort");
-	ctl(&c, &r, "rollout", "pause", NULL);
-	cr_assert_eq(code(&r), 2, "%s", r.err);
-	ctl(&c, &r, "reload", "--", "/nonexistent/v2/server", NULL);
+	ctl_run(&r, c.sock, "rollout", "pause", NULL);
+	cr_assert_eq(run_code(&r), 2, "%s", r.err);
+	ctl_run(&r, c.sock, "reload", "--", "/nonexistent/v2/server", NULL);
 	refused(&r, 1, "/nonexistent/v2/server: not found");
 	/* nothing was started by any of them */
-	ctl(&c, &r, "status", "--json", NULL);
+	ctl_run(&r, c.sock, "status", "--json", NULL);
 	cr_assert(strstr(r.out, "\"last_reload\":{\"outcome\":\"none\""), "%s", r.out);
 	cr_assert_eq(cr_stop(c.cr, SIGTERM, 20000), 0, "%s", c.cr->log);
 }

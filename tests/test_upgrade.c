@@ -19,12 +19,12 @@
  */
 #include "harness.h"
 #include "tmpdir.h"
+#include "upgrade_cluster.h"
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,284 +35,13 @@
 TestSuite(upgrade, .fini = tmpdir_fini, .timeout = 150);
 
 #define UPGRADES 5
-/* A request fails when refused, reset or unanswered at once; 30 s only
- * bounds one stuck on a socket nobody accepts on (lifecycle.c says why
- * not 5 on this shared machine). */
-#define REQUEST_MS 30000
-#define CLIENTS 4
-
-struct cl {
-	struct cr *cr;
-	char dir[64];
-	char sock[96];
-	char metrics[32];
-	int port, mport, n;
-};
-
-/* cluster-ctl -s SOCK WORDS... (NULL-terminated, at most 12). */
-static void ctl(struct cl *c, struct run *r, ...)
-{
-	const char *argv[16] = { cluster_ctl_path(), "-s", c->sock };
-	int n = 3;
-	va_list ap;
-
-	va_start(ap, r);
-	while (n < 15 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	run_capture(r, argv, 60000, NULL, NULL);
-}
-
-static int code(const struct run *r)
-{
-	return r->status >= 0 && WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
-}
-
-/* Read cluster-run's stderr so far into cr->log (for a failure's message). */
-static void read_log(struct cl *c)
-{
-	cr_wait_line(c->cr, "\001never printed\001", 200);
-}
-
-/* cluster-run -n N -p POLICY [--via seccomp] [OPTS...] with a control
- * socket and a metrics address, serving PROGRAM: event_server (through the
- * shim), the Go server (through seccomp; skipped when go was not there to
- * build it, or the kernel lacks seccomp), or an absolute path (a script of
- * the test's).  extra: event_server's own options (or the path's words);
- * opts: more of cluster-run's own, NULL-terminated, or NULL. */
-static void start_opts(struct cl *c, int n, const char *policy, const char *prog,
-		       const char *extra, const char *const *opts)
-{
-	const char *argv[40];
-	char nbuf[8], addr[64];
-	int k = 0;
-
-	tmpdir_new(c->dir, "cr-upgrade");
-	snprintf(c->sock, sizeof(c->sock), "%s/c.sock", c->dir);
-	c->mport = free_port();
-	snprintf(c->metrics, sizeof(c->metrics), "127.0.0.1:%d", c->mport);
-	snprintf(nbuf, sizeof(nbuf), "%d", n);
-	c->n = n;
-	argv[k++] = "-n";
-	argv[k++] = nbuf;
-	argv[k++] = "-p";
-	argv[k++] = policy;
-	argv[k++] = "--control";
-	argv[k++] = c->sock;
-	argv[k++] = "--metrics";
-	argv[k++] = c->metrics;
-	argv[k++] = "--grace";
-	argv[k++] = "5";
-	while (opts && *opts && k < 24)
-		argv[k++] = *opts++;
-	if (!strcmp(prog, "go")) {
-		const char *go = helper("go_server");
-
-		if (access(go, X_OK) != 0)
-			cr_skip_test("go is not installed (golang-go): the Go server was not built");
-		snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
-		argv[k++] = "--via";
-		argv[k++] = "seccomp";
-		argv[k++] = "--";
-		argv[k++] = go;
-		argv[k++] = addr;
-	} else {
-		static char words[256];
-		char *save = NULL, *w;
-
-		snprintf(words, sizeof(words), "%s", extra ? extra : "");
-
-		argv[k++] = "--";
-		if (prog[0] == '/') {
-			argv[k++] = prog;
-		} else {
-			argv[k++] = helper("event_server");
-			argv[k++] = "--graceful";
-		}
-		for (w = strtok_r(words, " ", &save); w && k < 38; w = strtok_r(NULL, " ", &save))
-			argv[k++] = w;
-	}
-	argv[k] = NULL;
-	c->cr = cr_startv(NULL, argv);
-	c->port = cr_ready_port(c->cr, 0, 30000);
-	if (c->port < 0 && strstr(c->cr->log, "which this kernel lacks"))
-		cr_skip_test("seccomp is not available here: %s", c->cr->log);
-	cr_assert(c->port > 0, "%s", c->cr->log);
-	if (!strcmp(prog, "go"))
-		cr_assert(strstr(c->cr->log, "via seccomp"), "%s", c->cr->log);
-}
-
-static void start(struct cl *c, int n, const char *policy, const char *prog, const char *extra)
-{
-	start_opts(c, n, policy, prog, extra, NULL);
-}
-
-static void status_json(struct cl *c, struct run *r)
-{
-	ctl(c, r, "status", "--json", NULL);
-	cr_assert_eq(code(r), 0, "status: %s%s\n%s", r->out, r->err, c->cr->log);
-}
-
-/* The unsigned value of "key": in json (the first one), or -1. */
-static long json_num(const char *json, const char *key)
-{
-	char k[64];
-	const char *p;
-
-	snprintf(k, sizeof(k), "\"%s\":", key);
-	p = strstr(json, k);
-	return p ? strtol(p + strlen(k), NULL, 10) : -1;
-}
-
-struct wk {
-	int slot;
-	pid_t pid;
-	char state[16];
-	unsigned generation;
-	unsigned long long handed;
-};
-
-/* The workers of a status --json answer; how many (at most max). */
-static int workers_of(const char *json, struct wk *w, int max)
-{
-	const char *p = strstr(json, "\"workers\":[");
-	int n = 0;
-
-	while (p && n < max && (p = strstr(p, "{\"slot\":"))) {
-		const char *end = strchr(p, '}');
-		const char *g = strstr(p, "\"generation\":"), *h = strstr(p, "\"handed\":");
-		int pid;
-
-		cr_assert(sscanf(p, "{\"slot\":%d,\"pid\":%d,\"state\":\"%15[a-z]\"", &w[n].slot,
-				 &pid, w[n].state) == 3, "%s", p);
-		cr_assert(g && h && end && g < end && h < end, "%.300s", p);
-		w[n].generation = (unsigned)strtoul(g + strlen("\"generation\":"), NULL, 10);
-		w[n].handed = strtoull(h + strlen("\"handed\":"), NULL, 10);
-		w[n].pid = (pid_t)pid;
-		n++;
-		p = end;
-	}
-	return n;
-}
-
-/* Each slot's pid, from status; and, when asked, the sum of what the
- * workers took (handed: by the master, or accepted by themselves as the
- * shim counts it).  The number of workers. */
-static int slot_pids(struct cl *c, pid_t *pid, unsigned long long *taken)
-{
-	struct run r;
-	struct wk w[32];
-	int n, i;
-
-	status_json(c, &r);
-	n = workers_of(r.out, w, 32);
-	if (taken)
-		*taken = 0;
-	for (i = 0; i < 16; i++)
-		pid[i] = 0;
-	for (i = 0; i < n; i++) {
-		cr_assert(w[i].slot >= 0 && w[i].slot < 16);
-		pid[w[i].slot] = w[i].pid;
-		if (taken)
-			*taken += w[i].handed;
-	}
-	return n;
-}
-
-static void same_pids(struct cl *c, const pid_t *before, const char *when)
-{
-	pid_t now[16];
-	int i, n = slot_pids(c, now, NULL);
-
-	cr_assert_eq(n, c->n, "%s: %d workers\n%s", when, n, c->cr->log);
-	for (i = 0; i < c->n; i++)
-		cr_assert_eq(now[i], before[i], "%s: slot %d was pid %d, is %d\n%s", when, i,
-			     (int)before[i], (int)now[i], c->cr->log);
-}
-
-struct upgrades_seen {
-	struct cl *c;
-	long want;
-};
-
-/* For wait_until: status answers and counts want upgrades. */
-static int upgrades_are(void *arg)
-{
-	struct upgrades_seen *u = arg;
-	const char *argv[] = { cluster_ctl_path(), "-s", u->c->sock, "status", "--json", NULL };
-	struct run r;
-
-	run_capture(&r, argv, 10000, NULL, NULL);
-	return code(&r) == 0 && json_num(r.out, "upgrades") == u->want;
-}
-
-/* cluster-ctl upgrade [path]: it worked, and said so in one line. */
-static void upgrade_ok(struct cl *c, const char *path)
-{
-	struct run r;
-
-	if (path)
-		ctl(c, &r, "upgrade", path, NULL);
-	else
-		ctl(c, &r, "upgrade", NULL);
-	if (code(&r) != 0)
-		read_log(c);
-	cr_assert_eq(code(&r), 0, "upgrade: exit %d: %s%s\n%s", code(&r), r.out, r.err,
-		     c->cr->log);
-	/* "upgraded in place: OLD -> NEW (PATH) in T ms, N workers kept (pid P)" */
-	cr_assert(!strncmp(r.out, "upgraded in place: ", 19), "%s", r.out);
-	cr_assert_eq(count_of(r.out, "\n"), 1, "not one line: %s", r.out);
-	cr_assert_eq(r.err[0], 0, "%s", r.err);
-}
-
-/* What cluster-ctl upgrade answered is a failure: exit 1, one line on
- * stderr. */
-static void refused_line(struct cl *c, struct run *r)
-{
-	if (code(r) != 1 || strncmp(r->err, "cluster-ctl: upgrade failed: ", 29))
-		read_log(c);
-	cr_assert_eq(code(r), 1, "upgrade: exit %d: %s%s\n%s", code(r), r->out, r->err,
-		     c->cr->log);
-	cr_assert(!strncmp(r->err, "cluster-ctl: upgrade failed: ", 29), "%s\n%s", r->err,
-		  c->cr->log);
-	cr_assert_eq(count_of(r->err, "\n"), 1, "not one line: %s", r->err);
-	cr_assert_eq(r->out[0], 0, "%s", r->out);
-}
-
-/* cluster-ctl upgrade [path] failed: exit 1, one line on stderr. */
-static void upgrade_refused(struct cl *c, const char *path, struct run *r)
-{
-	if (path)
-		ctl(c, r, "upgrade", path, NULL);
-	else
-		ctl(c, r, "upgrade", NULL);
-	refused_line(c, r);
-}
-
-static void metrics_have(struct cl *c, const char *needle)
-{
-	char buf[262144];
-
-	cr_assert(http_get("127.0.0.1", c->mport, buf, sizeof(buf), 10000) > 0,
-		  "metrics did not answer\n%s", c->cr->log);
-	cr_assert(strstr(buf, needle), "metrics lack '%s':\n%.4000s", needle, buf);
-}
-
-static void stop_clean(struct cl *c)
-{
-	int st = cr_stop(c->cr, SIGTERM, 20000);
-
-	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "stop: status 0x%x\n%s",
-		  st, c->cr->log);
-}
 
 /* Five upgrades under load: four through cluster-ctl, the fifth a
  * SIGUSR2; after each, the same worker pids and the count in status; no
  * request failed; what the workers took went on counting. */
 static void five_upgrades(const char *policy, const char *prog)
 {
-	struct cl c;
+	struct upc c;
 	struct run r;
 	struct load *l;
 	pid_t pids[16];
@@ -322,31 +51,31 @@ static void five_upgrades(const char *policy, const char *prog)
 	double up0;
 	int i;
 
-	start(&c, 2, policy, prog, NULL);
+	upc_start(&c, 2, policy, prog, NULL);
 	/* a reload first, for a count the upgrades must carry */
-	ctl(&c, &r, "reload", "--wait", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s\n%s", r.out, r.err, c.cr->log);
-	status_json(&c, &r);
+	ctl_run(&r, c.sock, "reload", "--wait", NULL);
+	cr_assert_eq(run_code(&r), 0, "%s%s\n%s", r.out, r.err, c.cr->log);
+	upc_status(&c, &r);
 	up0 = strtod(strstr(r.out, "\"uptime\":") + 9, NULL);
-	cr_assert_eq(slot_pids(&c, pids, &taken0), 2, "%s", c.cr->log);
+	cr_assert_eq(upc_slot_pids(&c, pids, &taken0), 2, "%s", c.cr->log);
 	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
 	load_wait_more(l, 100, 10000);
 	for (i = 1; i <= UPGRADES; i++) {
-		struct upgrades_seen u = { &c, i };
+		struct upc_upgrades u = { &c, i };
 
 		if (i < UPGRADES) {
-			upgrade_ok(&c, NULL);
-			status_json(&c, &r);
+			upc_upgrade_ok(&c, NULL);
+			upc_status(&c, &r);
 			cr_assert_eq(json_num(r.out, "upgrades"), i, "%s", r.out);
 		} else {
 			cr_assert_eq(kill(c.cr->pid, SIGUSR2), 0);
-			cr_assert(wait_until(upgrades_are, &u, 30000), "USR2: no upgrade %d\n%s",
+			cr_assert(wait_until(upc_upgrades_are, &u, 30000), "USR2: no upgrade %d\n%s",
 				  i, c.cr->log);
 			/* no one to answer: the log is all the operator sees */
 			cr_assert(cr_wait_line(c.cr, "upgraded", 10000), "USR2: the log does not "
 				  "say the upgrade happened\n%s", c.cr->log);
 		}
-		same_pids(&c, pids, "after an upgrade");
+		upc_same_pids(&c, pids, "after an upgrade");
 		load_wait_more(l, 100, 10000);
 		cr_assert_eq(load_failed_so_far(l), 0, "%s %s: %ld requests failed by upgrade %d"
 			     "\n%s", prog, policy, load_failed_so_far(l), i, c.cr->log);
@@ -355,7 +84,7 @@ static void five_upgrades(const char *policy, const char *prog)
 	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
 	cr_assert_geq(ok, 100 * (UPGRADES + 1), "%s", c.cr->log);
 
-	cr_assert_eq(slot_pids(&c, pids, &taken1), 2);
+	cr_assert_eq(upc_slot_pids(&c, pids, &taken1), 2);
 	cr_log_info("%s %s: %ld requests, 0 failed; taken %llu -> %llu", prog, policy, ok,
 		    taken0, taken1);
 	/* Through seccomp nothing counts connections (the program accepts on
@@ -365,7 +94,7 @@ static void five_upgrades(const char *policy, const char *prog)
 		cr_assert_geq(taken1, taken0 + (unsigned long long)ok,
 			      "the workers' counts went back: %llu before, %llu after %ld "
 			      "requests", taken0, taken1, ok);
-	status_json(&c, &r);
+	upc_status(&c, &r);
 	cr_assert_eq(json_num(r.out, "reloads_complete"), 1, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "restarts"), 0, "%s", r.out);
 	cr_assert_gt(strtod(strstr(r.out, "\"uptime\":") + 9, NULL), up0,
@@ -376,10 +105,10 @@ static void five_upgrades(const char *policy, const char *prog)
 	cr_assert(strstr(r.out, "\"last_upgrade\":{"), "%s", r.out);
 	cr_assert_geq(json_num(strstr(r.out, "\"last_upgrade\":{"), "pause_ms"), 0, "%s", r.out);
 	snprintf(want, sizeof(want), "cluster_run_upgrades_total{result=\"ok\"} %d\n", UPGRADES);
-	metrics_have(&c, want);
-	metrics_have(&c, "cluster_run_build_info{version=");
+	upc_metrics_have(&c, want);
+	upc_metrics_have(&c, "cluster_run_build_info{version=");
 	cr_assert(!strstr(c.cr->log, "killing it"), "%s", c.cr->log);
-	stop_clean(&c);
+	upc_stop(&c);
 }
 
 Test(upgrade, rr) { five_upgrades("rr", "event_server"); }
@@ -405,25 +134,25 @@ static void write_script(const char *path, const char *text)
  * is not executable, and one to a path that is not there. */
 Test(upgrade, to_a_program_that_exits)
 {
-	struct cl c;
+	struct upc c;
 	struct run r;
 	struct load *l;
 	pid_t pids[16];
 	long ok, failed;
 	char path[128];
 
-	start(&c, 2, "rr", "event_server", NULL);
-	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	upc_start(&c, 2, "rr", "event_server", NULL);
+	cr_assert_eq(upc_slot_pids(&c, pids, NULL), 2);
 	snprintf(path, sizeof(path), "%s/cluster-run", c.dir);
 	write_script(path, "#!/bin/sh\nexit 0\n");
 	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
 	load_wait_more(l, 50, 10000);
 
-	upgrade_refused(&c, path, &r);
+	upc_upgrade_refused(&c, path, &r);
 	cr_log_info("exits at once: %s", r.err);
 	load_wait_more(l, 100, 10000);
-	same_pids(&c, pids, "after the failed upgrade");
-	status_json(&c, &r);
+	upc_same_pids(&c, pids, "after the failed upgrade");
+	upc_status(&c, &r);
 	cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
 
@@ -431,8 +160,8 @@ Test(upgrade, to_a_program_that_exits)
 	snprintf(path, sizeof(path), "%s/not-executable", c.dir);
 	write_script(path, "#!/bin/sh\nexit 0\n");
 	cr_assert_eq(chmod(path, 0644), 0);
-	ctl(&c, &r, "upgrade", path, NULL);
-	cr_assert_eq(code(&r), 1, "exit %d: %s%s", code(&r), r.out, r.err);
+	ctl_run(&r, c.sock, "upgrade", path, NULL);
+	cr_assert_eq(run_code(&r), 1, "exit %d: %s%s", run_code(&r), r.out, r.err);
 	cr_assert(!strncmp(r.err, "cluster-ctl: upgrade failed: ", 29) && strstr(r.err, path), "%s",
 		  r.err);
 	cr_assert_eq(count_of(r.err, "\n"), 1, "not one line: %s", r.err);
@@ -440,24 +169,24 @@ Test(upgrade, to_a_program_that_exits)
 	/* a path that is not there: cluster-ctl resolves PATH itself (the
 	 * master runs in another directory), so this one is its usage error,
 	 * status 2, before asking the master anything */
-	ctl(&c, &r, "upgrade", "/nonexistent/cluster-run", NULL);
-	cr_assert_eq(code(&r), 2, "exit %d: %s%s", code(&r), r.out, r.err);
+	ctl_run(&r, c.sock, "upgrade", "/nonexistent/cluster-run", NULL);
+	cr_assert_eq(run_code(&r), 2, "exit %d: %s%s", run_code(&r), r.out, r.err);
 	cr_assert(strstr(r.err, "/nonexistent/cluster-run"), "%s", r.err);
 	cr_assert_eq(count_of(r.err, "\n"), 1, "not one line: %s", r.err);
 	load_wait_more(l, 100, 10000);
 	load_stop(l, &ok, &failed, NULL);
 	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
-	same_pids(&c, pids, "after the second failed upgrade");
+	upc_same_pids(&c, pids, "after the second failed upgrade");
 
 	/* and a good one still works after two that failed */
-	upgrade_ok(&c, NULL);
-	same_pids(&c, pids, "after the good upgrade");
-	status_json(&c, &r);
+	upc_upgrade_ok(&c, NULL);
+	upc_same_pids(&c, pids, "after the good upgrade");
+	upc_status(&c, &r);
 	cr_assert_eq(json_num(r.out, "upgrades"), 1, "%s", r.out);
 	/* the probe's refusal counted; whether one refused before it started
 	 * (not executable) counts is not this test's business */
 	cr_assert_geq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
-	stop_clean(&c);
+	upc_stop(&c);
 }
 
 /* The new image refuses the state after the exec and executes the old
@@ -465,7 +194,7 @@ Test(upgrade, to_a_program_that_exits)
  * else happened (the same workers, no request lost). */
 Test(upgrade, new_image_refuses_the_state)
 {
-	struct cl c;
+	struct upc c;
 	struct run r;
 	struct load *l;
 	pid_t pids[16];
@@ -473,33 +202,33 @@ Test(upgrade, new_image_refuses_the_state)
 	int i;
 
 	cr_assert_eq(setenv("CLUSTER_RUN_TEST_ADOPT_FAIL", "1", 1), 0);
-	start(&c, 2, "rr", "event_server", NULL);
+	upc_start(&c, 2, "rr", "event_server", NULL);
 	unsetenv("CLUSTER_RUN_TEST_ADOPT_FAIL");
-	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	cr_assert_eq(upc_slot_pids(&c, pids, NULL), 2);
 	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
 	load_wait_more(l, 50, 10000);
 	for (i = 1; i <= 2; i++) {
-		upgrade_refused(&c, NULL, &r);
+		upc_upgrade_refused(&c, NULL, &r);
 		cr_log_info("adopt fail %d: %s", i, r.err);
 		load_wait_more(l, 100, 10000);
-		same_pids(&c, pids, "after the refused state");
-		status_json(&c, &r);
+		upc_same_pids(&c, pids, "after the refused state");
+		upc_status(&c, &r);
 		cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
 		cr_assert_eq(json_num(r.out, "upgrades_failed"), i, "%s", r.out);
 	}
 	load_stop(l, &ok, &failed, NULL);
 	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
 	cr_assert_geq(ok, 250);
-	stop_clean(&c);
+	upc_stop(&c);
 }
 
 /* Whether status shows a rollout under way; its "replaced" in *replaced. */
-static int rollout_running(struct cl *c, long *replaced)
+static int rollout_running(struct upc *c, long *replaced)
 {
 	struct run r;
 	const char *p;
 
-	status_json(c, &r);
+	upc_status(c, &r);
 	p = strstr(r.out, "\"rollout\":{");
 	if (p && replaced)
 		*replaced = json_num(p, "replaced");
@@ -507,7 +236,7 @@ static int rollout_running(struct cl *c, long *replaced)
 }
 
 struct running {
-	struct cl *c;
+	struct upc *c;
 	long replaced;
 };
 
@@ -524,14 +253,14 @@ static int rollout_over(void *arg)
 }
 
 /* Every slot's worker ready on generation gen. */
-static void all_on_generation(struct cl *c, unsigned gen)
+static void all_on_generation(struct upc *c, unsigned gen)
 {
 	struct run r;
-	struct wk w[32];
+	struct upc_worker w[32];
 	int n, i;
 
-	status_json(c, &r);
-	n = workers_of(r.out, w, 32);
+	upc_status(c, &r);
+	n = upc_workers_of(r.out, w, 32);
 	cr_assert_eq(n, c->n, "%s", r.out);
 	for (i = 0; i < n; i++) {
 		cr_assert_str_eq(w[i].state, "ready", "%s", r.out);
@@ -545,21 +274,21 @@ static void all_on_generation(struct cl *c, unsigned gen)
  * to the end, with no request lost. */
 Test(upgrade, during_a_rolling_reload)
 {
-	struct cl c;
+	struct upc c;
 	struct run r;
 	struct load *l;
 	struct running s = { &c, -1 };
 	long ok, failed, after;
 
-	start(&c, 4, "rr", "event_server", "--listen-delay-ms 1500");
+	upc_start(&c, 4, "rr", "event_server", "--listen-delay-ms 1500");
 	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
 	load_wait_more(l, 50, 10000);
-	ctl(&c, &r, "reload", "--batch", "1", NULL);
-	cr_assert_eq(code(&r), 0, "%s%s", r.out, r.err);
+	ctl_run(&r, c.sock, "reload", "--batch", "1", NULL);
+	cr_assert_eq(run_code(&r), 0, "%s%s", r.out, r.err);
 	cr_assert(wait_until(rollout_started, &s, 10000), "%s", c.cr->log);
 	cr_assert_lt(s.replaced, 3, "the rollout was nearly over already (%ld)", s.replaced);
 
-	upgrade_ok(&c, NULL);
+	upc_upgrade_ok(&c, NULL);
 	/* the rollout outlived the image that started it */
 	cr_assert(rollout_running(&c, &after), "the rollout ended during the upgrade\n%s",
 		  c.cr->log);
@@ -571,14 +300,14 @@ Test(upgrade, during_a_rolling_reload)
 	load_wait_more(l, 100, 10000);
 	load_stop(l, &ok, &failed, NULL);
 	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
-	status_json(&c, &r);
+	upc_status(&c, &r);
 	cr_assert_eq(json_num(r.out, "upgrades"), 1, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "reloads_complete"), 1, "%s", r.out);
-	stop_clean(&c);
+	upc_stop(&c);
 }
 
 struct waiter {
-	struct cl *c;
+	struct upc *c;
 	struct run r;
 	long ended;             /* now_ms() when it returned */
 };
@@ -587,7 +316,7 @@ static void *reload_wait(void *arg)
 {
 	struct waiter *w = arg;
 
-	ctl(w->c, &w->r, "reload", "--wait", "--batch", "1", NULL);
+	ctl_run(&w->r, w->c->sock, "reload", "--wait", "--batch", "1", NULL);
 	w->ended = now_ms();
 	return NULL;
 }
@@ -596,28 +325,28 @@ static void *reload_wait(void *arg)
  * the progress lines after the upgrade and the outcome. */
 Test(upgrade, reload_wait_answered_across)
 {
-	struct cl c;
+	struct upc c;
 	struct waiter w = { .c = &c };
 	struct running s = { &c, -1 };
 	pthread_t t;
 	long upgraded;
 
-	start(&c, 3, "rr", "event_server", "--listen-delay-ms 1500");
+	upc_start(&c, 3, "rr", "event_server", "--listen-delay-ms 1500");
 	cr_assert_eq(pthread_create(&t, NULL, reload_wait, &w), 0);
 	cr_assert(wait_until(rollout_started, &s, 10000), "%s", c.cr->log);
-	upgrade_ok(&c, NULL);
+	upc_upgrade_ok(&c, NULL);
 	upgraded = now_ms();
 	cr_assert(rollout_running(&c, NULL), "the rollout ended during the upgrade\n%s",
 		  c.cr->log);
 	cr_assert_eq(pthread_join(t, NULL), 0);
-	cr_log_info("reload --wait: exit %d after the upgrade by %ld ms:\n%s%s", code(&w.r),
+	cr_log_info("reload --wait: exit %d after the upgrade by %ld ms:\n%s%s", run_code(&w.r),
 		    w.ended - upgraded, w.r.out, w.r.err);
-	cr_assert_eq(code(&w.r), 0, "%s%s\n%s", w.r.out, w.r.err, c.cr->log);
+	cr_assert_eq(run_code(&w.r), 0, "%s%s\n%s", w.r.out, w.r.err, c.cr->log);
 	cr_assert_geq(w.ended, upgraded);
 	cr_assert(strstr(w.r.out, "reload: 3/3 replaced"), "%s", w.r.out);
 	cr_assert(strstr(w.r.out, "reload complete"), "%s", w.r.out);
 	all_on_generation(&c, 1);
-	stop_clean(&c);
+	upc_stop(&c);
 }
 
 /* path's text, whole: a temporary file renamed over it (whoever reads it
@@ -643,7 +372,7 @@ static void write_text(const char *path, const char *text)
  * binary, taking its state back, reads at its start too. */
 Test(upgrade, start_check_fails_gives_the_state_back)
 {
-	struct cl c;
+	struct upc c;
 	struct run r;
 	struct load *l;
 	pid_t pids[16];
@@ -654,15 +383,15 @@ Test(upgrade, start_check_fails_gives_the_state_back)
 	tmpdir_new(aux, "cr-upgrade-conf");
 	snprintf(conf, sizeof(conf), "%s/app.conf", aux);
 	write_text(conf, "# test_upgrade\nmax-restarts = 5\n");
-	start_opts(&c, 2, "rr", "event_server", NULL, opts);
-	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	upc_start_opts(&c, 2, "rr", "event_server", NULL, opts);
+	cr_assert_eq(upc_slot_pids(&c, pids, NULL), 2);
 	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
 	load_wait_more(l, 50, 10000);
 
 	/* an edit that breaks the file, not reloaded: the new image reads
 	 * it at its start and stops there */
 	write_text(conf, "# test_upgrade\nmax-restarts = 5\ngrace = soon\n");
-	upgrade_refused(&c, NULL, &r);
+	upc_upgrade_refused(&c, NULL, &r);
 	cr_log_info("broken config: %s", r.err);
 	/* the probe runs the start's checks with the cluster's arguments */
 	cr_assert(strstr(r.err, "would not start with this cluster's options"), "%s\n%s", r.err,
@@ -671,22 +400,22 @@ Test(upgrade, start_check_fails_gives_the_state_back)
 	cr_assert(strstr(r.err, want), "the check's own line ('%s') is not in: %s", want, r.err);
 	cr_assert(pid_alive(c.cr->pid) && c.cr->status < 0, "cluster-run exited\n%s", c.cr->log);
 	load_wait_more(l, 100, 10000);
-	same_pids(&c, pids, "after the failed start check");
-	status_json(&c, &r);
+	upc_same_pids(&c, pids, "after the failed start check");
+	upc_status(&c, &r);
 	cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
 
 	/* mended: an upgrade to the real binary, named, works */
 	write_text(conf, "# test_upgrade\nmax-restarts = 5\n");
-	upgrade_ok(&c, cluster_run_path());
-	same_pids(&c, pids, "after the good upgrade");
+	upc_upgrade_ok(&c, cluster_run_path());
+	upc_same_pids(&c, pids, "after the good upgrade");
 	load_wait_more(l, 100, 10000);
 	load_stop(l, &ok, &failed, NULL);
 	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
-	status_json(&c, &r);
+	upc_status(&c, &r);
 	cr_assert_eq(json_num(r.out, "upgrades"), 1, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
-	stop_clean(&c);
+	upc_stop(&c);
 }
 
 /* src copied to dst, executable. */
@@ -710,7 +439,7 @@ static void copy_binary(const char *src, const char *dst)
  * has one, nor CLUSTER_RUN_SHIM names one): the probe finds it out. */
 Test(upgrade, start_check_fails_without_a_shim)
 {
-	struct cl c;
+	struct upc c;
 	struct run r;
 	struct load *l;
 	pid_t pids[16];
@@ -724,37 +453,37 @@ Test(upgrade, start_check_fails_without_a_shim)
 	cr_assert_eq(mkdir(bin, 0755), 0);
 	snprintf(copy, sizeof(copy), "%s/cluster-run", bin);
 	copy_binary(cluster_run_path(), copy);
-	start(&c, 2, "rr", "event_server", NULL);
-	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	upc_start(&c, 2, "rr", "event_server", NULL);
+	cr_assert_eq(upc_slot_pids(&c, pids, NULL), 2);
 	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
 	load_wait_more(l, 50, 10000);
 
-	ctl(&c, &r, "upgrade", copy, NULL);
-	if (code(&r) == 0) {
+	ctl_run(&r, c.sock, "upgrade", copy, NULL);
+	if (run_code(&r) == 0) {
 		/* a shim installed on this machine (the install directory
 		 * compiled in): the copy found it */
-		stop_clean(&c);
+		upc_stop(&c);
 		cr_skip_test("the copy found a shim anyway (one is installed here): %s", r.out);
 	}
-	refused_line(&c, &r);
+	upc_refused_line(&c, &r);
 	cr_log_info("no shim: %s", r.err);
 	cr_assert(strstr(r.err, "would not start with this cluster's options"), "%s\n%s", r.err,
 		  c.cr->log);
 	cr_assert(strstr(r.err, "cannot find libcluster-shim.so"), "%s", r.err);
 	load_wait_more(l, 100, 10000);
-	same_pids(&c, pids, "after the failed start check");
-	status_json(&c, &r);
+	upc_same_pids(&c, pids, "after the failed start check");
+	upc_status(&c, &r);
 	cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
 
-	upgrade_ok(&c, cluster_run_path());
-	same_pids(&c, pids, "after the good upgrade");
+	upc_upgrade_ok(&c, cluster_run_path());
+	upc_same_pids(&c, pids, "after the good upgrade");
 	load_wait_more(l, 100, 10000);
 	load_stop(l, &ok, &failed, NULL);
 	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
-	status_json(&c, &r);
+	upc_status(&c, &r);
 	cr_assert_eq(json_num(r.out, "upgrades"), 1, "%s", r.out);
-	stop_clean(&c);
+	upc_stop(&c);
 }
 
 /* PROGRAM, a script that execs the test server, is renamed away after the
@@ -765,7 +494,7 @@ Test(upgrade, start_check_fails_without_a_shim)
  * back, a reload runs it again. */
 Test(upgrade, program_removed_since_start)
 {
-	struct cl c;
+	struct upc c;
 	struct run r;
 	struct load *l;
 	pid_t pids[16], now[16];
@@ -779,55 +508,55 @@ Test(upgrade, program_removed_since_start)
 	snprintf(text, sizeof(text), "#!/bin/sh\nexec %s --graceful \"$@\"\n",
 		 helper("event_server"));
 	write_script(script, text);
-	start(&c, 2, "rr", script, NULL);
-	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	upc_start(&c, 2, "rr", script, NULL);
+	cr_assert_eq(upc_slot_pids(&c, pids, NULL), 2);
 	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
 	load_wait_more(l, 50, 10000);
 
 	cr_assert_eq(rename(script, moved), 0);
 	cr_assert_neq(access(script, F_OK), 0);
-	upgrade_ok(&c, NULL);
-	same_pids(&c, pids, "after the upgrade without PROGRAM");
+	upc_upgrade_ok(&c, NULL);
+	upc_same_pids(&c, pids, "after the upgrade without PROGRAM");
 	load_wait_more(l, 100, 10000);
 	cr_assert_eq(load_failed_so_far(l), 0, "%ld failed\n%s", load_failed_so_far(l),
 		     c.cr->log);
 	/* gone for good, and a second upgrade */
 	cr_assert_eq(unlink(moved), 0);
-	upgrade_ok(&c, NULL);
-	same_pids(&c, pids, "after the second upgrade without PROGRAM");
+	upc_upgrade_ok(&c, NULL);
+	upc_same_pids(&c, pids, "after the second upgrade without PROGRAM");
 	load_wait_more(l, 100, 10000);
-	status_json(&c, &r);
+	upc_status(&c, &r);
 	cr_assert_eq(json_num(r.out, "upgrades"), 2, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades_failed"), 0, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "restarts"), 0, "%s", r.out);
 
 	/* back: a reload starts it again in every slot */
 	write_script(script, text);
-	ctl(&c, &r, "reload", "--wait", NULL);
-	cr_assert_eq(code(&r), 0, "reload: %s%s\n%s", r.out, r.err, c.cr->log);
+	ctl_run(&r, c.sock, "reload", "--wait", NULL);
+	cr_assert_eq(run_code(&r), 0, "reload: %s%s\n%s", r.out, r.err, c.cr->log);
 	all_on_generation(&c, 1);
-	cr_assert_eq(slot_pids(&c, now, NULL), 2);
+	cr_assert_eq(upc_slot_pids(&c, now, NULL), 2);
 	for (i = 0; i < 2; i++)
 		cr_assert(!pid_in(pids, 2, now[i]), "slot %d kept pid %d across the reload", i,
 			  (int)now[i]);
 	load_wait_more(l, 100, 10000);
 	load_stop(l, &ok, &failed, NULL);
 	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
-	stop_clean(&c);
+	upc_stop(&c);
 }
 
 /* Every worker (all replaced since before[]: they started after the
  * upgrade) began without a variable whose name starts with
  * CLUSTER_RUN_UPGRADE (/proc/PID/environ: the block a process started
  * with). */
-static void no_upgrade_vars(struct cl *c, const pid_t *before, const char *when)
+static void no_upgrade_vars(struct upc *c, const pid_t *before, const char *when)
 {
 	static char env[262144];
 	char path[64];
 	pid_t pids[16];
 	const char *p;
 	long len;
-	int n = slot_pids(c, pids, NULL), i, seen = 0;
+	int n = upc_slot_pids(c, pids, NULL), i, seen = 0;
 
 	cr_assert_eq(n, c->n, "%s: %d workers\n%s", when, n, c->cr->log);
 	for (i = 0; i < n; i++) {
@@ -849,7 +578,7 @@ static void no_upgrade_vars(struct cl *c, const pid_t *before, const char *when)
 
 /* The master's own block, the one its last exec got, has name: what the
  * check above would find in a worker, were one to inherit it. */
-static void master_started_with(struct cl *c, const char *name)
+static void master_started_with(struct upc *c, const char *name)
 {
 	static char env[262144];
 
@@ -864,29 +593,29 @@ static void master_started_with(struct cl *c, const char *name)
  * worked, a reload's workers start without any. */
 Test(upgrade, no_upgrade_variable_reaches_workers)
 {
-	struct cl c;
+	struct upc c;
 	struct run r;
 	pid_t pids[16];
 
 	cr_assert_eq(setenv("CLUSTER_RUN_TEST_ADOPT_FAIL", "1", 1), 0);
-	start(&c, 2, "rr", "event_server", NULL);
+	upc_start(&c, 2, "rr", "event_server", NULL);
 	unsetenv("CLUSTER_RUN_TEST_ADOPT_FAIL");
-	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
-	upgrade_refused(&c, NULL, &r);
+	cr_assert_eq(upc_slot_pids(&c, pids, NULL), 2);
+	upc_upgrade_refused(&c, NULL, &r);
 	master_started_with(&c, "CLUSTER_RUN_UPGRADE_STATE");
-	ctl(&c, &r, "reload", "--wait", NULL);
-	cr_assert_eq(code(&r), 0, "reload: %s%s\n%s", r.out, r.err, c.cr->log);
+	ctl_run(&r, c.sock, "reload", "--wait", NULL);
+	cr_assert_eq(run_code(&r), 0, "reload: %s%s\n%s", r.out, r.err, c.cr->log);
 	no_upgrade_vars(&c, pids, "a failed upgrade, a reload");
-	stop_clean(&c);
+	upc_stop(&c);
 
-	start(&c, 2, "rr", "event_server", NULL);
-	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
-	upgrade_ok(&c, NULL);
+	upc_start(&c, 2, "rr", "event_server", NULL);
+	cr_assert_eq(upc_slot_pids(&c, pids, NULL), 2);
+	upc_upgrade_ok(&c, NULL);
 	master_started_with(&c, "CLUSTER_RUN_UPGRADE_STATE");
-	ctl(&c, &r, "reload", "--wait", NULL);
-	cr_assert_eq(code(&r), 0, "reload: %s%s\n%s", r.out, r.err, c.cr->log);
+	ctl_run(&r, c.sock, "reload", "--wait", NULL);
+	cr_assert_eq(run_code(&r), 0, "reload: %s%s\n%s", r.out, r.err, c.cr->log);
 	no_upgrade_vars(&c, pids, "an upgrade, a reload");
-	stop_clean(&c);
+	upc_stop(&c);
 }
 
 /* A new binary that passes the probe and then fails a start check after
@@ -896,7 +625,7 @@ Test(upgrade, no_upgrade_variable_reaches_workers)
  * it, and the upgrade fails in one line with the check's own message. */
 Test(upgrade, start_check_fails_after_the_probe_gives_the_state_back)
 {
-	struct cl c;
+	struct upc c;
 	struct run r;
 	struct load *l;
 	pid_t pids[16];
@@ -912,27 +641,27 @@ Test(upgrade, start_check_fails_after_the_probe_gives_the_state_back)
 		 cluster_run_path(), cluster_run_path());
 	write_text(script, text);
 	cr_assert_eq(chmod(script, 0755), 0);
-	start(&c, 2, "rr", "event_server", NULL);
-	cr_assert_eq(slot_pids(&c, pids, NULL), 2);
+	upc_start(&c, 2, "rr", "event_server", NULL);
+	cr_assert_eq(upc_slot_pids(&c, pids, NULL), 2);
 	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
 	load_wait_more(l, 50, 10000);
 
-	ctl(&c, &r, "upgrade", script, NULL);
-	refused_line(&c, &r);
+	ctl_run(&r, c.sock, "upgrade", script, NULL);
+	upc_refused_line(&c, &r);
 	cr_log_info("late failure: %s", r.err);
 	cr_assert(strstr(r.err, "start checks failed"), "%s\n%s", r.err, c.cr->log);
 	cr_assert(strstr(r.err, "no-such-option-here"), "%s", r.err);
 	cr_assert(strstr(r.err, "workers kept"), "not answered by the old image: %s", r.err);
 	load_wait_more(l, 100, 10000);
-	same_pids(&c, pids, "after the state came back");
-	status_json(&c, &r);
+	upc_same_pids(&c, pids, "after the state came back");
+	upc_status(&c, &r);
 	cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
 	cr_assert_eq(json_num(r.out, "upgrades_failed"), 1, "%s", r.out);
 
-	upgrade_ok(&c, cluster_run_path());
-	same_pids(&c, pids, "after the good upgrade");
+	upc_upgrade_ok(&c, cluster_run_path());
+	upc_same_pids(&c, pids, "after the good upgrade");
 	load_wait_more(l, 100, 10000);
 	load_stop(l, &ok, &failed, NULL);
 	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
-	stop_clean(&c);
+	upc_stop(&c);
 }

@@ -390,6 +390,35 @@ static void drain_into(int *fd, char *buf, size_t cap)
 	*fd = -1;
 }
 
+void ctl_run(struct run *r, const char *sock, ...)
+{
+	const char *argv[16] = { cluster_ctl_path(), "-s", sock };
+	int n = 3;
+	va_list ap;
+
+	va_start(ap, sock);
+	while (n < 15 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	run_capture(r, argv, 60000, NULL, NULL);
+}
+
+int run_code(const struct run *r)
+{
+	return r->status >= 0 && WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+}
+
+long json_num(const char *json, const char *key)
+{
+	char k[64];
+	const char *p;
+
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	p = strstr(json, k);
+	return p ? strtol(p + strlen(k), NULL, 10) : -1;
+}
+
 void run_capture(struct run *r, const char *const *argv, int timeout_ms,
 		 int (*setup)(void *), void *arg)
 {

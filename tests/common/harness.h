@@ -118,6 +118,12 @@ struct run {
  * drop privileges...); it returns -1 to give up. */
 void run_capture(struct run *r, const char *const *argv, int timeout_ms,
 		 int (*setup)(void *), void *arg);
+/* cluster-ctl -s sock WORDS... (NULL-terminated, at most 12), at most 60 s. */
+void ctl_run(struct run *r, const char *sock, ...);
+/* A run's exit status, or -1 (killed, or by a signal). */
+int run_code(const struct run *r);
+/* The integer value of "key": in json (the first one), or -1. */
+long json_num(const char *json, const char *key);
 /* Whether a program of that name is on PATH. */
 int have_program(const char *name);
 void sleep_ms(int ms);
