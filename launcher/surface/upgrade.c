@@ -247,12 +247,24 @@ static const struct {
 	{ "control", control_save, control_restore },
 };
 
+/* The shim protocol the workers speak: this build's, or the test's
+ * stand-in (UPGRADE_TEST_PROTOCOL_ENV).  An image that adopted older
+ * shims rolls them at once; an upgrade during that roll writes this
+ * build's protocol for the workers not yet replaced too (not told apart:
+ * their messages must be understood anyway, see upgrade_adopt). */
+static unsigned workers_protocol(void)
+{
+	const char *t = getenv(UPGRADE_TEST_PROTOCOL_ENV);
+
+	return t && *t ? (unsigned)strtoul(t, NULL, 10) : CLUSTER_PROTO_VERSION;
+}
+
 /* The state, in a memfd; -1 logged (nothing changed).  *kept: the
  * writer, whose fd list gives the fds their close-on-exec back when the
  * exec fails (not a re-read of the state, which could fail itself). */
 static int save_all(struct cluster *c, int fallback_fd, struct state_out **kept)
 {
-	struct state_out *o = state_out_new(CLUSTER_RUN_VERSION, CLUSTER_PROTO_VERSION);
+	struct state_out *o = state_out_new(CLUSTER_RUN_VERSION, workers_protocol());
 	const int *fds;
 	size_t i, n;
 	int fd;
@@ -635,7 +647,9 @@ void upgrade_adopt(struct cluster *c)
 	if (!fallback && getenv(UPGRADE_TEST_FAIL_ENV) &&
 	    strcmp(getenv(UPGRADE_TEST_FAIL_ENV), "1") == 0)
 		upgrade_give_back("refused by %s=1 (a test)", UPGRADE_TEST_FAIL_ENV);
-	if (state_in_protocol(in) > CLUSTER_PROTO_VERSION)
+	/* the old binary taking its state back wrote it, for the shims it
+	 * already served: only a new image checks */
+	if (!fallback && state_in_protocol(in) > CLUSTER_PROTO_VERSION)
 		upgrade_give_back("the workers' shims speak protocol %u, newer than this build's %d",
 				  state_in_protocol(in), CLUSTER_PROTO_VERSION);
 	cluster_restore(c, in);

@@ -93,5 +93,10 @@ void upgrade_hooks(struct cluster *c);
  * makes every new image refuse the state after the exec (not the old
  * binary taking it back), so the fallback is exercised for real. */
 #define UPGRADE_TEST_FAIL_ENV "CLUSTER_RUN_TEST_ADOPT_FAIL"
+/* Test hook: CLUSTER_RUN_TEST_STATE_PROTOCOL=N makes the old image write
+ * shim protocol N into the state, as if its workers' shims spoke N: an
+ * older N exercises the roll onto the new shim, a newer one the refusal
+ * (there has been one protocol since upgrades exist). */
+#define UPGRADE_TEST_PROTOCOL_ENV "CLUSTER_RUN_TEST_STATE_PROTOCOL"
 
 #endif
