@@ -189,10 +189,11 @@ Test(upgrade, to_a_program_that_exits)
 	upc_stop(&c);
 }
 
-/* The new image refuses the state after the exec and executes the old
- * binary back with it: the upgrade fails in one line, twice, and nothing
- * else happened (the same workers, no request lost). */
-Test(upgrade, new_image_refuses_the_state)
+/* With the test hook `hook`=1 in its environment, every new image gives
+ * the state back after the exec and the old binary takes it again: the
+ * upgrade fails in one line that says `why`, twice, and nothing else
+ * happened (the same workers, no request lost). */
+static void state_given_back(const char *hook, const char *policy, const char *why)
 {
 	struct upc c;
 	struct run r;
@@ -201,17 +202,19 @@ Test(upgrade, new_image_refuses_the_state)
 	long ok, failed;
 	int i;
 
-	cr_assert_eq(setenv("CLUSTER_RUN_TEST_ADOPT_FAIL", "1", 1), 0);
-	upc_start(&c, 2, "rr", "event_server", NULL);
-	unsetenv("CLUSTER_RUN_TEST_ADOPT_FAIL");
+	cr_assert_eq(setenv(hook, "1", 1), 0);
+	upc_start(&c, 2, policy, "event_server", NULL);
+	unsetenv(hook);
 	cr_assert_eq(upc_slot_pids(&c, pids, NULL), 2);
 	l = load_start_timeout(c.port, CLIENTS, REQUEST_MS);
 	load_wait_more(l, 50, 10000);
 	for (i = 1; i <= 2; i++) {
 		upc_upgrade_refused(&c, NULL, &r);
-		cr_log_info("adopt fail %d: %s", i, r.err);
+		cr_log_info("%s %s %d: %s", hook, policy, i, r.err);
+		cr_assert(strstr(r.err, why), "%s: the line does not say '%s': %s", hook, why,
+			  r.err);
 		load_wait_more(l, 100, 10000);
-		upc_same_pids(&c, pids, "after the refused state");
+		upc_same_pids(&c, pids, "after the state came back");
 		upc_status(&c, &r);
 		cr_assert_eq(json_num(r.out, "upgrades"), 0, "%s", r.out);
 		cr_assert_eq(json_num(r.out, "upgrades_failed"), i, "%s", r.out);
@@ -220,6 +223,27 @@ Test(upgrade, new_image_refuses_the_state)
 	cr_assert_eq(failed, 0, "%ld of %ld failed\n%s", failed, ok + failed, c.cr->log);
 	cr_assert_geq(ok, 250);
 	upc_stop(&c);
+}
+
+/* The new image refuses the state (CLUSTER_RUN_TEST_ADOPT_FAIL). */
+Test(upgrade, new_image_refuses_the_state)
+{
+	state_given_back("CLUSTER_RUN_TEST_ADOPT_FAIL", "rr", "refused by");
+}
+
+/* The new image crashes (SIGSEGV) halfway through its restore, after the
+ * workers (CLUSTER_RUN_TEST_ADOPT_CRASH): its signal handler executes
+ * the old binary back with the state (surface/upgrade_crash.c). */
+Test(upgrade, new_image_crashes_while_restoring_rr)
+{
+	state_given_back("CLUSTER_RUN_TEST_ADOPT_CRASH", "rr",
+			 "the new binary crashed (signal 11, SEGV) while taking the state");
+}
+
+Test(upgrade, new_image_crashes_while_restoring_shared)
+{
+	state_given_back("CLUSTER_RUN_TEST_ADOPT_CRASH", "shared",
+			 "the new binary crashed (signal 11, SEGV) while taking the state");
 }
 
 /* Whether status shows a rollout under way; its "replaced" in *replaced. */

@@ -43,12 +43,14 @@
 #include "supervise/worker.h"
 #include "surface/control.h"
 #include "surface/reread.h"
+#include "surface/upgrade_crash.h"
 #include "surface/upgrade_probe.h"
 #include "wire/protocol.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,11 +64,6 @@
 #endif
 
 #define TEXT_MAX (2 * PATH_MAX + 1024)
-#define REFUSED_ENV "CLUSTER_RUN_UPGRADE_REFUSED"
-#define FALLBACK_ENV "CLUSTER_RUN_UPGRADE_FALLBACK"
-/* the old binary's fd, beside the state's: the way back works even when
- * the state cannot be read */
-#define OLD_ENV "CLUSTER_RUN_UPGRADE_OLD"
 
 extern char **environ;
 
@@ -377,12 +374,12 @@ static void exec_new(struct cluster *c, const char *version)
 	snprintf(num, sizeof(num), "%d", fd);
 	setenv(UPGRADE_STATE_ENV, num, 1);
 	snprintf(num, sizeof(num), "%d", fallback);
-	setenv(OLD_ENV, num, 1);
+	setenv(UPGRADE_OLD_ENV, num, 1);
 	execve(up.path, up.argv, environ);
 	err = errno;
 	/* still us: give back what the exec would have taken */
 	unsetenv(UPGRADE_STATE_ENV);
-	unsetenv(OLD_ENV);
+	unsetenv(UPGRADE_OLD_ENV);
 	fds = state_out_fds(o, &n);
 	for (i = 0; i < n; i++)
 		state_cloexec(fds[i], 1);
@@ -516,12 +513,33 @@ static void old_argv(const struct state_rec *r)
 	up.old_argv = v;
 }
 
+/* From here until the last module is restored, a crash gives the state
+ * back too (upgrade_crash.c): the fds the state names, its own and the
+ * old binary's stay open across that exec. */
+static void arm_crash_way_back(const struct state_in *in)
+{
+	const struct state_rec *r = state_first(in, "fds");
+	uint64_t i, n = r ? rec_u64(r, "n", 0) : 0;
+	int *fds = n && n < 1u << 16 ? calloc(n, sizeof(*fds)) : NULL;
+	char key[32];
+	size_t k = 0;
+
+	for (i = 0; fds && i < n; i++) {
+		snprintf(key, sizeof(key), "f%llu", (unsigned long long)i);
+		if (rec_i64(r, key, -1) >= 0)
+			fds[k++] = (int)rec_i64(r, key, -1);
+	}
+	upgrade_crash_arm(up.state_fd, up.fallback_fd, up.old_argv ? up.old_argv : up.argv,
+			  fds, k);
+	free(fds);
+}
+
 /* The new image, before any start check: take the state and the way
  * back out of the environment (a worker spawned later must not inherit
  * them), so that a failing check can give the state back. */
 static void preload(void)
 {
-	const char *env = getenv(UPGRADE_STATE_ENV), *old = getenv(OLD_ENV);
+	const char *env = getenv(UPGRADE_STATE_ENV), *old = getenv(UPGRADE_OLD_ENV);
 	const struct state_rec *r;
 	char why[512];
 
@@ -531,13 +549,13 @@ static void preload(void)
 	log_capture(up.last_line, sizeof(up.last_line));
 	up.state_fd = atoi(env);
 	up.fallback_fd = old ? atoi(old) : -1;
-	up.fallback_mode = getenv(FALLBACK_ENV) != NULL;
-	if (getenv(REFUSED_ENV))
-		snprintf(up.refused, sizeof(up.refused), "%s", getenv(REFUSED_ENV));
+	up.fallback_mode = getenv(UPGRADE_FALLBACK_ENV) != NULL;
+	if (getenv(UPGRADE_REFUSED_ENV))
+		snprintf(up.refused, sizeof(up.refused), "%s", getenv(UPGRADE_REFUSED_ENV));
 	unsetenv(UPGRADE_STATE_ENV);
-	unsetenv(OLD_ENV);
-	unsetenv(FALLBACK_ENV);
-	unsetenv(REFUSED_ENV);
+	unsetenv(UPGRADE_OLD_ENV);
+	unsetenv(UPGRADE_FALLBACK_ENV);
+	unsetenv(UPGRADE_REFUSED_ENV);
 	up.in = state_in_read(up.state_fd, why, sizeof(why));
 	if (!up.in)
 		upgrade_give_back("%s", why);
@@ -553,6 +571,8 @@ static void preload(void)
 	snprintf(up.info.from, sizeof(up.info.from), "%s", rec_str(r, "from", ""));
 	snprintf(up.path, sizeof(up.path), "%s", rec_str(r, "new_path", up.self));
 	old_argv(r);
+	if (!up.fallback_mode)
+		arm_crash_way_back(up.in);
 	if (up.fallback_mode && up.old_path[0])
 		/* the old binary's file may be gone or replaced: the next
 		 * upgrade's default is the path it was started from */
@@ -621,9 +641,9 @@ void upgrade_give_back(const char *fmt, ...)
 	snprintf(num, sizeof(num), "%d", up.state_fd);
 	setenv(UPGRADE_STATE_ENV, num, 1);
 	snprintf(num, sizeof(num), "%d", up.fallback_fd);
-	setenv(OLD_ENV, num, 1);
-	setenv(REFUSED_ENV, why, 1);
-	setenv(FALLBACK_ENV, "1", 1);
+	setenv(UPGRADE_OLD_ENV, num, 1);
+	setenv(UPGRADE_REFUSED_ENV, why, 1);
+	setenv(UPGRADE_FALLBACK_ENV, "1", 1);
 	syscall(SYS_execveat, up.fallback_fd, "", up.old_argv ? up.old_argv : up.argv, environ,
 		AT_EMPTY_PATH);
 	log_warn("upgrade: executing the old binary back");
@@ -653,9 +673,14 @@ void upgrade_adopt(struct cluster *c)
 		upgrade_give_back("the workers' shims speak protocol %u, newer than this build's %d",
 				  state_in_protocol(in), CLUSTER_PROTO_VERSION);
 	cluster_restore(c, in);
-	for (i = 0; i < sizeof(modules) / sizeof(modules[0]); i++)
+	for (i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
 		if (modules[i].restore(c, in) < 0)
 			upgrade_give_back("restoring the %s failed", modules[i].name);
+		if (!fallback && !strcmp(modules[i].name, "workers") &&
+		    getenv(UPGRADE_TEST_CRASH_ENV) && !strcmp(getenv(UPGRADE_TEST_CRASH_ENV), "1"))
+			raise(SIGSEGV);
+	}
+	upgrade_crash_disarm();
 	upgrade_hooks(c);
 	/* from here on this image runs the cluster: every fd the state named
 	 * and no module took (it should not happen) leaks into no worker */

@@ -55,8 +55,7 @@
 
 struct cluster;
 
-/* The environment variable that carries the state fd to the new image. */
-#define UPGRADE_STATE_ENV "CLUSTER_RUN_UPGRADE_STATE"
+#include "surface/upgrade_env.h"
 
 /* main(), before anything else runs: remember argv and the binary we run
  * (the fallback of a failed upgrade); an upgrade's new image also takes
@@ -93,6 +92,10 @@ void upgrade_hooks(struct cluster *c);
  * makes every new image refuse the state after the exec (not the old
  * binary taking it back), so the fallback is exercised for real. */
 #define UPGRADE_TEST_FAIL_ENV "CLUSTER_RUN_TEST_ADOPT_FAIL"
+/* Test hook: CLUSTER_RUN_TEST_ADOPT_CRASH=1 makes every new image raise
+ * SIGSEGV halfway through its restore (after the workers), so that the
+ * crash's way back (upgrade_crash.c) is exercised for real. */
+#define UPGRADE_TEST_CRASH_ENV "CLUSTER_RUN_TEST_ADOPT_CRASH"
 /* Test hook: CLUSTER_RUN_TEST_STATE_PROTOCOL=N makes the old image write
  * shim protocol N into the state, as if its workers' shims spoke N: an
  * older N exercises the roll onto the new shim, a newer one the refusal
