@@ -117,11 +117,12 @@ static void upgrade(struct cluster *c)
 	control_forget(c);
 	c->loop = loop_new();
 	cr_assert_not_null(c->loop);
-	/* the new image's own line, logged while it adopts */
+	/* the new image's own line, logged while it adopts; then the
+	 * restores in upgrade.h's order: the rings before the control */
 	logring_clear();
 	logring_add(LOGRING_MASTER, 0, 0, "adopting", 8);
-	cr_assert_eq(control_restore(c, in), 0);
 	cr_assert_eq(logring_restore(c, in), 0);
+	cr_assert_eq(control_restore(c, in), 0);
 	state_in_free(in);
 	cr_assert_lt(nold, 256);
 	old_loops[nold++] = old;
@@ -210,6 +211,11 @@ Test(upgrade_ctl, logs_follower_and_the_rings)
 	got = read_some(follower, 2000, 0);
 	cr_assert(strstr(got, "[0 4242 stdout] after the upgrade\n"), "the follower: '%s'", got);
 	cr_assert_null(strstr(got, "before"), "sent twice: '%s'", got);
+	/* the new image's line from before it restored the follower */
+	cr_assert(strstr(got, "[master] adopting\n") &&
+		  strstr(got, "adopting") < strstr(got, "after the upgrade"),
+		  "the follower missed the adoption's line, or out of order: '%s'", got);
+	cr_assert_eq(count_of(got, "adopting"), 1, "this upgrade's line once: '%s'", got);
 
 	cr_assert_eq(send(reader, "logs -n 10\n", 11, 0), 11);
 	one_turn(c);

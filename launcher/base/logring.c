@@ -298,6 +298,11 @@ int logring_restore(struct cluster *c, const struct state_in *in)
 	return 0;
 }
 
+uint64_t logring_seq(void)
+{
+	return lr.seq;
+}
+
 void logring_clear(void)
 {
 	int ri;

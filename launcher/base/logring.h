@@ -50,5 +50,8 @@ int logring_save(struct cluster *c, struct state_out *o);
 int logring_restore(struct cluster *c, const struct state_in *in);
 /* Free every ring (tests: a fresh start in the same process). */
 void logring_clear(void);
+/* The number of the last line kept (lines are numbered from 1 in their
+ * order of arrival, across slots; an upgrade carries the count on). */
+uint64_t logring_seq(void);
 
 #endif

@@ -21,7 +21,10 @@
  * place no longer, but an fd and up to a MiB.
  *
  * An in-place upgrade carries the followers over (logs_save/restore):
- * same socket, what they had not taken yet, then the new image's lines.
+ * same socket, what they had not taken yet, the lines the new image kept
+ * before it restored them (those after the number of the last line the
+ * follower was offered: the rings are restored first), then the new
+ * image's lines as they come.
  *
  * Not here: the rings (base/logring.c), the control socket (control.c).
  */
@@ -293,8 +296,17 @@ int logs_save(struct state_out *o)
 		state_i64(o, "n", f->rq.n);
 		state_bytes(o, "out", f->out.data + f->sent, f->out.len - f->sent);
 		state_u64(o, "skipped", f->skipped);
+		state_u64(o, "seq", logring_seq());
 	}
 	return 0;
+}
+
+/* logring_last's callback at a restore: a line the follower missed. */
+static void missed_line(const struct logring_line *l, void *data)
+{
+	struct follower *f = data;
+
+	logs_format(&f->rq, l, &f->out);
 }
 
 /* A follower the new image cannot keep (out of memory) is closed: its
@@ -322,8 +334,16 @@ int logs_restore(struct loop *loop, const struct state_in *in)
 		}
 		for (f = fl.list; f && f->fd != fd; f = f->next)
 			;
-		if (f)
+		if (f) {
+			uint64_t seen = rec_u64(r, "seq", 0);
+
 			f->skipped = rec_u64(r, "skipped", 0);
+			if (seen && logring_seq() > seen) {
+				logring_last(LOGRING_ALL, (size_t)(logring_seq() - seen), missed_line, f);
+				if (flush(f) < 0)
+					f->out.len = f->sent = 0;
+			}
+		}
 	}
 	return 0;
 }
