@@ -293,10 +293,10 @@ struct cluster_hooks {
 	 * --max-requests. */
 	void (*conn_handed)(struct cluster *c, struct worker *w);
 	/* supervise/lifecycle.c: a reload finished (ok or not; text says
-	 * how): control.c answers the clients of `reload --wait`. */
+	 * how): control_wait.c answers the clients of `reload --wait`. */
 	void (*reload_finished)(struct cluster *c, int ok, const char *text);
 	/* supervise/rollout.c: a batch finished (text: its progress line),
-	 * and a canary paused after its first batch: control.c streams the
+	 * and a canary paused after its first batch: control_wait.c streams the
 	 * line to the clients of `reload --wait`, and answers them at the
 	 * pause. */
 	void (*reload_progress)(struct cluster *c, const char *text);
@@ -318,7 +318,7 @@ struct cluster_hooks {
 	 * surface/upgrade.c starts one (to the binary started from). */
 	void (*upgrade_requested)(struct cluster *c);
 	/* surface/upgrade.c: an upgrade ended (ok or not; text says how),
-	 * in whichever image runs then: control.c answers the clients of
+	 * in whichever image runs then: control_wait.c answers the clients of
 	 * `cluster-ctl upgrade` (carried across the exec). */
 	void (*upgrade_finished)(struct cluster *c, int ok, const char *text);
 };

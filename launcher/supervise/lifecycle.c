@@ -2,9 +2,9 @@
  * lifecycle.c - the cluster's life as others see it, in one place: systemd
  * (READY=1 once every worker of the first generation listens, RELOADING=1
  * and READY=1 around a rolling restart, STOPPING=1, a STATUS= line, the
- * watchdog), cluster-ctl clients waiting for a reload (control.c), the
- * record of the last reload for status and metrics, and the answers to
- * "is every slot served?" (/ready) and "has scaling settled?".
+ * watchdog), cluster-ctl clients waiting for a reload (control_wait.c),
+ * the record of the last reload for status and metrics, and the answers
+ * to "is every slot served?" (/ready) and "has scaling settled?".
  *
  * The supervisor calls one function at each point (lifecycle_ready,
  * lifecycle_reload_started, lifecycle_reload_done, lifecycle_stopping) and

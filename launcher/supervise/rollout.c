@@ -31,7 +31,7 @@
  * reload).
  *
  * Not here: how one slot is replaced (slots.c), what a release is
- * (release.c), who hears of the reload (lifecycle.c, control.c).
+ * (release.c), who hears of the reload (lifecycle.c, control_wait.c).
  */
 #include "supervise/rollout.h"
 #include "cluster.h"

@@ -13,20 +13,19 @@
  *   logs [SLOT|master] [-n N] [-f] | upgrade [PATH]
  *   -> "ok\n" + body, or "error: why\n"
  *
- * A client waiting for a reload gets each batch's progress line as it
- * happens, "progress: TEXT\n", before its "ok" or "error" line; a canary
- * reload's clients get their "ok" when it pauses.
+ * The words and what they do are control_cmd.c's; this file reads the
+ * line and sends what they answer.
  *
  * logs -f hands the client over to surface/logs.c, which streams it each
  * new line until it leaves or we stop.
  *
  * --wait keeps the client until the reload or the scaling has finished
- * (lifecycle.c calls reload_finished through c->hooks; scaling is checked every
- * WAIT_CHECK_MS): a waiting client has no timeout here, it has its own
- * (cluster-ctl --timeout), and it leaves by closing.
+ * (control_wait.c, which hears of it through c->hooks and streams a
+ * reload's progress lines): a waiting client has no timeout here, it has
+ * its own (cluster-ctl --timeout), and it leaves by closing.
  *
  * upgrade [PATH] (surface/upgrade.c) keeps the client too, until
- * c->hooks.upgrade_finished: "ok\nTEXT\n", or "error: TEXT\n" (TEXT
+ * c->hooks.upgrade_finished (control_wait.c): "ok\nTEXT\n", or "error: TEXT\n" (TEXT
  * says what failed: "upgrade to PATH refused: ..."; cluster-ctl prints
  * it as "upgrade failed: TEXT").  That hook runs in whichever image ends the upgrade, so the
  * client crosses the exec (control_save/control_restore), as every other
@@ -50,10 +49,13 @@
  * pause for a moment and the backlog keeps the clients.
  *
  * A client has a few seconds (CLIENT_TIMEOUT_MS, from accept) to send its
- * line and read the answer.  The answer is written without blocking: what
- * the socket takes now, the rest on EPOLLOUT.  A status of a large cluster
- * can be bigger than the socket buffer, and a client that does not read
- * must cost the loop nothing but its timer.
+ * line and read the answer.  The answer is written without blocking
+ * (control_client.c): what the socket takes now, the rest on EPOLLOUT,
+ * so a client that does not read costs the loop nothing but its timer.
+ *
+ * Not here: the command words (control_cmd.c), the clients that wait and
+ * the hooks they hear through (control_wait.c), the client's struct, its
+ * sending and its close (control_client.c), logs' followers (logs.c).
  */
 #include "surface/control.h"
 #include "cluster.h"
@@ -64,16 +66,11 @@
 #include "base/logline.h"
 #include "base/runtime_dir.h"
 #include "base/state.h"
-#include "supervise/lifecycle.h"
-#include "supervise/rollout.h"
-#include "supervise/slots.h"
-#include "supervise/worker.h"
+#include "surface/control_client.h"
+#include "surface/control_cmd.h"
+#include "surface/control_wait.h"
 #include "surface/logs.h"
 #include "surface/probes.h"
-#include "surface/reload_cmd.h"
-#include "surface/report.h"
-#include "surface/reread.h"
-#include "surface/upgrade_api.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -91,63 +88,11 @@
 #include <unistd.h>
 
 #define CLIENT_TIMEOUT_MS 5000
-#define REQUEST_MAX 8192        /* a reload may carry a command line */
-#define WAIT_CHECK_MS 100
 
-enum wait_kind { WAIT_NONE, WAIT_RELOAD, WAIT_SCALE, WAIT_LOGS, WAIT_UPGRADE };
 /* The kinds' names in the upgrade's state: a word, not a number, so that
  * a build that orders the enum otherwise still reads them. */
 static const char *const wait_names[] = { "none", "reload", "scale", "logs", "upgrade" };
 #define CLIENTS_MAX 64          /* per kind, whatever the fd limit */
-
-struct client;
-
-struct control {
-	struct cluster *c;
-	int fd;
-	int metrics_fd;
-	int paused;             /* out of fds: not watching for a moment */
-	int nclients[2];        /* connected now, control [0] and metrics [1] */
-	struct client *clients; /* connected now, newest first: control_close ends them */
-	uint64_t wait_timer;    /* checks scale --wait clients */
-	struct client *asking;  /* running its command now: see upgrade_command */
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-};
-
-struct client {
-	struct control *ctl;
-	struct client *prev, *next;
-	int fd;
-	int metrics;
-	enum wait_kind waiting; /* no answer yet: --wait */
-	int64_t wait_started;
-	uint64_t timer;
-	size_t len;
-	char buf[REQUEST_MAX];
-	struct buf reply;       /* the answer, once the request is in */
-	size_t sent;            /* ... how much of it the socket took */
-	struct logs_request logs;       /* WAIT_LOGS: what it will follow */
-};
-
-static void client_close(struct client *cl)
-{
-	struct control *ctl = cl->ctl;
-
-	if (cl->prev)
-		cl->prev->next = cl->next;
-	else
-		ctl->clients = cl->next;
-	if (cl->next)
-		cl->next->prev = cl->prev;
-	ctl->nclients[cl->metrics]--;
-	loop_timer_cancel(ctl->c->loop, cl->timer);
-	if (cl->fd >= 0) {              /* -1: handed over (hand_over) */
-		loop_del_fd(ctl->c->loop, cl->fd);
-		close(cl->fd);
-	}
-	free(cl->reply.data);
-	free(cl);
-}
 
 static void client_timeout(struct loop *loop, void *data)
 {
@@ -155,388 +100,9 @@ static void client_timeout(struct loop *loop, void *data)
 
 	(void)loop;
 	cl->timer = 0;
-	client_close(cl);
+	control_client_close(cl);
 }
 
-/* Write what the socket takes of the answer.  1 when the client is done
- * with (all sent, or it went away), 0 when the rest waits for EPOLLOUT. */
-static int send_some(struct client *cl)
-{
-	while (cl->sent < cl->reply.len) {
-		ssize_t n = send(cl->fd, cl->reply.data + cl->sent, cl->reply.len - cl->sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n <= 0)
-			return 1;
-		cl->sent += (size_t)n;
-	}
-	return 1;
-}
-
-/* The answer a waiting client gets, into its reply. */
-static void wait_reply(struct client *cl, int ok, const char *text)
-{
-	struct cluster *c = cl->ctl->c;
-
-	cl->waiting = WAIT_NONE;
-	if (ok)
-		buf_printf(&cl->reply, "ok\n%s in %.1fs: %d worker%s listening\n", text,
-			   (double)(loop_now_ms() - cl->wait_started) / 1000.0, c->target,
-			   c->target == 1 ? "" : "s");
-	else
-		buf_printf(&cl->reply, "error: %s\n", text);
-}
-
-static void finish_wait(struct client *cl, int ok, const char *text)
-{
-	wait_reply(cl, ok, text);
-	if (send_some(cl) || loop_mod_fd(cl->ctl->c->loop, cl->fd, EPOLLOUT) < 0)
-		client_close(cl);
-}
-
-static void reload_finished(struct cluster *c, int ok, const char *text)
-{
-	struct client *cl, *next;
-
-	if (!c->control)
-		return;
-	for (cl = c->control->clients; cl; cl = next) {
-		next = cl->next;
-		if (cl->waiting == WAIT_RELOAD)
-			finish_wait(cl, ok, text);
-	}
-}
-
-/* A batch finished: its line to every client waiting for the reload.
- * What the socket does not take now goes on EPOLLOUT (client_event). */
-static void reload_progress(struct cluster *c, const char *text)
-{
-	struct client *cl, *next;
-
-	if (!c->control)
-		return;
-	for (cl = c->control->clients; cl; cl = next) {
-		next = cl->next;
-		if (cl->waiting != WAIT_RELOAD)
-			continue;
-		buf_printf(&cl->reply, "progress: %s\n", text);
-		if (send_some(cl)) {
-			if (cl->sent < cl->reply.len)
-				client_close(cl);       /* it went away */
-		} else if (loop_mod_fd(c->loop, cl->fd, EPOLLOUT) < 0) {
-			client_close(cl);
-		}
-	}
-}
-
-/* A canary paused: its clients have their answer. */
-static void reload_paused(struct cluster *c)
-{
-	char line[160], text[256];
-
-	rollout_progress(c, line, sizeof(line));
-	snprintf(text, sizeof(text), "canary paused at %s (cluster-ctl rollout continue | "
-		 "rollout abort)", line);
-	reload_finished(c, 1, text);
-}
-
-/* An upgrade ended (surface/upgrade.c), in the old image or the new one:
- * its clients have their answer.  The one whose command is running now
- * (upgrade_start ended it at once) gets it in its reply, which answer()
- * sends: closing it here would free it under run_command's feet. */
-static void upgrade_finished(struct cluster *c, int ok, const char *text)
-{
-	struct client *cl, *next;
-
-	if (!c->control)
-		return;
-	for (cl = c->control->clients; cl; cl = next) {
-		next = cl->next;
-		if (cl->waiting != WAIT_UPGRADE)
-			continue;
-		cl->waiting = WAIT_NONE;
-		if (ok)
-			buf_printf(&cl->reply, "ok\n%s\n", text);
-		else
-			buf_printf(&cl->reply, "error: %s\n", text);
-		if (cl == c->control->asking)
-			continue;
-		if (send_some(cl) || loop_mod_fd(c->loop, cl->fd, EPOLLOUT) < 0)
-			client_close(cl);
-	}
-}
-
-/* scale --wait: done when every slot listens and no extra worker is left. */
-static void check_scale_waiters(struct loop *loop, void *data)
-{
-	struct control *ctl = data;
-	struct client *cl, *next;
-	int left = 0;
-
-	ctl->wait_timer = 0;
-	for (cl = ctl->clients; cl; cl = next) {
-		next = cl->next;
-		if (cl->waiting != WAIT_SCALE)
-			continue;
-		if (ctl->c->stopping)
-			finish_wait(cl, 0, "cluster-run is stopping");
-		else if (lifecycle_settled(ctl->c))
-			finish_wait(cl, 1, "scaled");
-		else
-			left++;
-	}
-	if (left)
-		ctl->wait_timer = loop_timer(loop, WAIT_CHECK_MS, check_scale_waiters, ctl);
-}
-
-static int signal_number(const char *s)
-{
-	static const struct { const char *name; int sig; } names[] = {
-		{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "HUP", SIGHUP },
-		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "KILL", SIGKILL },
-		{ "WINCH", SIGWINCH }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
-		{ "TSTP", SIGTSTP }, { "ALRM", SIGALRM }, { "PIPE", SIGPIPE },
-	};
-	char *end;
-	long n;
-	size_t i;
-
-	if (!strncmp(s, "SIG", 3))
-		s += 3;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(s, names[i].name))
-			return names[i].sig;
-	n = strtol(s, &end, 10);
-	return *end || end == s || n < 1 || n > SIGRTMAX ? -1 : (int)n;
-}
-
-/* cluster-ctl signal SIG: to every worker's process group.  HUP is
- * cluster-run's own (rolling restart), so it is refused, not forwarded. */
-static void signal_workers(struct cluster *c, const char *arg, struct buf *b)
-{
-	int sig = signal_number(arg), i;
-
-	if (sig < 0) {
-		buf_printf(b, "error: '%s' is not a signal (TERM, USR1, 10...)\n", arg);
-		return;
-	}
-	if (sig == SIGHUP) {
-		buf_printf(b, "error: HUP is cluster-run's own (a rolling restart): "
-			      "use cluster-ctl reload\n");
-		return;
-	}
-	for (i = 0; i < c->nworkers; i++)
-		worker_signal(c->workers[i], sig);
-	buf_printf(b, "ok\nsent %s to %d worker%s\n", strsignal(sig), c->nworkers,
-		   c->nworkers == 1 ? "" : "s");
-}
-
-static void start_wait(struct client *cl, enum wait_kind kind)
-{
-	cl->waiting = kind;
-	cl->wait_started = loop_now_ms();
-	if (kind == WAIT_SCALE && !cl->ctl->wait_timer)
-		cl->ctl->wait_timer = loop_timer(cl->ctl->c->loop, 0, check_scale_waiters,
-						 cl->ctl);
-}
-
-/* "ARG --wait" -> ARG, and whether --wait was there. */
-static int strip_wait(char *arg)
-{
-	size_t n = strlen(arg);
-
-	if (!strcmp(arg, "--wait")) {
-		arg[0] = '\0';
-		return 1;
-	}
-	if (n > 7 && !strcmp(arg + n - 7, " --wait")) {
-		arg[n - 7] = '\0';
-		return 1;
-	}
-	return 0;
-}
-
-/* After a reload or a rollout step was started: answer now, or wait. */
-static void reload_started(struct client *cl, int wait, const char *what, struct buf *b)
-{
-	struct cluster *c = cl->ctl->c;
-	const struct reload_record *r;
-
-	if (!wait) {
-		buf_printf(b, "ok\n%s\n", what);
-		return;
-	}
-	start_wait(cl, WAIT_RELOAD);
-	r = lifecycle_last_reload(c);
-	if (r->outcome != RELOAD_RUNNING)       /* nothing to do */
-		wait_reply(cl, r->outcome == RELOAD_COMPLETE, r->outcome ==
-			   RELOAD_COMPLETE ? "reload complete" : r->why);
-}
-
-static void reload_command(struct client *cl, char *arg, struct buf *b)
-{
-	struct cluster *c = cl->ctl->c;
-	struct reload_request rq;
-	char why[512], what[160];
-	int wait, r, canary;
-
-	r = reload_cmd_parse(arg, &rq, &wait, why, sizeof(why));
-	canary = rq.canary;
-	if (r == 0 && rq.argv)
-		r = rollout_check_program(c, &rq, why, sizeof(why));
-	if (r == 0)
-		r = rollout_reload(c, &rq, why, sizeof(why));
-	reload_request_free(&rq);
-	if (r < 0) {
-		buf_printf(b, "error: %s\n", why);
-		return;
-	}
-	snprintf(what, sizeof(what), "reloading %d worker%s%s", c->target,
-		 c->target == 1 ? "" : "s", canary ? ", canary first" : "");
-	reload_started(cl, wait, what, b);
-}
-
-/* rollout continue|abort [--wait] */
-static void rollout_command(struct client *cl, char *arg, struct buf *b)
-{
-	struct cluster *c = cl->ctl->c;
-	int wait = strip_wait(arg), r;
-	char why[512];
-
-	arg[strcspn(arg, " \t")] = '\0';
-	if (!strcmp(arg, "continue"))
-		r = rollout_continue(c, why, sizeof(why));
-	else if (!strcmp(arg, "abort"))
-		r = rollout_abort(c, why, sizeof(why));
-	else {
-		buf_printf(b, "error: rollout takes continue or abort [--wait], not '%s'\n", arg);
-		return;
-	}
-	if (r < 0) {
-		buf_printf(b, "error: %s\n", why);
-		return;
-	}
-	reload_started(cl, wait, !strcmp(arg, "abort") ? "going back to the previous release"
-			: "continuing the rollout", b);
-}
-
-/* upgrade [PATH]: the client waits for upgrade_finished.  PATH comes
- * %XX-encoded from cluster-ctl (reload's words do too); it is made
- * absolute there, since our working directory is not the caller's.  One
- * upgrade at a time: a second one asked meanwhile is refused at once
- * (upgrade_start says why), not joined to the first. */
-static void upgrade_command(struct client *cl, char *arg, struct buf *b)
-{
-	struct control *ctl = cl->ctl;
-	char why[512];
-	int r;
-
-	if (arg[strcspn(arg, " \t")]) {
-		buf_printf(b, "error: upgrade takes one PATH or nothing\n");
-		return;
-	}
-	if (*arg && reload_cmd_decode(arg) < 0) {
-		buf_printf(b, "error: upgrade: a broken %%XX escape in the path\n");
-		return;
-	}
-	if (*arg && arg[0] != '/') {
-		buf_printf(b, "error: upgrade: the path must be absolute, not '%s'\n", arg);
-		return;
-	}
-	/* a waiter before it starts: a save that runs from inside
-	 * upgrade_start must find it so, and so must an end told at once */
-	start_wait(cl, WAIT_UPGRADE);
-	ctl->asking = cl;
-	why[0] = '\0';
-	r = upgrade_start(ctl->c, *arg ? arg : NULL, why, sizeof(why));
-	ctl->asking = NULL;
-	if (r < 0) {
-		cl->waiting = WAIT_NONE;
-		buf_printf(b, "error: %s\n", why[0] ? why : "upgrade refused");
-	}
-}
-
-/* One command line; the answer goes into cl->reply, or later (--wait). */
-static void run_command(struct client *cl, char *line, struct buf *b)
-{
-	struct cluster *c = cl->ctl->c;
-	char *arg, *end = line + strlen(line);
-	int wait;
-
-	/* blanks around the command and its argument do not matter */
-	while (end > line && (end[-1] == ' ' || end[-1] == '\t'))
-		*--end = '\0';
-	line += strspn(line, " \t");
-	arg = line + strcspn(line, " \t");
-	if (*arg)
-		*arg++ = '\0';
-	arg += strspn(arg, " \t");
-	if (!strcmp(line, "reload")) {
-		reload_command(cl, arg, b);
-		return;
-	}
-	if (!strcmp(line, "rollout")) {
-		rollout_command(cl, arg, b);
-		return;
-	}
-	if (!strcmp(line, "upgrade")) {
-		upgrade_command(cl, arg, b);
-		return;
-	}
-	wait = strip_wait(arg);
-	if (wait && strcmp(line, "reload") && strcmp(line, "scale")) {
-		buf_printf(b, "error: --wait goes with reload and scale\n");
-		return;
-	}
-	if (!strcmp(line, "status") && *arg && strcmp(arg, "--json") && strcmp(arg, "json")) {
-		buf_printf(b, "error: status takes --json or nothing, not '%s'\n", arg);
-	} else if (!strcmp(line, "status")) {
-		buf_printf(b, "ok\n");
-		if (*arg)
-			report_json(c, b);
-		else
-			report_text(c, b);
-	} else if (!strcmp(line, "stop") && *arg) {
-		buf_printf(b, "error: %s takes no argument\n", line);
-	} else if (!strcmp(line, "scale")) {
-		char *end;
-		long n = strtol(arg, &end, 10);
-
-		if (*end || end == arg || n < 1 || n > MAX_WORKERS) {
-			buf_printf(b, "error: scale takes a worker count from 1 to %d\n", MAX_WORKERS);
-			return;
-		}
-		if (supervisor_scale_to(c, (int)n) < 0) {
-			buf_printf(b, "error: stopping\n");
-			return;
-		}
-		if (wait)
-			start_wait(cl, WAIT_SCALE);
-		else
-			buf_printf(b, "ok\nscaling to %ld worker%s\n", n, n == 1 ? "" : "s");
-	} else if (!strcmp(line, "logs")) {
-		if (logs_parse(arg, &cl->logs, b) < 0)
-			return;
-		buf_printf(b, "ok\n");
-		logs_recent(&cl->logs, b);
-		if (cl->logs.follow)
-			cl->waiting = WAIT_LOGS;
-	} else if (!strcmp(line, "signal") && *arg) {
-		signal_workers(c, arg, b);
-	} else if (!strcmp(line, "stop")) {
-		buf_printf(b, "ok\nstopping\n");
-		supervisor_stop(c, SIGTERM);
-	} else {
-		buf_printf(b, "error: unknown command '%s' (status [--json], reload [--wait], "
-			   "rollout continue|abort, scale N [--wait], signal SIG, "
-			   "logs [SLOT] [-n N] [-f], upgrade [PATH], stop)\n",
-			   line);
-	}
-}
 
 /* logs -f: the client becomes a follower of surface/logs.c, which sends
  * it the answer so far and every new line from then on. */
@@ -545,7 +111,7 @@ static void hand_over(struct loop *loop, struct client *cl)
 	loop_del_fd(loop, cl->fd);
 	if (logs_follow(loop, cl->fd, &cl->logs, &cl->reply) == 0)
 		cl->fd = -1;            /* logs.c's now, and the answer too */
-	client_close(cl);
+	control_client_close(cl);
 }
 
 /* The request is in: answer it.  No more reading from here on: the fd
@@ -563,7 +129,7 @@ static void answer(struct loop *loop, struct client *cl, char *nl)
 		*nl = '\0';
 		if (nl > cl->buf && nl[-1] == '\r')
 			nl[-1] = '\0';
-		run_command(cl, cl->buf, b);
+		control_cmd_run(cl, cl->buf, b);
 		if (cl->waiting == WAIT_LOGS) {
 			hand_over(loop, cl);
 			return;
@@ -572,19 +138,17 @@ static void answer(struct loop *loop, struct client *cl, char *nl)
 			loop_timer_cancel(loop, cl->timer);
 			cl->timer = 0;
 			if (loop_mod_fd(loop, cl->fd, 0) < 0)
-				client_close(cl);
+				control_client_close(cl);
 			return;
 		}
 	}
-	if (send_some(cl) || loop_mod_fd(loop, cl->fd, EPOLLOUT) < 0)
-		client_close(cl);
+	control_client_reply(cl);
 }
 
-static void answer_error(struct loop *loop, struct client *cl, const char *why)
+static void answer_error(struct client *cl, const char *why)
 {
 	buf_printf(&cl->reply, "%s", why);
-	if (send_some(cl) || loop_mod_fd(loop, cl->fd, EPOLLOUT) < 0)
-		client_close(cl);
+	control_client_reply(cl);
 }
 
 static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
@@ -597,31 +161,31 @@ static void client_event(struct loop *loop, int fd, uint32_t events, void *data)
 	if (cl->waiting) {
 		/* progress lines the socket did not take at once */
 		if (events == EPOLLOUT) {
-			if (!send_some(cl))
+			if (!control_client_send(cl))
 				return;
 			if (cl->sent == cl->reply.len && loop_mod_fd(loop, fd, 0) == 0)
 				return;
 		}
-		client_close(cl);       /* it went away, or says more: it is done */
+		control_client_close(cl);       /* it went away, or says more: it is done */
 		return;
 	}
 	if (cl->reply.data) {           /* EPOLLOUT (or HUP/ERR) while answering */
-		if (send_some(cl))
-			client_close(cl);
+		if (control_client_send(cl))
+			control_client_close(cl);
 		return;
 	}
 	n = read(fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len);
 	if (n <= 0) {
 		if (n < 0 && errno == EAGAIN)
 			return;
-		client_close(cl);
+		control_client_close(cl);
 		return;
 	}
 	cl->len += (size_t)n;
 	cl->buf[cl->len] = '\0';
 	nl = memchr(cl->buf, '\n', cl->len);
 	if (!cl->metrics && memchr(cl->buf, '\0', nl ? (size_t)(nl - cl->buf) : cl->len)) {
-		answer_error(loop, cl, "error: a NUL byte in the command\n");
+		answer_error(cl, "error: a NUL byte in the command\n");
 		return;
 	}
 	if (cl->metrics && !probes_request_in(cl->buf, &cl->len, sizeof(cl->buf)))
@@ -685,7 +249,7 @@ static int make_room(struct control *ctl, int metrics)
 			oldest = cl;
 	if (!oldest)
 		return -1;
-	client_close(oldest);
+	control_client_close(oldest);
 	return 0;
 }
 
@@ -870,10 +434,7 @@ static struct control *control_new(struct cluster *c)
 	ctl->c = c;
 	ctl->fd = ctl->metrics_fd = -1;
 	c->control = ctl;
-	c->hooks.reload_finished = reload_finished;
-	c->hooks.reload_progress = reload_progress;
-	c->hooks.reload_paused = reload_paused;
-	c->hooks.upgrade_finished = upgrade_finished;
+	control_wait_hooks(c);
 	return ctl;
 }
 
@@ -904,7 +465,7 @@ void control_close(struct cluster *c)
 	logs_follow_close_all();
 	/* "stop" ends the loop: an answer still being written is cut short */
 	while (ctl->clients)
-		client_close(ctl->clients);
+		control_client_close(ctl->clients);
 	loop_timer_cancel(c->loop, ctl->wait_timer);
 	if (ctl->fd >= 0) {
 		loop_del_fd(c->loop, ctl->fd);
@@ -1034,8 +595,8 @@ static int restore_client(struct control *ctl, const struct state_rec *r)
 		due = rec_i64(r, "due", -1);
 		cl->timer = due >= 0 ? loop_timer_at(loop, due, client_timeout, cl)
 				     : loop_timer(loop, CLIENT_TIMEOUT_MS, client_timeout, cl);
-	} else if (cl->waiting == WAIT_SCALE && !ctl->wait_timer) {
-		ctl->wait_timer = loop_timer(loop, 0, check_scale_waiters, ctl);
+	} else if (cl->waiting == WAIT_SCALE) {
+		control_wait_scale(ctl);
 	}
 	return 0;
 }

@@ -11,7 +11,7 @@
  * into the socket never needs to.
  *
  * Not here: whether PROGRAM can run (rollout_check_program), the reload
- * itself (rollout.c), the answer (control.c).
+ * itself (rollout.c), the answer (control_cmd.c).
  */
 #include "surface/reload_cmd.h"
 #include "base/batch_spec.h"

@@ -4,10 +4,11 @@
  * by upgrade.c; the rest of its contract is upgrade.h.
  *
  * Apart from upgrade.h because upgrade.c calls control_save and
- * control_restore (surface/control.h), and control.c and report.c (which
- * probes.c, included by control.c, uses) call these: with one header the
- * modules would include each other in a cycle (tests/layers).  This header
- * includes nothing of ours, so it closes no cycle.
+ * control_restore (surface/control.h), and control_cmd.c (which
+ * control.c includes) and report.c (which probes.c, included by
+ * control.c, uses) call these: with one header the modules would include
+ * each other in a cycle (tests/layers).  This header includes nothing of
+ * ours, so it closes no cycle.
  */
 #ifndef LAUNCHER_SURFACE_UPGRADE_API_H
 #define LAUNCHER_SURFACE_UPGRADE_API_H
