@@ -328,9 +328,18 @@ static int exclusive_on_listener(int op, int fd, const struct epoll_event *ev)
 	struct shim_listener *l;
 	int lid;
 
-	if (op != EPOLL_CTL_ADD || !ev || !(ev->events & EPOLLEXCLUSIVE))
+	/* what the kernel takes with EPOLLEXCLUSIVE (fs/eventpoll.c); a
+	 * call with more fails there, EINVAL, and must fail the same */
+	const uint32_t ok = EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM |
+			    EPOLLWRBAND | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET |
+			    EPOLLEXCLUSIVE;
+
+	if (op != EPOLL_CTL_ADD || !ev || !(ev->events & EPOLLEXCLUSIVE) || (ev->events & ~ok))
 		return 0;
-	if ((lid = fdtable_find(fd)) < 0 || !(l = fdtable_listener((uint32_t)lid)))
+	/* checked: a number the table still holds for a closed listener
+	 * must not lose the flag for the socket now there (one fstat, at an
+	 * ADD with the flag only) */
+	if ((lid = fdtable_find_checked(fd)) < 0 || !(l = fdtable_listener((uint32_t)lid)))
 		return 0;
 	return atomic_load(&l->mode) == BIND_MODE_SOCKET;
 }

@@ -24,6 +24,8 @@
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,17 +35,39 @@
 
 #define NEW_CONNECTIONS 4       /* more than the old generation's processes */
 
-TestSuite(drain_exclusive, .fini = tmpdir_fini, .timeout = 240);
+TestSuite(drain_exclusive, .fini = tmpdir_fini, .timeout = 600);
 
 static const char request[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
-/* One keep-alive request on fd, its answer (a whole nginx "pid=N\n"
- * answer ends with the newline) within timeout_ms: 0, or -1 with errno. */
+/* One keep-alive request on fd and its whole answer (nginx's body is
+ * "pid=N\n": the answer is whole once that newline came) within
+ * timeout_ms: 0, or -1 with errno. */
 static int ask(int fd, const char *req, size_t len, char *buf, size_t cap, int timeout_ms)
 {
+	long deadline = now_ms() + timeout_ms;
+	size_t n = 0;
+	const char *body;
+
 	if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
 		return -1;
-	return recv_answer(fd, buf, cap, "\n", now_ms() + timeout_ms) < 0 ? -1 : 0;
+	buf[0] = '\0';
+	while (!((body = strstr(buf, "pid=")) && strchr(body, '\n'))) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long left = deadline - now_ms();
+		ssize_t r;
+
+		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		r = recv(fd, buf + n, cap - 1 - n, 0);
+		if (r <= 0 || (n += (size_t)r) == cap - 1) {
+			errno = r == 0 ? EPROTO : errno;
+			return -1;
+		}
+		buf[n] = '\0';
+	}
+	return 0;
 }
 
 static void new_connection_while_draining(const char *policy)
@@ -69,7 +93,7 @@ static void new_connection_while_draining(const char *policy)
 
 	/* the old generation holds a connection: answered once, then half a
 	 * request */
-	held = tcp_connect("127.0.0.1", port, 30000);
+	held = tcp_connect("127.0.0.1", port, 60000);
 	cr_assert_geq(held, 0, "%s", cr->log);
 	cr_assert_eq(ask(held, request, strlen(request), buf, sizeof(buf), 60000), 0,
 		     "the first request on the held connection: %m\n%s", cr->log);
@@ -89,8 +113,8 @@ static void new_connection_while_draining(const char *policy)
 	}
 
 	for (i = 0; i < NEW_CONNECTIONS; i++) {
-		int fd = tcp_connect("127.0.0.1", port, 30000);
-		int r = fd < 0 ? -1 : ask(fd, request, strlen(request), buf, sizeof(buf), 30000);
+		int fd = tcp_connect("127.0.0.1", port, 60000);
+		int r = fd < 0 ? -1 : ask(fd, request, strlen(request), buf, sizeof(buf), 60000);
 
 		cr_assert_eq(r, 0, "%s: new connection %d was not answered while the old "
 			     "generation drains (%m)\n%s", policy, i + 1, cr->log);

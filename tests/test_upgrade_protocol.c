@@ -36,7 +36,7 @@ static int build_protocol(void)
 	struct run r;
 	const char *p;
 
-	run_capture(&r, argv, 30000, NULL, NULL);
+	run_capture(&r, argv, 60000, NULL, NULL);
 	p = strstr(r.out, " protocol=");
 	cr_assert(p && atoi(p + 10) > 0, "the probe said: %s%s", r.out, r.err);
 	return atoi(p + 10);

@@ -15,9 +15,16 @@
  * environment, the argv and the list of fds to keep across the exec are
  * built when the handler is armed; the handler clears FD_CLOEXEC with
  * fcntl, picks the signal's reason among those prepared and calls
- * execveat.  If the exec fails, the signal's default action follows (the
- * handler was installed with SA_RESETHAND and the signal is raised
- * again): the master dies and its guard stops the workers, as before.
+ * execveat, on a stack of its own (a stack overflow is a crash too).  If
+ * the exec fails, the signal's default action follows (the handler was
+ * installed with SA_RESETHAND and the signal is raised again): the master
+ * dies and its guard stops the workers, as before.  A child the master
+ * forks meanwhile (the seccomp probe, a bind with --user's rights)
+ * inherits the handler; in it the handler does nothing but that.  The
+ * disarm puts back whatever handled those signals before (a sanitizer's).
+ *
+ * Not covered: a crash before the state is read (nothing to give back
+ * yet), a sanitizer's report (it exits, it does not raise), a hang.
  *
  * Not here: the give-back of a refusal (upgrade.c), what the old binary
  * does with the state (upgrade_adopt).
@@ -31,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -41,20 +49,27 @@ static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 
 static struct {
 	int armed;
+	pid_t pid;              /* the master's: a child forked meanwhile (the
+				 * seccomp probe, a bind as --user) must die
+				 * of its crash, not become a second master */
 	int fallback_fd;
 	char *const *argv;
 	int *fds;               /* to keep open across the exec, state included */
 	size_t nfds;
 	char **envp;            /* environ + the give-back's variables */
+	char *state_var, *old_var;      /* the two of them built here */
 	size_t why;             /* envp's index of the reason, one per signal: */
 	char refused[NFATAL][128];
+	struct sigaction before[NFATAL];        /* put back at the disarm (a
+						 * sanitizer's handlers) */
+	stack_t stack;          /* a stack overflow still runs the handler */
 } crash = { .fallback_fd = -1 };
 
 static void on_fatal(int sig)
 {
 	size_t i;
 
-	if (crash.armed) {
+	if (crash.armed && getpid() == crash.pid) {
 		for (i = 0; i < NFATAL; i++)
 			if (fatal[i] == sig)
 				crash.envp[crash.why] = crash.refused[i];
@@ -90,8 +105,8 @@ void upgrade_crash_arm(int state_fd, int fallback_fd, char *const *argv, const i
 		goto fail;
 	for (i = 0; i < n; i++)
 		crash.envp[k++] = environ[i];
-	crash.envp[k++] = env_pair(UPGRADE_STATE_ENV, state_fd);
-	crash.envp[k++] = env_pair(UPGRADE_OLD_ENV, fallback_fd);
+	crash.envp[k++] = crash.state_var = env_pair(UPGRADE_STATE_ENV, state_fd);
+	crash.envp[k++] = crash.old_var = env_pair(UPGRADE_OLD_ENV, fallback_fd);
 	crash.envp[k++] = UPGRADE_FALLBACK_ENV "=1";
 	for (i = 0; i < NFATAL; i++)
 		snprintf(crash.refused[i], sizeof(crash.refused[i]), "%s=the new binary crashed "
@@ -100,7 +115,7 @@ void upgrade_crash_arm(int state_fd, int fallback_fd, char *const *argv, const i
 	crash.why = k;
 	crash.envp[k++] = crash.refused[0];
 	crash.envp[k] = NULL;
-	if (!crash.envp[n] || !crash.envp[n + 1])
+	if (!crash.state_var || !crash.old_var)
 		goto fail;
 	for (i = 0; i < nfds; i++)
 		crash.fds[i] = fds[i];
@@ -113,42 +128,46 @@ void upgrade_crash_arm(int state_fd, int fallback_fd, char *const *argv, const i
 	sa.sa_handler = on_fatal;
 	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
+	crash.stack.ss_size = SIGSTKSZ * 4;
+	crash.stack.ss_sp = malloc(crash.stack.ss_size);
+	if (crash.stack.ss_sp && sigaltstack(&crash.stack, NULL) == 0)
+		sa.sa_flags |= SA_ONSTACK;
+	crash.pid = getpid();
 	crash.armed = 1;
 	for (i = 0; i < NFATAL; i++)
-		sigaction(fatal[i], &sa, NULL);
+		sigaction(fatal[i], &sa, &crash.before[i]);
 	return;
 fail:
 	/* no way back for a crash: as before this module */
-	if (crash.envp) {
-		free(crash.envp[n]);
-		free(crash.envp[n + 1]);
-	}
+	free(crash.state_var);
+	free(crash.old_var);
 	free(crash.envp);
 	free(crash.fds);
 	crash.envp = NULL;
 	crash.fds = NULL;
+	crash.state_var = crash.old_var = NULL;
 }
 
 void upgrade_crash_disarm(void)
 {
-	struct sigaction sa;
-	size_t i, n = 0;
+	stack_t off = { .ss_flags = SS_DISABLE };
+	size_t i;
 
 	if (!crash.armed)
 		return;
 	crash.armed = 0;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < NFATAL; i++)
-		sigaction(fatal[i], &sa, NULL);
-	while (crash.envp[n])
-		n++;
-	/* the two variables built here, before the two static ones */
-	free(crash.envp[n - 4]);
-	free(crash.envp[n - 3]);
+		sigaction(fatal[i], &crash.before[i], NULL);
+	if (crash.stack.ss_sp) {
+		sigaltstack(&off, NULL);
+		free(crash.stack.ss_sp);
+		crash.stack.ss_sp = NULL;
+	}
+	free(crash.state_var);
+	free(crash.old_var);
 	free(crash.envp);
 	free(crash.fds);
 	crash.envp = NULL;
 	crash.fds = NULL;
+	crash.state_var = crash.old_var = NULL;
 }

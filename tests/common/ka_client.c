@@ -140,6 +140,12 @@ static int exchange(int fd, const char *request, char *buf, size_t cap, size_t *
 	return 1;
 }
 
+/* Whether the status line says 200. */
+static int is_200(const char *buf)
+{
+	return !strncmp(buf, "HTTP/1.", 7) && !strncmp(buf + 8, " 200 ", 5);
+}
+
 static int closed_meanwhile(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
@@ -172,7 +178,7 @@ static void *ka_thread(void *arg)
 
 	while (!atomic_load(&l->stop)) {
 		size_t got;
-		int w;
+		int w, answered;
 
 		if (fd >= 0 && closed_meanwhile(fd)) {
 			atomic_fetch_add(&l->reconnects, 1);
@@ -187,8 +193,10 @@ static void *ka_thread(void *arg)
 			}
 			reused = 0;
 		}
-		if (!exchange(fd, l->request, buf, sizeof(buf), &got) || !strstr(buf, " 200 ")) {
-			say_loss(l, got, strstr(buf, "\r\n\r\n") ? EPROTO : errno);
+		answered = exchange(fd, l->request, buf, sizeof(buf), &got);
+		if (!answered || !is_200(buf)) {
+			/* EPROTO: a whole answer, not a 200 */
+			say_loss(l, got, answered ? EPROTO : errno);
 			atomic_fetch_add(&l->lost, 1);
 			if (reused && got == 0)
 				atomic_fetch_add(&l->lost_unanswered, 1);
@@ -280,7 +288,7 @@ int ka_idle_open(int port, int timeout_ms)
 	if (fd < 0)
 		return -1;
 	if (!exchange(fd, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", buf, sizeof(buf), &got) ||
-	    !strstr(buf, " 200 ") ||
+	    !is_200(buf) ||
 	    says_close(buf)) {
 		err = errno ? errno : EPROTO;
 		close(fd);

@@ -80,7 +80,7 @@ void upc_start_opts(struct upc *c, int n, const char *policy, const char *prog,
 	}
 	argv[k] = NULL;
 	c->cr = cr_startv(NULL, argv);
-	c->port = cr_ready_port(c->cr, 0, 30000);
+	c->port = cr_ready_port(c->cr, 0, 60000);
 	if (c->port < 0 && strstr(c->cr->log, "which this kernel lacks"))
 		cr_skip_test("seccomp is not available here: %s", c->cr->log);
 	cr_assert(c->port > 0, "%s", c->cr->log);
@@ -164,7 +164,7 @@ int upc_upgrades_are(void *arg)
 	const char *argv[] = { cluster_ctl_path(), "-s", u->c->sock, "status", "--json", NULL };
 	struct run r;
 
-	run_capture(&r, argv, 10000, NULL, NULL);
+	run_capture(&r, argv, 30000, NULL, NULL);
 	return run_code(&r) == 0 && json_num(r.out, "upgrades") == u->want;
 }
 
@@ -215,14 +215,14 @@ void upc_metrics_have(struct upc *c, const char *needle)
 {
 	char buf[262144];
 
-	cr_assert(http_get("127.0.0.1", c->mport, buf, sizeof(buf), 10000) > 0,
+	cr_assert(http_get("127.0.0.1", c->mport, buf, sizeof(buf), 60000) > 0,
 		  "metrics did not answer\n%s", c->cr->log);
 	cr_assert(strstr(buf, needle), "metrics lack '%s':\n%.4000s", needle, buf);
 }
 
 void upc_stop(struct upc *c)
 {
-	int st = cr_stop(c->cr, SIGTERM, 20000);
+	int st = cr_stop(c->cr, SIGTERM, 60000);
 
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "stop: status 0x%x\n%s",
 		  st, c->cr->log);
