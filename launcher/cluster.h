@@ -23,7 +23,10 @@
  *   worker.c     a worker's process and its messages to the master
  *   spawn.c      fork/exec of one worker process
  *   slots.c      the slot state machine: restarts, replacing a slot's
- *                worker, scaling, stop
+ *                worker, stop
+ *   slots_scale.c  scaling up and down
+ *   slots_recycle.c  replacing a worker health.c gives up on (recycled, hung)
+ *   slots_state.c  the slots' part of an in-place upgrade
  *   rollout.c    reloads: which slots are replaced when (batches, a
  *                canary's pause, going back), and their progress
  *   release.c    what a worker runs: command line and environment

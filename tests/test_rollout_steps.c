@@ -10,6 +10,7 @@
 #include "supervise/release.h"
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
+#include "supervise/slots_scale.h"
 
 #include <criterion/criterion.h>
 #include <netinet/in.h>

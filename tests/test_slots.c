@@ -18,6 +18,8 @@
 #include "supervise/health.h"
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
+#include "supervise/slots_recycle.h"
+#include "supervise/slots_scale.h"
 #include "supervise/supervisor.h"
 #include "supervise/worker.h"
 

@@ -23,6 +23,7 @@
 #include "supervise/release.h"
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
+#include "supervise/slots_state.h"
 #include "supervise/worker.h"
 
 #include <criterion/criterion.h>

@@ -24,15 +24,15 @@
  *       shared: one queue for every worker, nothing to tell them apart.
  *
  * Replacements go through the replace callback that health_start was
- * handed (slots.c's supervisor_replace), one slot at a time and
+ * handed (slots_recycle.c's supervisor_replace), one slot at a time and
  * never during a reload, so capacity stays at N-1 or more; recycling
  * waits for the new worker to listen before the old one drains, a hung
  * worker is drained and stopped at once.  A decision that cannot be
  * carried out now (another replacement under way) is simply taken again
  * on the next tick.
  *
- * Not here: how a worker is replaced (slots.c's supervisor_replace, handed
- * in as a callback: health sits below slots), how connections move
+ * Not here: how a worker is replaced (slots_recycle.c's supervisor_replace,
+ * handed in as a callback: health sits below slots), how connections move
  * (policy/balancer.c).
  */
 #include "supervise/health.h"

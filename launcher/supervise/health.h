@@ -18,7 +18,7 @@ enum health_reason {
 	HEALTH_NREASONS,
 };
 
-/* How health asks for a worker to be replaced (slots.c's
+/* How health asks for a worker to be replaced (slots_recycle.c's
  * supervisor_replace, handed in by supervisor.c): 0 when it will be, -1
  * when it cannot be now (then health asks again later).  now: stop it at
  * once (hung) rather than start its replacement first. */

@@ -218,8 +218,8 @@ void worker_retire(struct cluster *c, struct worker *w, int give_back, int sig)
 	/* A seccomp worker too, though no shim reads its board: its drain
 	 * bits are never read, the in_accept count socket_pending reads is
 	 * never raised (0), and a reuseport scale-down waits for its slot's
-	 * queue, which pending_for waits for anyway.  slots.c's stop_hung
-	 * drains seccomp workers the same way. */
+	 * queue, which pending_for waits for anyway.  slots_recycle.c's
+	 * stop_hung drains seccomp workers the same way. */
 	for (i = 0; i < c->nlisteners; i++) {
 		struct listener *l = c->listeners[i];
 		if (w->routes[i].bound)

@@ -1,6 +1,6 @@
 /*
  * slots.c - the workers' lifecycle as one state machine per slot: start,
- * restart with backoff, give up on a crash loop, rolling restart, scaling,
+ * restart with backoff, give up on a crash loop, rolling restart,
  * graceful stop.
  *
  * A slot is a stable worker position (CLUSTER_WORKER_ID).  It runs a
@@ -35,17 +35,22 @@
  * status.  During a rolling restart the same failures of a replacement
  * abort the reload and keep the old workers instead (c->roll_failed tells
  * rollout.c).
+ *
+ * Not here, though they change slots through slot_set() and slot_fill()
+ * (slots.h): scaling up and down (slots_scale.c), replacing a worker that
+ * health.c gives up on, recycled or hung (slots_recycle.c), and the
+ * slots' part of an in-place upgrade (slots_state.c, which re-arms the
+ * timers through slot_rearm).  Those call into this file; it calls none
+ * of them.
  */
 #include "supervise/slots.h"
 #include "cluster.h"
 #include "base/log.h"
 #include "base/loop.h"
-#include "base/state.h"
 #include "mechanism/seccomp_reuseport.h"
 #include "net/listener.h"
 #include "net/syn_filter.h"
 #include "policy/balancer.h"
-#include "policy/policy.h"
 #include "policy/policy_reuseport.h"
 #include "supervise/health.h"
 #include "supervise/lifecycle.h"
@@ -59,8 +64,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-
-static void fill(struct slot *s);
 
 static int64_t secs_ms(double s)
 {
@@ -87,21 +90,22 @@ const char *slot_state_name(enum slot_state st)
  * always allowed (a retried replacement stays REPLACING, a failed restart
  * BACKOFF, a stop finds an empty slot empty).
  *
- * A slot is born EMPTY (slots_start); scale_up reuses a slot beyond the
- * old target, EMPTY or DRAINING, and puts it back to EMPTY through
- * slot_set.  An ACTIVE or REPLACING slot gives up only when its worker
- * listened and then daemonized leaving nothing to follow (follow.c): that
- * was no start, so its exit counts against --max-restarts after all.
+ * A slot is born EMPTY (slots_start); scale_up (slots_scale.c) reuses a
+ * slot beyond the old target, EMPTY or DRAINING, and puts it back to
+ * EMPTY through slot_set.  An ACTIVE or REPLACING slot gives up only when
+ * its worker listened and then daemonized leaving nothing to follow
+ * (follow.c): that was no start, so its exit counts against
+ * --max-restarts after all.
  */
 #define TO(st) (1u << (st))
 static const unsigned slot_edges[] = {
 	[SLOT_EMPTY] =
-		TO(SLOT_STARTING) |     /* fill: first start, scale-up */
-		TO(SLOT_BACKOFF) |      /* fill: fork/exec failed, retry later */
+		TO(SLOT_STARTING) |     /* slot_fill: first start, scale-up */
+		TO(SLOT_BACKOFF) |      /* slot_fill: fork/exec failed, retry later */
 		TO(SLOT_STOPPING),      /* stop after a give-up, a retired worker
 					 * of the slot still leaving */
 	[SLOT_BACKOFF] =
-		TO(SLOT_STARTING) |     /* restart_due: fill */
+		TO(SLOT_STARTING) |     /* restart_due: slot_fill */
 		TO(SLOT_EMPTY) |        /* give up, scale-down, stop: nothing left */
 		TO(SLOT_DRAINING) |     /* scale-down, a retired worker leaving */
 		TO(SLOT_STOPPING),      /* stop, ditto */
@@ -116,7 +120,7 @@ static const unsigned slot_edges[] = {
 		TO(SLOT_REPLACING) |    /* reload step, recycling */
 		TO(SLOT_STARTING) |     /* a hung worker replaced now: its successor
 					 * starts at once, no backoff
-					 * (supervisor_replace) */
+					 * (supervisor_replace, slots_recycle.c) */
 		TO(SLOT_BACKOFF) |      /* its worker exited */
 		TO(SLOT_DRAINING) |     /* scale-down */
 		TO(SLOT_STOPPING),      /* stop */
@@ -148,10 +152,10 @@ int slot_transition_allowed(enum slot_state from, enum slot_state to)
 }
 
 /* The one way a slot changes state.  An edge not in the table is a bug in
- * this file: a debug build (NDEBUG unset, meson's default here) stops
- * there with a core to look at; a release build says so and goes on as
- * asked, as it did before there was a table. */
-static void slot_set(struct slot *s, enum slot_state to)
+ * this file or a slots_*.c: a debug build (NDEBUG unset, meson's default
+ * here) stops there with a core to look at; a release build says so and
+ * goes on as asked, as it did before there was a table. */
+void slot_set(struct slot *s, enum slot_state to)
 {
 	if (!slot_transition_allowed(s->state, to)) {
 		log_warnx("bug: slot %d: %s -> %s is not a slot transition", s->index,
@@ -167,7 +171,7 @@ static void slot_set(struct slot *s, enum slot_state to)
 	s->c->slots_dirty = 1;
 }
 
-static void cancel_timers(struct slot *s)
+void slot_cancel_timers(struct slot *s)
 {
 	loop_timer_cancel(s->c->loop, s->timer);
 	loop_timer_cancel(s->c->loop, s->ready_timer);
@@ -258,7 +262,7 @@ static void restart_later(struct slot *s, int ever_ready, int64_t uptime, const 
 	slot_set(s, SLOT_BACKOFF);
 }
 
-static void fill(struct slot *s)
+void slot_fill(struct slot *s)
 {
 	struct cluster *c = s->c;
 	struct worker *w;
@@ -287,7 +291,7 @@ static void restart_due(struct loop *loop, void *data)
 	(void)loop;
 	s->timer = 0;
 	if (s->state == SLOT_BACKOFF)
-		fill(s);
+		slot_fill(s);
 }
 
 /* The replacement listens where the old worker did (or --ready-timeout
@@ -374,7 +378,7 @@ void slots_stop_replacing(struct cluster *c)
 
 		s->failures = 0;
 		if (s->state == SLOT_REPLACING && !s->next) {
-			cancel_timers(s);
+			slot_cancel_timers(s);
 			slot_set(s, SLOT_ACTIVE);
 		}
 	}
@@ -502,7 +506,7 @@ void slots_worker_exited(struct cluster *c, struct worker *w, int st)
 			s->ready_timer = 0;
 			slot_set(s, SLOT_STARTING);
 		} else {
-			cancel_timers(s);
+			slot_cancel_timers(s);
 			s->last_status = st;
 			restart_later(s, ever_ready, uptime, how);
 		}
@@ -572,153 +576,7 @@ void slots_start(struct cluster *c)
 		c->slots[i] = (struct slot){ .c = c, .index = i,
 					     .rel = release_hold(c->release) };
 	for (i = 0; i < c->target && !c->stopping; i++)
-		fill(&c->slots[i]);
-}
-
-/* Any slot being replaced, or with a worker still leaving? */
-static int replacing_anywhere(const struct cluster *c)
-{
-	int i;
-
-	for (i = 0; i < c->target; i++)
-		if (c->slots[i].state == SLOT_REPLACING || slots_leaving(&c->slots[i]))
-			return 1;
-	return 0;
-}
-
-/* A hung worker out of service at once: no more connections, what is
- * queued for it handed to others, the stop signal and SIGCONT (a stopped
- * process must be able to act on it), SIGKILL --grace later. */
-static void stop_hung(struct cluster *c, struct worker *w)
-{
-	int i;
-
-	worker_set_state(w, W_DRAINING);
-	for (i = 0; i < c->nlisteners; i++)
-		if (w->routes[i].bound)
-			c->listeners[i]->ops->drain(c, w, c->listeners[i], 1);
-	worker_stop(c, w, c->opt->stop_signal);
-	worker_signal(w, SIGCONT);
-}
-
-/* health.c: replace w by a new worker in its slot.  Not now (memory,
- * requests): the slot goes through the same replacing step as a reload
- * (the new worker starts; once it listens, w is drained and stopped).
- * Now (hung): w is taken out at once (stop_hung) and the slot refilled
- * right away, without a backoff.  One at a time, shared with rolling
- * restarts: while a reload or another replacement is under way, or when
- * w is not its slot's active, listening worker, -1 and nothing done (the
- * caller asks again); except that a hung worker is still taken out, and
- * its slot restarted when it exits as after a crash.  -1 also while
- * stopping.  0 when under way. */
-int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
-		       const char *detail, int now)
-{
-	struct slot *s = &c->slots[w->slot];
-
-	if (c->stopping || w->state != W_READY)
-		return -1;
-	/* a paused canary may wait for hours: recycling goes on meanwhile */
-	if ((slots_reloading(c) && !c->roll_paused) || replacing_anywhere(c) || s->active != w ||
-	    s->state != SLOT_ACTIVE) {
-		if (!now)
-			return -1;
-		log_warnx("worker %d (pid %d): stopping it (%s: %s); a new one starts when it "
-			  "has exited", w->slot, (int)w->pid, reason, detail);
-		stop_hung(c, w);
-		return 0;
-	}
-	log_warnx("worker %d (pid %d): replacing it (%s: %s)", w->slot, (int)w->pid,
-		  reason, detail);
-	if (now) {
-		/* straight to STARTING (fill), no BACKOFF in between: nothing
-		 * waits on a timer; fill() counts the restart, and a failed
-		 * fork/exec goes to BACKOFF as after a crash */
-		stop_hung(c, w);
-		s->active = NULL;
-		fill(s);
-		return 0;
-	}
-	s->restarts++;
-	slot_replace(s, s->rel);
-	return s->state == SLOT_REPLACING ? 0 : -1;
-}
-
-static void scale_up(struct cluster *c)
-{
-	enum slot_state st;
-	struct slot *s;
-
-	if (c->target >= MAX_WORKERS) {
-		log_warnx("already at %d workers, the most there can be", MAX_WORKERS);
-		return;
-	}
-	s = &c->slots[c->target];
-	/* a slot used before had its timers cancelled when it was removed;
-	 * its leaving workers, if any, still find it by index.  Born again
-	 * empty: from DRAINING that is an edge of its own (slot_set) */
-	st = s->state;
-	release_drop(s->rel);
-	release_drop(s->next_rel);
-	/* a paused canary stays the few slots it is: a new slot runs the
-	 * release the others run; during a rollout that goes on, the new one */
-	*s = (struct slot){ .c = c, .index = c->target, .state = st,
-			    .rel = release_hold(c->roll_paused && c->previous ? c->previous
-						: c->release) };
-	slot_set(s, SLOT_EMPTY);
-	c->target++;
-	log_warnx("scaling up to %d workers", c->target);
-	policies_slots_changed(c);
-	fill(s);
-}
-
-static void scale_down(struct cluster *c)
-{
-	struct slot *s;
-	int i;
-
-	if (c->target <= 1) {
-		log_warnx("already at one worker: not scaling down");
-		return;
-	}
-	c->target--;
-	s = &c->slots[c->target];
-	log_warnx("scaling down to %d worker%s", c->target, c->target == 1 ? "" : "s");
-	policies_slots_changed(c);
-	cancel_timers(s);
-	s->active = s->next = NULL;
-	for (i = 0; i < c->nworkers; i++)
-		if (c->workers[i]->slot == s->index)
-			worker_retire(c, c->workers[i], 1, c->opt->stop_signal);
-	if (slots_leaving(s)) {
-		slot_set(s, SLOT_DRAINING);
-	} else {
-		slot_set(s, SLOT_EMPTY);
-		/* no worker to serve what was steered to it meanwhile */
-		reuseport_close_slots(c, s->index);
-	}
-}
-
-void supervisor_scale(struct cluster *c, int delta)
-{
-	if (c->stopping)
-		return;
-	if (delta > 0)
-		scale_up(c);
-	else
-		scale_down(c);
-}
-
-/* cluster-ctl scale N: one step at a time, as TTIN/TTOU would. */
-int supervisor_scale_to(struct cluster *c, int n)
-{
-	if (n < 1 || n > MAX_WORKERS || c->stopping)
-		return -1;
-	while (c->target < n)
-		scale_up(c);
-	while (c->target > n)
-		scale_down(c);
-	return 0;
+		slot_fill(&c->slots[i]);
 }
 
 static void kill_all(struct cluster *c)
@@ -778,7 +636,7 @@ void supervisor_stop(struct cluster *c, int sig)
 	c->quiet_timer = 0;
 	for (i = 0; i < c->target; i++) {
 		struct slot *s = &c->slots[i];
-		cancel_timers(s);
+		slot_cancel_timers(s);
 		slot_set(s, s->active || s->next || slots_leaving(s) ? SLOT_STOPPING : SLOT_EMPTY);
 	}
 	for (i = 0; i < c->nworkers; i++) {
@@ -791,137 +649,17 @@ void supervisor_stop(struct cluster *c, int sig)
 	}
 }
 
-/* --- an in-place upgrade (slots.h) --- */
-
-static int slot_in_use(const struct cluster *c, const struct slot *s)
+/* An in-place upgrade (slots_state.c's restore): the slot's timers again
+ * at their deadlines (loop ms; -1: none).  Which handler by the state, as
+ * the code that armed it: BACKOFF's restart, else REPLACING's retry (each
+ * does nothing in any other state, as when it fires late). */
+void slot_rearm(struct slot *s, int64_t timer_due, int64_t ready_due)
 {
-	return s->index < c->target || s->state != SLOT_EMPTY || s->active || s->next ||
-	       s->rel || s->next_rel;
-}
+	struct cluster *c = s->c;
 
-int slots_save(struct cluster *c, struct state_out *o)
-{
-	int i;
-
-	for (i = 0; i < MAX_WORKERS; i++) {
-		const struct slot *s = &c->slots[i];
-
-		if (!s->c || !slot_in_use(c, s))
-			continue;
-		state_rec(o, "slot");
-		state_i64(o, "index", i);
-		state_str(o, "state", slot_state_name(s->state));
-		state_u64(o, "active", s->active ? s->active->serial : 0);
-		state_u64(o, "next", s->next ? s->next->serial : 0);
-		state_u64(o, "release", s->rel ? s->rel->serial : 0);
-		state_u64(o, "next_release", s->next_rel ? s->next_rel->serial : 0);
-		state_i64(o, "timer_due", loop_timer_due(c->loop, s->timer));
-		state_i64(o, "ready_due", loop_timer_due(c->loop, s->ready_timer));
-		state_i64(o, "failures", s->failures);
-		state_i64(o, "listen_failures", s->listen_failures);
-		state_i64(o, "backoff_step", s->backoff_step);
-		state_i64(o, "last_status", s->last_status);
-		state_u64(o, "restarts", s->restarts);
-		state_i64(o, "ever_filled", s->ever_filled);
-		state_i64(o, "binds_until", s->binds_until);
-	}
-	/* retire.c's timers (worker.h cannot include retire.h: retire.c
-	 * includes it), by the module that calls retire.c anyway */
-	for (i = 0; i < c->nworkers; i++) {
-		const struct worker *w = c->workers[i];
-
-		state_rec(o, "retire");
-		state_u64(o, "worker", w->serial);
-		state_i64(o, "drain_due", loop_timer_due(c->loop, w->drain_timer));
-		state_i64(o, "kill_due", loop_timer_due(c->loop, w->kill_timer));
-	}
-	state_rec(o, "slots");
-	state_i64(o, "target", c->target);
-	state_i64(o, "slots_dirty", c->slots_dirty);
-	return 0;
-}
-
-static int slot_state_by_name(const char *name, enum slot_state *st)
-{
-	enum slot_state s;
-
-	for (s = SLOT_EMPTY; s <= SLOT_STOPPING; s++)
-		if (!strcmp(name, slot_state_name(s))) {
-			*st = s;
-			return 0;
-		}
-	return -1;
-}
-
-/* A worker the slot names is one of its own (worker_restore made it). */
-static struct worker *slot_worker(struct cluster *c, int index, uint64_t serial, int *bad)
-{
-	struct worker *w = worker_by_serial(c, serial);
-
-	if (serial && (!w || w->slot != index))
-		*bad = 1;
-	return w && w->slot == index ? w : NULL;
-}
-
-static int restore_slot(struct cluster *c, const struct state_rec *r)
-{
-	int64_t index = rec_i64(r, "index", -1), due;
-	struct slot *s;
-	int bad = 0;
-
-	if (index < 0 || index >= MAX_WORKERS)
-		return -1;
-	s = &c->slots[index];
-	if (slot_state_by_name(rec_str(r, "state", ""), &s->state) < 0)
-		return -1;
-	s->active = slot_worker(c, (int)index, rec_u64(r, "active", 0), &bad);
-	s->next = slot_worker(c, (int)index, rec_u64(r, "next", 0), &bad);
-	release_set(&s->rel, release_by_serial(rec_u64(r, "release", 0)));
-	release_set(&s->next_rel, release_by_serial(rec_u64(r, "next_release", 0)));
-	s->failures = (int)rec_i64(r, "failures", 0);
-	s->listen_failures = (int)rec_i64(r, "listen_failures", 0);
-	s->backoff_step = (int)rec_i64(r, "backoff_step", 0);
-	s->last_status = (int)rec_i64(r, "last_status", 0);
-	s->restarts = (unsigned)rec_u64(r, "restarts", 0);
-	s->ever_filled = (int)rec_i64(r, "ever_filled", 0);
-	s->binds_until = rec_i64(r, "binds_until", 0);
-	/* which handler by the state, as the code that armed it: BACKOFF's
-	 * restart, else REPLACING's retry (each does nothing in any other
-	 * state, as when it fires late) */
-	if ((due = rec_i64(r, "timer_due", -1)) >= 0)
-		s->timer = loop_timer_at(c->loop, due, s->state == SLOT_BACKOFF ? restart_due
+	if (timer_due >= 0)
+		s->timer = loop_timer_at(c->loop, timer_due, s->state == SLOT_BACKOFF ? restart_due
 					 : retry_replacement, s);
-	if ((due = rec_i64(r, "ready_due", -1)) >= 0)
-		s->ready_timer = loop_timer_at(c->loop, due, ready_timeout, s);
-	return bad ? -1 : 0;
-}
-
-int slots_restore(struct cluster *c, const struct state_in *in)
-{
-	const struct state_rec *r;
-	int i;
-
-	for (i = 0; i < MAX_WORKERS; i++)
-		c->slots[i] = (struct slot){ .c = c, .index = i };
-	if ((r = state_first(in, "slots"))) {
-		c->target = (int)rec_i64(r, "target", c->target);
-		c->slots_dirty = (int)rec_i64(r, "slots_dirty", 1);
-	}
-	if (c->target < 1 || c->target > MAX_WORKERS) {
-		log_warnx("upgrade: %d slots: not a number of workers", c->target);
-		return -1;
-	}
-	for (r = state_first(in, "slot"); r; r = state_next(r))
-		if (restore_slot(c, r) < 0) {
-			log_warnx("upgrade: slot %lld: its record is wrong (a state, or a "
-				  "worker not of its own)", (long long)rec_i64(r, "index", -1));
-			return -1;
-		}
-	for (r = state_first(in, "retire"); r; r = state_next(r)) {
-		struct worker *w = worker_by_serial(c, rec_u64(r, "worker", 0));
-
-		if (w)
-			retire_rearm(c, w, rec_i64(r, "drain_due", -1), rec_i64(r, "kill_due", -1));
-	}
-	return 0;
+	if (ready_due >= 0)
+		s->ready_timer = loop_timer_at(c->loop, ready_due, ready_timeout, s);
 }

@@ -32,21 +32,20 @@ int slots_leaving(const struct slot *s);
 /* A reload aborted: slots waiting to retry a replacement keep their
  * workers, and every slot's failures are forgotten. */
 void slots_stop_replacing(struct cluster *c);
-void supervisor_scale(struct cluster *c, int delta);
-int supervisor_scale_to(struct cluster *c, int n);
 void supervisor_stop(struct cluster *c, int sig);
-/* Replace w (health.c's reasons: memory, requests, hang): see slots.c. */
-int supervisor_replace(struct cluster *c, struct worker *w, const char *reason,
-		       const char *detail, int now);
-/* An in-place upgrade (surface/upgrade.h): every slot in use, one "slot"
- * record each (workers by serial, releases by serial), and the target.
- * Restore runs after worker_restore: the slots' timers (restart,
- * retried replacement, --ready-timeout) again at their deadlines, and
- * each worker's drain check and kill timer (retire.c's, "retire"
- * records). */
-struct state_out;
-struct state_in;
-int slots_save(struct cluster *c, struct state_out *o);
-int slots_restore(struct cluster *c, const struct state_in *in);
+
+/* For slots_scale.c, slots_recycle.c and slots_state.c, which change
+ * slots as this file does.  The one way a slot changes state (checked
+ * against slot_edges; see slots.c). */
+void slot_set(struct slot *s, enum slot_state to);
+/* Cancel s's restart or retry timer and its --ready-timeout, and forget
+ * the release a replacement would have run. */
+void slot_cancel_timers(struct slot *s);
+/* Start s's worker, unless stopping, s is beyond the target or has one;
+ * a failed fork/exec restarts it later as after a crash. */
+void slot_fill(struct slot *s);
+/* An in-place upgrade: s's timers again at their deadlines (loop ms; -1:
+ * none), each with the handler its state armed it with. */
+void slot_rearm(struct slot *s, int64_t timer_due, int64_t ready_due);
 
 #endif

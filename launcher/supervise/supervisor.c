@@ -29,6 +29,8 @@
 #include "supervise/retire.h"
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
+#include "supervise/slots_recycle.h"
+#include "supervise/slots_scale.h"
 #include "supervise/worker.h"
 
 #include <dirent.h>

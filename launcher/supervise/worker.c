@@ -134,8 +134,8 @@ const char *worker_state_name(enum worker_state st)
 
 /*
  * A worker's states only move forward, and it is always drained before it
- * is stopped: retire.c drains, then worker_stop(); slots.c's stop_hung
- * drains (at once) too.  A worker is born STARTING (worker_spawn) and
+ * is stopped: retire.c drains, then worker_stop(); slots_recycle.c's
+ * stop_hung drains (at once) too.  A worker is born STARTING (worker_spawn) and
  * leaves the table by exiting (worker_free), from any state.  Setting the
  * state it already has is no transition and always allowed.
  */

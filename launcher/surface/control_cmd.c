@@ -24,6 +24,7 @@
 #include "supervise/lifecycle.h"
 #include "supervise/rollout.h"
 #include "supervise/slots.h"
+#include "supervise/slots_scale.h"
 #include "supervise/worker.h"
 #include "surface/control_wait.h"
 #include "surface/logs.h"

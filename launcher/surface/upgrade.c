@@ -38,7 +38,7 @@
 #include "supervise/lifecycle.h"
 #include "supervise/release.h"
 #include "supervise/rollout.h"
-#include "supervise/slots.h"
+#include "supervise/slots_state.h"
 #include "supervise/supervisor.h"
 #include "supervise/worker.h"
 #include "surface/control.h"

@@ -37,9 +37,9 @@
  *                 policies' own data, reuseport groups and steering,
  *                 weights, fd_short
  *   seccomp_reuseport.c  a seccomp reload's replacement sockets
- *   slots.c, rollout.c, lifecycle.c, health.c, accept_rate.c, follow.c,
- *   guard.c, supervisor.c (signals, subreaper, before-sleep: its start
- *   without spawning anything)
+ *   slots_state.c, rollout.c, lifecycle.c, health.c, accept_rate.c,
+ *   follow.c, guard.c, supervisor.c (signals, subreaper, before-sleep: its
+ *   start without spawning anything)
  *   logring.c, control.c (and logs.c's followers)
  */
 #ifndef LAUNCHER_SURFACE_UPGRADE_H
