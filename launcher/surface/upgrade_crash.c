@@ -89,6 +89,18 @@ static char *env_pair(const char *name, int value)
 	return strdup(buf);
 }
 
+/* What arm built for the handler, freed. */
+static void drop_prepared(void)
+{
+	free(crash.state_var);
+	free(crash.old_var);
+	free(crash.envp);
+	free(crash.fds);
+	crash.envp = NULL;
+	crash.fds = NULL;
+	crash.state_var = crash.old_var = NULL;
+}
+
 void upgrade_crash_arm(int state_fd, int fallback_fd, char *const *argv, const int *fds,
 		       size_t nfds)
 {
@@ -139,13 +151,7 @@ void upgrade_crash_arm(int state_fd, int fallback_fd, char *const *argv, const i
 	return;
 fail:
 	/* no way back for a crash: as before this module */
-	free(crash.state_var);
-	free(crash.old_var);
-	free(crash.envp);
-	free(crash.fds);
-	crash.envp = NULL;
-	crash.fds = NULL;
-	crash.state_var = crash.old_var = NULL;
+	drop_prepared();
 }
 
 void upgrade_crash_disarm(void)
@@ -163,11 +169,5 @@ void upgrade_crash_disarm(void)
 		free(crash.stack.ss_sp);
 		crash.stack.ss_sp = NULL;
 	}
-	free(crash.state_var);
-	free(crash.old_var);
-	free(crash.envp);
-	free(crash.fds);
-	crash.envp = NULL;
-	crash.fds = NULL;
-	crash.state_var = crash.old_var = NULL;
+	drop_prepared();
 }
