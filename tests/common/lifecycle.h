@@ -14,8 +14,9 @@
 struct lifecycle {
 	long ok, failed;
 	long per[16];           /* answers per worker (X-Worker) */
-	long added_got;         /* answers from the slot TTIN added, among the
-				 * 300 asked between its listen() and the TTOU */
+	long added_got;         /* answers from the slot TTIN added, between its
+				 * listen() and the TTOU: among at least 300,
+				 * then until it has one (at most 3000) */
 };
 
 /* cr serves 127.0.0.1:port with n workers, every one listening.  Under
